@@ -1,0 +1,50 @@
+# Two commands do everything: `make run` and `make test`. Both install what they need first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP_PY := $(VENV)/.installed
+STAMP_NODE := node_modules/.installed
+
+.PHONY: setup run test lint typecheck unit clean
+
+setup: $(STAMP_PY) $(STAMP_NODE) local.settings.json
+
+$(STAMP_PY): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(STAMP_NODE): package.json package-lock.json
+	@command -v node >/dev/null || { echo "Node.js 18 or newer is required (for Azurite)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+local.settings.json:
+	cp local.settings.json.example $@
+
+# Core Tools when present; otherwise the project's local host (a dev tool, not the Functions host).
+run: setup
+	@if command -v func >/dev/null; then \
+	  $(PY) -m switchboard.devhost --azurite-only & trap "kill $$! 2>/dev/null" EXIT; \
+	  . $(VENV)/bin/activate && func start --port 7071; \
+	else \
+	  $(PY) -m switchboard.devhost --with-azurite --port 7071; \
+	fi
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) node_modules .azurite .run .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,13 @@
+"""Switchboard's Azure Functions entry point: create the app, register one blueprint per area."""
+
+import azure.functions as func
+
+from switchboard.functions import sms, twiml, voice
+from switchboard.logs import install as install_log_masking
+
+install_log_masking()
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(voice.bp)
+app.register_functions(sms.bp)
+app.register_functions(twiml.bp)

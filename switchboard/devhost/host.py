@@ -1,0 +1,130 @@
+"""The local host itself: the app's HTTP functions and queue listeners, started and stopped together."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+
+from switchboard.devhost.hostconfig import HostConfig
+from switchboard.devhost.index import HttpFunction, OutputQueue, QueueFunction, index
+from switchboard.devhost.processes import LOOPBACK, PROJECT_ROOT
+from switchboard.devhost.queues import QueueListener, create_if_missing, encode
+from switchboard.devhost.server import LocalHttpServer
+from switchboard.storage import queue_client
+
+log = logging.getLogger("switchboard.devhost")
+BANNER = "Switchboard local host: a development and test tool, NOT the Azure Functions host."
+
+
+def load_local_settings(path: Path, environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
+    """Apply local.settings.json "Values" like `func start` does; variables already set win."""
+    environ = os.environ if environ is None else environ
+    if not path.exists():
+        return {}
+    values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
+    applied = {}
+    for key, value in values.items():
+        if key not in environ:
+            environ[key] = applied[key] = str(value)
+    return applied
+
+
+def load_app(module: str = "function_app") -> func.FunctionApp:
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    app = importlib.import_module(module).app
+    if not isinstance(app, func.FunctionApp):
+        raise TypeError(f"{module}.app is not a FunctionApp")
+    return app
+
+
+class LocalHost:
+    def __init__(
+        self,
+        app: func.FunctionApp,
+        *,
+        port: int = 7071,
+        host_json: Path = PROJECT_ROOT / "host.json",
+        function_keys: tuple[str, ...] = (),
+        queues: bool = True,
+        config_overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        config = HostConfig.load(host_json)
+        if config_overrides:
+            from dataclasses import replace
+
+            config = replace(config, queues=replace(config.queues, **config_overrides))
+        self.config = config
+        self.http_functions, self.queue_functions = index(app)
+        self.stop_event = threading.Event()
+        self._output_clients: dict[tuple[str, str], Any] = {}
+        self._output_lock = threading.Lock()
+        self.server = LocalHttpServer(
+            (LOOPBACK, port), self.http_functions, config.route_prefix, function_keys, self.send_output
+        )
+        self.listeners = (
+            [QueueListener(f, config.queues, self.send_output, self.stop_event) for f in self.queue_functions]
+            if queues
+            else []
+        )
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        prefix = f"/{self.config.route_prefix}" if self.config.route_prefix else ""
+        return f"http://{LOOPBACK}:{self.port}{prefix}"
+
+    def send_output(self, output: OutputQueue, value: Any) -> None:
+        key = (output.connection, output.queue_name)
+        with self._output_lock:
+            client = self._output_clients.get(key)
+            if client is None:
+                client = self._output_clients[key] = queue_client(
+                    output.queue_name, connection=output.connection, base64=False
+                )
+                create_if_missing(client)  # the host creates output queues too
+        for item in value if isinstance(value, list) else [value]:
+            client.send_message(encode(item, self.config.queues.message_encoding))
+
+    def start(self) -> LocalHost:
+        self._threads = [self.server.serve_in_thread()] + [listener.start() for listener in self.listeners]
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.server.shutdown()
+        self.server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=15)
+
+    def describe(self) -> list[str]:
+        lines = []
+        for function in self.http_functions:
+            methods = ",".join(sorted(function.methods)) if function.methods else "ANY"
+            key = "  (function key)" if function.needs_key else ""
+            lines.append(f"  {function.name}: [{methods}] {self.base_url}/{function.route}{key}")
+        for queue_function in self.queue_functions:
+            lines.append(f"  {queue_function.name}: queue trigger on '{queue_function.queue_name}'")
+        return lines
+
+    def __enter__(self) -> LocalHost:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+__all__ = ["BANNER", "HttpFunction", "LocalHost", "QueueFunction", "load_app", "load_local_settings"]

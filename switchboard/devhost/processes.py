@@ -1,0 +1,137 @@
+"""Helper processes for local runs and tests: started by their direct binary, stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Azurite's published development account: public, documented, and only valid against Azurite.
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_for_ports(ports: Sequence[int], process: subprocess.Popen[bytes] | None, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode} before listening")
+        if all(port_open(port) for port in ports):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} did not listen on {list(ports)} within {timeout:.0f}s")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)
+
+
+def node_binary(name: str) -> list[str]:
+    """`node node_modules/.bin/<name>`: no npx, so no wrapper process is left behind."""
+    script = PROJECT_ROOT / "node_modules" / ".bin" / name
+    if not script.exists():
+        raise FileNotFoundError(f"{script} is missing: run `npm ci` (make does this for you)")
+    node = shutil.which("node")
+    if not node:
+        raise FileNotFoundError("node is not on PATH: install Node.js 18 or newer")
+    return [node, str(script)]
+
+
+@dataclass
+class Azurite:
+    """Azurite on 127.0.0.1: in memory by default, on disk when `location` is given."""
+
+    blob_port: int = 10000
+    queue_port: int = 10001
+    table_port: int = 10002
+    location: Path | None = None
+    log_file: Path | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @classmethod
+    def on_free_ports(cls, location: Path | None = None, log_file: Path | None = None) -> Azurite:
+        return cls(free_port(), free_port(), free_port(), location, log_file)
+
+    @property
+    def ports(self) -> tuple[int, int, int]:
+        return (self.blob_port, self.queue_port, self.table_port)
+
+    @property
+    def connection_string(self) -> str:
+        if self.ports == (10000, 10001, 10002):
+            return "UseDevelopmentStorage=true"
+        base = f"http://{LOOPBACK}"
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+            f"BlobEndpoint={base}:{self.blob_port}/{DEV_ACCOUNT};"
+            f"QueueEndpoint={base}:{self.queue_port}/{DEV_ACCOUNT};"
+            f"TableEndpoint={base}:{self.table_port}/{DEV_ACCOUNT};"
+        )
+
+    def already_running(self) -> bool:
+        return all(port_open(port) for port in self.ports)
+
+    def start(self, timeout: float = 60.0) -> Azurite:
+        command = [
+            *node_binary("azurite"),
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--silent",
+            "--blobHost", LOOPBACK, "--blobPort", str(self.blob_port),
+            "--queueHost", LOOPBACK, "--queuePort", str(self.queue_port),
+            "--tableHost", LOOPBACK, "--tablePort", str(self.table_port),
+        ]  # fmt: skip
+        if self.location is None:
+            command.append("--inMemoryPersistence")
+        else:
+            self.location.mkdir(parents=True, exist_ok=True)
+            command += ["--location", str(self.location)]
+        output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT,
+            env=os.environ | {"NODE_NO_WARNINGS": "1"},
+        )  # fmt: skip
+        try:
+            wait_for_ports(self.ports, self.process, timeout, "Azurite")
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+    def __enter__(self) -> Azurite:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,128 @@
+"""HTTP side of the local host: /api/<route>, declared methods, auth levels, response headers."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import azure.functions as func
+
+from switchboard.devhost.index import HttpFunction, OutputQueue
+from switchboard.devhost.invoke import invoke
+
+log = logging.getLogger("switchboard.devhost")
+
+# The Functions host refuses bodies over 100 MB; the local host is a dev tool and caps lower.
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+
+
+class LocalHttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        functions: Sequence[HttpFunction],
+        route_prefix: str,
+        function_keys: Sequence[str],
+        send_output: Callable[[OutputQueue, Any], None],
+    ) -> None:
+        super().__init__(address, _Handler)
+        self.functions = functions
+        self.route_prefix = "/" + route_prefix.strip("/") if route_prefix.strip("/") else ""
+        self.function_keys = tuple(k for k in function_keys if k)
+        self.send_output = send_output
+
+    def has_key(self, given: str | None) -> bool:
+        return bool(given) and any(hmac.compare_digest(given or "", key) for key in self.function_keys)
+
+    def serve_in_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="devhost-http", daemon=True)
+        thread.start()
+        return thread
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LocalHttpServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), format % args)  # http.server's own format
+
+    def _dispatch(self) -> None:
+        parts = urlsplit(self.path)
+        prefix = self.server.route_prefix
+        path = parts.path
+        if prefix and not (path == prefix or path.startswith(prefix + "/")):
+            return self._reply(404, b"Not Found")
+        relative = path[len(prefix) :].strip("/")
+        body = self._read_body()
+        if body is None:
+            return None
+        for function in self.server.functions:
+            route_params = function.match(relative)
+            if route_params is None:
+                continue
+            if function.methods is not None and self.command not in function.methods:
+                return self._reply(405, b"Method Not Allowed")
+            query = dict(parse_qsl(parts.query, keep_blank_values=True))
+            if function.needs_key and not self.server.has_key(query.get("code") or self.headers.get("x-functions-key")):
+                return self._reply(401, b"Unauthorized")
+            return self._run(function, route_params, query, body)
+        return self._reply(404, b"Not Found")
+
+    def _read_body(self) -> bytes | None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self._reply(400, b"Bad Content-Length")
+            return None
+        if length < 0 or length > MAX_REQUEST_BYTES:
+            self.close_connection = True
+            self._reply(413, b"Request body too large")
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _run(self, function: HttpFunction, route_params: dict[str, str], query: dict[str, str], body: bytes) -> None:
+        address, port = self.server.server_address[:2]
+        host = self.headers.get("Host") or f"{address!s}:{port}"
+        request = func.HttpRequest(
+            method=self.command,
+            url=f"http://{host}{self.path}",
+            headers=dict(self.headers.items()),
+            params=query,
+            route_params=route_params,
+            body=body,
+        )
+        try:
+            response = invoke(
+                function.user_function, function.arg_name, request, function.outputs, self.server.send_output
+            )
+        except Exception:
+            log.exception("Function %s raised", function.name)
+            return self._reply(500, b"")
+        if not isinstance(response, func.HttpResponse):
+            log.error("Function %s returned %r, not an HttpResponse", function.name, type(response))
+            return self._reply(500, b"")
+        headers = dict(response.headers)
+        if "content-type" not in {key.lower() for key in headers} and response.mimetype:
+            headers["Content-Type"] = f"{response.mimetype}; charset={response.charset or 'utf-8'}"
+        return self._reply(response.status_code, response.get_body() or b"", headers)
+
+    def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for key, value in (headers or {"Content-Type": "text/plain; charset=utf-8"}).items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch

@@ -1,0 +1,1 @@
+"""The imperative shell: Azure Functions blueprints, one per area. Each stays thin."""

@@ -1,0 +1,21 @@
+"""Inbound voice: POST /api/voice/incoming."""
+
+from __future__ import annotations
+
+import azure.functions as func
+from twilio.twiml.voice_response import VoiceResponse
+
+from switchboard.functions.webhook import twilio_webhook
+from switchboard.settings import Settings
+from switchboard.twiml.common import apology
+from switchboard.twiml.voice import VoiceConfig, incoming_call
+from switchboard.webhooks.request import WebhookRequest
+
+bp = func.Blueprint()
+
+
+@bp.route(route="voice/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@twilio_webhook(fallback=apology)
+def voice_incoming(request: WebhookRequest, settings: Settings) -> VoiceResponse:
+    params = request.params
+    return incoming_call(params.get("From"), params.get("To"), VoiceConfig.from_settings(settings))

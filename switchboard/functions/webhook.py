@@ -1,0 +1,84 @@
+"""Glue between the Functions host and the pure webhook flows.
+
+Every Twilio-facing route goes through `twilio_webhook`: body cap, parsing,
+signature check, then the flow, whose TwiML is serialised by the SDK's builders.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeAlias
+
+import azure.functions as func
+from twilio.twiml import TwiML
+
+from switchboard.settings import Settings, get_settings
+from switchboard.webhooks.request import BadRequest, WebhookRequest
+from switchboard.webhooks.signature import is_valid
+
+log = logging.getLogger("switchboard.webhook")
+
+Flow: TypeAlias = Callable[[WebhookRequest, Settings], TwiML]
+HttpHandler: TypeAlias = Callable[[func.HttpRequest], func.HttpResponse]
+XML_TYPE = "text/xml"
+
+
+def twilio_webhook(fallback: Callable[[], TwiML]) -> Callable[[Flow], HttpHandler]:
+    """Wrap a flow as an HTTP function. `fallback` answers the caller if the flow fails."""
+
+    def decorate(flow: Flow) -> HttpHandler:
+        # No functools.wraps: the host reads the wrapper's own (req) signature.
+        def handler(req: func.HttpRequest) -> func.HttpResponse:
+            return handle(req, flow, fallback)
+
+        handler.__name__ = flow.__name__
+        handler.__qualname__ = flow.__qualname__
+        handler.__doc__ = flow.__doc__
+        return handler
+
+    return decorate
+
+
+def handle(req: func.HttpRequest, flow: Flow, fallback: Callable[[], TwiML]) -> func.HttpResponse:
+    settings = get_settings()
+    body = req.get_body() or b""
+    if len(body) > settings.max_body_bytes:
+        log.warning("Refused webhook to %s: body of %d bytes is over the cap", _path(req.url), len(body))
+        return plain(413, "Request body too large")
+    try:
+        request = WebhookRequest.parse(req.method, req.url, dict(req.headers), body)
+    except BadRequest as error:
+        log.warning("Refused webhook to %s: %s", _path(req.url), error)
+        return plain(400, "Bad request")
+    if not authorised(request, settings):
+        return plain(403, "Forbidden")
+    try:
+        twiml = flow(request, settings)
+    except Exception:
+        log.exception("Webhook flow %s failed; answering with its fallback", flow.__name__)
+        twiml = fallback()
+    return xml(twiml)
+
+
+def authorised(request: WebhookRequest, settings: Settings) -> bool:
+    if not settings.webhook_validation:
+        log.warning("WEBHOOK_VALIDATION is off: accepting %s without a signature check", request.path)
+        return True
+    if is_valid(request, settings.auth_token, settings.public_base_url):
+        return True
+    reason = "no signature" if "x-twilio-signature" not in request.headers else "signature mismatch"
+    log.warning("Refused webhook to %s: %s", request.path, reason)
+    return False
+
+
+def xml(twiml: TwiML) -> func.HttpResponse:
+    return func.HttpResponse(str(twiml), status_code=200, mimetype=XML_TYPE, charset="utf-8")
+
+
+def plain(status: int, text: str) -> func.HttpResponse:
+    return func.HttpResponse(text, status_code=status, mimetype="text/plain", charset="utf-8")
+
+
+def _path(url: str) -> str:
+    return url.split("?", 1)[0]

@@ -1,0 +1,51 @@
+"""Logging that cannot leak: every record has secrets redacted and phone numbers masked.
+
+A record factory is used rather than a handler filter because in Azure the
+handlers belong to the Functions host; the factory sees every record this
+process creates, the twilio SDK's own included.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from switchboard.phones import mask_in_text
+
+REDACTED = "[redacted]"
+_secrets: tuple[str, ...] = ()
+_installed = False
+
+
+def redact(text: str, secrets: Iterable[str] | None = None) -> str:
+    for secret in secrets if secrets is not None else _secrets:
+        if secret and len(secret) >= 6:
+            text = text.replace(secret, REDACTED)
+    return mask_in_text(text)
+
+
+def install(secrets: Iterable[str] = ()) -> None:
+    """Install the masking record factory once, and remember secrets to redact."""
+    global _secrets, _installed
+    _secrets = tuple(sorted(set(_secrets) | {s for s in secrets if s}, key=len, reverse=True))
+    if _installed:
+        return
+    _installed = True
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not lose the record
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text, so the traceback is redacted once, here.
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return record
+
+    logging.setLogRecordFactory(factory)
+    # The SDK logs whole request bodies at INFO; our own lines say what matters.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

@@ -1,0 +1,134 @@
+"""App settings, read once from the environment into one frozen, typed object.
+
+Azure passes app settings (and `func start` passes local.settings.json "Values")
+as environment variables, so the environment is the single source of truth.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+DEFAULT_API_BASE_URL = "https://api.twilio.com"
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+class SettingsError(RuntimeError):
+    """A required app setting is missing or a value cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Secrets are kept out of repr so that a logged Settings never leaks them.
+    account_sid: str
+    auth_token: str = field(repr=False)
+    api_key: str | None = None
+    api_secret: str | None = field(default=None, repr=False)
+    phone_number: str | None = None
+    public_base_url: str | None = None
+    api_base_url: str = DEFAULT_API_BASE_URL
+    webhook_validation: bool = True
+    storage_connection: str = "UseDevelopmentStorage=true"
+    voice_greeting: str | None = None
+    voice_forward_to: str | None = None
+    voice_forward_timeout: int = 20
+    voice_blocklist: frozenset[str] = frozenset()
+    sms_auto_reply: str | None = None
+    sms_forward_to: str | None = None
+    max_body_bytes: int = 64 * 1024
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in logs, responses or records."""
+        return tuple(s for s in (self.auth_token, self.api_secret) if s)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            account_sid=_required(env, "TWILIO_ACCOUNT_SID"),
+            auth_token=_required(env, "TWILIO_AUTH_TOKEN"),
+            api_key=_optional(env, "TWILIO_API_KEY"),
+            api_secret=_optional(env, "TWILIO_API_SECRET"),
+            phone_number=_optional(env, "TWILIO_PHONE_NUMBER"),
+            public_base_url=_url(env, "PUBLIC_BASE_URL"),
+            api_base_url=_url(env, "TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL,
+            webhook_validation=_bool(env, "WEBHOOK_VALIDATION", default=True),
+            storage_connection=_optional(env, "AzureWebJobsStorage") or "UseDevelopmentStorage=true",
+            voice_greeting=_optional(env, "VOICE_GREETING"),
+            voice_forward_to=_optional(env, "VOICE_FORWARD_TO"),
+            voice_forward_timeout=_int(env, "VOICE_FORWARD_TIMEOUT", default=20, low=5, high=600),
+            voice_blocklist=frozenset(_csv(env, "VOICE_BLOCKLIST")),
+            sms_auto_reply=_optional(env, "SMS_AUTO_REPLY"),
+            sms_forward_to=_optional(env, "SMS_FORWARD_TO"),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", default=64 * 1024, low=1024, high=1024 * 1024),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read at first use rather than at import.
+
+    Reading lazily keeps `import function_app` cheap and lets the host index the
+    functions even before every setting is in place.
+    """
+    settings = Settings.from_env()
+    from switchboard.logs import install
+
+    install(settings.secrets)
+    return settings
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(
+            f"Missing required app setting {name}. Set it in local.settings.json "
+            f"(see local.settings.json.example) or in the Function App's configuration."
+        )
+    return value
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    value = _optional(env, name)
+    if value is None:
+        return None
+    if not value.startswith(("https://", "http://")):
+        raise SettingsError(f"App setting {name} must be an http(s) URL, e.g. https://myapp.azurewebsites.net")
+    return value.rstrip("/")
+
+
+def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise SettingsError(f"App setting {name} must be true or false, not {value!r}")
+
+
+def _int(env: Mapping[str, str], name: str, *, default: int, low: int, high: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"App setting {name} must be a whole number, not {value!r}") from None
+    if not low <= number <= high:
+        raise SettingsError(f"App setting {name} must be between {low} and {high}, not {number}")
+    return number
+
+
+def _csv(env: Mapping[str, str], name: str) -> list[str]:
+    return [part.strip() for part in env.get(name, "").split(",") if part.strip()]

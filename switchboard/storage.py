@@ -1,0 +1,103 @@
+"""The one place that builds Azure Storage clients (tables and queues).
+
+The connection is named like a Functions binding's `connection` ("AzureWebJobsStorage"):
+- `<name>` holds a connection string (Azurite locally: UseDevelopmentStorage=true), or
+- `<name>__accountName`, or `<name>__queueServiceUri` / `<name>__tableServiceUri`, select
+  identity-based access with DefaultAzureCredential, as the Functions host's bindings do.
+SDK modules are imported here, at first use, to keep cold starts cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+    from azure.storage.queue import QueueClient
+
+DEFAULT_CONNECTION = "AzureWebJobsStorage"
+
+
+class StorageConfigError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class StorageTarget:
+    """Where a storage connection points: a connection string, or service URIs with identity."""
+
+    connection_string: str | None = None
+    queue_uri: str | None = None
+    table_uri: str | None = None
+    blob_uri: str | None = None
+    client_id: str | None = None
+
+    @property
+    def uses_identity(self) -> bool:
+        return self.connection_string is None
+
+    @classmethod
+    def resolve(cls, name: str = DEFAULT_CONNECTION, env: Mapping[str, str] | None = None) -> StorageTarget:
+        env = os.environ if env is None else env
+        connection_string = env.get(name, "").strip()
+        if connection_string:
+            return cls(connection_string=connection_string)
+        account = env.get(f"{name}__accountName", "").strip()
+        suffix = env.get(f"{name}__endpointSuffix", "core.windows.net").strip()
+
+        def uri(service: str) -> str | None:
+            explicit = env.get(f"{name}__{service}ServiceUri", "").strip()
+            if explicit:
+                return explicit.rstrip("/")
+            return f"https://{account}.{service}.{suffix}" if account else None
+
+        target = cls(
+            queue_uri=uri("queue"),
+            table_uri=uri("table"),
+            blob_uri=uri("blob"),
+            client_id=env.get(f"{name}__clientId", "").strip() or None,
+        )
+        if not (target.queue_uri or target.table_uri or target.blob_uri):
+            raise StorageConfigError(
+                f"Missing storage connection {name}: set {name} to a connection string "
+                f"(UseDevelopmentStorage=true for Azurite) or {name}__accountName for managed identity."
+            )
+        return target
+
+    def credential(self) -> Any:
+        from azure.identity import DefaultAzureCredential
+
+        return DefaultAzureCredential(managed_identity_client_id=self.client_id)
+
+    def _service_uri(self, service: str) -> str:
+        value = {"queue": self.queue_uri, "table": self.table_uri, "blob": self.blob_uri}[service]
+        if not value:
+            raise StorageConfigError(f"No {service} service URI for identity-based storage")
+        return value
+
+
+def queue_client(queue_name: str, *, connection: str = DEFAULT_CONNECTION, base64: bool = True) -> QueueClient:
+    """A queue client. `base64=True` matches the Functions host's default messageEncoding."""
+    from azure.storage.queue import BinaryBase64DecodePolicy, QueueClient, TextBase64EncodePolicy
+
+    policies: dict[str, Any] = (
+        {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": BinaryBase64DecodePolicy()}
+        if base64
+        else {}
+    )
+    target = StorageTarget.resolve(connection)
+    if target.connection_string:
+        return QueueClient.from_connection_string(target.connection_string, queue_name, **policies)
+    return QueueClient(target._service_uri("queue"), queue_name, credential=target.credential(), **policies)
+
+
+def table_client(table_name: str, *, connection: str = DEFAULT_CONNECTION) -> TableClient:
+    from azure.data.tables import TableClient
+
+    target = StorageTarget.resolve(connection)
+    if target.connection_string:
+        return TableClient.from_connection_string(target.connection_string, table_name)
+    return TableClient(target._service_uri("table"), table_name, credential=target.credential())

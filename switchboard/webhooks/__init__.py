@@ -1,0 +1,1 @@
+"""The pure side of Twilio webhooks: parsing requests and checking signatures."""

@@ -1,0 +1,132 @@
+"""A Twilio webhook request, parsed once, independent of Azure Functions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+JSON_TYPE = "application/json"
+_INDEXED = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9_]*)\[(?P<key>[^\[\]]*)\]$")
+
+
+class BadRequest(ValueError):
+    """The request cannot be parsed (not a client mistake Twilio itself would make)."""
+
+
+class Params:
+    """An ordered multi-dict of request parameters.
+
+    It has `getlist`, which the twilio SDK's RequestValidator uses to sign every
+    value of a repeated parameter.
+    """
+
+    def __init__(self, pairs: tuple[tuple[str, str], ...] = ()) -> None:
+        self.pairs = pairs
+
+    def __contains__(self, name: object) -> bool:
+        return any(key == name for key, _ in self.pairs)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(key for key, _ in self.pairs))
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __bool__(self) -> bool:
+        return bool(self.pairs)
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        for key, value in self.pairs:
+            if key == name:
+                return value
+        return default
+
+    def getlist(self, name: str) -> list[str]:
+        return [value for key, value in self.pairs if key == name]
+
+    def list_param(self, name: str) -> list[str]:
+        """Every spelling twimlets.com accepted: `X`, `X[]`, and `X[0]`, `X[1]`, ... in index order."""
+        plain = [value for key, value in self.pairs if key in (name, f"{name}[]")]
+        indexed = sorted((int(key), value) for key, value in self.indexed(name).items() if key.isdigit())
+        return plain + [value for _, value in indexed]
+
+    def indexed(self, name: str) -> dict[str, str]:
+        """`Options[1]=a&Options[22]=b` -> {"1": "a", "22": "b"} (last one wins)."""
+        found: dict[str, str] = {}
+        for key, value in self.pairs:
+            match = _INDEXED.match(key)
+            if match and match["name"] == name and match["key"]:
+                found[match["key"]] = value
+        return found
+
+    def merged(self, other: Params) -> Params:
+        return Params(self.pairs + other.pairs)
+
+    def to_dict(self) -> dict[str, str]:
+        return dict(reversed(self.pairs))
+
+
+class Headers(Mapping[str, str]):
+    """Case-insensitive header lookup: proxies and clients vary the casing."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._headers = {key.lower(): value for key, value in headers.items()}
+
+    def __getitem__(self, name: str) -> str:
+        return self._headers[name.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._headers)
+
+    def __len__(self) -> int:
+        return len(self._headers)
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    method: str
+    url: str
+    headers: Headers
+    body: bytes
+    query: Params
+    form: Params
+    # The raw body when Twilio sent JSON; its hash is signed through `bodySHA256`.
+    json_body: str | None = None
+
+    @property
+    def params(self) -> Params:
+        """Form values first (what Twilio posts), then the query (what the URL configures)."""
+        return self.form.merged(self.query)
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url).path
+
+    @classmethod
+    def parse(cls, method: str, url: str, headers: Mapping[str, str], body: bytes) -> WebhookRequest:
+        header_map = Headers(headers)
+        query = Params(tuple(parse_qsl(urlsplit(url).query, keep_blank_values=True)))
+        content_type = header_map.get("content-type", "").split(";")[0].strip().lower()
+        form = Params()
+        json_body = None
+        if body and content_type == FORM_TYPE:
+            form = Params(tuple(parse_qsl(_text(body), keep_blank_values=True)))
+        elif body and content_type == JSON_TYPE:
+            json_body = _text(body)
+        return cls(method.upper(), url, header_map, body, query, form, json_body)
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("request body is not UTF-8") from None

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support import BASE_ENV  # noqa: E402
+
+# The app reads settings lazily, but set them before anything imports it.
+for key in list(os.environ):
+    if key.startswith(("TWILIO_", "VOICE_", "SMS_")) or key in ("PUBLIC_BASE_URL", "WEBHOOK_VALIDATION"):
+        del os.environ[key]
+os.environ.update(BASE_ENV)
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    from switchboard.settings import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Set app settings for one test: configure(VOICE_GREETING="Hi", VOICE_FORWARD_TO=None)."""
+    from switchboard.settings import get_settings
+
+    def apply(**values: str | None) -> None:
+        for key, value in values.items():
+            if value is None:
+                monkeypatch.delenv(key, raising=False)
+            else:
+                monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+
+    return apply
+
+
+@pytest.fixture(scope="session")
+def app():
+    import function_app
+
+    return function_app.app
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[str]:
+    """A private Azurite on free ports, in memory, for the whole session. Yields its connection string."""
+    from switchboard.devhost.processes import Azurite
+
+    try:
+        server = Azurite.on_free_ports().start()
+    except FileNotFoundError as missing:
+        pytest.fail(f"Azurite is not installed ({missing}); `make test` installs it", pytrace=False)
+    os.environ["AzureWebJobsStorage"] = server.connection_string
+    try:
+        yield server.connection_string
+    finally:
+        server.stop()

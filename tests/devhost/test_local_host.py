@@ -1,0 +1,159 @@
+"""The local host over real HTTP and real Azurite queues."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import azure.functions as func
+import pytest
+import requests
+
+from switchboard.devhost.host import LocalHost
+from switchboard.devhost.hostconfig import HostConfig, timespan_seconds
+from switchboard.devhost.index import route_pattern
+from switchboard.devhost.processes import PROJECT_ROOT, free_port
+from switchboard.devhost.queues import create_if_missing
+from switchboard.storage import queue_client
+from tests.support import FUNCTION_KEY, signed_form
+from tests.support import XML_DECLARATION as DECL
+
+
+def test_timespans() -> None:
+    assert timespan_seconds("00:00:30") == 30
+    assert timespan_seconds("1.02:03:04.5") == 86400 + 7384.5
+    with pytest.raises(ValueError, match="timespan"):
+        timespan_seconds("30s")
+
+
+def test_host_json_queue_settings_are_read() -> None:
+    config = HostConfig.load(PROJECT_ROOT / "host.json")
+    assert config.route_prefix == "api"
+    assert config.queues.max_dequeue_count == 5
+    assert config.queues.visibility_timeout == 30
+    assert config.queues.message_encoding == "base64"
+
+
+@pytest.mark.parametrize(
+    ("route", "path", "expected"),
+    [
+        ("records/{id}", "records/abc", {"id": "abc"}),
+        ("records/{id}", "records", None),
+        ("records/{id?}", "records", {}),
+        ("files/{*rest}", "files/a/b/c", {"rest": "a/b/c"}),
+        ("twiml/{name:alpha}", "twiml/menu", {"name": "menu"}),
+    ],
+)
+def test_route_templates(route: str, path: str, expected: dict[str, str] | None) -> None:
+    found = route_pattern(route).fullmatch(path)
+    assert (found and {k: v for k, v in found.groupdict().items() if v is not None}) == expected
+
+
+@pytest.fixture(scope="module")
+def served(app) -> Iterator[LocalHost]:
+    host = LocalHost(app, port=free_port(), function_keys=(FUNCTION_KEY,), queues=False).start()
+    yield host
+    host.stop()
+
+
+def test_signed_post_over_http(served: LocalHost, configure) -> None:
+    configure(PUBLIC_BASE_URL=None, VOICE_GREETING="Over HTTP", VOICE_FORWARD_TO=None)
+    url = f"{served.base_url}/voice/incoming"
+    headers, body = signed_form(url, {"From": "+15558675310", "To": "+15005550006"})
+    response = requests.post(url, headers=headers, data=body, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/xml")
+    assert response.text == f"{DECL}<Response><Say>Over HTTP</Say><Hangup /></Response>"
+
+
+def test_unsigned_post_over_http_is_forbidden(served: LocalHost) -> None:
+    response = requests.post(f"{served.base_url}/voice/incoming", data={"From": "+15558675310"}, timeout=10)
+    assert response.status_code == 403
+
+
+def test_hello_world_over_http(served: LocalHost, configure) -> None:
+    configure(PUBLIC_BASE_URL=None)
+    url = f"{served.base_url}/twiml/message?Message=Hello%20world."
+    headers, _ = signed_form(url, [])
+    response = requests.get(url, headers={"X-Twilio-Signature": headers["X-Twilio-Signature"]}, timeout=10)
+    assert response.text == f"{DECL}<Response><Say>Hello world.</Say></Response>"
+
+
+def test_declared_methods_and_unknown_routes(served: LocalHost) -> None:
+    assert requests.get(f"{served.base_url}/voice/incoming", timeout=10).status_code == 405
+    assert requests.post(f"{served.base_url}/nope", timeout=10).status_code == 404
+    assert requests.get(f"http://127.0.0.1:{served.port}/elsewhere", timeout=10).status_code == 404
+
+
+def test_function_key_is_enforced() -> None:
+    keyed = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+    @keyed.route(route="secret/{id}", methods=["GET"])
+    def secret(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(json.dumps(dict(req.route_params)), mimetype="application/json",
+                                 headers={"X-Custom": "yes"})  # fmt: skip
+
+    with LocalHost(keyed, port=free_port(), function_keys=(FUNCTION_KEY,), queues=False) as host:
+        url = f"{host.base_url}/secret/42"
+        assert requests.get(url, timeout=10).status_code == 401
+        assert requests.get(url, params={"code": "wrong"}, timeout=10).status_code == 401
+        by_query = requests.get(url, params={"code": FUNCTION_KEY}, timeout=10)
+        by_header = requests.get(url, headers={"x-functions-key": FUNCTION_KEY}, timeout=10)
+        for response in (by_query, by_header):
+            assert response.status_code == 200
+            assert response.json() == {"id": "42"}
+            assert response.headers["X-Custom"] == "yes"
+
+
+def _queue_app(seen: list[tuple[str, int]], done: threading.Event) -> func.FunctionApp:
+    app = func.FunctionApp()
+
+    @app.queue_trigger(arg_name="msg", queue_name="work", connection="AzureWebJobsStorage")
+    @app.queue_output(arg_name="out", queue_name="results", connection="AzureWebJobsStorage")
+    def worker(msg: func.QueueMessage, out: func.Out[str]) -> None:
+        text = msg.get_body().decode()
+        seen.append((text, msg.dequeue_count or 0))
+        if text == "fail":
+            raise RuntimeError("always fails")
+        if text == "flaky" and (msg.dequeue_count or 0) < 2:
+            raise RuntimeError("fails once")
+        out.set(f"done:{text}")
+        done.set()
+
+    return app
+
+
+def _drain(client, expect: int, timeout: float = 30.0) -> list[str]:
+    found: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(found) < expect and time.monotonic() < deadline:
+        for message in client.receive_messages(max_messages=32):
+            found.append(message.content if isinstance(message.content, str) else message.content.decode())
+            client.delete_message(message)
+        time.sleep(0.1)
+    return found
+
+
+@pytest.mark.azurite
+def test_queue_trigger_semantics(azurite: str) -> None:
+    seen: list[tuple[str, int]] = []
+    done = threading.Event()
+    overrides = {"visibility_timeout": 0.0, "max_dequeue_count": 3, "max_polling_interval": 0.2}
+    with LocalHost(_queue_app(seen, done), port=free_port(), queues=True, config_overrides=overrides):
+        producer = queue_client("work")  # base64, as the host expects
+        create_if_missing(queue_client("results"))
+        producer.send_message("ok")
+        producer.send_message("flaky")
+        producer.send_message("fail")
+        queue_client("work", base64=False).send_message("not base64 at all!")
+        results = sorted(_drain(queue_client("results", base64=False), expect=2))
+        poison = _drain(queue_client("work-poison", base64=False), expect=2)
+
+    assert [base64.b64decode(r).decode() for r in results] == ["done:flaky", "done:ok"]
+    # Poison keeps the message as it was on the queue.
+    assert sorted(poison) == sorted([base64.b64encode(b"fail").decode(), "not base64 at all!"])
+    assert [count for text, count in seen if text == "fail"] == [1, 2, 3]
+    assert [count for text, count in seen if text == "flaky"] == [1, 2]

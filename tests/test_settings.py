@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+
+from switchboard.settings import DEFAULT_API_BASE_URL, Settings, SettingsError
+
+MINIMAL = {"TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": "secret-token-value"}
+
+
+def test_defaults_from_minimal_environment() -> None:
+    settings = Settings.from_env(MINIMAL)
+    assert settings.account_sid == "AC123"
+    assert settings.api_base_url == DEFAULT_API_BASE_URL
+    assert settings.webhook_validation is True
+    assert settings.public_base_url is None
+    assert settings.voice_blocklist == frozenset()
+    assert settings.max_body_bytes == 65536
+
+
+@pytest.mark.parametrize("missing", ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"])
+def test_missing_required_setting_names_it(missing: str) -> None:
+    env = {k: v for k, v in MINIMAL.items() if k != missing}
+    with pytest.raises(SettingsError, match=missing):
+        Settings.from_env(env)
+
+
+def test_blank_required_setting_counts_as_missing() -> None:
+    with pytest.raises(SettingsError, match="TWILIO_AUTH_TOKEN"):
+        Settings.from_env(MINIMAL | {"TWILIO_AUTH_TOKEN": "  "})
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    settings = Settings.from_env(MINIMAL | {"TWILIO_API_SECRET": "api-secret-value"})
+    text = repr(settings)
+    assert "secret-token-value" not in text
+    assert "api-secret-value" not in text
+    assert settings.secrets == ("secret-token-value", "api-secret-value")
+
+
+def test_validation_needs_an_explicit_false() -> None:
+    assert Settings.from_env(MINIMAL | {"WEBHOOK_VALIDATION": "false"}).webhook_validation is False
+    with pytest.raises(SettingsError, match="WEBHOOK_VALIDATION"):
+        Settings.from_env(MINIMAL | {"WEBHOOK_VALIDATION": "maybe"})
+
+
+def test_urls_are_checked_and_trailing_slash_dropped() -> None:
+    settings = Settings.from_env(
+        MINIMAL | {"PUBLIC_BASE_URL": "https://app.example.net/", "TWILIO_API_BASE_URL": "http://127.0.0.1:4010"}
+    )
+    assert settings.public_base_url == "https://app.example.net"
+    assert settings.api_base_url == "http://127.0.0.1:4010"
+    with pytest.raises(SettingsError, match="PUBLIC_BASE_URL"):
+        Settings.from_env(MINIMAL | {"PUBLIC_BASE_URL": "app.example.net"})
+
+
+def test_lists_and_numbers() -> None:
+    settings = Settings.from_env(
+        MINIMAL | {"VOICE_BLOCKLIST": "+15551234567, +15557654321,", "VOICE_FORWARD_TIMEOUT": "30"}
+    )
+    assert settings.voice_blocklist == {"+15551234567", "+15557654321"}
+    assert settings.voice_forward_timeout == 30
+    with pytest.raises(SettingsError, match="VOICE_FORWARD_TIMEOUT"):
+        Settings.from_env(MINIMAL | {"VOICE_FORWARD_TIMEOUT": "soon"})
