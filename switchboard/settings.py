@@ -39,6 +39,7 @@ class Settings:
     sms_auto_reply: str | None = None
     sms_forward_to: str | None = None
     max_body_bytes: int = 64 * 1024
+    twilio_timeout_seconds: float = 10.0
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -65,6 +66,7 @@ class Settings:
             sms_auto_reply=_optional(env, "SMS_AUTO_REPLY"),
             sms_forward_to=_optional(env, "SMS_FORWARD_TO"),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", default=64 * 1024, low=1024, high=1024 * 1024),
+            twilio_timeout_seconds=float(_int(env, "TWILIO_TIMEOUT_SECONDS", default=10, low=1, high=120)),
         )
 
 
