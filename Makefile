@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: setup run test lint typecheck unit clean
+.PHONY: setup run test lint typecheck unit clean bench
 
 setup: $(STAMP_PY) $(STAMP_NODE) local.settings.json
 
@@ -48,3 +48,8 @@ test: lint typecheck unit
 
 clean:
 	rm -rf $(VENV) node_modules .azurite .run .pytest_cache .mypy_cache .ruff_cache test-artifacts
+
+# Benchmarks (not part of `make test`): starts its own Azurite and Twilio emulator on free ports,
+# writes bench/results.json, bench/RESULTS.md and bench/scaling.png. Under 10 minutes on 2 cores.
+bench: setup
+	$(PY) -m bench

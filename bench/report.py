@@ -1,0 +1,92 @@
+"""Writing the results: bench/results.json (everything) and bench/RESULTS.md (the table people read)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _number(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}" if abs(value) >= 1 else f"{value:.3f}"
+    return f"{text} {unit}".strip()
+
+
+def _target(row: dict[str, Any]) -> str:
+    label = row.get("ratio_label", "x")
+    value = row["target"]["value"]
+    shown = f"{value * 100:.0f} %" if label == "%" else f"{value:g}x"
+    return f"{row['target']['op']} {shown}".replace("<=", "≤").replace(">=", "≥")
+
+
+def _ratio(row: dict[str, Any]) -> str:
+    if row["ratio"] is None:
+        return "–"
+    return f"{row['ratio'] * 100:.0f} %" if row.get("ratio_label") == "%" else f"{row['ratio']:.2f}x"
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    return {"PASS": "PASS", "MISS": "**MISS**"}.get(row["verdict"], row["verdict"])
+
+
+def figures_table(figures: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| figure | measured (median) | floor or peer | its median | ratio | target | result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in figures:
+        unit = row["unit"]
+        measured = _number(row["measured"], unit)
+        baseline = _number(row["baseline"], unit)
+        if row.get("measured_p99") is not None:
+            measured += f" (p99 {_number(row['measured_p99'], unit)})"
+            baseline += f" (p99 {_number(row['baseline_p99'], unit)})"
+        lines.append(
+            f"| {row['name']} | {measured} | {row['baseline_name']} | {baseline} | {_ratio(row)} "
+            f"({row['ratio_definition']}) | {_target(row)} | {_verdict(row)} |"
+        )
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    machine, versions = results["machine"], results["versions"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` (`python -m bench{' --quick' if results['quick'] else ''}`) on "
+        f"{results['finished_at']}, in {results['wall_seconds']:.0f} s. Every ratio compares two medians "
+        "measured in the same run, interleaved; absolute times are for this machine only.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {machine['cpu']}, {machine['cores']} cores; memory {machine['memory_gib']} GiB",
+        f"- Python {machine['python']} ({machine['implementation']}), {machine['os']}",
+        "- Libraries: " + ", ".join(f"{name} {version or 'not installed'}" for name, version in versions.items()),
+        f"- Sizes: {json.dumps(results['sizes'])}",
+        "",
+        "## Figures",
+        "",
+        *figures_table(results["figures"]),
+        "",
+    ]
+    misses = [row for row in results["figures"] if row["verdict"] == "MISS"]
+    missing = [row for row in results["figures"] if row["verdict"] not in ("PASS", "MISS")]
+    lines.append(
+        f"{len(results['figures']) - len(misses) - len(missing)} of {len(results['figures'])} figures meet their "
+        f"target; {len(misses)} miss; {len(missing)} not measured."
+    )
+    lines.append("")
+    for section in results.get("sections_md", []):
+        lines += [section, ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write(results: dict[str, Any], directory: Path) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = directory / "results.json", directory / "RESULTS.md"
+    body = {key: value for key, value in results.items() if key != "sections_md"}
+    json_path.write_text(json.dumps(body, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    md_path.write_text(markdown(results), encoding="utf-8")
+    return json_path, md_path
