@@ -106,7 +106,7 @@ def measure(runs: int, env: dict[str, str], first_call_repeats: int) -> dict[str
         unit="ms",
         op="<=",
         target=1.3,
-        note=f"{runs} interleaved runs each, new interpreter per run, medians (interpreter start-up included on both sides)",
+        note=f"{runs} interleaved runs each, a new interpreter per run (its start-up counted on both sides)",
     )
     return {
         "figures": [row],

@@ -47,9 +47,9 @@ def webhooks() -> dict[str, float]:
         result[f"first_{hook.function}_ms"] = timed(lambda h=handler, r=first: _ok(h(r)))  # type: ignore[misc]
         result[f"second_{hook.function}_ms"] = timed(lambda h=handler, r=second: _ok(h(r)))  # type: ignore[misc]
         if number == 0:
-            result["first_webhook_total_ms"] = result["import_app_ms"] + result["index_ms"] + result[
-                f"first_{hook.function}_ms"
-            ]
+            result["first_webhook_total_ms"] = (
+                result["import_app_ms"] + result["index_ms"] + result[f"first_{hook.function}_ms"]
+            )
     return result
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
 import os
 import threading
 import time
@@ -28,7 +27,7 @@ from azure.data.tables import TableClient, UpdateMode
 from twilio.rest import Client
 
 from bench import stats
-from bench.payloads import ACCOUNT_SID, BODY, DESTINATION, AUTH_TOKEN, OUR_NUMBER
+from bench.payloads import ACCOUNT_SID, AUTH_TOKEN, BODY, DESTINATION, OUR_NUMBER
 from bench.worker import Worker, find_worker
 
 BENCH_TABLE = "benchfloor"
@@ -224,10 +223,11 @@ def measure(
     largest = by_size[sizes[-1]]
     worker = largest.get("worker", {}).get("median")
     missing = "not measured: worker not available"
+    plan = contenders.plan
     note = (
-        f"{sizes[-1]} SMS requests each, interleaved in chunks of {CHUNK}; per message: "
-        f"{contenders.plan.twilio_posts} Twilio POST, {contenders.plan.table_writes} Table writes, "
-        f"{contenders.plan.table_reads} Table reads ({'counted on the worker' if contenders.plan.measured else 'assumed'})"
+        f"{sizes[-1]} SMS requests each, interleaved in chunks of {CHUNK}; per message: {plan.twilio_posts} Twilio "
+        f"POST, {plan.table_writes} Table writes, {plan.table_reads} Table reads "
+        f"({'counted on the worker' if plan.measured else 'assumed'})"
     )
     figures = [
         stats.figure(

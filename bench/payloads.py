@@ -9,7 +9,7 @@ import azure.functions as func
 from twilio.request_validator import RequestValidator
 
 ACCOUNT_SID = "AC" + "5eed" * 8
-AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
+AUTH_TOKEN = "bench-auth-token-0123456789abcdef"  # noqa: S105 (the emulator's, not a secret)
 PUBLIC_BASE_URL = "https://switchboard.example.net"
 LOCAL_ORIGIN = "http://127.0.0.1:7071"
 OUR_NUMBER = "+15005550006"

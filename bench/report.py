@@ -15,6 +15,8 @@ def _number(value: float | None, unit: str = "") -> str:
 
 
 def _target(row: dict[str, Any]) -> str:
+    if row["target"] is None:
+        return "none (for information)"
     label = row.get("ratio_label", "x")
     value = row["target"]["value"]
     shown = f"{value * 100:.0f} %" if label == "%" else f"{value:g}x"
@@ -72,10 +74,12 @@ def markdown(results: dict[str, Any]) -> str:
         "",
     ]
     misses = [row for row in results["figures"] if row["verdict"] == "MISS"]
-    missing = [row for row in results["figures"] if row["verdict"] not in ("PASS", "MISS")]
+    passes = [row for row in results["figures"] if row["verdict"] == "PASS"]
+    missing = [row for row in results["figures"] if row["verdict"] not in ("PASS", "MISS", "reported")]
+    targeted = len(passes) + len(misses) + len(missing)
     lines.append(
-        f"{len(results['figures']) - len(misses) - len(missing)} of {len(results['figures'])} figures meet their "
-        f"target; {len(misses)} miss; {len(missing)} not measured."
+        f"{len(passes)} of {targeted} targets met; {len(misses)} missed; {len(missing)} not measured. "
+        "Rows without a target are context for the row above them."
     )
     lines.append("")
     for section in results.get("sections_md", []):

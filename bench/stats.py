@@ -60,7 +60,7 @@ def figure(
     baseline_name: str,
     unit: str,
     op: str,
-    target: float,
+    target: float | None,
     inverse: bool = False,
     ratio_label: str = "x",
     note: str = "",
@@ -80,7 +80,7 @@ def figure(
         "baseline": baseline,
         "ratio_definition": "baseline / measured" if inverse else "measured / baseline",
         "ratio_label": ratio_label,
-        "target": {"op": op, "value": target},
+        "target": {"op": op, "value": target} if target is not None else None,
         "note": note,
     }
     if measured is None or baseline is None:
@@ -88,7 +88,8 @@ def figure(
         row["verdict"] = missing
     else:
         row["ratio"] = ratio(measured, baseline, inverse=inverse)
-        row["verdict"] = verdict(row["ratio"], op, target)
+        # A row without a target is reported for information, next to the one that has it.
+        row["verdict"] = verdict(row["ratio"], op, target) if target is not None else "reported"
     return row
 
 

@@ -41,7 +41,12 @@ def serve() -> int:
     emulator = emulator_class()(ACCOUNT_SID, AUTH_TOKEN, port=0).start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+
+    def wait_for_eof() -> None:
+        sys.stdin.read()
+        done.set()
+
+    threading.Thread(target=wait_for_eof, daemon=True).start()
     print(json.dumps({"base_url": emulator.base_url}), flush=True)
     done.wait()
     counts = {kind: len(emulator.created(kind)) for kind in ("calls", "messages")}
@@ -75,7 +80,8 @@ class TwilioProcess:
         if self.process is None:
             return counts
         try:
-            assert self.process.stdin is not None and self.process.stdout is not None
+            assert self.process.stdin is not None
+            assert self.process.stdout is not None
             self.process.stdin.close()
             self.process.wait(timeout=15)
             for line in self.process.stdout.read().splitlines():
@@ -84,7 +90,7 @@ class TwilioProcess:
         except (subprocess.TimeoutExpired, ValueError, OSError):
             pass
         finally:
-            stop_process(self.process)  # type: ignore[arg-type]
+            stop_process(self.process)
             self.process = None
         return counts
 
