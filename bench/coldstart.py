@@ -80,12 +80,12 @@ def extra_imports(top: int = 12) -> dict[str, Any]:
     }
 
 
-def first_calls(env: dict[str, str], repeats: int) -> dict[str, Any]:
-    """Median over fresh processes of the first webhook call, each step timed inside the process."""
+def first_calls(env: dict[str, str], repeats: int, which: str = "webhooks") -> dict[str, Any]:
+    """Median over fresh processes of the first calls of a path, each step timed inside the process."""
     samples: list[dict[str, float]] = []
     for _ in range(repeats):
         output = subprocess.run(
-            [sys.executable, "-m", "bench.first_call", "webhooks"], cwd=PROJECT_ROOT, env=env,
+            [sys.executable, "-m", "bench.first_call", which], cwd=PROJECT_ROOT, env=env,
             capture_output=True, text=True, check=True, timeout=120,
         )  # fmt: skip
         samples.append(json.loads(output.stdout.strip().splitlines()[-1]))

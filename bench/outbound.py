@@ -190,6 +190,12 @@ def build(app: Any, twilio_base_url: str, connection_string: str, services: dict
     return Contenders(functions, plan, sent)
 
 
+def worker_available() -> bool:
+    import function_app
+
+    return find_worker(function_app.app) is not None
+
+
 def run_size(contenders: Contenders, size: int, label: str) -> dict[str, dict[str, Any]]:
     samples: dict[str, list[int]] = {name: [] for name in contenders.functions}
     names = list(contenders.functions)
@@ -243,6 +249,7 @@ def measure(
     ]  # fmt: skip
     return {
         "figures": figures,
+        "plan": contenders.plan,
         "detail": {
             "plan": contenders.plan.__dict__,
             "worker_available": "worker" in contenders.functions,
