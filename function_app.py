@@ -4,8 +4,10 @@ import azure.functions as func
 
 from switchboard.functions import sms, twiml, voice
 from switchboard.logs import install as install_log_masking
+from switchboard.telemetry import configure as configure_telemetry
 
 install_log_masking()
+configure_telemetry()  # a no-op unless APPLICATIONINSIGHTS_CONNECTION_STRING is set
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(voice.bp)
