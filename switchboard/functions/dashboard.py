@@ -1,0 +1,39 @@
+"""GET /api/dashboard: the operator page (function key)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timezone
+
+import azure.functions as func
+
+from switchboard.dashboard.page import build_page, parse_days
+from switchboard.settings import get_settings
+
+bp = func.Blueprint()
+logger = logging.getLogger(__name__)
+_readers: dict[str, object] = {}
+
+
+@bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    from switchboard.dashboard.reader import TableRecordReader
+
+    # RECORDS_TABLE comes with the records module; "records" is its default.
+    table = str(getattr(get_settings(), "records_table", "records"))
+    reader = _readers.get(table)
+    if not isinstance(reader, TableRecordReader):
+        from switchboard.storage import table_client
+
+        reader = _readers[table] = TableRecordReader(table_client(table))
+    params = req.params
+    try:
+        page = build_page(
+            reader, now=datetime.now(timezone.utc), nonce=secrets.token_urlsafe(16), query=params.get("q", ""),
+            code=params.get("code", ""), days=parse_days(params.get("days")),
+        )  # fmt: skip
+    except Exception:
+        logger.exception("dashboard: cannot read records from table %s", table)
+        return func.HttpResponse("Records are unavailable right now.", status_code=503, mimetype="text/plain")
+    return func.HttpResponse(page.html, status_code=200, mimetype="text/html", charset="utf-8", headers=page.headers)
