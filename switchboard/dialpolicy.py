@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from switchboard.phones import is_e164
 
-_PREFIX = re.compile(r"^\+[1-9]\d{0,14}\*$")
+_PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}\*$")
 
 
 @dataclass(frozen=True)

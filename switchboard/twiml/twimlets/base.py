@@ -82,8 +82,11 @@ class Call:
         return self.query.get("Stage") or ""
 
     def get(self, name: str) -> str | None:
-        value = self.params.get(name)
-        return value.strip() if value is not None and value.strip() else None
+        """The first non-blank value, in any twimlets.com spelling: `X`, `X[]` or `X[0]`."""
+        for value in self.params.list_param(name):
+            if value.strip():
+                return value.strip()
+        return None
 
     def control(self, name: str) -> str | None:
         """Our own bookkeeping (stage, loop counters) is read from the signed URL only."""
