@@ -21,7 +21,8 @@ log = logging.getLogger("switchboard.twimlets")
 # Query keys that belong to us, not to the user's configuration; follow-up URLs replace them.
 CONTROL_KEYS = frozenset({"Stage", "Index", "Loop", "Attempt", "Caller"})
 MAX_NUMBERS = 10
-_DIGITS = re.compile(r"^\d+$")
+_DIGITS = re.compile(r"^[0-9]{1,6}$")
+_COUNTER = re.compile(r"^[0-9]{1,4}$")
 
 
 class BadParameter(ValueError):
@@ -91,6 +92,15 @@ class Call:
     def control(self, name: str) -> str | None:
         """Our own bookkeeping (stage, loop counters) is read from the signed URL only."""
         return self.query.get(name)
+
+    def counter(self, name: str, default: int) -> int:
+        """A loop or retry counter from our own follow-up URL."""
+        value = self.control(name)
+        if value is None:
+            return default
+        if not _COUNTER.match(value):
+            raise BadParameter(f"{name} is not a small whole number")
+        return int(value)
 
     def self_url(self, **control: str | int) -> str:
         """This route again, with the user's parameters unchanged and our control keys replaced."""

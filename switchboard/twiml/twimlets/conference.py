@@ -32,7 +32,7 @@ def conference(call: Call) -> VoiceResponse:
     moderators = call.phones("Moderators")
     wait_url = music_url(call.get("Music"))
     if password:
-        attempt = _attempt(call.control("Attempt"))
+        attempt = call.counter("Attempt", 1)
         if call.stage != PASSWORD:
             return _prompt(call, VoiceResponse(), 1)
         if call.get("Digits") != password:
@@ -78,11 +78,3 @@ def _prompt(call: Call, response: VoiceResponse, attempt: int) -> VoiceResponse:
     )
     gather.say(PROMPT)
     return response
-
-
-def _attempt(value: str | None) -> int:
-    if value is None:
-        return 1
-    if not value.isdigit():
-        raise BadParameter("Attempt is not a number")
-    return int(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from twilio.twiml.voice_response import VoiceResponse
 
 from switchboard.twiml.common import say_or_play
-from switchboard.twiml.twimlets.base import BadParameter, Call, log
+from switchboard.twiml.twimlets.base import Call, log
 
 DIAL_RESULT = "dial-result"
 HUMAN_CHECKED = "human-check"
@@ -54,7 +54,7 @@ def findme(call: Call) -> VoiceResponse:
         status = call.get("DialCallStatus")
         if status in ANSWERED:
             return _hangup()
-        index = _index(call.control("Index")) + 1
+        index = call.counter("Index", 0) + 1
         if index >= len(numbers):
             return after_dial(status, fail_url)
     whisper_url = _whisper_url(call, human_check=True)
@@ -120,12 +120,6 @@ def _whisper_url(call: Call, *, human_check: bool) -> str | None:
     if human_check:
         pairs.append(("HumanCheck", "true"))
     return call.sibling_url("whisper", pairs)
-
-
-def _index(value: str | None) -> int:
-    if value is None or not value.isdigit():
-        raise BadParameter("Index is not a number")
-    return int(value)
 
 
 def _hangup() -> VoiceResponse:

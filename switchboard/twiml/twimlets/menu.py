@@ -18,7 +18,7 @@ _KEY = re.compile(r"^[0-9*#]{1,10}$")
 
 def menu(call: Call) -> VoiceResponse:
     options = _options(call)
-    loop = _loop(call.control("Loop"))
+    loop = call.counter("Loop", 1)
     response = VoiceResponse()
     if call.stage == CHOICE:
         target = options.get(call.get("Digits") or "")
@@ -50,11 +50,3 @@ def _options(call: Call) -> dict[str, str]:
         if not is_url(url):
             raise BadParameter(f"Options[{key}] is not an http(s) URL or a path")
     return options
-
-
-def _loop(value: str | None) -> int:
-    if value is None:
-        return 1
-    if not value.isdigit():
-        raise BadParameter("Loop is not a number")
-    return int(value)
