@@ -70,7 +70,8 @@ def _voicemail_call(params: Params, path: str, config: VoiceConfig) -> Call:
     if config.voicemail_notify:
         pairs.append(("NotifyNumber", config.voicemail_notify))
     # /api/voice/incoming -> /api/twiml/voicemail, whatever the route prefix.
-    return Call(params=params, query=Params(tuple(pairs)), path=path.rsplit("/", 2)[0] + "/twiml/voicemail")
+    query = Params(tuple(pairs))
+    return Call(params=params.merged(query), query=query, path=path.rsplit("/", 2)[0] + "/twiml/voicemail")
 
 
 def incoming_call(

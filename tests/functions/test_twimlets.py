@@ -257,3 +257,26 @@ def test_holdmusic_lists_audio_from_a_blob_container(app, azurite, configure) ->
     assert requests.get(plays[0].split("?")[0], timeout=10).status_code in (403, 404)
 
     assert xml_of(twimlet(app, "holdmusic?Container=holdmusic", CALL)) == SORRY  # not in HOLDMUSIC_CONTAINERS
+
+
+def test_voice_incoming_falls_back_to_the_voicemail_twimlet(app, configure) -> None:
+    configure(VOICE_FORWARD_TO="+15551230000", VOICE_VOICEMAIL="true", VOICE_GREETING=None,
+              VOICE_VOICEMAIL_GREETING="Please leave a message.",
+              VOICE_BUSINESS_HOURS="Mon-Sun 00:00-24:00 UTC")  # fmt: skip
+    voice = f"{PUBLIC_BASE_URL}/api/voice/incoming"
+    xml = xml_of(post_voice(app, voice, CALL))
+    action = element(xml, "Dial").attrib["action"]
+    assert action == "/api/voice/incoming?Stage=dial-result"
+    fallback = xml_of(post_voice(app, urljoin(voice, action), {**CALL, "DialCallStatus": "busy"}))
+    mailbox = element(fallback, "Redirect").text or ""
+    assert mailbox == "/api/twiml/voicemail?Message=Please+leave+a+message."
+    recorded = xml_of(twimlet(app, follow("voicemail", mailbox), CALL))
+    assert element(recorded, "Say").text == "Please leave a message."
+    assert element(recorded, "Record").attrib["recordingStatusCallback"] == (
+        "/api/twiml/voicemail?Message=Please+leave+a+message.&Stage=recording&Caller=%2B15550001111"
+    )
+
+
+def post_voice(app, url: str, params):
+    headers, body = signed_form(url, params)
+    return function(app, "voice_incoming")(http_request("POST", url, headers=headers, body=body))
