@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RULE = re.compile(r"^(?P<days>[A-Za-z/\-]+)\s+(?P<start>\d{1,2}:\d{2})-(?P<end>\d{1,2}:\d{2})$")
@@ -32,6 +31,9 @@ class BusinessHours:
     @classmethod
     def parse(cls, text: str) -> BusinessHours:
         """Raise ValueError with a readable reason when `text` does not parse."""
+        # zoneinfo (and the sysconfig it loads) only when business hours are configured: cold starts.
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
         body = text.strip()
         zone = "UTC"
         head, _, last = body.rpartition(" ")
@@ -48,6 +50,8 @@ class BusinessHours:
 
     def is_open(self, now: datetime) -> bool:
         """`now` must be timezone-aware; it is converted to the business's zone."""
+        from zoneinfo import ZoneInfo
+
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         local = now.astimezone(ZoneInfo(self.zone))

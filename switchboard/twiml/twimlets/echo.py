@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 from twilio.twiml import TwiML
 
 from switchboard.twiml.twimlets.base import BadParameter, Call
@@ -32,6 +30,8 @@ def echo(call: Call) -> TwiML:
 
 def check(text: str) -> None:
     """A <Response> document, small, without DTDs (no entity expansion tricks)."""
+    import xml.etree.ElementTree as ET
+
     if not text:
         raise BadParameter("Twiml is required")
     if len(text) > TWIML_LIMIT:
