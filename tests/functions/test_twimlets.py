@@ -280,3 +280,35 @@ def test_voice_incoming_falls_back_to_the_voicemail_twimlet(app, configure) -> N
 def post_voice(app, url: str, params):
     headers, body = signed_form(url, params)
     return function(app, "voice_incoming")(http_request("POST", url, headers=headers, body=body))
+
+
+def test_twimlets_over_http_through_the_local_host(app, configure) -> None:
+    from switchboard.devhost.host import LocalHost
+    from switchboard.devhost.processes import free_port
+
+    configure(PUBLIC_BASE_URL=None)
+
+    def get(url: str) -> requests.Response:
+        return requests.get(url, headers={"X-Twilio-Signature": twilio_signature(url)}, timeout=10)
+
+    with LocalHost(app, port=free_port(), queues=False) as host:
+        first = f"{host.base_url}/twiml/menu?Options%5B1%5D=https%3A%2F%2Fexample.net%2F1"
+        menu = get(first)
+        assert menu.status_code == 200
+        action = urljoin(first, element(menu.text, "Gather").attrib["action"])
+        headers, body = signed_form(action, {"Digits": "1"})
+        chosen = requests.post(action, headers=headers, data=body, timeout=10)
+        assert chosen.text == f"{DECL}<Response><Redirect>https://example.net/1</Redirect></Response>"
+        # message still answers next to the template; unknown names are 404.
+        assert get(f"{host.base_url}/twiml/message?Message=Hi").text == f"{DECL}<Response><Say>Hi</Say></Response>"
+        assert get(f"{host.base_url}/twiml/unknown").status_code == 404
+
+
+def test_storage_failure_in_a_callback_is_logged_and_answered_not_a_500(app, configure, caplog) -> None:
+    configure(AzureWebJobsStorage="")
+    callback = {"CallSid": "CA" + "f" * 32, "RecordingSid": "RE" + "f" * 32, "RecordingUrl": "https://x/r"}
+    response = twimlet(app, "voicemail?Transcribe=false&Stage=recording", callback)
+    assert xml_of(response) == (
+        f"{DECL}<Response><Say>Sorry, we cannot take your call right now. Goodbye.</Say><Hangup /></Response>"
+    )
+    assert "Missing storage connection AzureWebJobsStorage" in caplog.text
