@@ -21,6 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host-json", type=Path, default=PROJECT_ROOT / "host.json")
     parser.add_argument("--with-azurite", action="store_true", help="start Azurite (data in .azurite/) unless it runs")
     parser.add_argument("--no-queues", action="store_true", help="serve HTTP only")
+    parser.add_argument(
+        "--queue-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a queue setting for this run, e.g. visibility_timeout=0 or processing_lease=5",
+    )
     parser.add_argument("--azurite-only", action="store_true", help="only run Azurite (for use beside `func start`)")
     args = parser.parse_args(argv)
 
@@ -53,8 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     keys = tuple(k for k in (os.environ.get("LOCAL_FUNCTION_KEY", ""),) if k)
+    overrides = {name: float(value) for name, _, value in (item.partition("=") for item in args.queue_setting)}
     host = LocalHost(
-        load_app(), port=args.port, host_json=args.host_json, function_keys=keys, queues=not args.no_queues
+        load_app(),
+        port=args.port,
+        host_json=args.host_json,
+        function_keys=keys,
+        queues=not args.no_queues,
+        config_overrides=overrides,
     )
     host.start()
     print(f"Functions on {host.base_url}:", *host.describe(), sep="\n", flush=True)

@@ -31,6 +31,9 @@ class QueueConfig:
     visibility_timeout: float = 0.0
     max_polling_interval: float = 60.0
     message_encoding: str = "base64"
+    # How long a running message stays hidden; the host uses 10 minutes. Not a host.json
+    # setting: tests that kill workers shorten it to see redelivery sooner.
+    processing_lease: float = 600.0
 
 
 @dataclass(frozen=True)

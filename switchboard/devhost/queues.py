@@ -30,8 +30,6 @@ from switchboard.storage import queue_client
 
 log = logging.getLogger("switchboard.devhost")
 
-# While a message runs it is hidden this long; the host uses 10 minutes as well.
-PROCESSING_LEASE_SECONDS = 600
 MIN_POLL_SECONDS = 0.1
 
 
@@ -100,7 +98,7 @@ class QueueListener:
                 return 1  # busy, poll again soon
         messages = list(
             self.queue.receive_messages(
-                messages_per_page=free, max_messages=free, visibility_timeout=PROCESSING_LEASE_SECONDS
+                messages_per_page=free, max_messages=free, visibility_timeout=max(1, int(self.config.processing_lease))
             )
         )
         for message in messages:

@@ -43,7 +43,7 @@ class LocalHttpServer(ThreadingHTTPServer):
         return bool(given) and any(hmac.compare_digest(given or "", key) for key in self.function_keys)
 
     def serve_in_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="devhost-http", daemon=True)
+        thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="devhost-http", daemon=True)
         thread.start()
         return thread
 

@@ -1,0 +1,178 @@
+"""The emulator's REST side, driven by the real twilio SDK over HTTP, checked against Twilio's OpenAPI description."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+
+import pytest
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from switchboard.emulator.rest import TwilioEmulator
+from switchboard.settings import get_settings
+from switchboard.twilio_client import build_client
+from tests.openapi import request_parameters, response_validator
+from tests.support import ACCOUNT_SID, AUTH_TOKEN
+
+CALLS = "/2010-04-01/Accounts/{AccountSid}/Calls.json"
+MESSAGES = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
+CALL = "/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json"
+MESSAGE = "/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json"
+TO, FROM = "+15558675310", "+15005550006"
+
+
+@pytest.fixture
+def emulator(configure) -> Iterator[TwilioEmulator]:
+    with TwilioEmulator.from_settings(get_settings()) as emu:
+        configure(TWILIO_API_BASE_URL=emu.base_url, TWILIO_TIMEOUT_SECONDS="1")
+        yield emu
+
+
+@pytest.fixture
+def client(emulator: TwilioEmulator) -> Client:
+    return build_client(get_settings())
+
+
+def test_call_create_fetch_list_update(client: Client, emulator: TwilioEmulator) -> None:
+    call = client.calls.create(to=TO, from_=FROM, url="https://app.example.net/api/twiml/message?Message=Hi")
+    assert re.fullmatch(r"CA[0-9a-f]{32}", call.sid)
+    assert call.status == "queued"
+    assert call.direction == "outbound-api"
+    assert parsedate_to_datetime(emulator.resources("calls")[call.sid]["date_created"]).tzinfo is not None
+    assert client.calls(call.sid).fetch().to == TO
+    assert [c.sid for c in client.calls.list(to=TO)] == [call.sid]
+    assert client.calls.list(to="+15550000000") == []
+    assert client.calls(call.sid).update(status="completed").status == "completed"
+    assert emulator.created("calls")[0]["Url"] == ["https://app.example.net/api/twiml/message?Message=Hi"]
+
+
+def test_message_create_fetch_list(client: Client, emulator: TwilioEmulator) -> None:
+    message = client.messages.create(
+        to=TO, from_=FROM, body="Hello", status_callback="https://x.example/api/sms/status"
+    )
+    assert re.fullmatch(r"SM[0-9a-f]{32}", message.sid)
+    assert (message.status, message.body, message.num_segments) == ("queued", "Hello", "1")
+    assert client.messages(message.sid).fetch().body == "Hello"
+    later = client.messages.create(to=TO, from_=FROM, body="Second")
+    assert [m.sid for m in client.messages.list(to=TO, from_=FROM)] == [later.sid, message.sid]
+    assert emulator.created("messages")[0]["StatusCallback"] == ["https://x.example/api/sms/status"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"to": "+15005550001", "from_": FROM, "body": "x"}, 21211),
+        ({"to": "+15005550002", "from_": FROM, "body": "x"}, 21612),
+        ({"to": "+15005550004", "from_": FROM, "body": "x"}, 21610),
+        ({"to": "+15005550009", "from_": FROM, "body": "x"}, 21614),
+        ({"to": TO, "from_": "+15005550001", "body": "x"}, 21212),
+        ({"to": TO, "from_": "+15005550007", "body": "x"}, 21606),
+        ({"to": "12345", "from_": FROM, "body": "x"}, 21211),
+        ({"to": TO, "from_": FROM}, 21602),
+        ({"to": TO, "from_": FROM, "body": "x" * 1601}, 21617),
+    ],
+)
+def test_message_errors_are_twilios(client: Client, emulator: TwilioEmulator, kwargs, code: int) -> None:
+    with pytest.raises(TwilioRestException) as raised:
+        client.messages.create(**kwargs)
+    assert (raised.value.status, raised.value.code) == (400, code)
+    assert emulator.created("messages") == []
+    assert len(emulator.attempts("messages")) == 1
+
+
+def test_call_errors_are_twilios(client: Client) -> None:
+    with pytest.raises(TwilioRestException) as raised:
+        client.calls.create(to=TO, from_=FROM, url="ftp://nope")
+    assert raised.value.code == 21205
+    with pytest.raises(TwilioRestException) as raised:
+        client.calls.create(to=TO, from_="+15005550007", twiml="<Response/>")
+    assert raised.value.code == 21210
+
+
+def test_wrong_credentials_get_20003(emulator: TwilioEmulator) -> None:
+    response = requests.post(
+        f"{emulator.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
+        data={"To": TO, "From": FROM, "Body": "x"}, auth=(ACCOUNT_SID, "wrong"), timeout=5,
+    )  # fmt: skip
+    assert response.status_code == 401
+    assert response.json()["code"] == 20003
+    ok = requests.get(
+        f"{emulator.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json", auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5
+    )
+    assert ok.status_code == 200
+
+
+def test_rate_limit_answers_429_20429(client: Client, emulator: TwilioEmulator) -> None:
+    emulator.rate_limits["messages"] = 2
+    outcomes = []
+    for _ in range(3):
+        try:
+            client.messages.create(to=TO, from_=FROM, body="x")
+            outcomes.append("ok")
+        except TwilioRestException as error:
+            outcomes.append(f"{error.status}/{error.code}")
+    assert outcomes == ["ok", "ok", "429/20429"]
+
+
+def test_scripted_faults(client: Client, emulator: TwilioEmulator) -> None:
+    emulator.faults.add("messages", status=500, times=1)
+    with pytest.raises(TwilioRestException) as raised:
+        client.messages.create(to=TO, from_=FROM, body="x")
+    assert (raised.value.status, raised.value.code) == (500, 20500)
+    emulator.faults.add("*", drop=True)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        client.messages.create(to=TO, from_=FROM, body="x")
+    assert emulator.created("messages") == []
+    emulator.faults.add("messages", slow=1.5)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        client.messages.create(to=TO, from_=FROM, body="slow")
+    assert [m["Body"] for m in emulator.created("messages")] == [["slow"]]  # created, answer lost
+    assert client.messages.create(to=TO, from_=FROM, body="fine").status == "queued"
+    assert emulator.faults.injected == {"500": 1, "drop": 1, "slow": 1}
+
+
+def test_random_fault_rates_are_seeded() -> None:
+    from switchboard.emulator.faults import FaultPlan
+
+    def draws(seed: int) -> list[str]:
+        plan = FaultPlan()
+        plan.rates(error_500=0.3, error_429=0.2, drop=0.1, seed=seed)
+        return [repr(plan.next("calls")) for _ in range(200)]
+
+    assert draws(7) == draws(7)
+    outcomes = draws(7)
+    assert 40 <= sum("status=500" in o for o in outcomes) <= 80
+    assert 20 <= sum("drop=True" in o for o in outcomes) + sum("status=429" in o for o in outcomes) <= 80
+
+
+def test_responses_match_twilios_openapi_schemas(client: Client, emulator: TwilioEmulator) -> None:
+    auth = (ACCOUNT_SID, AUTH_TOKEN)
+    base = f"{emulator.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}"
+    call = client.calls.create(to=TO, from_=FROM, twiml="<Response><Say>Hi</Say></Response>")
+    message = client.messages.create(to=TO, from_=FROM, body="Hi", media_url=["https://x.example/a.png"])
+    checks = [
+        (CALLS, "post", requests.get(f"{base}/Calls/{call.sid}.json", auth=auth, timeout=5).json()),
+        (CALL, "get", requests.get(f"{base}/Calls/{call.sid}.json", auth=auth, timeout=5).json()),
+        (CALLS, "get", requests.get(f"{base}/Calls.json", auth=auth, timeout=5).json()),
+        (MESSAGES, "post", requests.get(f"{base}/Messages/{message.sid}.json", auth=auth, timeout=5).json()),
+        (MESSAGE, "get", requests.get(f"{base}/Messages/{message.sid}.json", auth=auth, timeout=5).json()),
+        (MESSAGES, "get", requests.get(f"{base}/Messages.json", auth=auth, timeout=5).json()),
+    ]
+    for path, method, payload in checks:
+        errors = [error.message for error in response_validator(path, method).iter_errors(payload)]
+        assert errors == [], (path, method, errors)
+        documented = set(response_validator(path, method).schema.get("properties", {}))
+        assert set(payload) == documented, (path, method, set(payload) ^ documented)
+
+
+def test_sdk_requests_use_only_documented_parameters(client: Client, emulator: TwilioEmulator) -> None:
+    client.calls.create(
+        to=TO, from_=FROM, url="https://x.example/t", status_callback="https://x.example/s",
+        status_callback_event=["initiated", "ringing", "answered", "completed"], machine_detection="Enable",
+    )  # fmt: skip
+    client.messages.create(to=TO, from_=FROM, body="x", media_url=["https://x.example/a.png"])
+    assert set(emulator.created("calls")[0]) <= request_parameters(CALLS, "post")
+    assert set(emulator.created("messages")[0]) <= request_parameters(MESSAGES, "post")
