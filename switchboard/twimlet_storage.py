@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from itertools import islice
 from typing import Any
 
+from switchboard.phones import mask
 from switchboard.storage import blob_service_client, queue_client, table_client
 from switchboard.twiml.twimlets.base import VoicemailEvent
 from switchboard.twiml.twimlets.holdmusic import is_audio
@@ -49,10 +51,30 @@ class StorageVoicemailSink:
         client.upsert_entity(entity, mode=UpdateMode.MERGE)
 
     def notify_voicemail(self, number: str, event: VoicemailEvent) -> None:
+        event = self._completed(event)
         message = {"type": "sms", "id": f"vm-{event.recording_sid}", "to": number, "body": notice(event)}
         client = queue_client(OUTBOUND_QUEUE)
         _once(f"queue:{OUTBOUND_QUEUE}", client.create_queue)
         client.send_message(json.dumps(message))
+        log.info("Queued voicemail notice %s to %s", message["id"], mask(number))
+
+    @staticmethod
+    def _completed(event: VoicemailEvent) -> VoicemailEvent:
+        """Twilio's transcribeCallback carries no duration: take it (and the caller) from the stored row."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if event.duration is not None and event.caller is not None:
+            return event
+        try:
+            row = table_client(VOICEMAIL_TABLE).get_entity(event.call_sid, event.recording_sid)
+        except ResourceNotFoundError:
+            return event
+        return replace(
+            event,
+            duration=event.duration if event.duration is not None else row.get("duration"),
+            caller=event.caller or row.get("caller"),
+            recording_url=event.recording_url or row.get("recording_url"),
+        )
 
 
 def list_audio_blobs(container: str) -> list[str]:

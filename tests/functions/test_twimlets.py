@@ -204,8 +204,10 @@ def test_voicemail_recording_and_transcription_land_in_storage_and_the_outbound_
     assert "transcript" not in stored
     assert list(outbound.peek_messages()) == []  # the notice waits for the transcript
 
-    transcribed = {**recording, "TranscriptionText": "Call me back please.", "TranscriptionStatus": "completed",
-                   "From": CALLER}  # fmt: skip
+    # As Twilio sends it: the transcript and the recording, but no duration (that comes from the stored row).
+    transcribed = {"CallSid": CALL["CallSid"], "RecordingSid": recording["RecordingSid"], "From": CALLER,
+                   "RecordingUrl": recording["RecordingUrl"], "TranscriptionSid": "TR" + "d" * 32,
+                   "TranscriptionText": "Call me back please.", "TranscriptionStatus": "completed"}  # fmt: skip
     transcription_path = follow(first, record["transcribeCallback"])
     for _ in range(2):  # Twilio retries callbacks; the queue id makes the outbound worker send once
         assert xml_of(twimlet(app, transcription_path, transcribed)) == f"{DECL}<Response />"
