@@ -275,7 +275,7 @@ def test_voice_incoming_falls_back_to_the_voicemail_twimlet(app, configure) -> N
     recorded = xml_of(twimlet(app, follow("voicemail", mailbox), CALL))
     assert element(recorded, "Say").text == "Please leave a message."
     assert element(recorded, "Record").attrib["recordingStatusCallback"] == (
-        "/api/twiml/voicemail?Message=Please+leave+a+message.&Stage=recording&Caller=%2B15550001111"
+        "/api/twiml/voicemail?Message=Please+leave+a+message.&Stage=recording&VoicemailFrom=%2B15550001111"
     )
 
 

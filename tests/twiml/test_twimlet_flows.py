@@ -307,7 +307,7 @@ CALLBACK = [("CallSid", "CA" + "1" * 32), ("RecordingSid", "RE" + "2" * 32),
 
 def test_voicemail_greets_and_records_with_callbacks() -> None:
     base = f"/api/twiml/voicemail?{VM_Q}"
-    caller = "&amp;Caller=%2B15550001111"
+    caller = "&amp;VoicemailFrom=%2B15550001111"
     assert run("voicemail", [("NotifyNumber", "+15558675310")], [("From", "+15550001111")]) == (
         f"{DECL}<Response><Say>Please leave a message after the beep.</Say>"
         f'<Record action="{base}&amp;Stage=recorded" maxLength="120" playBeep="true"'
@@ -338,7 +338,7 @@ def test_voicemail_record_action_thanks_and_hangs_up() -> None:
 
 def test_voicemail_callbacks_store_and_notify_once_the_transcript_is_in() -> None:
     box = Mailbox()
-    query = [("NotifyNumber", "+15558675310"), ("Caller", "+15550001111")]
+    query = [("NotifyNumber", "+15558675310"), ("VoicemailFrom", "+15550001111")]
     assert run("voicemail", [*query, ("Stage", "recording")], CALLBACK, voicemail=box) == f"{DECL}<Response />"
     assert box.notified == []
     assert box.saved[0].duration == 14
@@ -601,3 +601,10 @@ def test_message_spellings(key: str, name: str, extra: Pairs, needle: str) -> No
 def test_list_spellings(name: str, key: str, value: str, needle: str) -> None:
     query = [(key, value)] + ([("PhoneNumber", "+15551234567")] if name == "forward" else [])
     assert needle in run(name, query, [("From", "+15559999999")])
+
+
+def test_get_webhooks_do_not_carry_twilios_parameters_into_follow_ups() -> None:
+    # A number configured for GET puts Twilio's call parameters in the query string.
+    query = [("PhoneNumber", "+15551234567"), ("CallSid", "CA1"), ("From", "+15550001111"), ("Caller", "+15550001111"),
+             ("To", "+15005550006"), ("CallStatus", "ringing"), ("Direction", "inbound")]  # fmt: skip
+    assert 'action="/api/twiml/forward?PhoneNumber=%2B15551234567&amp;Stage=dial-result"' in run("forward", query)

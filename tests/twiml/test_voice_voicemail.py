@@ -20,7 +20,7 @@ MAILBOX = (
 
 
 def record(mailbox: str, greeting: str) -> str:
-    caller = "&amp;Caller=%2B15550001111"
+    caller = "&amp;VoicemailFrom=%2B15550001111"
     return (
         f"<Say>{greeting}</Say>"
         f'<Record action="{mailbox}&amp;Stage=recorded" maxLength="120" playBeep="true"'

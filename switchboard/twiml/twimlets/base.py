@@ -19,7 +19,18 @@ from switchboard.webhooks.request import Params
 log = logging.getLogger("switchboard.twimlets")
 
 # Query keys that belong to us, not to the user's configuration; follow-up URLs replace them.
-CONTROL_KEYS = frozenset({"Stage", "Index", "Loop", "Attempt", "Caller"})
+CONTROL_KEYS = frozenset({"Stage", "Index", "Loop", "Attempt", "VoicemailFrom"})
+# What Twilio adds to the query of a GET webhook; follow-up URLs leave it out (Twilio sends it afresh).
+TWILIO_REQUEST_KEYS = frozenset(
+    {
+        "AccountSid", "ApiVersion", "CallSid", "CallStatus", "CallToken", "Called", "CalledCity", "CalledCountry",
+        "CalledState", "CalledZip", "Caller", "CallerCity", "CallerCountry", "CallerName", "CallerState",
+        "CallerZip", "Confidence", "DialBridged", "DialCallDuration", "DialCallSid", "DialCallStatus", "Digits",
+        "Direction", "FinishedOnKey", "ForwardedFrom", "From", "FromCity", "FromCountry", "FromState", "FromZip",
+        "ParentCallSid", "RecordingDuration", "RecordingSid", "RecordingUrl", "SpeechResult", "StirVerstat",
+        "To", "ToCity", "ToCountry", "ToState", "ToZip",
+    }
+)  # fmt: skip
 MAX_NUMBERS = 10
 _DIGITS = re.compile(r"^[0-9]{1,6}$")
 _COUNTER = re.compile(r"^[0-9]{1,4}$")
@@ -109,7 +120,10 @@ class Call:
     def sibling_url(self, name: str, params: Sequence[tuple[str, str]] | None, /, **control: str | int) -> str:
         """Another twimlet next to this one (`whisper`, `voicemail`); `params=None` keeps this request's query."""
         base = self.path.rsplit("/", 1)[0] + "/" + name
-        pairs = [(k, v) for k, v in self.query.pairs if k not in CONTROL_KEYS] if params is None else list(params)
+        if params is None:
+            pairs = [(k, v) for k, v in self.query.pairs if k not in CONTROL_KEYS and k not in TWILIO_REQUEST_KEYS]
+        else:
+            pairs = list(params)
         pairs += [(key, str(value)) for key, value in control.items()]
         return base + ("?" + urlencode(pairs) if pairs else "")
 

@@ -37,7 +37,7 @@ def record(call: Call, greeting: str, *, transcribe: bool, caller: str | None) -
     """Greet, then <Record>; the action and callbacks come back to this route with a stage."""
     response = VoiceResponse()
     say_or_play(response, greeting)
-    control: dict[str, str] = {"Caller": caller} if is_e164(caller) and caller else {}
+    control: dict[str, str] = {"VoicemailFrom": caller} if is_e164(caller) and caller else {}
     attributes: dict[str, object] = {}
     if transcribe:
         attributes = {"transcribe": True, "transcribe_callback": call.self_url(Stage=TRANSCRIPTION, **control)}
@@ -82,7 +82,7 @@ def _event(call: Call) -> VoicemailEvent:
         raise BadParameter("a voicemail callback needs CallSid and RecordingSid")
     duration = call.get("RecordingDuration")
     transcript = call.get("TranscriptionText") if call.stage == TRANSCRIPTION else None
-    caller = call.control("Caller") or call.get("From")
+    caller = call.control("VoicemailFrom") or call.get("From")
     return VoicemailEvent(
         call_sid=call_sid,
         recording_sid=recording_sid,
