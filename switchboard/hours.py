@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_ZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-/]*$")
 _RULE = re.compile(r"^(?P<days>[A-Za-z/\-]+)\s+(?P<start>\d{1,2}:\d{2})-(?P<end>\d{1,2}:\d{2})$")
 
 
@@ -37,7 +38,8 @@ class BusinessHours:
         body = text.strip()
         zone = "UTC"
         head, _, last = body.rpartition(" ")
-        if head and not re.search(r"\d", last):
+        # The zone is the last word when it reads like a zone name (a rule ends in a time range).
+        if head and _ZONE.match(last):
             zone, body = last, head.strip()
         try:
             ZoneInfo(zone)

@@ -62,6 +62,13 @@ def test_bad_text_gives_a_reason(text: str, reason: str) -> None:
         BusinessHours.parse(text)
 
 
+def test_zone_names_with_digits() -> None:
+    hours = BusinessHours.parse("Mon-Sun 09:00-17:00 Etc/GMT-2")  # POSIX sign: two hours ahead of UTC
+    assert hours.zone == "Etc/GMT-2"
+    assert hours.is_open(datetime(2026, 11, 27, 7, 0, tzinfo=timezone.utc))
+    assert not hours.is_open(datetime(2026, 11, 27, 6, 59, tzinfo=timezone.utc))
+
+
 def test_naive_clock_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         BusinessHours.parse("Mon 09:00-17:00").is_open(datetime(2026, 11, 23, 10, 0))
