@@ -7,6 +7,7 @@ as environment variables, so the environment is the single source of truth.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -40,6 +41,8 @@ class Settings:
     sms_forward_to: str | None = None
     max_body_bytes: int = 64 * 1024
     twilio_timeout_seconds: float = 10.0
+    records_table: str = "records"
+    optouts_table: str = "optouts"
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -67,6 +70,8 @@ class Settings:
             sms_forward_to=_optional(env, "SMS_FORWARD_TO"),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", default=64 * 1024, low=1024, high=1024 * 1024),
             twilio_timeout_seconds=float(_int(env, "TWILIO_TIMEOUT_SECONDS", default=10, low=1, high=120)),
+            records_table=_table(env, "RECORDS_TABLE", default="records"),
+            optouts_table=_table(env, "OPTOUTS_TABLE", default="optouts"),
         )
 
 
@@ -134,3 +139,10 @@ def _int(env: Mapping[str, str], name: str, *, default: int, low: int, high: int
 
 def _csv(env: Mapping[str, str], name: str) -> list[str]:
     return [part.strip() for part in env.get(name, "").split(",") if part.strip()]
+
+
+def _table(env: Mapping[str, str], name: str, *, default: str) -> str:
+    value = _optional(env, name) or default
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,62}", value):
+        raise SettingsError(f"App setting {name} must be a table name: 3-63 letters and digits, starting with a letter")
+    return value

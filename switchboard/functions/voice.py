@@ -5,7 +5,9 @@ from __future__ import annotations
 import azure.functions as func
 from twilio.twiml.voice_response import VoiceResponse
 
+from switchboard.functions.recording import record_quietly
 from switchboard.functions.webhook import twilio_webhook
+from switchboard.records.callbacks import record_inbound_call
 from switchboard.settings import Settings
 from switchboard.twiml.common import apology
 from switchboard.twiml.voice import VoiceConfig, incoming_call
@@ -18,4 +20,6 @@ bp = func.Blueprint()
 @twilio_webhook(fallback=apology)
 def voice_incoming(request: WebhookRequest, settings: Settings) -> VoiceResponse:
     params = request.params
-    return incoming_call(params.get("From"), params.get("To"), VoiceConfig.from_settings(settings))
+    twiml = incoming_call(params.get("From"), params.get("To"), VoiceConfig.from_settings(settings))
+    record_quietly(settings, record_inbound_call, request.form.to_dict())  # after the answer is built; never fails it
+    return twiml
