@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 from switchboard.records.store import RecordStore, get_store, utcnow
 from switchboard.settings import Settings
@@ -13,11 +14,11 @@ log = logging.getLogger("switchboard.records")
 
 # On the webhook path a slow or absent table must not hold up Twilio's answer:
 # no retries and short timeouts; the TwiML is already built when this runs.
-WEBHOOK_STORAGE_OPTIONS = {"retry_total": 0, "connection_timeout": 2, "read_timeout": 3}
+WEBHOOK_STORAGE_OPTIONS: dict[str, Any] = {"retry_total": 0, "connection_timeout": 2, "read_timeout": 3}
 
 
-def store_for(settings: Settings) -> RecordStore:
-    return get_store(settings.records_table, settings.optouts_table)
+def store_for(settings: Settings, **request_options: Any) -> RecordStore:
+    return get_store(settings.records_table, settings.optouts_table, **request_options)
 
 
 def record_quietly(
@@ -27,6 +28,7 @@ def record_quietly(
 ) -> None:
     """Run a record write for an inbound webhook; log and carry on if storage fails."""
     try:
-        write(store_for(settings).with_options(**WEBHOOK_STORAGE_OPTIONS), params, utcnow())
+        store = store_for(settings, **WEBHOOK_STORAGE_OPTIONS).with_options(**WEBHOOK_STORAGE_OPTIONS)
+        write(store, params, utcnow())
     except Exception as error:
         log.warning("Could not record inbound %s: %s", getattr(write, "__name__", "traffic"), error)

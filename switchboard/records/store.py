@@ -259,8 +259,11 @@ _lock = threading.Lock()
 _stores: dict[tuple[str, str, str], RecordStore] = {}
 
 
-def get_store(records_table: str, optouts_table: str) -> RecordStore:
-    """One store (two TableClients) per process, and the tables created once."""
+def get_store(records_table: str, optouts_table: str, **request_options: Any) -> RecordStore:
+    """One store (two TableClients) per process, and the tables created once.
+
+    `request_options` apply to creating the tables, the only call made here.
+    """
     key = (records_table, optouts_table, os.environ.get(DEFAULT_CONNECTION, ""))
     with _lock:
         store = _stores.get(key)
@@ -269,7 +272,7 @@ def get_store(records_table: str, optouts_table: str) -> RecordStore:
 
             records, optouts = table_client(records_table), table_client(optouts_table)
             for table in (records, optouts):
-                _create(table)
+                _create(table, **request_options)
             store = _stores[key] = RecordStore(records, optouts)
         return store
 
@@ -280,8 +283,8 @@ def reset_stores() -> None:
         _stores.clear()
 
 
-def _create(table: TableClient) -> None:
+def _create(table: TableClient, **request_options: Any) -> None:
     from azure.core.exceptions import ResourceExistsError
 
     with contextlib.suppress(ResourceExistsError):
-        table.create_table()
+        table.create_table(**request_options)
