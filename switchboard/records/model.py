@@ -6,9 +6,9 @@ lookup is a point read or a single-partition range query:
 | entity        | PartitionKey     | RowKey                          |
 |---------------|------------------|---------------------------------|
 | record        | `r:<id>`         | `record`                        |
-| event         | `r:<id>`         | `event:<ms since epoch>:<rand>` |
+| event         | `r:<id>`         | `event:<µs since epoch>:<rand>` |
 | SID index     | `sid:<SID>`      | `sid`                           |
-| number index  | `n:<E.164>`      | `<inverted ms>:<id>`            |
+| number index  | `n:<E.164>`      | `<inverted µs>:<id>`            |
 | fingerprint   | `f:<sha256>`     | `fp`                            |
 
 A record's events sort oldest first next to it; a number's index rows sort newest first.
@@ -27,7 +27,7 @@ RECORD_ROW = "record"
 SID_ROW = "sid"
 FINGERPRINT_ROW = "fp"
 EVENT_PREFIX = "event:"
-INVERTED_BASE = 10**13 - 1  # ms timestamps stay below this until the year 2286
+INVERTED_BASE = 10**16 - 1  # µs timestamps stay below this until the year 2286
 
 
 def record_partition(record_id: str) -> str:
@@ -46,20 +46,20 @@ def fingerprint_partition(digest: str) -> str:
     return f"f:{digest}"
 
 
-def epoch_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+def epoch_us(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
 
 
 def number_row(moment: datetime, record_id: str) -> str:
-    return f"{INVERTED_BASE - epoch_ms(moment):013d}:{record_id}"
+    return f"{INVERTED_BASE - epoch_us(moment):016d}:{record_id}"
 
 
 def event_row(moment: datetime) -> str:
-    return f"{EVENT_PREFIX}{epoch_ms(moment):013d}:{secrets.token_hex(4)}"
+    return f"{EVENT_PREFIX}{epoch_us(moment):016d}:{secrets.token_hex(4)}"
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_iso(text: str) -> datetime:
