@@ -188,12 +188,13 @@ def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[tupl
     since = (parse_iso(record.attempt_started_at) if record.attempt_started_at else deps.now()) - RECONCILE_SKEW
     try:
         client = deps.client()
+        # One page, newest first: one bounded request. What we look for was created moments ago.
         if request.type == "call":
-            found: list[Any] = client.calls.list(to=request.to, from_=request.from_, limit=RECONCILE_PAGE)
+            found: list[Any] = list(client.calls.page(to=request.to, from_=request.from_, page_size=RECONCILE_PAGE))
         elif request.from_:
-            found = client.messages.list(to=request.to, from_=request.from_, limit=RECONCILE_PAGE)
+            found = list(client.messages.page(to=request.to, from_=request.from_, page_size=RECONCILE_PAGE))
         else:
-            found = client.messages.list(to=request.to, limit=RECONCILE_PAGE)
+            found = list(client.messages.page(to=request.to, page_size=RECONCILE_PAGE))
     except Exception as error:
         log.warning("Could not reconcile %s with Twilio: %s", request.id, classify(error).message)
         return None
