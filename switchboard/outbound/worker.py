@@ -113,13 +113,23 @@ def deliver(request: OutboundRequest, deps: Deps) -> Record:
             return resume_interrupted(request, record, deps)
         if request.type == "sms" and store.is_opted_out(request.to):
             return finish(deps, request.id, lc.REJECTED, reason="opted_out", event="rejected")
+        if record.recheck:
+            # Twilio may finish a slow create after it was first asked; ask again before sending.
+            matches = reconcile(request, record, deps)
+            if matches is None:
+                raise TransientSendError(f"{request.id}: Twilio could not be asked about the last attempt")
+            if len(matches) == 1:
+                return adopt(deps, request, *matches[0], event="reconciled")
+            if matches:
+                reason = f"no answer from Twilio and {len(matches)} possible matches"
+                return finish(deps, request.id, lc.UNKNOWN, reason=reason, event="unknown")
         started = deps.now()
 
         def claim_attempt(current: Record, started: datetime = started) -> Record | None:
             if not lc.worker_may_send(current.status, current.sid) or current.status == lc.SENDING:
                 return None
             return current.with_changes(
-                started, status=lc.SENDING, attempts=current.attempts + 1, attempt_started_at=iso(started)
+                started, status=lc.SENDING, attempts=current.attempts + 1, attempt_started_at=iso(started), recheck=None
             )
 
         attempt, applied = store.update(request.id, claim_attempt)
@@ -157,7 +167,9 @@ def handle_failure(request: OutboundRequest, record: Record, failure: Failure, d
         sid, status = matches[0]
         return adopt(deps, request, sid, status, event="reconciled")
     if not matches:
-        retry_later(deps, request.id, failure, detail="no answer, and Twilio has no such request: will retry")
+        retry_later(
+            deps, request.id, failure, detail="no answer, and Twilio has no such request yet: will retry", recheck=True
+        )
     return finish(
         deps, request.id, lc.UNKNOWN, reason=f"no answer from Twilio and {len(matches)} possible matches",
         error_message=failure.message, event="unknown",
@@ -258,18 +270,24 @@ def finish(deps: Deps, record_id: str, status: str, *, event: str, **changes: An
     return record
 
 
-def retry_later(deps: Deps, record_id: str, failure: Failure, *, detail: str | None = None) -> NoReturn:
-    _record_error(deps, record_id, failure, status=lc.RETRYING, detail=detail)
+def retry_later(
+    deps: Deps, record_id: str, failure: Failure, *, detail: str | None = None, recheck: bool = False
+) -> NoReturn:
+    _record_error(deps, record_id, failure, status=lc.RETRYING, detail=detail, recheck=recheck)
     raise TransientSendError(f"transient Twilio failure: {detail or failure.message}")
 
 
-def _record_error(deps: Deps, record_id: str, failure: Failure, *, status: str, detail: str | None = None) -> None:
+def _record_error(
+    deps: Deps, record_id: str, failure: Failure, *, status: str, detail: str | None = None, recheck: bool = False
+) -> None:
     now = deps.now()
 
     def note(current: Record) -> Record | None:
         if current.sid is not None or current.status != lc.SENDING:
             return None
-        return current.with_changes(now, status=status, error_code=failure.code, error_message=failure.message)
+        return current.with_changes(
+            now, status=status, error_code=failure.code, error_message=failure.message, recheck=recheck or None
+        )
 
     _, applied = deps.store.update(record_id, note)
     if applied:

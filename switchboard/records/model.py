@@ -91,6 +91,8 @@ class Record:
     request: str | None = None  # JSON of what was asked
     raw: str | None = None  # the text of a message that never parsed, clipped
     queue_message_id: str | None = None
+    # The last attempt got no answer and Twilio showed nothing then: look again before the next send.
+    recheck: bool | None = None
     etag: str | None = None  # from the table; not stored
 
     def with_changes(self, now: datetime, **changes: Any) -> Record:

@@ -316,3 +316,44 @@ def test_base64_is_the_producers_job(app, twilio: TwilioEmulator) -> None:
     message_id = new_id()
     deliver(app, encoded, message_id=message_id)  # as if the host had not decoded it
     assert record(app, message_id)["status"] == "rejected"
+
+
+def test_after_a_lost_answer_twilio_is_asked_again_before_the_retry(app, twilio: TwilioEmulator) -> None:
+    """Twilio can finish a slow create after we first looked: the retry looks again and adopts it."""
+    request_id = new_id()
+    message = {"type": "sms", "id": request_id, "to": TO, "body": f"late {request_id}"}
+    twilio.faults.add("messages", drop=True, times=1)
+    with pytest.raises(TransientSendError):
+        deliver(app, message)
+    assert record(app, request_id)["status"] == "retrying"
+    from switchboard.twilio_client import get_client
+
+    late = get_client(get_settings()).messages.create(to=TO, from_=PHONE_NUMBER, body=message["body"])
+    deliver(app, message, dequeue_count=2)
+    body = record(app, request_id)
+    assert (body["status"], body["sid"], body["attempts"]) == ("queued", late.sid, 1)
+    assert len(twilio.created("messages")) == 1
+
+
+def test_parallel_copies_of_one_message_send_once(app, twilio: TwilioEmulator) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    request_id = new_id()
+    message = {"type": "call", "id": request_id, "to": TO, "say": "Only once"}
+    twilio.faults.add("calls", slow=0.5, times=1)  # keep the first attempt in flight for a while
+
+    def run(count: int) -> str:
+        try:
+            deliver(app, message, message_id=f"copy-{count}")
+        except TransientSendError:
+            return "retry later"
+        return "done"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(run, range(4)))
+    assert len(twilio.attempts("calls")) == 1
+    assert "done" in outcomes
+    for count in range(4):  # the retries find the SID and do nothing
+        deliver(app, message, message_id=f"copy-{count}", dequeue_count=2)
+    assert len(twilio.attempts("calls")) == 1
+    assert record(app, request_id)["status"] == "queued"
