@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from switchboard.outbound.contract import ID_PATTERN
 from switchboard.phones import mask
 from switchboard.records import lifecycle as lc
 from switchboard.records.keywords import opt_keyword
@@ -91,6 +92,8 @@ def record_status_callback(
     if update is None:
         log.warning("Ignored a %s status callback without a SID or status", kind)
         return None
+    if request_id and not ID_PATTERN.fullmatch(request_id):
+        request_id = None
     record_id = request_id if request_id and store.get(request_id) is not None else None
     record_id = record_id or store.record_id_for_sid(update.sid)
     if record_id is not None:

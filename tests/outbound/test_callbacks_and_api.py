@@ -207,3 +207,12 @@ def test_post_outbound_validates_and_enqueues(app) -> None:
 def test_post_outbound_refuses_bad_requests(app, payload, error: str) -> None:
     status, body, queued = _post(app, payload)
     assert (status, body, queued) == (400, {"error": error}, None)
+
+
+def test_a_malformed_request_id_in_a_callback_is_ignored(app, twilio: TwilioEmulator) -> None:
+    request_id = new_id()
+    deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": "hi"})
+    sid = record(app, request_id)["sid"]
+    response = callback(app, "sms", {"MessageSid": sid, "MessageStatus": "sent"}, "bad'id%2Fx")
+    assert response.status_code == 200
+    assert record(app, request_id)["status"] == "sent"  # found by SID instead
