@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from switchboard.phones import E164
+
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-# ASCII digits only, whole string: Python's \d and $ would let other digits and a trailing newline through.
-E164_PATTERN = re.compile(r"\+[1-9][0-9]{1,14}")
+E164_PATTERN = E164  # ASCII digits, matched against the whole string
 URL_PATTERN = re.compile(r"https?://[^\s/?#]+[^\s]*")
 LANGUAGE_PATTERN = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 SERVICE_SID_PATTERN = re.compile(r"MG[0-9a-fA-F]{32}")
