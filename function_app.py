@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from switchboard.functions import dashboard, sms, twiml, voice
+from switchboard.functions import dashboard, outbound, records, sms, status, twiml, voice
 from switchboard.logs import install as install_log_masking
 from switchboard.telemetry import configure as configure_telemetry
 
@@ -13,4 +13,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(voice.bp)
 app.register_functions(sms.bp)
 app.register_functions(twiml.bp)
+app.register_functions(outbound.bp)
+app.register_functions(status.bp)
+app.register_functions(records.bp)
 app.register_functions(dashboard.bp)

@@ -1,6 +1,6 @@
 """The operator page's reader: records from the records table, as plain dicts (the records API's shape).
 
-It uses the records table's keys (see "Records and tables" in the README):
+It reads the keys switchboard.records writes (see "Records and tables" in the README):
 
 | entity       | PartitionKey | RowKey                 | used for                         |
 |--------------|--------------|------------------------|----------------------------------|
@@ -19,12 +19,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from switchboard.phones import is_e164
+from switchboard.records.model import RECORD_ROW, SID_ROW, number_partition, record_partition, sid_partition
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-RECORD_ROW = "record"
-SID_ROW = "sid"
 MAX_SCANNED = 5000  # recent(): stop reading after this many record rows
 # Table property names that differ from the JSON names ("from" is a keyword in several SDKs).
 STORED_AS = {"to_number": "to", "from_number": "from"}
@@ -77,18 +76,21 @@ class TableRecordReader:
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         """By request id, else by Twilio SID."""
-        entity = self._point(f"r:{record_id}", RECORD_ROW)
+        entity = self._point(record_partition(record_id), RECORD_ROW)
         if entity is None:
-            index = self._point(f"sid:{record_id}", SID_ROW)
+            index = self._point(sid_partition(record_id), SID_ROW)
             if index is not None and index.get("record_id"):
-                entity = self._point(f"r:{index['record_id']}", RECORD_ROW)
+                entity = self._point(record_partition(str(index["record_id"])), RECORD_ROW)
         return as_record(entity) if entity is not None else None
 
     def by_number(self, number: str, limit: int) -> list[dict[str, Any]]:
         from azure.core.exceptions import ResourceNotFoundError
 
         rows = self.table.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": f"n:{number}"}, select=["record_id"], results_per_page=limit
+            "PartitionKey eq @pk",
+            parameters={"pk": number_partition(number)},
+            select=["record_id"],
+            results_per_page=limit,
         )
         found: list[dict[str, Any]] = []
         try:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from switchboard.settings import get_settings
 
+if TYPE_CHECKING:
+    from switchboard.dashboard.reader import TableRecordReader
+
 bp = func.Blueprint()
 logger = logging.getLogger(__name__)
-_readers: dict[str, object] = {}
+_readers: dict[tuple[str, str], TableRecordReader] = {}
 
 
 @bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
@@ -22,13 +27,13 @@ def dashboard(req: func.HttpRequest) -> func.HttpResponse:
     from switchboard.dashboard.page import build_page, parse_days
     from switchboard.dashboard.reader import TableRecordReader
 
-    # RECORDS_TABLE comes with the records module; "records" is its default.
-    table = str(getattr(get_settings(), "records_table", "records"))
-    reader = _readers.get(table)
-    if not isinstance(reader, TableRecordReader):
+    table = get_settings().records_table
+    key = (table, os.environ.get("AzureWebJobsStorage", ""))  # one reader per table and account
+    reader = _readers.get(key)
+    if reader is None:
         from switchboard.storage import table_client
 
-        reader = _readers[table] = TableRecordReader(table_client(table))
+        reader = _readers[key] = TableRecordReader(table_client(table))
     params = req.params
     try:
         page = build_page(

@@ -7,8 +7,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-INVERTED_BASE = 10**16 - 1
-
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
@@ -37,20 +35,17 @@ def record(
 
 
 def store(table: Any, records: list[dict[str, Any]]) -> None:
-    """Write records as the records module does: the record row, the SID index, the number index."""
+    """Write records through the records module's own store: record rows, number index, SID index."""
     from azure.core.exceptions import ResourceExistsError
+
+    from switchboard.records.model import Record
+    from switchboard.records.store import RecordStore
 
     with contextlib.suppress(ResourceExistsError):
         table.create_table()
+    writer = RecordStore(table, table)
     for item in records:
-        entity = {"PartitionKey": f"r:{item['id']}", "RowKey": "record"}
-        entity |= {{"to": "to_number", "from": "from_number"}.get(k, k): v for k, v in item.items()}
-        table.upsert_entity(entity)
+        values = {("from_" if key == "from" else key): value for key, value in item.items()}
+        writer.claim(Record(**values))
         if item.get("sid"):
-            table.upsert_entity({"PartitionKey": f"sid:{item['sid']}", "RowKey": "sid", "record_id": item["id"]})
-        created = datetime.fromisoformat(item["created_at"].replace("Z", "+00:00"))
-        inverted = INVERTED_BASE - int(created.timestamp() * 1_000_000)
-        for number in {item.get("to"), item.get("from")} - {None}:
-            table.upsert_entity(
-                {"PartitionKey": f"n:{number}", "RowKey": f"{inverted:016d}:{item['id']}", "record_id": item["id"]}
-            )
+            writer.link_sid(item["sid"], item["id"])
