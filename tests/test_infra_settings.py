@@ -215,11 +215,11 @@ def test_the_reader_catches_every_way_of_reading_a_setting() -> None:
 
 
 def test_an_unwired_setting_would_fail() -> None:
-    """What a colleague sees after adding `_optional(env, "SMS_SIGNATURE")` and nothing else."""
-    new = "SMS_SIGNATUER"
+    """What the checks see for a name nobody wired (say `_optional(env, "QZX_UNWIRED")` and nothing else)."""
+    new = "QZX_UNWIRED"
     assert new not in infra_settings()
     assert new not in readme_table()
-    assert _unknown({new}, "README.md") == ["README.md: SMS_SIGNATUER is not read by the app"]
+    assert _unknown({new}, "README.md") == ["README.md: QZX_UNWIRED is not read by the app"]
     [problem] = _unknown({"TWILIO_PHONE_NUMEBR"}, "x")
     assert problem == "x: TWILIO_PHONE_NUMEBR is not read by the app (did you mean TWILIO_PHONE_NUMBER?)"
 
