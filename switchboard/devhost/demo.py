@@ -45,6 +45,11 @@ class Tour:
     features: frozenset[str]
     say: Callable[[str], None] = print
     record_ids: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    def out(self, text: str) -> None:
+        self.lines.append(text)
+        self.say(text)
 
     def need(self, feature: str, what: str) -> None:
         if feature not in self.features:
@@ -105,11 +110,11 @@ def step_seed_call(tour: Tour) -> None:
     tour.need("route:records/{id}", "the read API GET /api/records/{id}")
     request_id = f"demo-hello-{uuid.uuid4().hex[:8]}"
     message = {"type": "call", "id": request_id, "to": DEMO_TO, "say": "Hello world."}
-    tour.say(f"    enqueue to 'outbound' (base64): {json.dumps(message)}")
+    tour.out(f"    enqueue to 'outbound' (base64): {json.dumps(message)}")
     enqueue(message)
     tour.record_ids.append(request_id)
     record = tour.wait_for_record(request_id)
-    tour.say(f"    record: {summary(record)}")
+    tour.out(f"    record: {summary(record)}")
     if record.get("status") != "completed":
         raise AssertionError(f"the call ended {record.get('status')}, not completed")
 
@@ -119,11 +124,11 @@ def step_sms(tour: Tour) -> None:
     tour.need("route:records/{id}", "the read API GET /api/records/{id}")
     request_id = f"demo-sms-{uuid.uuid4().hex[:8]}"
     message = {"type": "sms", "id": request_id, "to": DEMO_TO, "body": "Hello from the Switchboard demo."}
-    tour.say(f"    enqueue to 'outbound' (base64): {json.dumps(message)}")
+    tour.out(f"    enqueue to 'outbound' (base64): {json.dumps(message)}")
     enqueue(message)
     tour.record_ids.append(request_id)
     record = tour.wait_for_record(request_id)
-    tour.say(f"    record: {summary(record)}")
+    tour.out(f"    record: {summary(record)}")
     if record.get("status") != "delivered":
         raise AssertionError(f"the SMS ended {record.get('status')}, not delivered")
 
@@ -138,12 +143,12 @@ def step_menu_call(tour: Tour) -> None:
         ("Options[1]", f"{message}?{urlencode({'Message': 'You chose sales. Goodbye.'})}"),
         ("Options[2]", f"{message}?{urlencode({'Message': 'You chose support. Goodbye.'})}"),
     ])  # fmt: skip
-    tour.say(f"    ring {tour.number} (Voice URL /api/twiml/menu), the caller presses 1")
+    tour.out(f"    ring {tour.number} (Voice URL /api/twiml/menu), the caller presses 1")
     call_sid, result = inbound_call(
         url, account_sid=tour.account_sid, auth_token=tour.auth_token, to=tour.number, from_=DEMO_TO, digits=("1",)
     )
     for line in result.transcript:
-        tour.say(f"      {line}")
+        tour.out(f"      {line}")
     if result.errors or not any("You chose sales" in line for line in result.transcript):
         raise AssertionError(f"the menu call did not reach the sales message (errors {result.errors})")
     if "route:records/{id}" in tour.features:
@@ -153,7 +158,7 @@ def step_menu_call(tour: Tour) -> None:
 def step_stop(tour: Tour) -> None:
     from switchboard.emulator.inbound import inbound_sms
 
-    tour.say(f"    text STOP from {DEMO_TO} to {tour.number} (/api/sms/incoming)")
+    tour.out(f"    text STOP from {DEMO_TO} to {tour.number} (/api/sms/incoming)")
     result = inbound_sms(
         f"{tour.origin}/api/sms/incoming", account_sid=tour.account_sid, auth_token=tour.auth_token,
         to=tour.number, from_=DEMO_TO, body="STOP",
@@ -161,9 +166,9 @@ def step_stop(tour: Tour) -> None:
     if result.error:
         raise AssertionError(result.error)
     for reply in result.replies:
-        tour.say(f"      reply: {reply.body}")
+        tour.out(f"      reply: {reply.body}")
     if not result.replies:
-        tour.say("      (no reply: Twilio's own opt-out handling answers STOP on a real number)")
+        tour.out("      (no reply: Twilio's own opt-out handling answers STOP on a real number)")
     if "route:records/{id}" in tour.features:
         tour.record_ids.append(result.message_sid)
 
@@ -180,20 +185,20 @@ def run_tour(tour: Tour) -> list[str]:
     """Every step, then the final records; returns the failures (empty: the whole loop worked)."""
     failures = []
     for number, (title, step) in enumerate(STEPS, start=1):
-        tour.say(f"\n[{number}/{len(STEPS)}] {title}")
+        tour.out(f"\n[{number}/{len(STEPS)}] {title}")
         try:
             step(tour)
-            tour.say("    ok")
+            tour.out("    ok")
         except Exception as error:
-            tour.say(f"    FAILED: {error}")
+            tour.out(f"    FAILED: {error}")
             failures.append(f"{title}: {error}")
-    tour.say("\nFinal records in Table Storage (GET /api/records/{id}, with the function key):")
+    tour.out("\nFinal records in Table Storage (GET /api/records/{id}, with the function key):")
     if "route:records/{id}" not in tour.features:
-        tour.say("    missing: the read API GET /api/records/{id}")
+        tour.out("    missing: the read API GET /api/records/{id}")
         failures.append("records: missing the read API")
     for record_id in tour.record_ids:
         status, record = tour.record(record_id)
-        tour.say(f"  - {record_id}: " + (summary(record) if status == 200 else f"HTTP {status} {record}"))
+        tour.out(f"  - {record_id}: " + (summary(record) if status == 200 else f"HTTP {status} {record}"))
     return failures
 
 

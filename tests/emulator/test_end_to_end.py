@@ -1,0 +1,67 @@
+"""The whole loop over real HTTP: the local host (app + queue worker), the Twilio emulator, Azurite.
+
+The same tour `make demo` prints, run in process so that it is fast and its failures are readable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from switchboard.devhost.demo import Tour, features_of, step_menu_call, step_seed_call, step_sms, step_stop
+from switchboard.devhost.host import LocalHost
+from switchboard.emulator.progress import Simulator
+from switchboard.emulator.rest import TwilioEmulator
+from switchboard.settings import get_settings
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, FUNCTION_KEY, PHONE_NUMBER
+
+pytestmark = [pytest.mark.azurite, pytest.mark.slow]
+
+
+@pytest.fixture
+def tour(app, azurite: str, configure) -> Iterator[Tour]:
+    with TwilioEmulator.from_settings(get_settings()) as emulator, Simulator(emulator) as simulator:
+        overrides = {"visibility_timeout": 1.0}
+        with LocalHost(app, port=0, function_keys=(FUNCTION_KEY,), config_overrides=overrides) as host:
+            origin = f"http://127.0.0.1:{host.port}"
+            configure(PUBLIC_BASE_URL=origin, TWILIO_API_BASE_URL=emulator.base_url, SMS_AUTO_REPLY="Thanks!")
+            features = features_of(app)
+            yield Tour(origin, FUNCTION_KEY, ACCOUNT_SID, AUTH_TOKEN, PHONE_NUMBER, features, say=lambda _: None)
+            simulator.wait_idle(10)
+
+
+def needs(tour: Tour, *features: str) -> None:
+    missing = [f for f in features if f not in tour.features]
+    if missing:
+        pytest.skip(f"this build has no {', '.join(missing)}")
+
+
+def test_seed_call_ends_completed_with_its_events(tour: Tour) -> None:
+    needs(tour, "queue:outbound", "route:records/{id}")
+    step_seed_call(tour)  # raises unless the record ends completed
+    status, record = tour.record(tour.record_ids[-1])
+    assert (status, record["status"], record["direction"]) == (200, "completed", "outbound-api")
+    assert record["sid"].startswith("CA")
+    assert len(record["events"]) >= 4  # initiated, ringing, in-progress, completed, as Twilio posted them
+
+
+def test_sms_ends_delivered(tour: Tour) -> None:
+    needs(tour, "queue:outbound", "route:records/{id}")
+    step_sms(tour)
+    status, record = tour.record(tour.record_ids[-1])
+    assert (status, record["status"]) == (200, "delivered")
+
+
+def test_inbound_call_through_a_menu(tour: Tour) -> None:
+    needs(tour, "route:twiml/menu")
+    step_menu_call(tour)
+    assert "      Say: You chose sales. Goodbye." in tour.lines
+
+
+def test_inbound_stop(tour: Tour) -> None:
+    step_stop(tour)
+    assert any(line.startswith("      reply: ") or "(no reply" in line for line in tour.lines)
+    if "route:records/{id}" in tour.features:
+        status, record = tour.record(tour.record_ids[-1])
+        assert (status, record["direction"]) == (200, "inbound")
