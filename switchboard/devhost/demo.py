@@ -8,6 +8,7 @@ call through a menu, an inbound STOP; and it prints the final records from Table
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import os
 import sys
@@ -83,6 +84,11 @@ def features_of(app: Any) -> frozenset[str]:
 
     http, queues = index(app)
     found = {f"route:{f.route}" for f in http} | {f"queue:{f.queue_name}" for f in queues}
+    # Twimlets may be served by one templated route (twiml/{name}) rather than one route each.
+    if "route:twiml/menu" in found or (
+        "route:twiml/{name}" in found and importlib.util.find_spec("switchboard.twiml.twimlets.menu") is not None
+    ):
+        found.add("twimlet:menu")
     return frozenset(found)
 
 
@@ -136,7 +142,7 @@ def step_sms(tour: Tour) -> None:
 def step_menu_call(tour: Tour) -> None:
     from switchboard.emulator.inbound import inbound_call
 
-    tour.need("route:twiml/menu", "the menu twimlet (/api/twiml/menu)")
+    tour.need("twimlet:menu", "the menu twimlet (/api/twiml/menu)")
     message = f"{tour.origin}/api/twiml/message"
     url = f"{tour.origin}/api/twiml/menu?" + urlencode([
         ("Message", "Press 1 for sales. Press 2 for support."),
@@ -149,6 +155,8 @@ def step_menu_call(tour: Tour) -> None:
     )
     for line in result.transcript:
         tour.out(f"      {line}")
+    if result.exchanges and result.exchanges[0].status == 404:
+        raise Missing("missing: the menu twimlet (/api/twiml/menu answers 404)")
     if result.errors or not any("You chose sales" in line for line in result.transcript):
         raise AssertionError(f"the menu call did not reach the sales message (errors {result.errors})")
     if "route:records/{id}" in tour.features:
@@ -171,6 +179,16 @@ def step_stop(tour: Tour) -> None:
         tour.out("      (no reply: Twilio's own opt-out handling answers STOP on a real number)")
     if "route:records/{id}" in tour.features:
         tour.record_ids.append(result.message_sid)
+    if "queue:outbound" in tour.features:
+        request_id = f"demo-after-stop-{uuid.uuid4().hex[:8]}"
+        message = {"type": "sms", "id": request_id, "to": DEMO_TO, "body": "Are you still there?"}
+        tour.out(f"    then enqueue an SMS to the opted-out number: {json.dumps(message)}")
+        enqueue(message)
+        tour.record_ids.append(request_id)
+        record = tour.wait_for_record(request_id)
+        tour.out(f"    record: {summary(record)}")
+        if record.get("status") != "rejected":
+            raise AssertionError(f"an SMS to an opted-out number ended {record.get('status')}, not rejected")
 
 
 STEPS: tuple[tuple[str, Callable[[Tour], None]], ...] = (

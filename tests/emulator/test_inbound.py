@@ -65,7 +65,7 @@ def test_cli_call_and_sms_as_subprocesses(host: str) -> None:
     wrong = cli("call", "--url", f"{host}/api/voice/incoming", "--to", PHONE_NUMBER, "--auth-token", "wrong")
     assert wrong.returncode == 1
     assert "[error 11200] HTTP retrieval failure: 403" in wrong.stdout
-    sms = cli("sms", "--url", f"{host}/api/sms/incoming", "--to", PHONE_NUMBER, "--from", CALLER, "--body", "HELP")
+    sms = cli("sms", "--url", f"{host}/api/sms/incoming", "--to", PHONE_NUMBER, "--from", CALLER, "--body", "Hi there")
     assert sms.returncode == 0, sms.stderr
     assert f"  Reply to {CALLER} from {PHONE_NUMBER}: Thanks!" in sms.stdout
 
