@@ -174,3 +174,20 @@ def test_a_rest_hangup_ends_the_walk(client, emulator, app) -> None:
     assert len(app.posts_to("/twiml")) == 3
     assert simulator.walks[sid].transcript[-1] == "[call ended by a REST update]"
     assert [r.params["CallStatus"] for r in app.posts_to("/status")][-1] == "completed"
+
+
+def test_progressed_resources_still_match_twilios_schemas(client, emulator, app) -> None:
+    from tests.openapi import response_validator
+
+    with simulate(emulator) as simulator:
+        call_sid = call(client, app, "+15558675310").sid
+        message_sid = client.messages.create(to="+15550100005", from_=FROM, body="x").sid
+        assert simulator.wait_idle(20)
+    for path, resource in (
+        ("/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json", emulator.resources("calls")[call_sid]),
+        ("/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json", emulator.resources("messages")[message_sid]),
+    ):
+        errors = [error.message for error in response_validator(path, "get").iter_errors(resource)]
+        assert errors == [], (path, errors)
+    assert emulator.resources("calls")[call_sid]["status"] == "completed"
+    assert emulator.resources("messages")[message_sid]["error_code"] == 30003
