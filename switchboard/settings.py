@@ -7,6 +7,7 @@ as environment variables, so the environment is the single source of truth.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -51,6 +52,8 @@ class Settings:
     voice_voicemail: bool = False
     voice_voicemail_greeting: str | None = None
     voice_voicemail_notify: str | None = None
+    records_table: str = "records"
+    optouts_table: str = "optouts"
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -85,6 +88,8 @@ class Settings:
             voice_voicemail=_bool(env, "VOICE_VOICEMAIL", default=False),
             voice_voicemail_greeting=_optional(env, "VOICE_VOICEMAIL_GREETING"),
             voice_voicemail_notify=_e164(env, "VOICE_VOICEMAIL_NOTIFY"),
+            records_table=_table(env, "RECORDS_TABLE", default="records"),
+            optouts_table=_table(env, "OPTOUTS_TABLE", default="optouts"),
         )
 
 
@@ -177,4 +182,11 @@ def _e164(env: Mapping[str, str], name: str) -> str | None:
     value = _optional(env, name)
     if value is not None and not is_e164(value):
         raise SettingsError(f"App setting {name} must be an E.164 number such as +15558675310")
+    return value
+
+
+def _table(env: Mapping[str, str], name: str, *, default: str) -> str:
+    value = _optional(env, name) or default
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,62}", value):
+        raise SettingsError(f"App setting {name} must be a table name: 3-63 letters and digits, starting with a letter")
     return value

@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 import azure.functions as func
 from twilio.twiml.voice_response import VoiceResponse
 
+from switchboard.functions.recording import record_quietly
 from switchboard.functions.webhook import twilio_webhook
+from switchboard.records.callbacks import record_inbound_call
 from switchboard.settings import Settings
 from switchboard.twiml.common import apology
 from switchboard.twiml.voice import VoiceConfig, answer_call
@@ -20,4 +22,6 @@ bp = func.Blueprint()
 @twilio_webhook(fallback=apology)
 def voice_incoming(request: WebhookRequest, settings: Settings) -> VoiceResponse:
     config = VoiceConfig.from_settings(settings)
-    return answer_call(request.params, request.query, request.path, config, datetime.now(timezone.utc))
+    twiml = answer_call(request.params, request.query, request.path, config, datetime.now(timezone.utc))
+    record_quietly(settings, record_inbound_call, request.form.to_dict())  # after the answer is built; never fails it
+    return twiml
