@@ -45,6 +45,7 @@ class Tour:
     number: str  # our Twilio number
     features: frozenset[str]
     say: Callable[[str], None] = print
+    caller: str = DEMO_TO  # who calls in and texts STOP
     record_ids: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
 
@@ -151,7 +152,7 @@ def step_menu_call(tour: Tour) -> None:
     ])  # fmt: skip
     tour.out(f"    ring {tour.number} (Voice URL /api/twiml/menu), the caller presses 1")
     call_sid, result = inbound_call(
-        url, account_sid=tour.account_sid, auth_token=tour.auth_token, to=tour.number, from_=DEMO_TO, digits=("1",)
+        url, account_sid=tour.account_sid, auth_token=tour.auth_token, to=tour.number, from_=tour.caller, digits=("1",)
     )
     for line in result.transcript:
         tour.out(f"      {line}")
@@ -166,10 +167,10 @@ def step_menu_call(tour: Tour) -> None:
 def step_stop(tour: Tour) -> None:
     from switchboard.emulator.inbound import inbound_sms
 
-    tour.out(f"    text STOP from {DEMO_TO} to {tour.number} (/api/sms/incoming)")
+    tour.out(f"    text STOP from {tour.caller} to {tour.number} (/api/sms/incoming)")
     result = inbound_sms(
         f"{tour.origin}/api/sms/incoming", account_sid=tour.account_sid, auth_token=tour.auth_token,
-        to=tour.number, from_=DEMO_TO, body="STOP",
+        to=tour.number, from_=tour.caller, body="STOP",
     )  # fmt: skip
     if result.error:
         raise AssertionError(result.error)
@@ -181,7 +182,7 @@ def step_stop(tour: Tour) -> None:
         tour.record_ids.append(result.message_sid)
     if "queue:outbound" in tour.features:
         request_id = f"demo-after-stop-{uuid.uuid4().hex[:8]}"
-        message = {"type": "sms", "id": request_id, "to": DEMO_TO, "body": "Are you still there?"}
+        message = {"type": "sms", "id": request_id, "to": tour.caller, "body": "Are you still there?"}
         tour.out(f"    then enqueue an SMS to the opted-out number: {json.dumps(message)}")
         enqueue(message)
         tour.record_ids.append(request_id)
