@@ -215,6 +215,9 @@ class _Walk:
         target, outcome = answered or outcomes[0]
         shown = ", ".join(f"{tag} {value}" if tag != "Number" else value for tag, value in targets)
         self.transcript.append(f"Dial: {shown} -> {outcome.status}")
+        for child in verb:
+            if child.tag in NOUNS and child.get("url"):
+                self.transcript.append(f"[not walked] the callee's whisper {child.get('url')}")
         duration = outcome.duration if outcome.status == "completed" else 0
         self.seconds += duration or _int(verb.get("timeout"), 30) // 2
         if verb.get("action") is None:

@@ -126,3 +126,10 @@ def test_relative_url_in_inline_twiml_cannot_resolve() -> None:
     turn = turn_of("<Response><Redirect>/next</Redirect></Response>", url=None)
     assert turn.next is None
     assert turn.transcript[-1].startswith("[error] cannot resolve relative URL")
+
+
+def test_a_whisper_for_the_callee_is_noted_not_walked() -> None:
+    document = '<Response><Dial><Number url="/api/twiml/whisper?Message=Hi">+15558675310</Number></Dial></Response>'
+    assert turn_of(document).transcript == (
+        "Dial: +15558675310 -> completed", "[not walked] the callee's whisper /api/twiml/whisper?Message=Hi",
+    )  # fmt: skip
