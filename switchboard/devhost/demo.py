@@ -90,6 +90,8 @@ def features_of(app: Any) -> frozenset[str]:
         "route:twiml/{name}" in found and importlib.util.find_spec("switchboard.twiml.twimlets.menu") is not None
     ):
         found.add("twimlet:menu")
+    if "route:twiml/{name}" in found and importlib.util.find_spec("switchboard.twiml.twimlets.voicemail") is not None:
+        found.add("twimlet:voicemail")
     return frozenset(found)
 
 

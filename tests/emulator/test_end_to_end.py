@@ -5,12 +5,17 @@ The same tour `make demo` prints, run in process so that it is fast and its fail
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
 from switchboard.devhost.demo import Tour, features_of, step_menu_call, step_seed_call, step_sms, step_stop
 from switchboard.devhost.host import LocalHost
+from switchboard.emulator.inbound import inbound_call
 from switchboard.emulator.progress import Simulator
 from switchboard.emulator.rest import TwilioEmulator
 from switchboard.settings import get_settings
@@ -19,8 +24,15 @@ from tests.support import ACCOUNT_SID, AUTH_TOKEN, FUNCTION_KEY, PHONE_NUMBER
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 
 
+@dataclass
+class Loop:
+    tour: Tour
+    emulator: TwilioEmulator
+    simulator: Simulator
+
+
 @pytest.fixture
-def tour(app, azurite: str, configure) -> Iterator[Tour]:
+def loop(app, azurite: str, configure) -> Iterator[Loop]:
     with TwilioEmulator.from_settings(get_settings()) as emulator, Simulator(emulator) as simulator:
         overrides = {"visibility_timeout": 1.0}
         with LocalHost(app, port=0, function_keys=(FUNCTION_KEY,), config_overrides=overrides) as host:
@@ -28,11 +40,17 @@ def tour(app, azurite: str, configure) -> Iterator[Tour]:
             configure(PUBLIC_BASE_URL=origin, TWILIO_API_BASE_URL=emulator.base_url, SMS_AUTO_REPLY="Thanks!")
             features = features_of(app)
             # A caller of its own: the STOP it sends opts the number out for every test sharing this Azurite.
-            yield Tour(
+            tour = Tour(
                 origin, FUNCTION_KEY, ACCOUNT_SID, AUTH_TOKEN, PHONE_NUMBER, features, say=lambda _: None,
                 caller="+15558670199",
             )  # fmt: skip
+            yield Loop(tour, emulator, simulator)
             simulator.wait_idle(10)
+
+
+@pytest.fixture
+def tour(loop: Loop) -> Tour:
+    return loop.tour
 
 
 def needs(tour: Tour, *features: str) -> None:
@@ -73,3 +91,25 @@ def test_inbound_stop(tour: Tour) -> None:
         inbound = next(record_id for record_id in tour.record_ids if record_id.startswith("SM"))
         status, record = tour.record(inbound)
         assert (status, record["direction"], record["from"]) == (200, "inbound", "+15558670199")
+
+
+def test_voicemail_recording_callbacks_reach_the_app_and_notify_by_sms(loop: Loop) -> None:
+    tour = loop.tour
+    needs(tour, "queue:outbound", "twimlet:voicemail")
+    notify = "+15558670222"
+    url = f"{tour.origin}/api/twiml/voicemail?" + urlencode({"Message": "Leave a message.", "NotifyNumber": notify})
+    _, result = inbound_call(url, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, to=PHONE_NUMBER, from_=tour.caller)
+    assert result.errors == []
+    assert result.transcript[0] == "Say: Leave a message."
+    callbacks = [(e.url.split("?")[1], e.status) for e in result.exchanges if "Stage=recording" in e.url
+                 or "Stage=transcription" in e.url]  # fmt: skip
+    assert callbacks
+    assert all(status == 200 for _, status in callbacks)
+    deadline = time.monotonic() + 30
+    notices: list[dict[str, Any]] = []
+    while not notices and time.monotonic() < deadline:
+        notices = [m for m in loop.emulator.resources("messages").values() if m["to"] == notify]
+        time.sleep(0.2)
+    assert len(notices) == 1
+    assert notices[0]["body"].startswith("New voicemail from")
+    assert "This is a test recording." in notices[0]["body"]  # the emulator's scripted transcription
