@@ -1,7 +1,8 @@
-"""The twimlets' I/O: voicemail into Table Storage, its SMS notice onto the outbound queue, hold music from Blob.
+"""The twimlets' I/O: voicemail onto the call's record, its SMS notice onto the outbound queue, hold music from Blob.
 
-Voicemails are kept in the `voicemails` table (PartitionKey = CallSid, RowKey = RecordingSid),
-merged field by field so that Twilio's retried or out-of-order callbacks converge on one row.
+A voicemail's recording URL, duration and transcript are stored on the record of the call
+(the records table, found by CallSid), with an event per callback. Fields are merged, so
+Twilio's retried or out-of-order callbacks converge on one record.
 The notice is an `outbound` queue message of the outbound contract with the id `vm-<RecordingSid>`:
 the outbound worker's dedupe on that id turns a retried callback into one SMS.
 """
@@ -16,15 +17,18 @@ from datetime import datetime, timedelta, timezone
 from itertools import islice
 from typing import Any
 
+from switchboard.functions.recording import store_for
 from switchboard.phones import mask
-from switchboard.storage import blob_service_client, queue_client, table_client
+from switchboard.records.model import Record, iso
+from switchboard.records.store import RecordStore, utcnow
+from switchboard.settings import get_settings
+from switchboard.storage import blob_service_client, queue_client
 from switchboard.twiml.twimlets.base import VoicemailEvent
 from switchboard.twiml.twimlets.holdmusic import is_audio
 from switchboard.twiml.twimlets.voicemail import notice
 
 log = logging.getLogger("switchboard.twimlets")
 
-VOICEMAIL_TABLE = "voicemails"
 OUTBOUND_QUEUE = "outbound"
 MAX_LISTED = 500
 SAS_LIFETIME = timedelta(hours=2)
@@ -32,23 +36,28 @@ _created: set[str] = set()
 
 
 class StorageVoicemailSink:
-    """Implements `VoicemailSink` against the app's storage account."""
+    """Implements `VoicemailSink` on the call's record and the outbound queue."""
 
     def save_voicemail(self, event: VoicemailEvent) -> None:
-        from azure.data.tables import UpdateMode
-
-        client = table_client(VOICEMAIL_TABLE)
-        _once(f"table:{VOICEMAIL_TABLE}", client.create_table)
-        entity: dict[str, Any] = {"PartitionKey": event.call_sid, "RowKey": event.recording_sid}
-        fields = {
+        store = store_for(get_settings())
+        now = utcnow()
+        record_id = store.record_id_for_sid(event.call_sid) or _claim_call(store, event, now)
+        changes = {
             "recording_url": event.recording_url,
-            "duration": event.duration,
+            "recording_sid": event.recording_sid,
+            "recording_duration": event.duration,
             "transcript": event.transcript,
-            "transcription_status": event.transcription_status,
-            "caller": event.caller,
         }
-        entity.update({key: value for key, value in fields.items() if value is not None})
-        client.upsert_entity(entity, mode=UpdateMode.MERGE)
+        changes = {key: value for key, value in changes.items() if value is not None}
+
+        def merge(record: Record) -> Record | None:
+            if all(getattr(record, key) == value for key, value in changes.items()):
+                return None
+            return record.with_changes(now, **changes)
+
+        store.update(record_id, merge)
+        detail = f"transcription {event.transcription_status}" if event.transcription_status else "recording"
+        store.add_event(record_id, "voicemail", sid=event.recording_sid, detail=detail, now=now)
 
     def notify_voicemail(self, number: str, event: VoicemailEvent) -> None:
         event = self._completed(event)
@@ -60,21 +69,31 @@ class StorageVoicemailSink:
 
     @staticmethod
     def _completed(event: VoicemailEvent) -> VoicemailEvent:
-        """Twilio's transcribeCallback carries no duration: take it (and the caller) from the stored row."""
-        from azure.core.exceptions import ResourceNotFoundError
-
+        """Twilio's transcribeCallback carries no duration: take it (and the caller) from the call's record."""
         if event.duration is not None and event.caller is not None:
             return event
-        try:
-            row = table_client(VOICEMAIL_TABLE).get_entity(event.call_sid, event.recording_sid)
-        except ResourceNotFoundError:
+        store = store_for(get_settings())
+        record_id = store.record_id_for_sid(event.call_sid)
+        record = store.get(record_id) if record_id else None
+        if record is None:
             return event
+        caller = record.from_ if record.direction == "inbound" else record.to
         return replace(
             event,
-            duration=event.duration if event.duration is not None else row.get("duration"),
-            caller=event.caller or row.get("caller"),
-            recording_url=event.recording_url or row.get("recording_url"),
+            duration=event.duration if event.duration is not None else record.recording_duration,
+            caller=event.caller or caller,
+            recording_url=event.recording_url or record.recording_url,
         )
+
+
+def _claim_call(store: RecordStore, event: VoicemailEvent, now: datetime) -> str:
+    """A voicemail for a call we have no record of (e.g. its inbound write failed): record the call now."""
+    record = Record(
+        id=event.call_sid, type="call", direction="inbound", status="in-progress", created_at=iso(now),
+        updated_at=iso(now), from_=event.caller, sid=event.call_sid,
+    )  # fmt: skip
+    store.claim(record)
+    return store.link_sid(event.call_sid, event.call_sid)
 
 
 def list_audio_blobs(container: str) -> list[str]:

@@ -87,6 +87,9 @@ class Record:
     price_unit: str | None = None
     answered_by: str | None = None
     recording_url: str | None = None
+    recording_sid: str | None = None
+    recording_duration: int | None = None
+    transcript: str | None = None
     body: str | None = None
     request: str | None = None  # JSON of what was asked
     raw: str | None = None  # the text of a message that never parsed, clipped
@@ -111,7 +114,7 @@ class Record:
         known = {f.name for f in fields(cls)} - {"etag"}
         values: dict[str, Any] = {name: entity.get(_STORED.get(name, name)) for name in known}
         values["attempts"] = int(values.get("attempts") or 0)
-        for number in ("error_code", "duration"):
+        for number in ("error_code", "duration", "recording_duration"):
             if values.get(number) is not None:
                 values[number] = int(values[number])
         return cls(etag=etag, **values)
@@ -131,6 +134,8 @@ class Record:
             "price_unit": self.price_unit,
             "answered_by": self.answered_by,
             "recording_url": self.recording_url,
+            "recording_duration": self.recording_duration,
+            "transcript": self.transcript,
             "body": self.body,
             "raw": self.raw,
         }

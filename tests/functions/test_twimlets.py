@@ -6,6 +6,7 @@ import base64
 import contextlib
 import json
 import xml.etree.ElementTree as ET
+from typing import Any
 from urllib.parse import urljoin
 
 import pytest
@@ -48,6 +49,16 @@ def follow(current: str, url: str) -> str:
     absolute = urljoin(f"{BASE}/{current}", url)
     assert absolute.startswith(f"{BASE}/"), absolute
     return absolute[len(BASE) + 1 :]
+
+
+def stored_call(call_sid: str) -> dict[str, Any]:
+    """The call's record as GET /api/records/{id} shows it."""
+    from switchboard.functions.recording import store_for
+    from switchboard.settings import get_settings
+
+    record, events = store_for(get_settings()).record_with_events(call_sid)
+    assert record is not None
+    return record.to_json(events)
 
 
 def element(xml: str, tag: str) -> ET.Element:
@@ -182,7 +193,7 @@ def test_conference_password_retry_then_join(app) -> None:
 def test_voicemail_recording_and_transcription_land_in_storage_and_the_outbound_queue(app, azurite) -> None:
     from azure.core.exceptions import ResourceExistsError
 
-    from switchboard.storage import queue_client, table_client
+    from switchboard.storage import queue_client
 
     outbound = queue_client("outbound")
     try:
@@ -197,10 +208,10 @@ def test_voicemail_recording_and_transcription_land_in_storage_and_the_outbound_
                  "RecordingDuration": "9"}  # fmt: skip
     status_path = follow(first, record["recordingStatusCallback"])
     assert xml_of(twimlet(app, status_path, recording)) == f"{DECL}<Response />"
-    stored = table_client("voicemails").get_entity(CALL["CallSid"], recording["RecordingSid"])
+    stored = stored_call(CALL["CallSid"])
     assert stored["recording_url"] == recording["RecordingUrl"]
-    assert stored["duration"] == 9
-    assert stored["caller"] == CALLER
+    assert stored["recording_duration"] == 9
+    assert stored["from"] == CALLER
     assert "transcript" not in stored
     assert list(outbound.peek_messages()) == []  # the notice waits for the transcript
 
@@ -211,9 +222,12 @@ def test_voicemail_recording_and_transcription_land_in_storage_and_the_outbound_
     transcription_path = follow(first, record["transcribeCallback"])
     for _ in range(2):  # Twilio retries callbacks; the queue id makes the outbound worker send once
         assert xml_of(twimlet(app, transcription_path, transcribed)) == f"{DECL}<Response />"
-    stored = table_client("voicemails").get_entity(CALL["CallSid"], recording["RecordingSid"])
+    stored = stored_call(CALL["CallSid"])
     assert stored["transcript"] == "Call me back please."
-    assert stored["duration"] == 9  # merged, not replaced
+    assert stored["recording_duration"] == 9  # merged, not replaced
+    assert [e["detail"] for e in stored["events"] if e["kind"] == "voicemail"] == [
+        "recording", "transcription completed", "transcription completed",
+    ]  # fmt: skip
 
     link = recording["RecordingUrl"]
     raw = [m.content for m in queue_client("outbound", base64=False).receive_messages(max_messages=32)]
