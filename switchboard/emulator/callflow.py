@@ -15,6 +15,7 @@ from switchboard.emulator.outcomes import call_outcome
 
 MAX_TWIML_BYTES = 64 * 1024  # Twilio refuses larger documents (error 12300 family); keeps a bad server bounded
 DIAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
+RECORDINGS = "https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings"
 NOUNS = ("Number", "Client", "Sip", "Conference", "Queue", "Application", "Sim")
 
 
@@ -49,7 +50,7 @@ class CallScript:
     dial: dict[str, DialOutcome] = field(default_factory=dict)
     recording_seconds: int = 5  # 0 = the caller says nothing: <Record> falls through
     transcription: str = "This is a test recording."
-    recording_base: str = "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings"
+    recording_base: str | None = None  # where recordings "live"; the walker fills in the account's URL
 
     def dial_outcome(self, number: str) -> DialOutcome:
         """Scripted here first, then by the emulator's outcome numbers (busy, no-answer, ...); else answered."""
@@ -236,7 +237,8 @@ class _Walk:
             return None  # Twilio moves on to the next verb
         self.seconds += seconds
         recording_sid = _sid("RE", self.url, self.seconds, self.transcript)
-        recording_url = f"{self.script.recording_base}/{recording_sid}"
+        base = self.script.recording_base or RECORDINGS.format(account="AC" + "0" * 32)
+        recording_url = f"{base}/{recording_sid}"
         self.transcript.append(f"Record: {seconds}s -> {recording_url}")
         recording = [
             ("RecordingSid", recording_sid),

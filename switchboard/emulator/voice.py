@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from switchboard.emulator.callflow import MAX_TWIML_BYTES, CallScript, Request, TwimlError, interpret, parse
+from switchboard.emulator.callflow import MAX_TWIML_BYTES, RECORDINGS, CallScript, Request, TwimlError, interpret, parse
 from switchboard.emulator.resources import API_VERSION
 from switchboard.phones import mask_in_text
 from switchboard.webhooks.signature import SIGNATURE_HEADER, sign
@@ -103,6 +103,8 @@ def walk_call(
     import requests
 
     session = session or requests.Session()
+    if script.recording_base is None:
+        script = replace(script, recording_base=RECORDINGS.format(account=party.account_sid))
     result = CallResult()
     current: Request | None = None if twiml is not None else Request(url or "", method.upper())
     document: bytes | None = twiml.encode("utf-8") if twiml is not None else None

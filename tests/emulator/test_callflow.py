@@ -89,7 +89,9 @@ def test_record_posts_recording_and_fires_its_callbacks() -> None:
     params = dict(turn.next.params)
     assert turn.next.url == "https://app.example.net/api/twiml/voicemail?Stage=done"
     assert (params["RecordingDuration"], params["Digits"]) == ("3", "#")
-    assert params["RecordingUrl"].startswith("https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE")
+    assert params["RecordingUrl"].startswith(
+        "https://api.twilio.com/2010-04-01/Accounts/AC00000000000000000000000000000000/Recordings/RE"
+    )
     status, transcription = turn.callbacks
     assert status.url == "https://app.example.net/api/recording/status"
     assert dict(status.params)["RecordingStatus"] == "completed"

@@ -98,7 +98,9 @@ def test_voicemail_recording_callbacks_reach_the_app_and_notify_by_sms(loop: Loo
     needs(tour, "queue:outbound", "twimlet:voicemail")
     notify = "+15558670222"
     url = f"{tour.origin}/api/twiml/voicemail?" + urlencode({"Message": "Leave a message.", "NotifyNumber": notify})
-    _, result = inbound_call(url, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, to=PHONE_NUMBER, from_=tour.caller)
+    call_sid, result = inbound_call(
+        url, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, to=PHONE_NUMBER, from_=tour.caller
+    )
     assert result.errors == []
     assert result.transcript[0] == "Say: Leave a message."
     callbacks = [(e.url.split("?")[1], e.status) for e in result.exchanges if "Stage=recording" in e.url
@@ -113,3 +115,6 @@ def test_voicemail_recording_callbacks_reach_the_app_and_notify_by_sms(loop: Loo
     assert len(notices) == 1
     assert notices[0]["body"].startswith("New voicemail from")
     assert "This is a test recording." in notices[0]["body"]  # the emulator's scripted transcription
+    status, record = tour.record(call_sid)  # the voicemail landed on the call's record
+    assert status == 200
+    assert record["recording_url"].startswith(f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/RE")
