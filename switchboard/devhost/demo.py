@@ -229,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         settings_path = PROJECT_ROOT / "local.settings.json.example"
     env = dict(os.environ)
     load_local_settings(settings_path, env)
-    env.setdefault("LOCAL_FUNCTION_KEY", "demo-function-key")
+    if not env.get("LOCAL_FUNCTION_KEY"):
+        env["LOCAL_FUNCTION_KEY"] = "demo-function-key"
     log_dir = PROJECT_ROOT / ".run"
     log_dir.mkdir(exist_ok=True)
     log_path = log_dir / "demo.log"
