@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: setup run demo test lint typecheck unit clean
+.PHONY: setup run demo test lint typecheck unit clean chromium
 
 setup: $(STAMP_PY) $(STAMP_NODE) local.settings.json
 
@@ -46,10 +46,22 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-unit: setup
+unit: setup chromium
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 test: lint typecheck unit
 
 clean:
 	rm -rf $(VENV) node_modules .azurite .run .pytest_cache .mypy_cache .ruff_cache test-artifacts
+
+# Debian's chromium for the operator page's browser tests: installed only when missing and we are root;
+# otherwise those tests skip with the reason.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium (Debian package) for the browser tests"; \
+	  apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 chromium >/dev/null 2>&1 \
+	  || { apt-get update -qq -o DPkg::Lock::Timeout=300 >/dev/null 2>&1 \
+	       && apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 chromium >/dev/null 2>&1; } \
+	  || echo "chromium could not be installed: the browser tests will be skipped"; \
+	fi
