@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
@@ -53,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m switchboard.emulator", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="serve Twilio's REST API on 127.0.0.1 (the default)")
-    serve_parser.add_argument("--port", type=int, default=int(os.environ.get("EMULATOR_PORT", DEFAULT_PORT)))
+    serve_parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve_parser.add_argument("--rate-calls", type=float, default=0, help="calls created per second before 429")
     serve_parser.add_argument("--rate-messages", type=float, default=0, help="messages per second before 429")
     serve_parser.add_argument("--slow-answer-seconds", type=float, default=2.0)
