@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: setup run test lint typecheck unit clean chromium
+.PHONY: setup run demo test lint typecheck unit clean chromium
 
 setup: $(STAMP_PY) $(STAMP_NODE) local.settings.json
 
@@ -25,14 +25,19 @@ $(STAMP_NODE): package.json package-lock.json
 local.settings.json:
 	cp local.settings.json.example $@
 
-# Core Tools when present; otherwise the project's local host (a dev tool, not the Functions host).
+# Azurite + the Twilio emulator (unless real Twilio is configured) + the app: Core Tools when present,
+# otherwise the project's local host (a dev tool, not the Functions host).
 run: setup
 	@if command -v func >/dev/null; then \
-	  $(PY) -m switchboard.devhost --azurite-only & trap "kill $$! 2>/dev/null" EXIT; \
+	  $(PY) -m switchboard.devhost.stack --no-app & trap "kill $$! 2>/dev/null" EXIT; \
 	  . $(VENV)/bin/activate && func start --port 7071; \
 	else \
-	  $(PY) -m switchboard.devhost --with-azurite --port 7071; \
+	  $(PY) -m switchboard.devhost.stack --port 7071; \
 	fi
+
+# The whole loop on a private stack (free ports, Azurite in memory): never clashes with `make run`.
+demo: setup
+	$(PY) -m switchboard.devhost.demo
 
 lint: setup
 	$(VENV)/bin/ruff check .
