@@ -115,31 +115,27 @@ def summary(record: dict[str, Any]) -> str:
 
 
 def step_seed_call(tour: Tour) -> None:
-    tour.need("queue:outbound", "the outbound queue worker (a queue trigger on 'outbound')")
-    tour.need("route:records/{id}", "the read API GET /api/records/{id}")
-    request_id = f"demo-hello-{uuid.uuid4().hex[:8]}"
-    message = {"type": "call", "id": request_id, "to": DEMO_TO, "say": "Hello world."}
-    tour.out(f"    enqueue to 'outbound' (base64): {json.dumps(message)}")
-    enqueue(message)
-    tour.record_ids.append(request_id)
-    record = tour.wait_for_record(request_id)
-    tour.out(f"    record: {summary(record)}")
-    if record.get("status") != "completed":
-        raise AssertionError(f"the call ended {record.get('status')}, not completed")
+    message = {"type": "call", "id": f"demo-hello-{uuid.uuid4().hex[:8]}", "to": DEMO_TO, "say": "Hello world."}
+    outbound_step(tour, message, expected="completed")
 
 
 def step_sms(tour: Tour) -> None:
+    body = "Hello from the Switchboard demo."
+    message = {"type": "sms", "id": f"demo-sms-{uuid.uuid4().hex[:8]}", "to": DEMO_TO, "body": body}
+    outbound_step(tour, message, expected="delivered")
+
+
+def outbound_step(tour: Tour, message: dict[str, str], *, expected: str) -> None:
+    """Enqueue one outbound request as another app would, and wait for its record to reach `expected`."""
     tour.need("queue:outbound", "the outbound queue worker (a queue trigger on 'outbound')")
     tour.need("route:records/{id}", "the read API GET /api/records/{id}")
-    request_id = f"demo-sms-{uuid.uuid4().hex[:8]}"
-    message = {"type": "sms", "id": request_id, "to": DEMO_TO, "body": "Hello from the Switchboard demo."}
     tour.out(f"    enqueue to 'outbound' (base64): {json.dumps(message)}")
     enqueue(message)
-    tour.record_ids.append(request_id)
-    record = tour.wait_for_record(request_id)
+    tour.record_ids.append(message["id"])
+    record = tour.wait_for_record(message["id"])
     tour.out(f"    record: {summary(record)}")
-    if record.get("status") != "delivered":
-        raise AssertionError(f"the SMS ended {record.get('status')}, not delivered")
+    if record.get("status") != expected:
+        raise AssertionError(f"the {message['type']} ended {record.get('status')}, not {expected}")
 
 
 def step_menu_call(tour: Tour) -> None:
