@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import azure.functions as func
+from twilio.twiml import TwiML
 from twilio.twiml.voice_response import VoiceResponse
 
-from switchboard.functions.webhook import twilio_webhook
-from switchboard.settings import Settings
+from switchboard.functions.recording import record_quietly
+from switchboard.functions.webhook import Flow, handle, plain, twilio_webhook
+from switchboard.records.callbacks import record_inbound_call
+from switchboard.settings import Settings, get_settings
 from switchboard.twiml import twimlets
 from switchboard.twiml.common import apology
+from switchboard.twimlet_storage import StorageVoicemailSink, list_audio_blobs
 from switchboard.webhooks.request import WebhookRequest
 
 bp = func.Blueprint()
@@ -17,4 +21,42 @@ bp = func.Blueprint()
 @bp.route(route="twiml/message", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @twilio_webhook(fallback=apology)
 def twiml_message(request: WebhookRequest, settings: Settings) -> VoiceResponse:
-    return twimlets.message(request.params)
+    twiml = twimlets.message(request.params)
+    record_inbound(request, settings)
+    return twiml
+
+
+@bp.route(route="twiml/{name}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def twiml_twimlet(req: func.HttpRequest) -> func.HttpResponse:
+    name = req.route_params.get("name", "")
+    if not twimlets.is_served(name, twimlets.TwimletConfig.from_settings(get_settings())):
+        return plain(404, "Not found")
+    return handle(req, _flow(name), apology)
+
+
+def _flow(name: str) -> Flow:
+    def flow(request: WebhookRequest, settings: Settings) -> TwiML:
+        call = twimlets.Call(
+            params=request.params,
+            query=request.query,
+            path=request.path,
+            config=twimlets.TwimletConfig.from_settings(settings),
+            voicemail=StorageVoicemailSink(),
+            list_audio=list_audio_blobs,
+        )
+        twiml = twimlets.answer(name, call)
+        record_inbound(request, settings)
+        return twiml
+
+    flow.__name__ = f"twiml_{name}"
+    return flow
+
+
+def record_inbound(request: WebhookRequest, settings: Settings) -> None:
+    """A twimlet used as a number's Voice URL answers inbound calls: record them like /api/voice/incoming.
+
+    Outbound calls already have their record, and later stages of the same call find theirs claimed.
+    """
+    form = request.form.to_dict()
+    if form.get("Direction") == "inbound" and form.get("CallSid"):
+        record_quietly(settings, record_inbound_call, form)
