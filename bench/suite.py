@@ -33,6 +33,20 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 
 
+APP_PREFIXES = (
+    "TWILIO_",
+    "VOICE_",
+    "SMS_",
+    "TWIML_",
+    "HOLDMUSIC_",
+    "FORWARD_",
+    "RECORDS_",
+    "OPTOUTS_",
+    "APPLICATIONINSIGHTS_",
+)
+APP_SETTINGS = frozenset({"PUBLIC_BASE_URL", "WEBHOOK_VALIDATION", "MAX_BODY_BYTES", "AzureWebJobsStorage"})
+
+
 def log(message: str) -> None:
     print(f"{datetime.datetime.now(datetime.timezone.utc):%H:%M:%S} {message}", flush=True)
 
@@ -120,6 +134,10 @@ def _run_outbound(results: dict[str, Any], storage: Azurite, sizes: dict[str, An
     finally:
         section_counts = twilio.stop()
     section["detail"]["twilio_creates_seen"] = section_counts
+    expected = section["detail"]["twilio_creates_expected"]
+    if section_counts.get("messages") != expected:
+        # Sends that never reached the emulator would make every figure here meaningless.
+        raise RuntimeError(f"the Twilio emulator saw {section_counts} creates, expected {expected} messages")
     return section
 
 
@@ -150,6 +168,10 @@ def run(*, quick: bool, out: Path, only: list[str] | None = None) -> tuple[Path,
     wanted = set(only or sizes)
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
+    # The app's behaviour comes from the environment: start from the benchmark's settings only.
+    for key in list(os.environ):
+        if key.startswith(APP_PREFIXES) or key in APP_SETTINGS:
+            del os.environ[key]
     os.environ.update(APP_ENV)
     results: dict[str, Any] = {"quick": quick, **machine.describe(), "sizes": sizes, "figures": [], "details": {}}
     plan = outbound.StoragePlan()
