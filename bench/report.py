@@ -6,6 +6,23 @@ import json
 from pathlib import Path
 from typing import Any
 
+NOTES = [
+    "## How to read these numbers",
+    "",
+    "- **Cold start** runs a new interpreter per sample, so both sides include the interpreter's own start-up.",
+    "- **Webhooks**: the floor is only the SDK's work (`RequestValidator.validate` on an already parsed form, then "
+    "the same TwiML built and serialised). The handler also parses the raw request, applies the body cap, "
+    "rebuilds the public URL and builds the `HttpResponse`.",
+    "- **Outbound**: all three contenders send the same SMS to the Twilio emulator and make the same number of "
+    "Table operations as the worker (counted from its HTTP requests), so the comparison is about client reuse and "
+    "the worker's own logic. Everything is on 127.0.0.1 without TLS, where a new connection costs well under a "
+    "millisecond; against api.twilio.com and Azure Storage over TLS a new client per message also pays a TLS "
+    "handshake each time, which this benchmark does not measure.",
+    "- **End to end**: all N requests are enqueued at once, as a burst, so latency from enqueue to final record is "
+    "mostly time spent waiting in the queue; throughput is the figure to compare. A final record is one with a "
+    "Twilio SID (or a final failure status); the emulator answers creates and sends no status callbacks here.",
+]
+
 
 def _number(value: float | None, unit: str = "") -> str:
     if value is None:
@@ -67,6 +84,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"- Python {machine['python']} ({machine['implementation']}), {machine['os']}",
         "- Libraries: " + ", ".join(f"{name} {version or 'not installed'}" for name, version in versions.items()),
         f"- Sizes: {json.dumps(results['sizes'])}",
+        f"- Load average (1 min) at start and end: {results.get('load_start', '?')} / {results.get('load_end', '?')} "
+        "(other work on the machine shows up here and in the spread of the samples)",
         "",
         "## Figures",
         "",
@@ -82,6 +101,7 @@ def markdown(results: dict[str, Any]) -> str:
         "Rows without a target are context for the row above them."
     )
     lines.append("")
+    lines += [*NOTES, ""]
     for section in results.get("sections_md", []):
         lines += [section, ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -174,6 +174,7 @@ def run(*, quick: bool, out: Path, only: list[str] | None = None) -> tuple[Path,
             del os.environ[key]
     os.environ.update(APP_ENV)
     results: dict[str, Any] = {"quick": quick, **machine.describe(), "sizes": sizes, "figures": [], "details": {}}
+    results["load_start"] = round(os.getloadavg()[0], 2)
     plan = outbound.StoragePlan()
     worker_available = outbound.worker_available()
     with azurite() as storage:
@@ -200,6 +201,7 @@ def run(*, quick: bool, out: Path, only: list[str] | None = None) -> tuple[Path,
     out.mkdir(parents=True, exist_ok=True)
     results["figures"] += scaling_figures(results["details"])
     results["sections_md"] = plot.sections(results, out)
+    results["load_end"] = round(os.getloadavg()[0], 2)
     results["finished_at"] = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
     results["wall_seconds"] = time.monotonic() - started
     return report.write(results, out)
