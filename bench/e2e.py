@@ -67,13 +67,10 @@ def _parse(text: str) -> float:
 
 def read_records(ids: list[str], timeout: float) -> dict[str, dict[str, Any]]:
     """Each id's record, read back from Table Storage (polling, bounded, until every id is final)."""
-    import importlib
-
+    from switchboard.records.store import get_store
     from switchboard.settings import get_settings
 
-    get_store: Any = importlib.import_module("switchboard.records.store").get_store
-
-    settings: Any = get_settings()  # Any: the records settings arrive with the outbound worker
+    settings = get_settings()
     store = get_store(settings.records_table, settings.optouts_table)
     found: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + timeout
