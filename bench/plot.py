@@ -23,8 +23,10 @@ def coldstart_md(detail: dict[str, Any]) -> list[str]:
         f"- Heavy SDKs imported at start-up: {', '.join(imports['heavy_imported_at_startup']) or 'none'} "
         "(twilio.rest, azure.data.tables, azure.storage.queue, azure.storage.blob and azure.identity are deferred).",
         f"- `python -X importtime`: the app imports {imports['extra_modules']} modules beyond azure.functions, "
-        f"{imports['extra_self_ms']} ms of their own import time. Costliest: "
+        f"{imports['extra_self_ms']} ms of their own import time. Blueprints and what they import: "
         + ", ".join(f"`{item['module']}` {item['cumulative_ms']} ms" for item in imports["top"][:6])
+        + ". Largest single modules: "
+        + ", ".join(f"`{item['module']}` {item['self_ms']} ms" for item in imports.get("top_self", [])[:6])
         + ".",
         f"- First invocations in a fresh process (median of {first['runs']}): importing the app "
         f"{_ms(first.get('import_app_ms'))}, indexing {_ms(first.get('index_ms'))}, then "
