@@ -98,7 +98,7 @@ class LocalHostProcess:
 
     def start(self) -> LocalHostProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
+        with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "switchboard.devhost", "--port", str(self.port),
                  "--settings", str(self.log_path.parent / "no-local-settings.json"),
