@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from switchboard.functions import sms, twiml, voice
+from switchboard.functions import outbound, records, sms, status, twiml, voice
 from switchboard.logs import install as install_log_masking
 
 install_log_masking()
@@ -11,3 +11,6 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(voice.bp)
 app.register_functions(sms.bp)
 app.register_functions(twiml.bp)
+app.register_functions(outbound.bp)
+app.register_functions(status.bp)
+app.register_functions(records.bp)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+# ASCII digits only, and no trailing newline (`$` would allow one).
+E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 # Numbers as they show up in free text: E.164, or its URL-encoded form in query strings.
 _NUMBER_IN_TEXT = re.compile(r"(\+|%2[Bb])([1-9]\d{6,14})\b")
 
 
 def is_e164(value: object) -> bool:
-    return isinstance(value, str) and bool(E164.match(value))
+    return isinstance(value, str) and bool(E164.fullmatch(value))
 
 
 def mask(number: str) -> str:

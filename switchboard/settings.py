@@ -7,9 +7,14 @@ as environment variables, so the environment is the single source of truth.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+
+from switchboard.dialpolicy import DialPolicy
+from switchboard.hours import BusinessHours
+from switchboard.phones import is_e164
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -40,6 +45,15 @@ class Settings:
     sms_forward_to: str | None = None
     max_body_bytes: int = 64 * 1024
     twilio_timeout_seconds: float = 10.0
+    forward_allowed_destinations: DialPolicy = field(default_factory=DialPolicy)
+    twiml_echo_enabled: bool = False
+    holdmusic_containers: frozenset[str] = frozenset({"holdmusic"})
+    voice_business_hours: BusinessHours | None = None
+    voice_voicemail: bool = False
+    voice_voicemail_greeting: str | None = None
+    voice_voicemail_notify: str | None = None
+    records_table: str = "records"
+    optouts_table: str = "optouts"
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -67,6 +81,15 @@ class Settings:
             sms_forward_to=_optional(env, "SMS_FORWARD_TO"),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", default=64 * 1024, low=1024, high=1024 * 1024),
             twilio_timeout_seconds=float(_int(env, "TWILIO_TIMEOUT_SECONDS", default=10, low=1, high=120)),
+            forward_allowed_destinations=_dial_policy(env),
+            twiml_echo_enabled=_bool(env, "TWIML_ECHO_ENABLED", default=False),
+            holdmusic_containers=frozenset(_csv(env, "HOLDMUSIC_CONTAINERS") or ["holdmusic"]),
+            voice_business_hours=_business_hours(env),
+            voice_voicemail=_bool(env, "VOICE_VOICEMAIL", default=False),
+            voice_voicemail_greeting=_optional(env, "VOICE_VOICEMAIL_GREETING"),
+            voice_voicemail_notify=_e164(env, "VOICE_VOICEMAIL_NOTIFY"),
+            records_table=_table(env, "RECORDS_TABLE", default="records"),
+            optouts_table=_table(env, "OPTOUTS_TABLE", default="optouts"),
         )
 
 
@@ -134,3 +157,36 @@ def _int(env: Mapping[str, str], name: str, *, default: int, low: int, high: int
 
 def _csv(env: Mapping[str, str], name: str) -> list[str]:
     return [part.strip() for part in env.get(name, "").split(",") if part.strip()]
+
+
+def _dial_policy(env: Mapping[str, str]) -> DialPolicy:
+    try:
+        return DialPolicy.parse(env.get("FORWARD_ALLOWED_DESTINATIONS"), fallback=[_optional(env, "VOICE_FORWARD_TO")])
+    except ValueError as error:
+        raise SettingsError(f"App setting FORWARD_ALLOWED_DESTINATIONS: {error}") from None
+
+
+def _business_hours(env: Mapping[str, str]) -> BusinessHours | None:
+    value = _optional(env, "VOICE_BUSINESS_HOURS")
+    if value is None:
+        return None
+    try:
+        return BusinessHours.parse(value)
+    except ValueError as error:
+        raise SettingsError(
+            f"App setting VOICE_BUSINESS_HOURS: {error} (example: Mon-Fri 09:00-17:00 Europe/Amsterdam)"
+        ) from None
+
+
+def _e164(env: Mapping[str, str], name: str) -> str | None:
+    value = _optional(env, name)
+    if value is not None and not is_e164(value):
+        raise SettingsError(f"App setting {name} must be an E.164 number such as +15558675310")
+    return value
+
+
+def _table(env: Mapping[str, str], name: str, *, default: str) -> str:
+    value = _optional(env, name) or default
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,62}", value):
+        raise SettingsError(f"App setting {name} must be a table name: 3-63 letters and digits, starting with a letter")
+    return value

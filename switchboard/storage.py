@@ -1,4 +1,4 @@
-"""The one place that builds Azure Storage clients (tables and queues).
+"""The one place that builds Azure Storage clients (tables, queues and blobs).
 
 The connection is named like a Functions binding's `connection` ("AzureWebJobsStorage"):
 - `<name>` holds a connection string (Azurite locally: UseDevelopmentStorage=true), or
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
+    from azure.storage.blob import BlobServiceClient
     from azure.storage.queue import QueueClient
 
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
@@ -101,3 +102,12 @@ def table_client(table_name: str, *, connection: str = DEFAULT_CONNECTION) -> Ta
     if target.connection_string:
         return TableClient.from_connection_string(target.connection_string, table_name)
     return TableClient(target._service_uri("table"), table_name, credential=target.credential())
+
+
+def blob_service_client(*, connection: str = DEFAULT_CONNECTION) -> BlobServiceClient:
+    from azure.storage.blob import BlobServiceClient
+
+    target = StorageTarget.resolve(connection)
+    if target.connection_string:
+        return BlobServiceClient.from_connection_string(target.connection_string)
+    return BlobServiceClient(target._service_uri("blob"), credential=target.credential())

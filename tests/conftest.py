@@ -17,7 +17,8 @@ pytest_plugins = ["tests.leakguard"]
 
 # The app reads settings lazily, but set them before anything imports it.
 for key in list(os.environ):
-    if key.startswith(("TWILIO_", "VOICE_", "SMS_")) or key in ("PUBLIC_BASE_URL", "WEBHOOK_VALIDATION"):
+    app_setting = key.startswith(("TWILIO_", "VOICE_", "SMS_")) and key != "TWILIO_OAI_SPEC"
+    if app_setting or key in ("PUBLIC_BASE_URL", "WEBHOOK_VALIDATION"):
         del os.environ[key]
 os.environ.update(BASE_ENV)
 

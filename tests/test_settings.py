@@ -61,3 +61,51 @@ def test_lists_and_numbers() -> None:
     assert settings.voice_forward_timeout == 30
     with pytest.raises(SettingsError, match="VOICE_FORWARD_TIMEOUT"):
         Settings.from_env(MINIMAL | {"VOICE_FORWARD_TIMEOUT": "soon"})
+
+
+def test_twimlet_and_voicemail_settings() -> None:
+    settings = Settings.from_env(
+        MINIMAL
+        | {
+            "FORWARD_ALLOWED_DESTINATIONS": "+1555*, +442071234567",
+            "TWIML_ECHO_ENABLED": "true",
+            "HOLDMUSIC_CONTAINERS": "music, jingles",
+            "VOICE_BUSINESS_HOURS": "Mon-Fri 09:00-17:00 Europe/Amsterdam",
+            "VOICE_VOICEMAIL": "true",
+            "VOICE_VOICEMAIL_NOTIFY": "+15558675310",
+        }
+    )
+    assert settings.forward_allowed_destinations.allows("+15551234567")
+    assert settings.forward_allowed_destinations.allows("+442071234567")
+    assert not settings.forward_allowed_destinations.allows("+442071234568")
+    assert settings.twiml_echo_enabled is True
+    assert settings.holdmusic_containers == frozenset({"music", "jingles"})
+    assert settings.voice_business_hours is not None
+    assert settings.voice_business_hours.zone == "Europe/Amsterdam"
+    assert settings.voice_voicemail is True
+    assert settings.voice_voicemail_notify == "+15558675310"
+
+
+def test_twimlet_defaults_are_safe() -> None:
+    settings = Settings.from_env(MINIMAL | {"VOICE_FORWARD_TO": "+15551230000"})
+    assert settings.twiml_echo_enabled is False
+    assert settings.holdmusic_containers == frozenset({"holdmusic"})
+    assert not settings.forward_allowed_destinations.configured
+    assert settings.forward_allowed_destinations.allows("+15551230000")
+    assert not settings.forward_allowed_destinations.allows("+15551230001")
+    assert settings.voice_business_hours is None
+    assert settings.voice_voicemail is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FORWARD_ALLOWED_DESTINATIONS", "*"),
+        ("VOICE_BUSINESS_HOURS", "always"),
+        ("VOICE_VOICEMAIL_NOTIFY", "0612345678"),
+        ("TWIML_ECHO_ENABLED", "maybe"),
+    ],
+)
+def test_bad_twimlet_settings_name_themselves(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env(MINIMAL | {name: value})

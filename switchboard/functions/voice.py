@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import azure.functions as func
 from twilio.twiml.voice_response import VoiceResponse
 
+from switchboard.functions.recording import record_quietly
 from switchboard.functions.webhook import twilio_webhook
+from switchboard.records.callbacks import record_inbound_call
 from switchboard.settings import Settings
 from switchboard.twiml.common import apology
-from switchboard.twiml.voice import VoiceConfig, incoming_call
+from switchboard.twiml.voice import VoiceConfig, answer_call
 from switchboard.webhooks.request import WebhookRequest
 
 bp = func.Blueprint()
@@ -17,5 +21,7 @@ bp = func.Blueprint()
 @bp.route(route="voice/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @twilio_webhook(fallback=apology)
 def voice_incoming(request: WebhookRequest, settings: Settings) -> VoiceResponse:
-    params = request.params
-    return incoming_call(params.get("From"), params.get("To"), VoiceConfig.from_settings(settings))
+    config = VoiceConfig.from_settings(settings)
+    twiml = answer_call(request.params, request.query, request.path, config, datetime.now(timezone.utc))
+    record_quietly(settings, record_inbound_call, request.form.to_dict())  # after the answer is built; never fails it
+    return twiml

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from twilio.twiml.voice_response import VoiceResponse
+from typing import TypeVar
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+# Gather nests Say and Play like a response does (menus, password prompts).
+Speaker = TypeVar("Speaker", VoiceResponse, Gather)
 
 # Twilio's documented limits: <Say> text is cut at 4,096 characters, an SMS body at 1,600.
 SAY_LIMIT = 4096
@@ -21,8 +26,8 @@ def clip(text: str, limit: int) -> str:
 
 
 def say_or_play(
-    response: VoiceResponse, text_or_url: str, *, voice: str | None = None, language: str | None = None
-) -> VoiceResponse:
+    response: Speaker, text_or_url: str, *, voice: str | None = None, language: str | None = None
+) -> Speaker:
     """An http(s) value is played; anything else is spoken (as twimlets.com did)."""
     if is_http_url(text_or_url):
         response.play(text_or_url.strip())

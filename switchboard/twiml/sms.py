@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from twilio.twiml.messaging_response import MessagingResponse
 
+from switchboard.records.keywords import opt_keyword
 from switchboard.settings import Settings
 from switchboard.twiml.common import SMS_LIMIT, clip
 
@@ -22,7 +23,8 @@ class SmsConfig:
 
 def incoming_message(sender: str | None, body: str, config: SmsConfig) -> MessagingResponse:
     response = MessagingResponse()
-    if config.auto_reply:
+    # Twilio itself answers STOP, START and HELP; a reply of ours would be a second, unwanted one.
+    if config.auto_reply and opt_keyword(body) is None:
         response.message(clip(config.auto_reply, SMS_LIMIT))
     if config.forward_to and config.forward_to != sender:
         response.message(clip(f"From {sender or 'unknown'}: {body}", SMS_LIMIT), to=config.forward_to)

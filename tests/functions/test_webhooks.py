@@ -109,7 +109,7 @@ def test_a_failing_flow_answers_the_caller_politely(app, configure, monkeypatch)
     def broken(*_args, **_kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(voice, "incoming_call", broken)
+    monkeypatch.setattr(voice, "answer_call", broken)
     response = post_signed(app, "voice_incoming", VOICE_URL, CALL)
     assert xml_of(response) == (
         f"{DECL}<Response><Say>Sorry, we cannot take your call right now. Goodbye.</Say><Hangup /></Response>"

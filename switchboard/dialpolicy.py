@@ -1,0 +1,52 @@
+"""Where forward, simulring and findme may dial: the toll-fraud allow-list.
+
+A signed twimlet URL that leaks (a log, a screenshot, a shared config) must not turn the
+app into a dial-out service for premium-rate numbers. `FORWARD_ALLOWED_DESTINATIONS` lists
+what may be dialled: exact E.164 numbers (`+15558675310`) or prefixes ending in `*`
+(`+1555*`, `+31*`). A bare `*` is refused on purpose: name the countries you call.
+When the setting is unset only `VOICE_FORWARD_TO` (if set) may be dialled.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from switchboard.phones import is_e164
+
+_PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}\*$")
+
+
+@dataclass(frozen=True)
+class DialPolicy:
+    exact: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+    # False when FORWARD_ALLOWED_DESTINATIONS is unset and the fallback applies.
+    configured: bool = False
+
+    @classmethod
+    def parse(cls, text: str | None, fallback: Iterable[str | None] = ()) -> DialPolicy:
+        """Parse the setting; raise ValueError naming the first bad entry."""
+        if not text or not text.strip():
+            return cls(exact=frozenset(n for n in fallback if n is not None and is_e164(n)), configured=False)
+        exact: set[str] = set()
+        prefixes: list[str] = []
+        for raw in text.split(","):
+            entry = raw.strip()
+            if not entry:
+                continue
+            if _PREFIX.match(entry):
+                prefixes.append(entry[:-1])
+            elif is_e164(entry):
+                exact.add(entry)
+            else:
+                raise ValueError(
+                    f"{entry!r} is neither an E.164 number (+15558675310) nor a prefix ending in * (+1555*)"
+                )
+        return cls(exact=frozenset(exact), prefixes=tuple(prefixes), configured=True)
+
+    def allows(self, number: str | None) -> bool:
+        if number is None or not is_e164(number):
+            return False
+        return number in self.exact or any(number.startswith(prefix) for prefix in self.prefixes)

@@ -1,0 +1,63 @@
+"""Outbound: the `outbound` queue trigger, its poison queue, and POST /api/outbound for HTTP producers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+import azure.functions as func
+
+from switchboard.functions.recording import store_for
+from switchboard.outbound.contract import Invalid, validate
+from switchboard.outbound.worker import Deps, handle_message, handle_poison
+from switchboard.settings import Settings, get_settings
+from switchboard.twilio_client import get_client
+
+bp = func.Blueprint()
+log = logging.getLogger("switchboard.outbound")
+QUEUE = "outbound"
+CONNECTION = "AzureWebJobsStorage"
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+def deps(settings: Settings) -> Deps:
+    return Deps(settings=settings, store=store_for(settings), client=lambda: get_client(settings))
+
+
+@bp.queue_trigger(arg_name="msg", queue_name=QUEUE, connection=CONNECTION)
+def outbound_send(msg: func.QueueMessage) -> None:
+    handle_message(msg.id or uuid.uuid4().hex, msg.get_body(), int(msg.dequeue_count or 1), deps(get_settings()))
+
+
+@bp.queue_trigger(arg_name="msg", queue_name=f"{QUEUE}-poison", connection=CONNECTION)
+def outbound_poison(msg: func.QueueMessage) -> None:
+    handle_poison(msg.id or uuid.uuid4().hex, msg.get_body(), deps(get_settings()))
+
+
+@bp.route(route="outbound", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.queue_output(arg_name="out", queue_name=QUEUE, connection=CONNECTION)
+def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
+    """Validate like the queue worker does, then enqueue; answers 202 with the request id."""
+    body = req.get_body() or b""
+    if len(body) > MAX_REQUEST_BYTES:
+        return _json(413, {"error": "request body too large"})
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return _json(400, {"error": "body is not valid JSON"})
+    if not isinstance(data, dict):
+        return _json(400, {"error": "message must be a JSON object"})
+    if "id" not in data:
+        data = {**data, "id": uuid.uuid4().hex}  # in the message, so the record can be found by it
+    try:
+        request = validate(data, default_id=data["id"], default_from=get_settings().phone_number)
+    except Invalid as error:
+        return _json(400, {"error": str(error)})
+    out.set(json.dumps(data, separators=(",", ":")))
+    log.info("Enqueued %s %s", request.type, request.id)
+    return _json(202, {"id": request.id})
+
+
+def _json(status: int, payload: dict[str, object]) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(payload), status_code=status, mimetype="application/json", charset="utf-8")

@@ -1,0 +1,34 @@
+"""Shared glue for the functions that write records: the per-process store, and writes that must not fail a webhook."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from switchboard.records.store import RecordStore, get_store, utcnow
+from switchboard.settings import Settings
+
+log = logging.getLogger("switchboard.records")
+
+# On the webhook path a slow or absent table must not hold up Twilio's answer:
+# no retries and short timeouts; the TwiML is already built when this runs.
+WEBHOOK_STORAGE_OPTIONS: dict[str, Any] = {"retry_total": 0, "connection_timeout": 2, "read_timeout": 3}
+
+
+def store_for(settings: Settings, **request_options: Any) -> RecordStore:
+    return get_store(settings.records_table, settings.optouts_table, **request_options)
+
+
+def record_quietly(
+    settings: Settings,
+    write: Callable[[RecordStore, Mapping[str, str], datetime], object],
+    params: Mapping[str, str],
+) -> None:
+    """Run a record write for an inbound webhook; log and carry on if storage fails."""
+    try:
+        store = store_for(settings, **WEBHOOK_STORAGE_OPTIONS).with_options(**WEBHOOK_STORAGE_OPTIONS)
+        write(store, params, utcnow())
+    except Exception as error:
+        log.warning("Could not record inbound %s: %s", getattr(write, "__name__", "traffic"), error)

@@ -1,0 +1,56 @@
+"""Read API (function key): GET /api/records/{id} and GET /api/records?number=+1...&limit=N."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import azure.functions as func
+
+from switchboard.functions.recording import store_for
+from switchboard.outbound.contract import E164_PATTERN, ID_PATTERN
+from switchboard.settings import get_settings
+
+bp = func.Blueprint()
+SID_PATTERN = re.compile(r"(CA|SM|MM|MG)[0-9a-fA-F]{32}")
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+@bp.route(route="records/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def record_get(req: func.HttpRequest) -> func.HttpResponse:
+    """One record and its events, by request id or by Twilio SID."""
+    wanted = req.route_params.get("id", "")
+    if not ID_PATTERN.fullmatch(wanted):
+        return _json(400, {"error": "id must be a request id or a Twilio SID"})
+    store = store_for(get_settings())
+    record, events = store.record_with_events(wanted)
+    if record is None and SID_PATTERN.fullmatch(wanted):
+        owner = store.record_id_for_sid(wanted)
+        if owner is not None:
+            record, events = store.record_with_events(owner)
+    if record is None:
+        return _json(404, {"error": "no such record"})
+    return _json(200, record.to_json(events))
+
+
+@bp.route(route="records", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def records_list(req: func.HttpRequest) -> func.HttpResponse:
+    """A number's records (either side of the call or message), newest first."""
+    number = (req.params.get("number") or "").strip()
+    if number and not number.startswith("+") and number.isdigit():
+        number = "+" + number  # a "+" sent unencoded in a query string arrives as a space
+    if not E164_PATTERN.fullmatch(number):
+        return _json(400, {"error": "number must be an E.164 phone number such as +15558675310"})
+    try:
+        limit = int(req.params.get("limit") or DEFAULT_LIMIT)
+    except ValueError:
+        return _json(400, {"error": "limit must be a whole number"})
+    if not 1 <= limit <= MAX_LIMIT:
+        return _json(400, {"error": f"limit must be between 1 and {MAX_LIMIT}"})
+    records = store_for(get_settings()).history(number, limit)
+    return _json(200, {"number": number, "records": [record.to_json() for record in records]})
+
+
+def _json(status: int, payload: dict[str, object]) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(payload), status_code=status, mimetype="application/json", charset="utf-8")

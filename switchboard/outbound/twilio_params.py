@@ -1,0 +1,84 @@
+"""Pure: the keyword arguments of `client.calls.create` and `client.messages.create` for a request.
+
+`say` and `play` go inline as `twiml` (built by the SDK's TwiML builder): no second round trip
+for Twilio, and nothing for it to fetch from us. Status callbacks point at our own signed
+routes and carry the request id, so a callback that arrives before the SID is stored (or
+after an attempt whose answer was lost) still finds its record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from switchboard.outbound.contract import OutboundRequest
+
+VOICE_STATUS_PATH = "/api/voice/status"
+SMS_STATUS_PATH = "/api/sms/status"
+CALL_STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
+REQUEST_ID_PARAM = "request_id"
+
+
+def status_callback_url(public_base_url: str | None, path: str, request_id: str) -> str | None:
+    if not public_base_url:
+        return None
+    return f"{public_base_url.rstrip('/')}{path}?{urlencode({REQUEST_ID_PARAM: request_id})}"
+
+
+def inline_twiml(request: OutboundRequest) -> str | None:
+    if request.twiml is not None:
+        return request.twiml
+    attributes = {key: value for key, value in (("voice", request.voice), ("language", request.language)) if value}
+    response = VoiceResponse()
+    if request.say is not None:
+        response.say(request.say, **attributes)
+    elif request.play is not None:
+        response.play(request.play)
+    else:
+        return None
+    return str(response)
+
+
+def call_params(request: OutboundRequest, public_base_url: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"to": request.to, "from_": request.from_}
+    twiml = inline_twiml(request)
+    if twiml is not None:
+        params["twiml"] = twiml
+    else:
+        params["url"] = request.url
+    callback = status_callback_url(public_base_url, VOICE_STATUS_PATH, request.id)
+    if callback:
+        params |= {
+            "status_callback": callback,
+            "status_callback_method": "POST",
+            "status_callback_event": list(CALL_STATUS_EVENTS),
+        }
+    optional = {
+        "timeout": request.timeout,
+        "machine_detection": request.machine_detection,
+        "record": request.record,
+    }
+    params |= {key: value for key, value in optional.items() if value is not None}
+    return params
+
+
+def sms_params(request: OutboundRequest, public_base_url: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"to": request.to}
+    if request.from_:
+        params["from_"] = request.from_
+    if request.messaging_service_sid:
+        params["messaging_service_sid"] = request.messaging_service_sid
+    if request.body is not None:
+        params["body"] = request.body
+    if request.media_url:
+        params["media_url"] = list(request.media_url)
+    callback = status_callback_url(public_base_url, SMS_STATUS_PATH, request.id)
+    if callback:
+        params["status_callback"] = callback
+    return params
+
+
+def create_params(request: OutboundRequest, public_base_url: str | None) -> dict[str, Any]:
+    return call_params(request, public_base_url) if request.type == "call" else sms_params(request, public_base_url)

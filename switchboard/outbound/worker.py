@@ -1,0 +1,354 @@
+"""The imperative shell of outbound delivery: claim the request, send it once, record what happened.
+
+Delivery from the queue is at least once and Twilio's create endpoints take no idempotency
+key, so the record in Table Storage is the lock:
+
+1. The request id is claimed with an insert that fails if the row exists.
+2. Before Twilio is called the record moves to `sending` (attempts + 1, attempt_started_at),
+   ETag-guarded, so two workers holding the same message cannot both send it.
+3. Twilio's answer decides: a SID is recorded; a 4xx (not 429) is `failed`; 429, 5xx and
+   connection failures are `retrying` and raise, so the host retries after visibilityTimeout.
+4. No answer (read timeout, dropped connection): Twilio is asked what it has (same To and
+   From, created since the attempt began, same body for SMS, not linked to another record).
+   One match is adopted; none is retried; several are `unknown`.
+5. A record found in `sending` by a redelivery means a worker died mid-attempt: after
+   the same reconciliation it is adopted or marked `unknown`, never sent again.
+
+A duplicate call is worse than a missed one: `unknown` is a final status a person can act on,
+while a second call to someone's phone cannot be taken back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from switchboard.outbound.contract import OutboundRequest, Rejection, clip, parse
+from switchboard.outbound.outcome import Failure, classify
+from switchboard.outbound.twilio_params import create_params
+from switchboard.phones import mask
+from switchboard.records import lifecycle as lc
+from switchboard.records.model import Record, iso, parse_iso
+from switchboard.records.store import RecordStore, utcnow
+from switchboard.settings import Settings
+
+if TYPE_CHECKING:
+    from twilio.rest import Client
+
+log = logging.getLogger("switchboard.outbound")
+
+# Twilio stamps resources to the second, and clocks differ a little.
+RECONCILE_SKEW = timedelta(seconds=15)
+RECONCILE_PAGE = 20
+MAX_DECISIONS = 4
+
+
+class TransientSendError(RuntimeError):
+    """Raised so that the Functions host retries the message after visibilityTimeout."""
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    store: RecordStore
+    client: Callable[[], Client]
+    now: Callable[[], datetime] = field(default=utcnow)
+
+    @property
+    def in_flight_window(self) -> timedelta:
+        # An attempt younger than this may still be running elsewhere (its create and its reconciliation).
+        return timedelta(seconds=2 * self.settings.twilio_timeout_seconds + 5)
+
+
+def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps) -> Record:
+    """Process one message from the `outbound` queue. Raises TransientSendError to be retried."""
+    parsed = parse(body, default_id=message_id, default_from=deps.settings.phone_number)
+    if isinstance(parsed, Rejection):
+        return reject(parsed, body, message_id, deps)
+    request = parsed
+    now = deps.now()
+    fresh = Record(
+        id=request.id, type=request.type, direction="outbound", status=lc.PENDING, created_at=iso(now),
+        updated_at=iso(now), to=request.to, from_=request.from_ or request.messaging_service_sid,
+        body=request.body, request=json.dumps(request.summary()), queue_message_id=message_id,
+    )  # fmt: skip
+    record, created = deps.store.claim(fresh)
+    if created and not request.id_given:
+        deps.store.remember_fingerprint(body, request.id)
+    if not created and dequeue_count == 1:
+        log.info("Request %s was delivered again; its record is %s", request.id, record.status)
+    return deliver(request, deps)
+
+
+def reject(rejection: Rejection, body: bytes, message_id: str, deps: Deps) -> Record:
+    now = deps.now()
+    kind = rejection.type if rejection.type in ("call", "sms") else "unknown"
+    record = Record(
+        id=rejection.id, type=kind, direction="outbound", status=lc.REJECTED, created_at=iso(now), updated_at=iso(now),
+        to=rejection.to, from_=rejection.from_, reason=rejection.reason, raw=rejection.raw,
+        queue_message_id=message_id,
+    )  # fmt: skip
+    stored, created = deps.store.claim(record)
+    if created:
+        if not rejection.id_given:
+            deps.store.remember_fingerprint(body, rejection.id)
+        deps.store.add_event(rejection.id, "rejected", status=lc.REJECTED, detail=rejection.reason, now=now)
+        log.warning("Rejected outbound message %s: %s", rejection.id, rejection.reason)
+    return stored
+
+
+def deliver(request: OutboundRequest, deps: Deps) -> Record:
+    store = deps.store
+    for _ in range(MAX_DECISIONS):
+        record = store.get(request.id)
+        if record is None:
+            raise TransientSendError(f"record {request.id} vanished")
+        if not lc.worker_may_send(record.status, record.sid):
+            return record  # sent, or final: nothing to do, ever
+        if record.status == lc.SENDING:
+            return resume_interrupted(request, record, deps)
+        if request.type == "sms" and store.is_opted_out(request.to):
+            return finish(deps, request.id, lc.REJECTED, reason="opted_out", event="rejected")
+        if record.recheck:
+            # Twilio may finish a slow create after it was first asked; ask again before sending.
+            matches = reconcile(request, record, deps)
+            if matches is None:
+                raise TransientSendError(f"{request.id}: Twilio could not be asked about the last attempt")
+            if len(matches) == 1:
+                return adopt(deps, request, *matches[0], event="reconciled")
+            if matches:
+                reason = f"no answer from Twilio and {len(matches)} possible matches"
+                return finish(deps, request.id, lc.UNKNOWN, reason=reason, event="unknown")
+        started = deps.now()
+
+        def claim_attempt(current: Record, started: datetime = started) -> Record | None:
+            if not lc.worker_may_send(current.status, current.sid) or current.status == lc.SENDING:
+                return None
+            return current.with_changes(
+                started, status=lc.SENDING, attempts=current.attempts + 1, attempt_started_at=iso(started), recheck=None
+            )
+
+        attempt, applied = store.update(request.id, claim_attempt)
+        if applied and attempt is not None:
+            return attempt_send(request, attempt, deps)
+    raise TransientSendError(f"record {request.id} kept changing; will try again")
+
+
+def attempt_send(request: OutboundRequest, record: Record, deps: Deps) -> Record:
+    params = create_params(request, deps.settings.public_base_url)
+    log.info("Sending %s %s to %s (attempt %d)", request.type, request.id, mask(request.to), record.attempts)
+    try:
+        client = deps.client()
+        resource = (client.calls if request.type == "call" else client.messages).create(**params)
+    except Exception as error:
+        failure = classify(error)
+        return handle_failure(request, record, failure, deps)
+    return adopt(deps, request, str(resource.sid), _status(resource, request.type), event="sent")
+
+
+def handle_failure(request: OutboundRequest, record: Record, failure: Failure, deps: Deps) -> Record:
+    if failure.kind == "permanent":
+        log.warning("Twilio refused %s %s: %s %s", request.type, request.id, failure.code, failure.message)
+        return finish(
+            deps, request.id, lc.FAILED, error_code=failure.code, error_message=failure.message, event="failed"
+        )
+    if failure.kind == "transient":
+        retry_later(deps, request.id, failure)
+    # Ambiguous: Twilio may have the request. Ask it before anything else.
+    matches = reconcile(request, record, deps)
+    if matches is None:
+        _record_error(deps, request.id, failure, status=lc.SENDING)
+        raise TransientSendError(f"{failure.message}; Twilio could not be asked what it has")
+    if len(matches) == 1:
+        sid, status = matches[0]
+        return adopt(deps, request, sid, status, event="reconciled")
+    if not matches:
+        retry_later(
+            deps, request.id, failure, detail="no answer, and Twilio has no such request yet: will retry", recheck=True
+        )
+    return finish(
+        deps, request.id, lc.UNKNOWN, reason=f"no answer from Twilio and {len(matches)} possible matches",
+        error_message=failure.message, event="unknown",
+    )  # fmt: skip
+
+
+def resume_interrupted(request: OutboundRequest, record: Record, deps: Deps) -> Record:
+    """A redelivery found the record `sending`: an earlier attempt died, or is still running."""
+    started = parse_iso(record.attempt_started_at) if record.attempt_started_at else None
+    if started is not None and deps.now() - started < deps.in_flight_window:
+        raise TransientSendError(f"an attempt for {request.id} may still be in flight; will look again later")
+    matches = reconcile(request, record, deps)
+    if matches is None:
+        raise TransientSendError(f"an attempt for {request.id} was interrupted and Twilio cannot be asked now")
+    if len(matches) == 1:
+        sid, status = matches[0]
+        return adopt(deps, request, sid, status, event="reconciled")
+    reason = (
+        "an earlier attempt was interrupted and Twilio shows no matching request; not sent again"
+        if not matches
+        else f"an earlier attempt was interrupted and Twilio shows {len(matches)} possible matches"
+    )
+    return finish(deps, request.id, lc.UNKNOWN, reason=reason, event="unknown")
+
+
+def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[tuple[str, str]] | None:
+    """Twilio's calls or messages that this attempt may have created, as (sid, status); None if unreachable."""
+    since = (parse_iso(record.attempt_started_at) if record.attempt_started_at else deps.now()) - RECONCILE_SKEW
+    try:
+        client = deps.client()
+        # One page, newest first: one bounded request. What we look for was created moments ago.
+        if request.type == "call":
+            found: list[Any] = list(client.calls.page(to=request.to, from_=request.from_, page_size=RECONCILE_PAGE))
+        elif request.from_:
+            found = list(client.messages.page(to=request.to, from_=request.from_, page_size=RECONCILE_PAGE))
+        else:
+            found = list(client.messages.page(to=request.to, page_size=RECONCILE_PAGE))
+    except Exception as error:
+        log.warning("Could not reconcile %s with Twilio: %s", request.id, classify(error).message)
+        return None
+    matches = []
+    for item in found:
+        created = getattr(item, "date_created", None)
+        if isinstance(created, datetime) and created < since:
+            continue
+        if request.type == "sms" and (item.body or "") != (request.body or ""):
+            continue
+        if request.messaging_service_sid and getattr(item, "messaging_service_sid", None) not in (
+            None,
+            request.messaging_service_sid,
+        ):
+            continue
+        owner = deps.store.record_id_for_sid(str(item.sid))
+        if owner not in (None, request.id):
+            continue
+        matches.append((str(item.sid), _status(item, request.type)))
+    log.info("Reconciled %s with Twilio: %d candidate(s)", request.id, len(matches))
+    return matches
+
+
+def adopt(deps: Deps, request: OutboundRequest, sid: str, status: str, *, event: str) -> Record:
+    store = deps.store
+    owner = store.link_sid(sid, request.id)
+    if owner != request.id:
+        log.error("SID %s already belongs to record %s, not %s", sid, owner, request.id)
+    now = deps.now()
+
+    def link(current: Record) -> Record | None:
+        if current.sid not in (None, sid):
+            return None
+        new_status = status if lc.advances(request.type, current.status, status, linked=current.sid == sid) else None
+        return current.with_changes(
+            now, sid=sid, status=new_status or current.status, error_code=None, error_message=None, reason=None
+        )
+
+    record, _ = store.update(request.id, link)
+    store.add_event(request.id, event, status=status, sid=sid, now=now)
+    log.info("%s %s %s as %s (%s)", request.type.upper(), request.id, event, sid, status)
+    if record is None:
+        raise TransientSendError(f"record {request.id} vanished")
+    return record
+
+
+def finish(deps: Deps, record_id: str, status: str, *, event: str, **changes: Any) -> Record:
+    now = deps.now()
+
+    def settle(current: Record) -> Record | None:
+        if current.sid is not None or current.status in lc.OWN_FINAL:
+            return None
+        return current.with_changes(now, status=status, **changes)
+
+    record, applied = deps.store.update(record_id, settle)
+    if applied:
+        detail = changes.get("reason") or changes.get("error_message")
+        deps.store.add_event(record_id, event, status=status, detail=detail, now=now)
+    if record is None:
+        raise TransientSendError(f"record {record_id} vanished")
+    return record
+
+
+def retry_later(
+    deps: Deps, record_id: str, failure: Failure, *, detail: str | None = None, recheck: bool = False
+) -> NoReturn:
+    _record_error(deps, record_id, failure, status=lc.RETRYING, detail=detail, recheck=recheck)
+    raise TransientSendError(f"transient Twilio failure: {detail or failure.message}")
+
+
+def _record_error(
+    deps: Deps, record_id: str, failure: Failure, *, status: str, detail: str | None = None, recheck: bool = False
+) -> None:
+    now = deps.now()
+
+    def note(current: Record) -> Record | None:
+        if current.sid is not None or current.status != lc.SENDING:
+            return None
+        return current.with_changes(
+            now, status=status, error_code=failure.code, error_message=failure.message, recheck=recheck or None
+        )
+
+    _, applied = deps.store.update(record_id, note)
+    if applied:
+        deps.store.add_event(record_id, "attempt_failed", status=status, detail=detail or failure.message, now=now)
+
+
+def _status(resource: Any, kind: str) -> str:
+    value = getattr(resource, "status", None)
+    text = str(getattr(value, "value", value) or "")
+    return text if lc.is_twilio_status(kind, text) else ("queued" if kind == "call" else "accepted")
+
+
+# -- the poison queue --------------------------------------------------------------------------------
+
+
+def handle_poison(message_id: str, body: bytes, deps: Deps) -> Record:
+    """A message that failed maxDequeueCount times: give its record a final status, or create one."""
+    parsed = parse(body, default_id=message_id, default_from=deps.settings.phone_number)
+    record_id = parsed.id if parsed.id_given else deps.store.record_id_for_fingerprint(body)
+    now = deps.now()
+    if record_id is None or deps.store.get(record_id) is None:
+        return _poison_without_record(parsed, record_id or message_id, body, message_id, deps)
+
+    def bury(current: Record) -> Record | None:
+        if current.sid is not None or current.status in lc.WORKER_DONE:
+            return None
+        if current.status == lc.SENDING:
+            # The last attempt's outcome is not known: Twilio may have it. Do not claim it was not sent.
+            reason = "dead-lettered while the last attempt's outcome was unknown"
+            return current.with_changes(now, status=lc.UNKNOWN, reason=reason)
+        reason = f"dead-lettered after {current.attempts} attempt(s)"
+        if current.error_message:
+            reason += f"; last error: {current.error_message}"
+        return current.with_changes(now, status=lc.DEAD_LETTERED, reason=clip(reason, 1000))
+
+    record, applied = deps.store.update(record_id, bury)
+    if record is None:
+        raise TransientSendError(f"record {record_id} vanished")
+    if applied:
+        deps.store.add_event(record_id, "dead_lettered", status=record.status, detail=record.reason, now=now)
+        log.warning("Outbound request %s dead-lettered: %s", record_id, record.reason)
+    return record
+
+
+def _poison_without_record(
+    parsed: OutboundRequest | Rejection, record_id: str, body: bytes, message_id: str, deps: Deps
+) -> Record:
+    now = deps.now()
+    if isinstance(parsed, Rejection):
+        status, reason, raw = lc.REJECTED, f"dead-lettered, never processed: {parsed.reason}", parsed.raw
+        kind, to, sender = parsed.type if parsed.type in ("call", "sms") else "unknown", parsed.to, parsed.from_
+    else:
+        status, reason = lc.DEAD_LETTERED, "dead-lettered before any attempt was recorded"
+        kind, to, sender = parsed.type, parsed.to, parsed.from_
+        raw = clip(body.decode("utf-8", errors="replace"), 2000)
+    record = Record(
+        id=record_id, type=kind, direction="outbound", status=status, created_at=iso(now), updated_at=iso(now),
+        to=to, from_=sender, reason=reason, raw=raw, queue_message_id=message_id,
+    )  # fmt: skip
+    stored, created = deps.store.claim(record)
+    if created:
+        deps.store.add_event(record_id, "dead_lettered", status=status, detail=reason, now=now)
+        log.warning("Dead-lettered outbound message %s had no record: %s", record_id, reason)
+    return stored

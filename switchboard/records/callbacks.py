@@ -1,0 +1,169 @@
+"""Status callbacks and inbound traffic, applied to records.
+
+`StatusUpdate.from_params` and `apply` are pure; `record_status_callback`, `record_inbound_call`
+and `record_inbound_message` take the store as an argument and do the writes.
+Every callback is kept as an event row, and only moves a record's status forward.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from switchboard.outbound.contract import ID_PATTERN
+from switchboard.phones import mask
+from switchboard.records import lifecycle as lc
+from switchboard.records.keywords import opt_keyword
+from switchboard.records.model import Record, iso
+from switchboard.records.store import RecordStore
+
+log = logging.getLogger("switchboard.records")
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    kind: str  # call | sms
+    sid: str
+    status: str
+    to: str | None = None
+    from_: str | None = None
+    direction: str | None = None
+    duration: int | None = None
+    price: str | None = None
+    price_unit: str | None = None
+    answered_by: str | None = None
+    recording_url: str | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+
+    @classmethod
+    def from_params(cls, kind: str, params: Mapping[str, str]) -> StatusUpdate | None:
+        if kind == "call":
+            sid, status = params.get("CallSid"), params.get("CallStatus")
+            duration = _int(params.get("CallDuration") or params.get("Duration"))
+        else:
+            sid = params.get("MessageSid") or params.get("SmsSid")
+            status = params.get("MessageStatus") or params.get("SmsStatus")
+            duration = None
+        if not sid or not status:
+            return None
+        return cls(
+            kind=kind, sid=sid, status=status.strip().lower(), to=params.get("To") or None,
+            from_=params.get("From") or None, direction=params.get("Direction") or None, duration=duration,
+            price=params.get("Price") or None, price_unit=params.get("PriceUnit") or None,
+            answered_by=params.get("AnsweredBy") or None, recording_url=params.get("RecordingUrl") or None,
+            error_code=_int(params.get("ErrorCode")), error_message=params.get("ErrorMessage") or None,
+        )  # fmt: skip
+
+
+def apply(record: Record, update: StatusUpdate, now: datetime) -> Record | None:
+    """The record after this callback, or None when it changes nothing (wrong SID, or no news)."""
+    if record.sid not in (None, update.sid):
+        return None
+    linked = record.sid == update.sid
+    changes: dict[str, Any] = {"sid": update.sid}
+    if lc.advances(update.kind, record.status, update.status, linked=linked):
+        changes["status"] = update.status
+        if not linked:
+            changes["reason"] = None  # Twilio's word settles our own doubt (unknown, dead_lettered)
+    details = {
+        "duration": update.duration,
+        "price": update.price,
+        "price_unit": update.price_unit,
+        "answered_by": update.answered_by,
+        "recording_url": update.recording_url,
+        "error_code": update.error_code,
+        "error_message": update.error_message,
+    }
+    changes |= {key: value for key, value in details.items() if value is not None}
+    if all(getattr(record, key) == value for key, value in changes.items()):
+        return None
+    return record.with_changes(now, **changes)
+
+
+def record_status_callback(
+    store: RecordStore, kind: str, params: Mapping[str, str], request_id: str | None, now: datetime
+) -> str | None:
+    """Apply one status callback; returns the id of the record it landed on (None if unusable)."""
+    update = StatusUpdate.from_params(kind, params)
+    if update is None:
+        log.warning("Ignored a %s status callback without a SID or status", kind)
+        return None
+    if request_id and not ID_PATTERN.fullmatch(request_id):
+        request_id = None
+    record_id = request_id if request_id and store.get(request_id) is not None else None
+    record_id = record_id or store.record_id_for_sid(update.sid)
+    if record_id is not None:
+        record, applied = store.update(record_id, lambda current: apply(current, update, now))
+        if record is not None and record.sid == update.sid:
+            if applied:
+                store.link_sid(update.sid, record_id)
+            store.add_event(record_id, "callback", status=update.status, sid=update.sid, params=params, now=now)
+            return record_id
+    return _orphan(store, update, params, now)
+
+
+def _orphan(store: RecordStore, update: StatusUpdate, params: Mapping[str, str], now: datetime) -> str:
+    """A callback for a SID we hold no record of: keep it as a record of its own, so nothing is lost."""
+    direction = "inbound" if update.direction == "inbound" else "outbound" if update.direction else "unknown"
+    record = Record(
+        id=update.sid, type=update.kind, direction=direction, status=update.status, created_at=iso(now),
+        updated_at=iso(now), to=update.to, from_=update.from_, sid=update.sid,
+        reason="status callback for a SID with no record",
+    )  # fmt: skip
+    stored, created = store.claim(record)
+    if created:
+        store.link_sid(update.sid, update.sid)
+        log.warning("Status callback for unknown %s %s: recorded as an orphan", update.kind, update.sid)
+    else:
+        store.update(update.sid, lambda current: apply(current, update, now))
+    store.add_event(stored.id, "callback", status=update.status, sid=update.sid, params=params, now=now)
+    return stored.id
+
+
+def record_inbound_call(store: RecordStore, params: Mapping[str, str], now: datetime) -> str | None:
+    sid = params.get("CallSid")
+    if not sid:
+        return None
+    record = Record(
+        id=sid, type="call", direction="inbound", status=params.get("CallStatus") or "ringing", created_at=iso(now),
+        updated_at=iso(now), to=params.get("To"), from_=params.get("From"), sid=sid,
+    )  # fmt: skip
+    _, created = store.claim(record)
+    if created:
+        store.link_sid(sid, sid)
+        store.add_event(sid, "incoming", status=record.status, sid=sid, params=params, now=now)
+    return sid
+
+
+def record_inbound_message(store: RecordStore, params: Mapping[str, str], now: datetime) -> str | None:
+    sid = params.get("MessageSid") or params.get("SmsSid")
+    if not sid:
+        return None
+    sender, body = params.get("From"), params.get("Body") or ""
+    record = Record(
+        id=sid, type="sms", direction="inbound", status="received", created_at=iso(now), updated_at=iso(now),
+        to=params.get("To"), from_=sender, sid=sid, body=body,
+    )  # fmt: skip
+    _, created = store.claim(record)
+    if created:
+        store.link_sid(sid, sid)
+        store.add_event(sid, "incoming", status="received", sid=sid, params=params, now=now)
+    keyword = opt_keyword(body)
+    if sender and keyword in ("stop", "start"):
+        store.set_opt_out(sender, keyword == "stop", keyword=body.strip().upper(), via=params.get("To"), now=now)
+        log.info("%s opted %s", mask(sender), "out" if keyword == "stop" else "back in")
+    return sid
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+__all__ = ["StatusUpdate", "apply", "lc", "record_inbound_call", "record_inbound_message", "record_status_callback"]

@@ -1,0 +1,162 @@
+"""Pure: the record of one call or message, its table keys, and its JSON view.
+
+One table holds everything about records, told apart by partition-key prefix, so that every
+lookup is a point read or a single-partition range query:
+
+| entity        | PartitionKey     | RowKey                          |
+|---------------|------------------|---------------------------------|
+| record        | `r:<id>`         | `record`                        |
+| event         | `r:<id>`         | `event:<µs since epoch>:<rand>` |
+| SID index     | `sid:<SID>`      | `sid`                           |
+| number index  | `n:<E.164>`      | `<inverted µs>:<id>`            |
+| fingerprint   | `f:<sha256>`     | `fp`                            |
+
+A record's events sort oldest first next to it; a number's index rows sort newest first.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timezone
+from typing import Any
+
+RECORD_ROW = "record"
+SID_ROW = "sid"
+FINGERPRINT_ROW = "fp"
+EVENT_PREFIX = "event:"
+INVERTED_BASE = 10**16 - 1  # µs timestamps stay below this until the year 2286
+
+
+def record_partition(record_id: str) -> str:
+    return f"r:{record_id}"
+
+
+def sid_partition(sid: str) -> str:
+    return f"sid:{sid}"
+
+
+def number_partition(number: str) -> str:
+    return f"n:{number}"
+
+
+def fingerprint_partition(digest: str) -> str:
+    return f"f:{digest}"
+
+
+def epoch_us(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def number_row(moment: datetime, record_id: str) -> str:
+    return f"{INVERTED_BASE - epoch_us(moment):016d}:{record_id}"
+
+
+def event_row(moment: datetime) -> str:
+    return f"{EVENT_PREFIX}{epoch_us(moment):016d}:{secrets.token_hex(4)}"
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str
+    type: str  # call | sms
+    direction: str  # outbound | inbound
+    status: str
+    created_at: str
+    updated_at: str
+    to: str | None = None
+    from_: str | None = None
+    sid: str | None = None
+    attempts: int = 0
+    attempt_started_at: str | None = None
+    reason: str | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+    duration: int | None = None
+    price: str | None = None
+    price_unit: str | None = None
+    answered_by: str | None = None
+    recording_url: str | None = None
+    recording_sid: str | None = None
+    recording_duration: int | None = None
+    transcript: str | None = None
+    body: str | None = None
+    request: str | None = None  # JSON of what was asked
+    raw: str | None = None  # the text of a message that never parsed, clipped
+    queue_message_id: str | None = None
+    # The last attempt got no answer and Twilio showed nothing then: look again before the next send.
+    recheck: bool | None = None
+    etag: str | None = None  # from the table; not stored
+
+    def with_changes(self, now: datetime, **changes: Any) -> Record:
+        return replace(self, updated_at=iso(now), **changes)
+
+    def to_entity(self) -> dict[str, Any]:
+        entity: dict[str, Any] = {"PartitionKey": record_partition(self.id), "RowKey": RECORD_ROW}
+        for key, value in asdict(self).items():
+            if key == "etag" or value is None:
+                continue
+            entity[_STORED.get(key, key)] = value
+        return entity
+
+    @classmethod
+    def from_entity(cls, entity: Mapping[str, Any], etag: str | None = None) -> Record:
+        known = {f.name for f in fields(cls)} - {"etag"}
+        values: dict[str, Any] = {name: entity.get(_STORED.get(name, name)) for name in known}
+        values["attempts"] = int(values.get("attempts") or 0)
+        for number in ("error_code", "duration", "recording_duration"):
+            if values.get(number) is not None:
+                values[number] = int(values[number])
+        return cls(etag=etag, **values)
+
+    def to_json(self, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The public view (GET /api/records/{id}); full numbers, never secrets."""
+        out: dict[str, Any] = {
+            "id": self.id, "type": self.type, "direction": self.direction, "status": self.status,
+            "sid": self.sid, "to": self.to, "from": self.from_, "error_code": self.error_code,
+            "error_message": self.error_message, "attempts": self.attempts, "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }  # fmt: skip
+        optional = {
+            "reason": self.reason,
+            "duration": self.duration,
+            "price": self.price,
+            "price_unit": self.price_unit,
+            "answered_by": self.answered_by,
+            "recording_url": self.recording_url,
+            "recording_duration": self.recording_duration,
+            "transcript": self.transcript,
+            "body": self.body,
+            "raw": self.raw,
+        }
+        out |= {key: value for key, value in optional.items() if value is not None}
+        if self.request:
+            out["request"] = json.loads(self.request)
+        if events is not None:
+            out["events"] = events
+        return out
+
+
+# Table property names that differ from the field names ("from" is a keyword in several SDKs).
+_STORED = {"to": "to_number", "from_": "from_number"}
+
+
+def event_json(entity: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"at": entity.get("at"), "kind": entity.get("kind"), "status": entity.get("status")}
+    if entity.get("sid"):
+        out["sid"] = entity["sid"]
+    if entity.get("detail"):
+        out["detail"] = entity["detail"]
+    if entity.get("params"):
+        out["params"] = json.loads(str(entity["params"]))
+    return out

@@ -1,0 +1,290 @@
+"""Table Storage adapter for records, events, the SID and number indexes, and opt-outs.
+
+Every read-modify-write is guarded by the entity's ETag (`MatchConditions.IfNotModified`)
+and retried a bounded number of times when another writer got there first.
+The table SDK is imported at first use; one TableClient per table per process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from switchboard.records.model import (
+    EVENT_PREFIX,
+    FINGERPRINT_ROW,
+    RECORD_ROW,
+    SID_ROW,
+    Record,
+    event_json,
+    event_row,
+    fingerprint_partition,
+    iso,
+    number_partition,
+    number_row,
+    record_partition,
+    sid_partition,
+)
+from switchboard.storage import DEFAULT_CONNECTION
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+
+log = logging.getLogger("switchboard.records")
+
+UPDATE_ATTEMPTS = 8
+MAX_PARAMS_CHARS = 30_000  # one table property holds 64 KiB (32 K UTF-16 characters)
+Mutation = Callable[[Record], Record | None]
+
+
+class RecordConflict(RuntimeError):
+    """Another writer kept winning the ETag race."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def fingerprint(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+class RecordStore:
+    def __init__(self, records: TableClient, optouts: TableClient, **request_options: Any) -> None:
+        self.records = records
+        self.optouts = optouts
+        # Per-call transport options (e.g. short timeouts and no retries on the webhook path).
+        self.options = request_options
+
+    def with_options(self, **request_options: Any) -> RecordStore:
+        return RecordStore(self.records, self.optouts, **(self.options | request_options))
+
+    # -- records ---------------------------------------------------------------------------------
+
+    def claim(self, record: Record) -> tuple[Record, bool]:
+        """Insert the record unless its id exists. Returns (the stored record, whether we created it)."""
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            metadata = self.records.create_entity(record.to_entity(), **self.options)
+        except ResourceExistsError:
+            existing = self.get(record.id)
+            if existing is None:  # deleted in between: very unlikely, try once more
+                metadata = self.records.create_entity(record.to_entity(), **self.options)
+            else:
+                return existing, False
+        self._index_numbers(record)
+        return Record.from_entity(record.to_entity(), etag=_etag(metadata)), True
+
+    def get(self, record_id: str) -> Record | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = self.records.get_entity(record_partition(record_id), RECORD_ROW, **self.options)
+        except ResourceNotFoundError:
+            return None
+        return Record.from_entity(entity, etag=_etag(entity.metadata))
+
+    def update(self, record_id: str, mutate: Mutation) -> tuple[Record | None, bool]:
+        """Read, apply `mutate`, write back if the ETag still matches; retry on conflict (bounded).
+
+        `mutate` returns the new record, or None to leave it as it is.
+        Returns what is stored (None if there is no such record) and whether `mutate`'s change was written.
+        """
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError
+        from azure.data.tables import UpdateMode
+
+        for _ in range(UPDATE_ATTEMPTS):
+            current = self.get(record_id)
+            if current is None:
+                return None, False
+            changed = mutate(current)
+            if changed is None:
+                return current, False
+            try:
+                metadata = self.records.update_entity(
+                    changed.to_entity(), mode=UpdateMode.REPLACE, etag=current.etag,
+                    match_condition=MatchConditions.IfNotModified, **self.options,
+                )  # fmt: skip
+            except ResourceModifiedError:
+                continue
+            return Record.from_entity(changed.to_entity(), etag=_etag(metadata)), True
+        raise RecordConflict(f"record {record_id} kept changing under {UPDATE_ATTEMPTS} attempts")
+
+    def record_with_events(self, record_id: str) -> tuple[Record | None, list[dict[str, Any]]]:
+        """The record and its events: one single-partition query."""
+        record = None
+        events = []
+        query = self.records.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": record_partition(record_id)}, **self.options
+        )
+        for entity in query:
+            if entity["RowKey"] == RECORD_ROW:
+                record = Record.from_entity(entity, etag=_etag(entity.metadata))
+            elif str(entity["RowKey"]).startswith(EVENT_PREFIX):
+                events.append(event_json(entity))
+        return record, events
+
+    def add_event(
+        self,
+        record_id: str,
+        kind: str,
+        *,
+        status: str | None = None,
+        sid: str | None = None,
+        detail: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        moment = now or utcnow()
+        entity: dict[str, Any] = {
+            "PartitionKey": record_partition(record_id),
+            "RowKey": event_row(moment),
+            "at": iso(moment),
+            "kind": kind,
+        }
+        optional = {"status": status, "sid": sid, "detail": detail}
+        entity |= {key: value for key, value in optional.items() if value is not None}
+        if params:
+            text = json.dumps(dict(params), separators=(",", ":"))
+            entity["params"] = text if len(text) <= MAX_PARAMS_CHARS else json.dumps({"truncated": True})
+        self.records.create_entity(entity, **self.options)
+
+    # -- indexes ---------------------------------------------------------------------------------
+
+    def link_sid(self, sid: str, record_id: str) -> str:
+        """Point the SID at the record unless it already points elsewhere. Returns the record it points at."""
+        from azure.core.exceptions import ResourceExistsError
+
+        entity = {"PartitionKey": sid_partition(sid), "RowKey": SID_ROW, "record_id": record_id}
+        try:
+            self.records.create_entity(entity, **self.options)
+        except ResourceExistsError:
+            owner = self.record_id_for_sid(sid)
+            return owner or record_id
+        return record_id
+
+    def record_id_for_sid(self, sid: str) -> str | None:
+        value = self._point(sid_partition(sid), SID_ROW, "record_id")
+        return str(value) if value else None
+
+    def remember_fingerprint(self, raw: bytes, record_id: str) -> None:
+        from azure.data.tables import UpdateMode
+
+        entity = {
+            "PartitionKey": fingerprint_partition(fingerprint(raw)),
+            "RowKey": FINGERPRINT_ROW,
+            "record_id": record_id,
+        }
+        self.records.upsert_entity(entity, mode=UpdateMode.REPLACE, **self.options)
+
+    def record_id_for_fingerprint(self, raw: bytes) -> str | None:
+        value = self._point(fingerprint_partition(fingerprint(raw)), FINGERPRINT_ROW, "record_id")
+        return str(value) if value else None
+
+    def history(self, number: str, limit: int) -> list[Record]:
+        """A number's records, newest first: the top rows of one partition, then point reads."""
+        query = self.records.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": number_partition(number)}, results_per_page=limit,
+            select=["RowKey", "record_id"], **self.options,
+        )  # fmt: skip
+        found: list[Record] = []
+        for entity in query:
+            record = self.get(str(entity["record_id"]))
+            if record is not None:
+                found.append(record)
+            if len(found) >= limit:
+                break
+        return found
+
+    def _index_numbers(self, record: Record) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        from switchboard.outbound.contract import E164_PATTERN
+
+        created = datetime.fromisoformat(record.created_at.replace("Z", "+00:00"))
+        for number in dict.fromkeys(n for n in (record.to, record.from_) if n and E164_PATTERN.fullmatch(n)):
+            entity = {
+                "PartitionKey": number_partition(number),
+                "RowKey": number_row(created, record.id),
+                "record_id": record.id,
+            }
+            with contextlib.suppress(ResourceExistsError):  # a retried claim indexes again
+                self.records.create_entity(entity, **self.options)
+
+    # -- opt-outs ----------------------------------------------------------------------------------
+
+    def is_opted_out(self, number: str) -> bool:
+        return bool(self._point(number, "optout", "opted_out", table=self.optouts))
+
+    def set_opt_out(self, number: str, opted_out: bool, *, keyword: str, via: str | None, now: datetime) -> None:
+        from azure.data.tables import UpdateMode
+
+        entity = {
+            "PartitionKey": number,
+            "RowKey": "optout",
+            "opted_out": opted_out,
+            "keyword": keyword,
+            "via": via or "",
+            "updated_at": iso(now),
+        }
+        self.optouts.upsert_entity(entity, mode=UpdateMode.REPLACE, **self.options)
+
+    def _point(self, partition: str, row: str, name: str, table: TableClient | None = None) -> Any:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = (table or self.records).get_entity(partition, row, select=[name], **self.options)
+        except ResourceNotFoundError:
+            return None
+        return entity.get(name)
+
+
+def _etag(metadata: Mapping[str, Any]) -> str | None:
+    value = metadata.get("etag")
+    return str(value) if value else None
+
+
+# -- one store per process ---------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_stores: dict[tuple[str, str, str], RecordStore] = {}
+
+
+def get_store(records_table: str, optouts_table: str, **request_options: Any) -> RecordStore:
+    """One store (two TableClients) per process, and the tables created once.
+
+    `request_options` apply to creating the tables, the only call made here.
+    """
+    key = (records_table, optouts_table, os.environ.get(DEFAULT_CONNECTION, ""))
+    with _lock:
+        store = _stores.get(key)
+        if store is None:
+            from switchboard.storage import table_client
+
+            records, optouts = table_client(records_table), table_client(optouts_table)
+            for table in (records, optouts):
+                _create(table, **request_options)
+            store = _stores[key] = RecordStore(records, optouts)
+        return store
+
+
+def reset_stores() -> None:
+    """Forget cached clients (tests point the process at a new storage account)."""
+    with _lock:
+        _stores.clear()
+
+
+def _create(table: TableClient, **request_options: Any) -> None:
+    from azure.core.exceptions import ResourceExistsError
+
+    with contextlib.suppress(ResourceExistsError):
+        table.create_table(**request_options)

@@ -1,0 +1,52 @@
+"""menu: `Message` (said or played), `Options[<digits>]=<url>`; a miss repeats, at most MAX_LOOPS times."""
+
+from __future__ import annotations
+
+import re
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from switchboard.twiml.common import say_or_play
+from switchboard.twiml.twimlets.base import BadParameter, Call, is_url
+
+CHOICE = "choice"
+MAX_LOOPS = 3
+MISS = "Sorry, that is not a valid option."
+GOODBYE = "Goodbye."
+_KEY = re.compile(r"^[0-9*#]{1,10}$")
+
+
+def menu(call: Call) -> VoiceResponse:
+    options = _options(call)
+    loop = call.counter("Loop", 1)
+    response = VoiceResponse()
+    if call.stage == CHOICE:
+        target = options.get(call.get("Digits") or "")
+        if target:
+            response.redirect(target)
+            return response
+        response.say(MISS)
+        loop += 1
+    if loop > MAX_LOOPS:
+        response.say(GOODBYE)
+        response.hangup()
+        return response
+    gather = response.gather(num_digits=max(len(key) for key in options), action=call.self_url(Stage=CHOICE, Loop=loop))
+    message = call.get("Message")
+    if message:
+        say_or_play(gather, message)
+    # No key pressed: Twilio goes on to the next verb, which counts as a miss.
+    response.redirect(call.self_url(Stage=CHOICE, Loop=loop))
+    return response
+
+
+def _options(call: Call) -> dict[str, str]:
+    options = {key: url.strip() for key, url in call.params.indexed("Options").items() if url.strip()}
+    if not options:
+        raise BadParameter("menu needs at least one Options[<digits>]=<url>")
+    for key, url in options.items():
+        if not _KEY.match(key):
+            raise BadParameter(f"Options[{key[:12]}] is not a key of digits")
+        if not is_url(url):
+            raise BadParameter(f"Options[{key}] is not an http(s) URL or a path")
+    return options

@@ -1,0 +1,133 @@
+"""The twimlets' I/O: voicemail onto the call's record, its SMS notice onto the outbound queue, hold music from Blob.
+
+A voicemail's recording URL, duration and transcript are stored on the record of the call
+(the records table, found by CallSid), with an event per callback. Fields are merged, so
+Twilio's retried or out-of-order callbacks converge on one record.
+The notice is an `outbound` queue message of the outbound contract with the id `vm-<RecordingSid>`:
+the outbound worker's dedupe on that id turns a retried callback into one SMS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from itertools import islice
+from typing import Any
+
+from switchboard.functions.recording import store_for
+from switchboard.phones import mask
+from switchboard.records.model import Record, iso
+from switchboard.records.store import RecordStore, utcnow
+from switchboard.settings import get_settings
+from switchboard.storage import blob_service_client, queue_client
+from switchboard.twiml.twimlets.base import VoicemailEvent
+from switchboard.twiml.twimlets.holdmusic import is_audio
+from switchboard.twiml.twimlets.voicemail import notice
+
+log = logging.getLogger("switchboard.twimlets")
+
+OUTBOUND_QUEUE = "outbound"
+MAX_LISTED = 500
+SAS_LIFETIME = timedelta(hours=2)
+_created: set[str] = set()
+
+
+class StorageVoicemailSink:
+    """Implements `VoicemailSink` on the call's record and the outbound queue."""
+
+    def save_voicemail(self, event: VoicemailEvent) -> None:
+        store = store_for(get_settings())
+        now = utcnow()
+        record_id = store.record_id_for_sid(event.call_sid) or _claim_call(store, event, now)
+        changes = {
+            "recording_url": event.recording_url,
+            "recording_sid": event.recording_sid,
+            "recording_duration": event.duration,
+            "transcript": event.transcript,
+        }
+        changes = {key: value for key, value in changes.items() if value is not None}
+
+        def merge(record: Record) -> Record | None:
+            if all(getattr(record, key) == value for key, value in changes.items()):
+                return None
+            return record.with_changes(now, **changes)
+
+        store.update(record_id, merge)
+        detail = f"transcription {event.transcription_status}" if event.transcription_status else "recording"
+        store.add_event(record_id, "voicemail", sid=event.recording_sid, detail=detail, now=now)
+
+    def notify_voicemail(self, number: str, event: VoicemailEvent) -> None:
+        event = self._completed(event)
+        message = {"type": "sms", "id": f"vm-{event.recording_sid}", "to": number, "body": notice(event)}
+        client = queue_client(OUTBOUND_QUEUE)
+        _once(f"queue:{OUTBOUND_QUEUE}", client.create_queue)
+        client.send_message(json.dumps(message))
+        log.info("Queued voicemail notice %s to %s", message["id"], mask(number))
+
+    @staticmethod
+    def _completed(event: VoicemailEvent) -> VoicemailEvent:
+        """Twilio's transcribeCallback carries no duration: take it (and the caller) from the call's record."""
+        if event.duration is not None and event.caller is not None:
+            return event
+        store = store_for(get_settings())
+        record_id = store.record_id_for_sid(event.call_sid)
+        record = store.get(record_id) if record_id else None
+        if record is None:
+            return event
+        caller = record.from_ if record.direction == "inbound" else record.to
+        return replace(
+            event,
+            duration=event.duration if event.duration is not None else record.recording_duration,
+            caller=event.caller or caller,
+            recording_url=event.recording_url or record.recording_url,
+        )
+
+
+def _claim_call(store: RecordStore, event: VoicemailEvent, now: datetime) -> str:
+    """A voicemail for a call we have no record of (e.g. its inbound write failed): record the call now."""
+    record = Record(
+        id=event.call_sid, type="call", direction="inbound", status="in-progress", created_at=iso(now),
+        updated_at=iso(now), from_=event.caller, sid=event.call_sid,
+    )  # fmt: skip
+    store.claim(record)
+    return store.link_sid(event.call_sid, event.call_sid)
+
+
+def list_audio_blobs(container: str) -> list[str]:
+    """URLs of the audio files in `container`; read-only SAS links when the account key is known."""
+    from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
+    service = blob_service_client()
+    client = service.get_container_client(container)
+    names = [blob.name for blob in islice(client.list_blobs(), MAX_LISTED) if is_audio(blob.name)]
+    account_key = getattr(service.credential, "account_key", None)
+    expiry = datetime.now(timezone.utc) + SAS_LIFETIME
+    urls = []
+    for name in names:
+        url = client.get_blob_client(name).url
+        if account_key:
+            sas = generate_blob_sas(
+                service.account_name or "",
+                container,
+                name,
+                account_key=account_key,
+                permission=BlobSasPermissions(read=True),
+                expiry=expiry,
+            )
+            url = f"{url}?{sas}"
+        urls.append(url)
+    return urls
+
+
+def _once(key: str, create: Any) -> None:
+    """Create a table or queue the first time this process needs it."""
+    from azure.core.exceptions import ResourceExistsError
+
+    if key in _created:
+        return
+    with contextlib.suppress(ResourceExistsError):
+        create()
+    _created.add(key)

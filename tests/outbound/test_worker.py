@@ -1,0 +1,359 @@
+"""The outbound queue function end to end: Azurite tables, the real SDK over HTTP to the Twilio emulator."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+
+import pytest
+
+from switchboard.emulator.rest import TwilioEmulator
+from switchboard.outbound.worker import TransientSendError
+from switchboard.records.model import iso
+from switchboard.records.store import utcnow
+from switchboard.settings import get_settings
+from tests.outbound.conftest import deliver, get_record, new_id, one, record
+from tests.support import PHONE_NUMBER, PUBLIC_BASE_URL
+
+pytestmark = pytest.mark.azurite
+TO = "+15558675310"
+
+
+def test_a_call_is_placed_once_and_recorded(app, twilio: TwilioEmulator) -> None:
+    request_id = new_id()
+    deliver(app, {"type": "call", "id": request_id, "to": TO, "say": "Hello world."})
+
+    [created] = twilio.created("calls")
+    assert one(created, "To") == TO
+    assert one(created, "From") == PHONE_NUMBER
+    assert one(created, "Twiml") == '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello world.</Say></Response>'
+    assert one(created, "StatusCallback") == f"{PUBLIC_BASE_URL}/api/voice/status?request_id={request_id}"
+    assert created["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
+    [sid] = twilio.resources("calls")
+    body = record(app, request_id)
+    assert {k: body[k] for k in ("id", "type", "direction", "status", "sid", "to", "from", "attempts")} == {
+        "id": request_id, "type": "call", "direction": "outbound", "status": "queued", "sid": sid,
+        "to": TO, "from": PHONE_NUMBER, "attempts": 1,
+    }  # fmt: skip
+    assert body["error_code"] is None
+    assert body["error_message"] is None
+    assert body["created_at"] <= body["updated_at"]
+    assert body["request"] == {"type": "call", "to": TO, "from": PHONE_NUMBER, "say": "Hello world."}
+    assert [event["kind"] for event in body["events"]] == ["sent"]
+    assert record(app, sid)["id"] == request_id  # by SID too
+
+
+def test_an_sms_is_sent_once_and_recorded(app, twilio: TwilioEmulator) -> None:
+    request_id = new_id()
+    deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": "Your code is 1234",
+                  "media_url": ["https://example.com/a.png"]})  # fmt: skip
+    [created] = twilio.created("messages")
+    assert one(created, "Body") == "Your code is 1234"
+    assert created["MediaUrl"] == ["https://example.com/a.png"]
+    assert one(created, "StatusCallback") == f"{PUBLIC_BASE_URL}/api/sms/status?request_id={request_id}"
+    body = record(app, request_id)
+    assert (body["type"], body["status"], body["attempts"]) == ("sms", "queued", 1)
+    assert body["sid"].startswith(("SM", "MM"))
+    assert body["body"] == "Your code is 1234"
+
+
+def test_the_seed_message_without_an_id_uses_the_queue_message_id(app, twilio: TwilioEmulator) -> None:
+    message_id = new_id()
+    deliver(app, '{"type":"call","to":"+15558675310","say":"Hello world."}', message_id=message_id)
+    assert record(app, message_id)["status"] == "queued"
+    assert len(twilio.created("calls")) == 1
+
+
+def test_duplicate_delivery_sends_exactly_once(app, twilio: TwilioEmulator) -> None:
+    request_id = new_id()
+    message = {"type": "sms", "id": request_id, "to": TO, "body": "once"}
+    deliver(app, message, message_id="q1")
+    deliver(app, message, message_id="q1", dequeue_count=2)  # the same queue message, redelivered
+    deliver(app, message, message_id="q2")  # the producer sent it twice
+    assert len(twilio.attempts("messages")) == 1
+    body = record(app, request_id)
+    assert (body["status"], body["attempts"]) == ("queued", 1)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("{this is not json", "not valid JSON"),
+        ('{"type":"call","to":"555-0100","say":"Hi"}', "to: must be an E.164"),
+        ('{"type":"call","to":"+15558675310","say":"Hi","priority":"high"}', "unknown field for a call: priority"),
+    ],
+)
+def test_bad_messages_are_rejected_and_never_reach_twilio(app, twilio: TwilioEmulator, raw: str, reason: str) -> None:
+    message_id = new_id()
+    deliver(app, raw, message_id=message_id)
+    deliver(app, raw, message_id=message_id, dequeue_count=2)  # redelivery changes nothing
+    assert twilio.attempts("calls") == []
+    body = record(app, message_id)
+    assert body["status"] == "rejected"
+    assert reason in body["reason"]
+    assert body["raw"] == raw
+    assert [event["kind"] for event in body["events"]] == ["rejected"]
+
+
+def test_a_permanent_twilio_error_is_failed_and_not_retried(app, twilio: TwilioEmulator) -> None:
+    request_id = new_id()
+    deliver(app, {"type": "call", "id": request_id, "to": "+15005550001", "say": "Hi"})  # does not raise
+    body = record(app, request_id)
+    assert (body["status"], body["error_code"], body["sid"]) == ("failed", 21211, None)
+    assert "not a valid phone number" in body["error_message"]
+    deliver(app, {"type": "call", "id": request_id, "to": "+15005550001", "say": "Hi"}, dequeue_count=2)
+    assert len(twilio.attempts("calls")) == 1
+
+
+@pytest.mark.parametrize(("status", "code"), [(500, 20500), (429, 20429), (503, 20503)])
+def test_a_transient_error_is_retried_and_then_succeeds(app, twilio: TwilioEmulator, status: int, code: int) -> None:
+    request_id = new_id()
+    message = {"type": "sms", "id": request_id, "to": TO, "body": "retry me"}
+    twilio.faults.add("messages", status=status, code=code, times=1)
+    with pytest.raises(TransientSendError):
+        deliver(app, message)
+    body = record(app, request_id)
+    assert (body["status"], body["attempts"], body["error_code"], body["sid"]) == ("retrying", 1, code, None)
+    deliver(app, message, dequeue_count=2)
+    body = record(app, request_id)
+    assert (body["status"], body["attempts"], body["error_code"]) == ("queued", 2, None)
+    assert len(twilio.attempts("messages")) == 2
+    assert len(twilio.created("messages")) == 1
+    assert [event["kind"] for event in body["events"]] == ["attempt_failed", "sent"]
+
+
+def test_transient_errors_until_poison_end_dead_lettered(app, twilio: TwilioEmulator) -> None:
+    request_id = new_id()
+    message = {"type": "call", "id": request_id, "to": TO, "say": "Hi"}
+    twilio.faults.add("calls", status=500, times=5)
+    for count in range(1, 6):
+        with pytest.raises(TransientSendError):
+            deliver(app, message, dequeue_count=count)
+    deliver(app, json.dumps(message), queue="outbound-poison")
+    body = record(app, request_id)
+    assert (body["status"], body["attempts"], body["error_code"]) == ("dead_lettered", 5, 20500)
+    assert body["reason"].startswith("dead-lettered after 5 attempt(s); last error:")
+    assert twilio.created("calls") == []
+    assert body["events"][-1]["kind"] == "dead_lettered"
+
+
+def test_poison_finds_the_record_of_a_message_without_an_id(app, twilio: TwilioEmulator) -> None:
+    raw = json.dumps({"type": "sms", "to": TO, "body": f"no id {new_id()}"})
+    original_id = new_id()
+    twilio.faults.add("messages", status=500, times=1)
+    with pytest.raises(TransientSendError):
+        deliver(app, raw, message_id=original_id)
+    deliver(app, raw, message_id="poison-copy-id", queue="outbound-poison")  # the poison copy gets a new id
+    assert record(app, original_id)["status"] == "dead_lettered"
+    assert get_record(app, "poison-copy-id")[0] == 404
+
+
+def test_poison_of_a_message_never_seen_creates_a_final_record(app, twilio: TwilioEmulator) -> None:
+    request_id = new_id()
+    deliver(app, {"type": "call", "id": request_id, "to": TO, "say": "Hi"}, queue="outbound-poison")
+    body = record(app, request_id)
+    assert body["status"] == "dead_lettered"
+    poison_id = new_id()
+    deliver(app, "garbage", message_id=poison_id, queue="outbound-poison")
+    body = record(app, poison_id)
+    assert (body["status"], body["raw"]) == ("rejected", "garbage")
+    assert twilio.attempts("calls") == []
+
+
+def test_a_sent_record_is_left_alone_by_poison(app, twilio: TwilioEmulator) -> None:
+    request_id = new_id()
+    message = {"type": "call", "id": request_id, "to": TO, "say": "Hi"}
+    deliver(app, message)
+    deliver(app, json.dumps(message), queue="outbound-poison")
+    assert record(app, request_id)["status"] == "queued"
+
+
+def test_a_lost_answer_is_reconciled_and_not_sent_again(app, twilio: TwilioEmulator) -> None:
+    """Twilio created the call but the answer came after our read timeout."""
+    request_id = new_id()
+    twilio.faults.add("calls", slow=2.0, times=1)
+    deliver(app, {"type": "call", "id": request_id, "to": TO, "say": "Hi"})  # adopts, no raise
+    [sid] = twilio.resources("calls")
+    body = record(app, request_id)
+    assert (body["status"], body["sid"], body["attempts"]) == ("queued", sid, 1)
+    assert [event["kind"] for event in body["events"]] == ["reconciled"]
+    assert len(twilio.attempts("calls")) == 1
+
+
+def test_a_dropped_connection_with_nothing_at_twilio_is_retried(app, twilio: TwilioEmulator) -> None:
+    request_id = new_id()
+    message = {"type": "sms", "id": request_id, "to": TO, "body": "dropped"}
+    twilio.faults.add("messages", drop=True, times=1)
+    with pytest.raises(TransientSendError):
+        deliver(app, message)
+    body = record(app, request_id)
+    assert (body["status"], body["sid"]) == ("retrying", None)
+    deliver(app, message, dequeue_count=2)
+    assert record(app, request_id)["status"] == "queued"
+    assert len(twilio.created("messages")) == 1
+
+
+def test_an_ambiguous_answer_with_two_candidates_is_unknown(app, twilio: TwilioEmulator) -> None:
+    request_id = new_id()
+    body_text = f"same text {new_id()}"
+    # Someone else (outside this app) sent the very same text a moment ago.
+    from switchboard.twilio_client import get_client
+
+    get_client(get_settings()).messages.create(to=TO, from_=PHONE_NUMBER, body=body_text)
+    twilio.faults.add("messages", slow=2.0, times=1)
+    deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": body_text})
+    body = record(app, request_id)
+    assert (body["status"], body["sid"]) == ("unknown", None)
+    assert "2 possible matches" in body["reason"]
+    assert len(twilio.created("messages")) == 2  # nothing more was sent
+
+
+def _stale_sending(request_id: str) -> None:
+    """Leave the record as a worker that died mid-attempt would: `sending`, long ago."""
+    from switchboard.functions.recording import store_for
+
+    store = store_for(get_settings())
+    long_ago = utcnow() - timedelta(minutes=5)
+
+    def died(current):
+        return current.with_changes(long_ago, status="sending", attempts=1, attempt_started_at=iso(long_ago))
+
+    store.update(request_id, died)
+
+
+def test_a_redelivery_after_a_worker_died_mid_attempt_is_unknown_and_never_resent(app, twilio: TwilioEmulator) -> None:
+    request_id = new_id()
+    message = {"type": "call", "id": request_id, "to": TO, "say": "Hi"}
+    twilio.faults.add("calls", status=500, times=1)
+    with pytest.raises(TransientSendError):
+        deliver(app, message)
+    _stale_sending(request_id)
+    deliver(app, message, dequeue_count=2)
+    body = record(app, request_id)
+    assert body["status"] == "unknown"
+    assert "interrupted" in body["reason"]
+    assert twilio.created("calls") == []
+    deliver(app, message, dequeue_count=3)
+    assert len(twilio.attempts("calls")) == 1
+
+
+def test_a_worker_that_died_after_twilio_accepted_is_reconciled(app, twilio: TwilioEmulator) -> None:
+    request_id = new_id()
+    message = {"type": "sms", "id": request_id, "to": TO, "body": f"died {request_id}"}
+    twilio.faults.add("messages", status=500, times=1)
+    with pytest.raises(TransientSendError):
+        deliver(app, message)
+    from switchboard.twilio_client import get_client
+
+    sent = get_client(get_settings()).messages.create(to=TO, from_=PHONE_NUMBER, body=message["body"])
+    _stale_sending(request_id)
+    deliver(app, message, dequeue_count=2)
+    body = record(app, request_id)
+    assert (body["status"], body["sid"]) == ("queued", sent.sid)
+    assert len(twilio.created("messages")) == 1
+
+
+def test_a_redelivery_while_an_attempt_may_still_run_waits(app, twilio: TwilioEmulator) -> None:
+    from switchboard.functions.recording import store_for
+
+    request_id = new_id()
+    message = {"type": "call", "id": request_id, "to": TO, "say": "Hi"}
+    twilio.faults.add("calls", status=500, times=1)
+    with pytest.raises(TransientSendError):
+        deliver(app, message)
+    now = utcnow()
+    store_for(get_settings()).update(
+        request_id, lambda r: r.with_changes(now, status="sending", attempt_started_at=iso(now))
+    )
+    with pytest.raises(TransientSendError, match="may still be in flight"):
+        deliver(app, message, dequeue_count=2)
+    assert record(app, request_id)["status"] == "sending"
+    assert twilio.created("calls") == []
+
+
+def test_twilio_unreachable_is_transient(app, twilio: TwilioEmulator, configure) -> None:
+    from switchboard.devhost.processes import free_port
+
+    configure(TWILIO_API_BASE_URL=f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    request_id = new_id()
+    with pytest.raises(TransientSendError):
+        deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": "hi"})
+    body = record(app, request_id)
+    assert (body["status"], body["attempts"]) == ("retrying", 1)
+    assert "could not connect" in body["error_message"]
+
+
+def test_sms_to_an_opted_out_number_is_rejected(app, twilio: TwilioEmulator) -> None:
+    from tests.support import post_signed
+
+    number = "+1555" + new_id()[-7:].translate(str.maketrans("abcdef", "123456"))
+    sms_url = f"{PUBLIC_BASE_URL}/api/sms/incoming"
+    inbound = {"MessageSid": "SM" + "c" * 32, "From": number, "To": PHONE_NUMBER, "Body": "STOP"}
+    assert post_signed(app, "sms_incoming", sms_url, inbound).status_code == 200
+
+    stopped = new_id()
+    deliver(app, {"type": "sms", "id": stopped, "to": number, "body": "promo"})
+    body = record(app, stopped)
+    assert (body["status"], body["reason"]) == ("rejected", "opted_out")
+    assert twilio.attempts("messages") == []
+
+    # Calls are not SMS: the opt-out does not stop them.
+    call_id = new_id()
+    deliver(app, {"type": "call", "id": call_id, "to": number, "say": "Hi"})
+    assert record(app, call_id)["status"] == "queued"
+
+    restart = {**inbound, "MessageSid": "SM" + "d" * 32, "Body": "start"}
+    assert post_signed(app, "sms_incoming", sms_url, restart).status_code == 200
+    again = new_id()
+    deliver(app, {"type": "sms", "id": again, "to": number, "body": "welcome back"})
+    assert record(app, again)["status"] == "queued"
+
+
+def test_base64_is_the_producers_job(app, twilio: TwilioEmulator) -> None:
+    """The host decodes base64 before the function runs; the function sees JSON bytes."""
+    encoded = base64.b64encode(b'{"type":"call","to":"+15558675310","say":"Hello world."}')
+    message_id = new_id()
+    deliver(app, encoded, message_id=message_id)  # as if the host had not decoded it
+    assert record(app, message_id)["status"] == "rejected"
+
+
+def test_after_a_lost_answer_twilio_is_asked_again_before_the_retry(app, twilio: TwilioEmulator) -> None:
+    """Twilio can finish a slow create after we first looked: the retry looks again and adopts it."""
+    request_id = new_id()
+    message = {"type": "sms", "id": request_id, "to": TO, "body": f"late {request_id}"}
+    twilio.faults.add("messages", drop=True, times=1)
+    with pytest.raises(TransientSendError):
+        deliver(app, message)
+    assert record(app, request_id)["status"] == "retrying"
+    from switchboard.twilio_client import get_client
+
+    late = get_client(get_settings()).messages.create(to=TO, from_=PHONE_NUMBER, body=message["body"])
+    deliver(app, message, dequeue_count=2)
+    body = record(app, request_id)
+    assert (body["status"], body["sid"], body["attempts"]) == ("queued", late.sid, 1)
+    assert len(twilio.created("messages")) == 1
+
+
+def test_parallel_copies_of_one_message_send_once(app, twilio: TwilioEmulator) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    request_id = new_id()
+    message = {"type": "call", "id": request_id, "to": TO, "say": "Only once"}
+    twilio.faults.add("calls", slow=0.5, times=1)  # keep the first attempt in flight for a while
+
+    def run(count: int) -> str:
+        try:
+            deliver(app, message, message_id=f"copy-{count}")
+        except TransientSendError:
+            return "retry later"
+        return "done"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(run, range(4)))
+    assert len(twilio.attempts("calls")) == 1
+    assert "done" in outcomes
+    for count in range(4):  # the retries find the SID and do nothing
+        deliver(app, message, message_id=f"copy-{count}", dequeue_count=2)
+    assert len(twilio.attempts("calls")) == 1
+    assert record(app, request_id)["status"] == "queued"

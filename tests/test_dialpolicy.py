@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from switchboard.dialpolicy import DialPolicy
+
+
+def test_exact_numbers_and_prefixes() -> None:
+    policy = DialPolicy.parse(" +15558675310, +3120*,,+44*")
+    assert policy.configured
+    assert policy.allows("+15558675310")
+    assert policy.allows("+31201234567")
+    assert policy.allows("+447700900123")
+    assert not policy.allows("+15558675311")
+    assert not policy.allows("+31301234567")
+    assert not policy.allows("+19005550000")
+
+
+@pytest.mark.parametrize("bad", ["*", "+*", "15558675310", "+1555-867", "+0555*", "+1555**", "tel:+15558675310"])
+def test_entries_that_are_not_numbers_or_prefixes_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match=r"neither an E\.164 number"):
+        DialPolicy.parse(f"+15558675310,{bad}")
+
+
+@pytest.mark.parametrize(
+    "number", [None, "", "+1", "15558675310", "+1555*", "+15558675310 ", "+15558675310\n", "+1555867531０"]
+)
+def test_only_e164_numbers_can_be_allowed(number: str | None) -> None:
+    assert not DialPolicy.parse("+1*").allows(number)
+
+
+def test_unset_allows_only_the_configured_forward_number() -> None:
+    policy = DialPolicy.parse("", fallback=["+15551230000", None, "not a number"])
+    assert not policy.configured
+    assert policy.allows("+15551230000")
+    assert not policy.allows("+15551230001")
+    assert not DialPolicy.parse(None).allows("+15551230000")

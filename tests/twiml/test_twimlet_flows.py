@@ -1,0 +1,610 @@
+"""Every twimlet and every stage, as exact XML, from the pure flows."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+
+import pytest
+
+from switchboard.dialpolicy import DialPolicy
+from switchboard.twiml.twimlets import MISCONFIGURED, Call, TwimletConfig, VoicemailEvent, answer
+from switchboard.twiml.twimlets.voicemail import notice
+from switchboard.webhooks.request import Params
+from tests.support import XML_DECLARATION as DECL
+
+ALLOW = TwimletConfig(destinations=DialPolicy.parse("+1555*"), echo_enabled=True)
+SORRY = f"{DECL}<Response><Say>{MISCONFIGURED}</Say><Hangup /></Response>"
+HANGUP = f"{DECL}<Response><Hangup /></Response>"
+Pairs = Sequence[tuple[str, str]]
+
+
+class Mailbox:
+    """An in-memory VoicemailSink: what the flow asked to store and send."""
+
+    def __init__(self) -> None:
+        self.saved: list[VoicemailEvent] = []
+        self.notified: list[tuple[str, VoicemailEvent]] = []
+
+    def save_voicemail(self, event: VoicemailEvent) -> None:
+        self.saved.append(event)
+
+    def notify_voicemail(self, number: str, event: VoicemailEvent) -> None:
+        self.notified.append((number, event))
+
+
+def run(name: str, query: Pairs, form: Pairs = (), config: TwimletConfig = ALLOW, **extra) -> str:
+    call = Call(
+        params=Params(tuple(form) + tuple(query)),
+        query=Params(tuple(query)),
+        path=f"/api/twiml/{name}",
+        config=config,
+        rng=random.Random(7),
+        **extra,
+    )
+    return str(answer(name, call))
+
+
+# forward
+
+
+def test_forward_dials_with_an_action_back_to_itself() -> None:
+    assert run("forward", [("PhoneNumber", "+15551234567")]) == (
+        f'{DECL}<Response><Dial action="/api/twiml/forward?PhoneNumber=%2B15551234567&amp;Stage=dial-result"'
+        ' timeout="20"><Number>+15551234567</Number></Dial></Response>'
+    )
+
+
+def test_forward_with_caller_id_timeout_and_fail_url() -> None:
+    query = [
+        ("PhoneNumber", "+15551234567"),
+        ("CallerId", "+15005550006"),
+        ("Timeout", "30"),
+        ("FailUrl", "https://example.net/busy"),
+    ]
+    assert run("forward", query) == (
+        f'{DECL}<Response><Dial action="/api/twiml/forward?PhoneNumber=%2B15551234567&amp;CallerId=%2B15005550006'
+        '&amp;Timeout=30&amp;FailUrl=https%3A%2F%2Fexample.net%2Fbusy&amp;Stage=dial-result" callerId="+15005550006"'
+        ' timeout="30"><Number>+15551234567</Number></Dial></Response>'
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "fail_url", "expected"),
+    [
+        ("completed", "https://example.net/busy", HANGUP),
+        (
+            "busy",
+            "https://example.net/busy",
+            f"{DECL}<Response><Redirect>https://example.net/busy</Redirect></Response>",
+        ),
+        ("no-answer", "/api/twiml/voicemail", f"{DECL}<Response><Redirect>/api/twiml/voicemail</Redirect></Response>"),
+        ("failed", None, HANGUP),
+    ],
+)
+def test_forward_dial_outcome(status: str, fail_url: str | None, expected: str) -> None:
+    query = [("PhoneNumber", "+15551234567"), *([("FailUrl", fail_url)] if fail_url else []), ("Stage", "dial-result")]
+    assert run("forward", query, [("DialCallStatus", status)]) == expected
+
+
+def test_forward_refuses_callers_not_on_the_allow_list() -> None:
+    query = [
+        ("PhoneNumber", "+15551234567"),
+        ("AllowedCallers[0]", "+15550000001"),
+        ("AllowedCallers[1]", "+15550000002"),
+    ]
+    refused = run("forward", query, [("From", "+15550000003")])
+    assert refused == (
+        f"{DECL}<Response><Say>Sorry, you are not allowed to call this number. Goodbye.</Say><Hangup /></Response>"
+    )
+    assert "<Dial" in run("forward", query, [("From", "+15550000002")])
+
+
+def test_forward_to_a_destination_outside_the_allow_list_is_refused_and_logged_masked(caplog) -> None:
+    with caplog.at_level(logging.WARNING, "switchboard.twimlets"):
+        assert run("forward", [("PhoneNumber", "+19005550123")]) == SORRY
+    assert "+1900***0123 is not allowed" in caplog.text
+    assert "+19005550123" not in caplog.text
+
+
+def test_unset_allow_list_says_what_to_set(caplog) -> None:
+    with caplog.at_level(logging.WARNING, "switchboard.twimlets"):
+        assert run("forward", [("PhoneNumber", "+15551234567")], config=TwimletConfig()) == SORRY
+    assert "set it to numbers or prefixes" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        [],
+        [("PhoneNumber", "5551234567")],
+        [("PhoneNumber", "+1555123456789012")],
+        [("PhoneNumber", "+15551234567"), ("Timeout", "abc")],
+        [("PhoneNumber", "+15551234567"), ("Timeout", "3")],
+        [("PhoneNumber", "+15551234567"), ("CallerId", "anonymous")],
+        [("PhoneNumber", "+15551234567"), ("FailUrl", "javascript:alert(1)")],
+        [("PhoneNumber", "+15551234567"), ("AllowedCallers[]", "me")],
+        [("PhoneNumber", "+15551234567"), ("Stage", "dial-result"), ("FailUrl", "//evil.example")],
+    ],
+)
+def test_forward_bad_parameters_get_a_polite_apology(query: Pairs) -> None:
+    assert run("forward", query) == SORRY
+
+
+# simulring
+
+
+def test_simulring_rings_every_number_with_a_whisper() -> None:
+    query = [("PhoneNumbers[0]", "+15551234567"), ("PhoneNumbers[1]", "+15551234568"), ("Message", "Call for sales")]
+    assert run("simulring", query) == (
+        f'{DECL}<Response><Dial action="/api/twiml/simulring?PhoneNumbers%5B0%5D=%2B15551234567'
+        '&amp;PhoneNumbers%5B1%5D=%2B15551234568&amp;Message=Call+for+sales&amp;Stage=dial-result" timeout="20">'
+        '<Number url="/api/twiml/whisper?Message=Call+for+sales">+15551234567</Number>'
+        '<Number url="/api/twiml/whisper?Message=Call+for+sales">+15551234568</Number></Dial></Response>'
+    )
+
+
+def test_simulring_without_message_and_with_timeout() -> None:
+    query = [("PhoneNumbers[]", "+15551234567"), ("PhoneNumbers[]", "+15551234568"), ("Timeout", "15")]
+    assert run("simulring", query) == (
+        f'{DECL}<Response><Dial action="/api/twiml/simulring?PhoneNumbers%5B%5D=%2B15551234567'
+        '&amp;PhoneNumbers%5B%5D=%2B15551234568&amp;Timeout=15&amp;Stage=dial-result" timeout="15">'
+        "<Number>+15551234567</Number><Number>+15551234568</Number></Dial></Response>"
+    )
+
+
+def test_simulring_outcome_goes_to_fail_url() -> None:
+    query = [("PhoneNumbers[]", "+15551234567"), ("FailUrl", "https://example.net/vm"), ("Stage", "dial-result")]
+    assert run("simulring", query, [("DialCallStatus", "no-answer")]) == (
+        f"{DECL}<Response><Redirect>https://example.net/vm</Redirect></Response>"
+    )
+    assert run("simulring", query, [("DialCallStatus", "completed")]) == HANGUP
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        [],
+        [("PhoneNumbers[]", f"+155512345{n:02d}") for n in range(11)],
+        [("PhoneNumbers[]", "+15551234567"), ("PhoneNumbers[]", "+19005550123")],
+        [("PhoneNumbers[]", "+15551234567"), ("PhoneNumbers[]", "555")],
+    ],
+)
+def test_simulring_bad_number_lists(query: Pairs) -> None:
+    assert run("simulring", query) == SORRY
+
+
+# findme
+
+FINDME = [("PhoneNumbers[0]", "+15551234567"), ("PhoneNumbers[1]", "+15551234568"), ("Message", "Caller waiting")]
+FINDME_Q = "PhoneNumbers%5B0%5D=%2B15551234567&amp;PhoneNumbers%5B1%5D=%2B15551234568&amp;Message=Caller+waiting"
+FINDME_WHISPER = "/api/twiml/whisper?Message=Caller+waiting&amp;HumanCheck=true"
+
+
+def test_findme_rings_the_first_number_with_a_human_check() -> None:
+    assert run("findme", FINDME) == (
+        f'{DECL}<Response><Dial action="/api/twiml/findme?{FINDME_Q}&amp;Stage=dial-result&amp;Index=0"'
+        f' timeout="60"><Number url="{FINDME_WHISPER}">+15551234567</Number></Dial></Response>'
+    )
+
+
+def test_findme_moves_on_to_the_next_number_then_fails_over() -> None:
+    second = run("findme", [*FINDME, ("Stage", "dial-result"), ("Index", "0")], [("DialCallStatus", "no-answer")])
+    assert second == (
+        f'{DECL}<Response><Dial action="/api/twiml/findme?{FINDME_Q}&amp;Stage=dial-result&amp;Index=1"'
+        f' timeout="60"><Number url="{FINDME_WHISPER}">+15551234568</Number></Dial></Response>'
+    )
+    last = [*FINDME, ("FailUrl", "https://example.net/vm"), ("Stage", "dial-result"), ("Index", "1")]
+    assert run("findme", last, [("DialCallStatus", "busy")]) == (
+        f"{DECL}<Response><Redirect>https://example.net/vm</Redirect></Response>"
+    )
+    assert run("findme", [*FINDME, ("Stage", "dial-result"), ("Index", "1")], [("DialCallStatus", "busy")]) == HANGUP
+
+
+def test_findme_stops_when_someone_answers() -> None:
+    query = [*FINDME, ("Stage", "dial-result"), ("Index", "0")]
+    assert run("findme", query, [("DialCallStatus", "completed")]) == HANGUP
+
+
+def test_findme_without_message_still_checks_for_a_human() -> None:
+    assert 'url="/api/twiml/whisper?HumanCheck=true"' in run("findme", [("PhoneNumbers", "+15551234567")])
+
+
+@pytest.mark.parametrize("index", ["x", "-1"])
+def test_findme_bad_index_is_refused(index: str) -> None:
+    assert run("findme", [*FINDME, ("Stage", "dial-result"), ("Index", index)], [("DialCallStatus", "busy")]) == SORRY
+
+
+# whisper
+
+
+def test_whisper_says_the_message() -> None:
+    assert run("whisper", [("Message", "Call from the website")]) == (
+        f"{DECL}<Response><Say>Call from the website</Say></Response>"
+    )
+    assert run("whisper", []) == f"{DECL}<Response />"
+
+
+def test_whisper_human_check_gathers_a_key() -> None:
+    assert run("whisper", [("Message", "https://example.net/ding.mp3"), ("HumanCheck", "1")]) == (
+        f'{DECL}<Response><Gather action="/api/twiml/whisper?Message=https%3A%2F%2Fexample.net%2Fding.mp3'
+        '&amp;HumanCheck=1&amp;Stage=human-check" numDigits="1" timeout="10"><Play>https://example.net/ding.mp3</Play>'
+        "<Say>Press any key to accept this call.</Say></Gather><Hangup /></Response>"
+    )
+
+
+def test_whisper_key_bridges_and_silence_hangs_up() -> None:
+    query = [("HumanCheck", "true"), ("Stage", "human-check")]
+    assert run("whisper", query, [("Digits", "5")]) == f"{DECL}<Response />"
+    assert run("whisper", query) == HANGUP
+    assert run("whisper", [("HumanCheck", "perhaps")]) == SORRY
+
+
+# menu
+
+MENU = [("Message", "Press 1 for sales, 22 for support."), ("Options[1]", "https://example.net/sales"),
+        ("Options[22]", "/api/twiml/forward?PhoneNumber=%2B15551234567")]  # fmt: skip
+MENU_Q = (
+    "Message=Press+1+for+sales%2C+22+for+support.&amp;Options%5B1%5D=https%3A%2F%2Fexample.net%2Fsales"
+    "&amp;Options%5B22%5D=%2Fapi%2Ftwiml%2Fforward%3FPhoneNumber%3D%252B15551234567"
+)
+
+
+def menu_prompt(loop: int) -> str:
+    url = f"/api/twiml/menu?{MENU_Q}&amp;Stage=choice&amp;Loop={loop}"
+    return (
+        f'<Gather action="{url}" numDigits="2"><Say>Press 1 for sales, 22 for support.</Say></Gather>'
+        f"<Redirect>{url}</Redirect>"
+    )
+
+
+def test_menu_gathers_as_many_digits_as_the_longest_key() -> None:
+    assert run("menu", MENU) == f"{DECL}<Response>{menu_prompt(1)}</Response>"
+
+
+def test_menu_choice_redirects() -> None:
+    query = [*MENU, ("Stage", "choice"), ("Loop", "1")]
+    assert run("menu", query, [("Digits", "22")]) == (
+        f"{DECL}<Response><Redirect>/api/twiml/forward?PhoneNumber=%2B15551234567</Redirect></Response>"
+    )
+    assert (
+        run("menu", query, [("Digits", "1")])
+        == f"{DECL}<Response><Redirect>https://example.net/sales</Redirect></Response>"
+    )
+
+
+def test_menu_miss_repeats_then_gives_up() -> None:
+    miss = "<Say>Sorry, that is not a valid option.</Say>"
+    assert run("menu", [*MENU, ("Stage", "choice"), ("Loop", "1")], [("Digits", "9")]) == (
+        f"{DECL}<Response>{miss}{menu_prompt(2)}</Response>"
+    )
+    assert run("menu", [*MENU, ("Stage", "choice"), ("Loop", "3")]) == (
+        f"{DECL}<Response>{miss}<Say>Goodbye.</Say><Hangup /></Response>"
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        [("Message", "Hi")],
+        [("Options[a]", "https://example.net/a")],
+        [("Options[1]", "ftp://example.net/a")],
+        [("Options[1]", "https://example.net/a"), ("Stage", "choice"), ("Loop", "x")],
+    ],
+)
+def test_menu_bad_parameters(query: Pairs) -> None:
+    assert run("menu", query) == SORRY
+
+
+# voicemail
+
+VM_Q = "NotifyNumber=%2B15558675310"
+CALLBACK = [("CallSid", "CA" + "1" * 32), ("RecordingSid", "RE" + "2" * 32),
+            ("RecordingUrl", "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE" + "2" * 32),
+            ("RecordingDuration", "14")]  # fmt: skip
+
+
+def test_voicemail_greets_and_records_with_callbacks() -> None:
+    base = f"/api/twiml/voicemail?{VM_Q}"
+    caller = "&amp;VoicemailFrom=%2B15550001111"
+    assert run("voicemail", [("NotifyNumber", "+15558675310")], [("From", "+15550001111")]) == (
+        f"{DECL}<Response><Say>Please leave a message after the beep.</Say>"
+        f'<Record action="{base}&amp;Stage=recorded" maxLength="120" playBeep="true"'
+        f' recordingStatusCallback="{base}&amp;Stage=recording{caller}" recordingStatusCallbackEvent="completed"'
+        f' transcribe="true" transcribeCallback="{base}&amp;Stage=transcription{caller}" /><Hangup /></Response>'
+    )
+
+
+def test_voicemail_without_transcription_plays_a_greeting() -> None:
+    query = [("Message", "https://example.net/greeting.mp3"), ("Transcribe", "false"), ("Email", "me@example.net")]
+    base = (
+        "/api/twiml/voicemail?Message=https%3A%2F%2Fexample.net%2Fgreeting.mp3"
+        "&amp;Transcribe=false&amp;Email=me%40example.net"
+    )
+    assert run("voicemail", query) == (
+        f"{DECL}<Response><Play>https://example.net/greeting.mp3</Play>"
+        f'<Record action="{base}&amp;Stage=recorded" maxLength="120" playBeep="true"'
+        f' recordingStatusCallback="{base}&amp;Stage=recording" recordingStatusCallbackEvent="completed" />'
+        "<Hangup /></Response>"
+    )
+
+
+def test_voicemail_record_action_thanks_and_hangs_up() -> None:
+    assert run("voicemail", [("Stage", "recorded")], CALLBACK) == (
+        f"{DECL}<Response><Say>Thank you. Goodbye.</Say><Hangup /></Response>"
+    )
+
+
+def test_voicemail_callbacks_store_and_notify_once_the_transcript_is_in() -> None:
+    box = Mailbox()
+    query = [("NotifyNumber", "+15558675310"), ("VoicemailFrom", "+15550001111")]
+    assert run("voicemail", [*query, ("Stage", "recording")], CALLBACK, voicemail=box) == f"{DECL}<Response />"
+    assert box.notified == []
+    assert box.saved[0].duration == 14
+    assert box.saved[0].caller == "+15550001111"
+    said = [("TranscriptionText", "Please call me back."), ("TranscriptionStatus", "completed")]
+    assert (
+        run("voicemail", [*query, ("Stage", "transcription")], CALLBACK + said, voicemail=box) == f"{DECL}<Response />"
+    )
+    assert box.saved[1].transcript == "Please call me back."
+    [(number, event)] = box.notified
+    assert number == "+15558675310"
+    assert notice(event) == (
+        'New voicemail from +15550001111 (14 s): "Please call me back." Listen: '
+        "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE" + "2" * 32 + ".mp3"
+    )
+
+
+def test_voicemail_without_transcription_notifies_on_the_recording() -> None:
+    box = Mailbox()
+    query = [("NotifyNumber", "+15558675310"), ("Transcribe", "false"), ("Stage", "recording")]
+    run("voicemail", query, CALLBACK, voicemail=box)
+    assert [number for number, _ in box.notified] == ["+15558675310"]
+    assert box.notified[0][1].transcript is None
+
+
+def test_voicemail_without_notify_number_only_stores() -> None:
+    box = Mailbox()
+    run("voicemail", [("Stage", "transcription")], [*CALLBACK, ("TranscriptionText", "hi")], voicemail=box)
+    assert len(box.saved) == 1
+    assert box.notified == []
+
+
+@pytest.mark.parametrize(
+    ("query", "form"),
+    [
+        ([("NotifyNumber", "0612345678")], []),
+        ([("Transcribe", "sometimes")], []),
+        ([("Stage", "recording")], [("CallSid", "CA1")]),
+    ],
+)
+def test_voicemail_bad_parameters(query: Pairs, form: Pairs) -> None:
+    assert run("voicemail", query, form, voicemail=Mailbox()) == SORRY
+
+
+def test_notice_fits_one_long_sms() -> None:
+    event = VoicemailEvent("CA1", "RE1", "https://api.twilio.com/r", 120, "blah " * 1000, None, None)
+    text = notice(event)
+    assert len(text) <= 1600
+    assert text.startswith('New voicemail from an unknown caller (120 s): "blah')
+    assert text.endswith("Listen: https://api.twilio.com/r.mp3")
+
+
+# conference
+
+ROOM = "<Say>You are now entering the conference.</Say><Dial><Conference>conference</Conference></Dial>"
+
+
+def test_conference_without_password_joins() -> None:
+    assert run("conference", []) == f"{DECL}<Response>{ROOM}</Response>"
+    assert run("conference", [("Name", "Weekly"), ("Message", "https://example.net/hi.mp3")]) == (
+        f"{DECL}<Response><Play>https://example.net/hi.mp3</Play><Dial><Conference>Weekly</Conference></Dial></Response>"
+    )
+
+
+def password_prompt(attempt: int) -> str:
+    return (
+        f'<Gather action="/api/twiml/conference?Password=4321&amp;Stage=password&amp;Attempt={attempt}"'
+        ' actionOnEmptyResult="true" finishOnKey="#" timeout="10">'
+        "<Say>Please enter the conference password, then press the pound key.</Say></Gather>"
+    )
+
+
+def test_conference_password_is_gathered_with_bounded_retries() -> None:
+    assert run("conference", [("Password", "4321")]) == f"{DECL}<Response>{password_prompt(1)}</Response>"
+    stage = [("Password", "4321"), ("Stage", "password")]
+    assert run("conference", [*stage, ("Attempt", "1")], [("Digits", "4321")]) == f"{DECL}<Response>{ROOM}</Response>"
+    assert run("conference", [*stage, ("Attempt", "1")], [("Digits", "1111")]) == (
+        f"{DECL}<Response><Say>That password is not correct.</Say>{password_prompt(2)}</Response>"
+    )
+    assert run("conference", [*stage, ("Attempt", "2")]) == (
+        f"{DECL}<Response><Say>That password is not correct.</Say>{password_prompt(3)}</Response>"
+    )
+    assert run("conference", [*stage, ("Attempt", "3")], [("Digits", "1111")]) == (
+        f"{DECL}<Response><Say>Sorry, that password is not correct. Goodbye.</Say><Hangup /></Response>"
+    )
+
+
+def test_conference_moderators_start_and_end_it() -> None:
+    query = [("Name", "Board"), ("Moderators[]", "+15550000001"), ("Moderators[]", "+15550000002")]
+    assert run("conference", query, [("From", "+15550000002")]) == (
+        f"{DECL}<Response><Say>You are now entering the conference.</Say><Dial>"
+        '<Conference endConferenceOnExit="true" startConferenceOnEnter="true">Board</Conference></Dial></Response>'
+    )
+    assert run("conference", query, [("From", "+15550000009")]) == (
+        f"{DECL}<Response><Say>You are now entering the conference.</Say><Dial>"
+        '<Conference startConferenceOnEnter="false">Board</Conference></Dial></Response>'
+    )
+
+
+@pytest.mark.parametrize(
+    ("music", "wait_url"),
+    [
+        ("rock", "https://twimlets.com/holdmusic?Bucket=com.twilio.music.rock"),
+        ("Soft-Rock", "https://twimlets.com/holdmusic?Bucket=com.twilio.music.soft-rock"),
+        ("https://example.net/api/twiml/holdmusic?Container=holdmusic", None),
+    ],
+)
+def test_conference_music_is_a_genre_or_a_url(music: str, wait_url: str | None) -> None:
+    expected = (wait_url or music).replace("&", "&amp;")
+    assert run("conference", [("Music", music)]) == (
+        f"{DECL}<Response><Say>You are now entering the conference.</Say><Dial>"
+        f'<Conference waitMethod="GET" waitUrl="{expected}">conference</Conference></Dial></Response>'
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        [("Password", "12")],
+        [("Password", "12a4")],
+        [("Music", "polka")],
+        [("Moderators[]", "boss")],
+        [("Name", "x" * 129)],
+        [("Password", "1234"), ("Stage", "password"), ("Attempt", "one")],
+    ],
+)
+def test_conference_bad_parameters(query: Pairs) -> None:
+    assert run("conference", query) == SORRY
+
+
+# holdmusic
+
+TRACKS = [f"https://cdn.example.net/track{n}.mp3" for n in range(1, 4)]
+
+
+def test_holdmusic_plays_the_playlist_and_loops() -> None:
+    query = [*(("Url[]", url) for url in TRACKS[:2]), ("Message", "Please hold."), ("Shuffle", "false")]
+    assert run("holdmusic", query) == (
+        f"{DECL}<Response><Play>{TRACKS[0]}</Play><Say>Please hold.</Say><Play>{TRACKS[1]}</Play>"
+        "<Say>Please hold.</Say><Redirect>/api/twiml/holdmusic?Url%5B%5D=https%3A%2F%2Fcdn.example.net%2Ftrack1.mp3"
+        "&amp;Url%5B%5D=https%3A%2F%2Fcdn.example.net%2Ftrack2.mp3&amp;Message=Please+hold.&amp;Shuffle=false"
+        "</Redirect></Response>"
+    )
+
+
+def test_holdmusic_shuffles_by_default() -> None:
+    query = [(f"Url[{n}]", url) for n, url in enumerate(TRACKS)]
+    shuffled = TRACKS[:]
+    random.Random(7).shuffle(shuffled)
+    assert shuffled != TRACKS  # the seed does reorder
+    plays = "".join(f"<Play>{url}</Play>" for url in shuffled)
+    assert run("holdmusic", query).startswith(f"{DECL}<Response>{plays}<Redirect>/api/twiml/holdmusic?Url%5B0%5D=")
+
+
+def test_holdmusic_from_an_allowed_container() -> None:
+    listed: list[str] = []
+
+    def list_audio(container: str) -> list[str]:
+        listed.append(container)
+        return ["http://blob.example/holdmusic/a.mp3"]
+
+    assert run("holdmusic", [("Container", "holdmusic")], list_audio=list_audio) == (
+        f"{DECL}<Response><Play>http://blob.example/holdmusic/a.mp3</Play>"
+        "<Redirect>/api/twiml/holdmusic?Container=holdmusic</Redirect></Response>"
+    )
+    assert listed == ["holdmusic"]
+    assert run("holdmusic", [("Container", "azure-webjobs-secrets")], list_audio=list_audio) == SORRY
+    assert listed == ["holdmusic"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        [],
+        [("Url[]", "file:///etc/passwd")],
+        [("Url[]", TRACKS[0]), ("Container", "holdmusic")],
+        [("Url", TRACKS[0]), ("Shuffle", "sometimes")],
+    ],
+)
+def test_holdmusic_bad_parameters(query: Pairs) -> None:
+    assert run("holdmusic", query, list_audio=lambda _container: []) == SORRY
+
+
+def test_holdmusic_empty_container_is_an_apology() -> None:
+    assert run("holdmusic", [("Container", "holdmusic")], list_audio=lambda _container: []) == SORRY
+
+
+# echo
+
+
+def test_echo_returns_the_twiml_verbatim() -> None:
+    twiml = '<Response><Say voice="alice">Hi &amp; bye</Say>\n<Hangup/></Response>'
+    assert run("echo", [("Twiml", twiml)]) == twiml
+
+
+@pytest.mark.parametrize(
+    "twiml",
+    [
+        "",
+        "<Say>no root</Say><Say>two</Say>",
+        "<Foo/>",
+        "<Response><Say>unclosed</Response>",
+        '<!DOCTYPE r [<!ENTITY a "aaaa">]><Response><Say>&a;</Say></Response>',
+        "<Response>" + "<Pause/>" * 3000 + "</Response>",
+    ],
+)
+def test_echo_refuses_what_is_not_a_small_response_document(twiml: str) -> None:
+    assert run("echo", [("Twiml", twiml)]) == SORRY
+
+
+def test_echo_is_refused_while_off() -> None:
+    assert run("echo", [("Twiml", "<Response/>")], config=TwimletConfig()) == SORRY
+
+
+# twimlets.com's parameter spellings, twimlet by twimlet
+
+
+@pytest.mark.parametrize(
+    ("name", "spellings", "needle"),
+    [
+        ("simulring", ["PhoneNumbers", "PhoneNumbers[]", "PhoneNumbers[0]"], "<Number>+15551234567</Number>"),
+        ("findme", ["PhoneNumbers", "PhoneNumbers[]", "PhoneNumbers[0]"], ">+15551234567</Number>"),
+        ("forward", ["PhoneNumber", "PhoneNumber[]", "PhoneNumber[0]"], "<Number>+15551234567</Number>"),
+    ],
+)
+def test_number_spellings(name: str, spellings: list[str], needle: str) -> None:
+    for key in spellings:
+        assert needle in run(name, [(key, "+15551234567")]), key
+
+
+@pytest.mark.parametrize("key", ["Message", "Message[]", "Message[0]"])
+@pytest.mark.parametrize(
+    ("name", "extra", "needle"),
+    [
+        ("whisper", [], "<Say>Hi there</Say>"),
+        ("menu", [("Options[1]", "https://example.net/1")], "<Say>Hi there</Say></Gather>"),
+        ("voicemail", [], "<Say>Hi there</Say><Record"),
+        ("conference", [], "<Say>Hi there</Say><Dial>"),
+        ("holdmusic", [("Url[0]", "https://example.net/1.mp3")], "<Say>Hi there</Say><Redirect>"),
+        ("simulring", [("PhoneNumbers[0]", "+15551234567")], 'url="/api/twiml/whisper?Message=Hi+there"'),
+        ("findme", [("PhoneNumbers[0]", "+15551234567")], 'url="/api/twiml/whisper?Message=Hi+there&amp;HumanCheck'),
+    ],
+)
+def test_message_spellings(key: str, name: str, extra: Pairs, needle: str) -> None:
+    assert needle in run(name, [(key, "Hi there"), *extra])
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "value", "needle"),
+    [
+        ("forward", "AllowedCallers[0]", "+15550000001", "not allowed to call"),
+        ("forward", "AllowedCallers[]", "+15550000001", "not allowed to call"),
+        ("conference", "Moderators[0]", "+15550000001", 'startConferenceOnEnter="false"'),
+        ("conference", "Moderators", "+15550000001", 'startConferenceOnEnter="false"'),
+        ("holdmusic", "Url", TRACKS[0], f"<Play>{TRACKS[0]}</Play>"),
+        ("holdmusic", "Url[0]", TRACKS[0], f"<Play>{TRACKS[0]}</Play>"),
+        ("menu", "Options[1]", "https://example.net/1", 'numDigits="1"'),
+    ],
+)
+def test_list_spellings(name: str, key: str, value: str, needle: str) -> None:
+    query = [(key, value)] + ([("PhoneNumber", "+15551234567")] if name == "forward" else [])
+    assert needle in run(name, query, [("From", "+15559999999")])
+
+
+def test_get_webhooks_do_not_carry_twilios_parameters_into_follow_ups() -> None:
+    # A number configured for GET puts Twilio's call parameters in the query string.
+    query = [("PhoneNumber", "+15551234567"), ("CallSid", "CA1"), ("From", "+15550001111"), ("Caller", "+15550001111"),
+             ("To", "+15005550006"), ("CallStatus", "ringing"), ("Direction", "inbound")]  # fmt: skip
+    assert 'action="/api/twiml/forward?PhoneNumber=%2B15551234567&amp;Stage=dial-result"' in run("forward", query)
