@@ -12,7 +12,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode
 
 from hypothesis import strategies as st
 
@@ -153,7 +153,8 @@ def hostile_requests(draw: st.DrawFn, route: Route, *, any_method: bool = True) 
     if draw(st.booleans()):
         headers[random_case(draw, "X-Forwarded-Host")] = draw(st.sampled_from(["evil.example", "", "a, b"]))
         headers["X-Forwarded-Proto"] = draw(st.sampled_from(["http", "https", "gopher"]))
-    json_hash_ok = not is_json or "bodySHA256=" + hashlib.sha256(body).hexdigest() in query
+    # Twilio's validator reads the first non-blank bodySHA256.
+    json_hash_ok = not is_json or parse_qs(query).get("bodySHA256", [""])[0] == hashlib.sha256(body).hexdigest()
     # A JSON body is only trusted through bodySHA256; form params only count under the form type.
     valid = mode == "valid" and json_hash_ok and _text_ok(body, content_type)
     return Hostile(method, route.path, query, headers, body, valid)
@@ -175,7 +176,7 @@ def check_answer(route: Route, request: Hostile, status: int, content_type: str,
     text = body.decode("utf-8", "replace")
     assert status < 500, f"{status} from {route}: {text[:500]}"
     assert not TRACEBACK.search(text), f"a stack trace in the answer of {route}"
-    if len(request.body) > MAX_BODY_BYTES:
+    if len(request.body) > MAX_BODY_BYTES and (route.anonymous or route.reads_body):
         assert status == 413, f"{status} for a {len(request.body)}-byte body on {route}"
         return
     if route.anonymous:

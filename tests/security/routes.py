@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from switchboard.devhost.index import HttpFunction
 from tests.support import observed
 
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -22,11 +21,15 @@ class Route:
     route: str
     methods: tuple[str, ...]
     auth_level: str
-    user_function: Callable[..., Any]
+    function: HttpFunction
 
     @property
     def anonymous(self) -> bool:
         return self.auth_level.upper() == "ANONYMOUS"
+
+    @property
+    def reads_body(self) -> bool:
+        return any(method in ("POST", "PUT", "PATCH") for method in self.methods)
 
     @property
     def route_params(self) -> dict[str, str]:
@@ -37,37 +40,32 @@ class Route:
         """The route with sample values in place of its parameters."""
         return "/api/" + _PARAM.sub(lambda m: SAMPLE_VALUES.get(m.group(1), "x1"), self.route).strip("/")
 
-    def call(self, request: Any) -> Any:
-        return observed(self.name, self.user_function)(request)
+    def call(self, request: Any, sent: list[Any] | None = None) -> Any:
+        """Call the function as the host does (output bindings included); queue outputs land in `sent`."""
+        from switchboard.devhost.invoke import invoke
+
+        def send(output: Any, value: Any) -> None:
+            (sent if sent is not None else []).append((output.queue_name, value))
+
+        def run(req: Any) -> Any:
+            return invoke(self.function.user_function, self.function.arg_name, req, self.function.outputs, send)
+
+        return observed(self.name, run)(request)
 
     def __str__(self) -> str:
         return f"{self.name} [{','.join(self.methods)}] /{self.route} ({self.auth_level})"
 
 
 def http_routes(app: Any = None) -> list[Route]:
-    from switchboard.devhost.index import functions_of
+    from switchboard.devhost.index import index
 
     if app is None:
         import function_app
 
         app = function_app.app
-    routes = []
-    for function in functions_of(app):
-        bindings = json.loads(function.get_function_json())["bindings"]
-        trigger = next((b for b in bindings if b["type"] == "httpTrigger"), None)
-        if trigger is None:
-            continue
-        methods = tuple(m.upper() for m in trigger.get("methods") or ALL_METHODS)
-        routes.append(
-            Route(
-                name=function.get_function_name(),
-                route=(trigger.get("route") or function.get_function_name()).strip("/"),
-                methods=methods,
-                auth_level=str(trigger.get("authLevel", "FUNCTION")).upper(),
-                user_function=function.get_user_function(),
-            )
-        )
-    return routes
+    return [
+        Route(f.name, f.route, tuple(sorted(f.methods or ALL_METHODS)), f.auth_level.upper(), f) for f in index(app)[0]
+    ]
 
 
 def webhook_routes() -> list[Route]:

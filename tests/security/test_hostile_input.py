@@ -59,9 +59,10 @@ def _call(route: Route, hostile: Hostile):
     return route.call(request)
 
 
+@pytest.mark.azurite
 @pytest.mark.parametrize("route", ROUTES, ids=str)
 @given(data=st.data())
-def test_hostile_requests_in_process(route: Route, data: st.DataObject) -> None:
+def test_hostile_requests_in_process(route: Route, data: st.DataObject, azurite: str) -> None:
     hostile = data.draw(hostile_requests(route), label="request")
     response = _call(route, hostile)
     body = response.get_body() or b""
@@ -137,3 +138,13 @@ def test_characters_xml_cannot_hold_are_dropped_not_served(app) -> None:
     url = f"{PUBLIC_BASE_URL}/api/twiml/message"
     body = xml_of(post_signed(app, "twiml_message", url, {"Message": "Press\x1f 1\x00 now\ufffe", "Voice": "a\x0bb"}))
     assert body.endswith('<Response><Say voice="ab">Press 1 now</Say></Response>')
+
+
+@pytest.mark.parametrize("query", ["bodySHA256=", "bodySHA256", "bodySHA256=&bodySHA256="])
+def test_json_with_a_blank_body_hash_is_forbidden_not_a_crash(app, query: str) -> None:
+    from tests.support import twilio_signature
+
+    url = f"{PUBLIC_BASE_URL}/api/sms/incoming?{query}"
+    headers = {"Content-Type": "application/json", "X-Twilio-Signature": twilio_signature(url)}
+    route = next(r for r in ROUTES if r.name == "sms_incoming")
+    assert route.call(http_request("POST", url, headers=headers, body=b'{"a": 1}')).status_code == 403
