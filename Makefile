@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: setup run test lint typecheck unit clean
+.PHONY: setup run test lint typecheck unit clean chaos load
 
 setup: $(STAMP_PY) $(STAMP_NODE) local.settings.json
 
@@ -48,3 +48,10 @@ test: lint typecheck unit
 
 clean:
 	rm -rf $(VENV) node_modules .azurite .run .pytest_cache .mypy_cache .ruff_cache test-artifacts
+
+# Fault injection (N = 1,000, every fault on) and a 60 s webhook load run; see README "Reliability".
+chaos: setup
+	$(PY) -m chaos --n 1000 --kills 5
+
+load: setup
+	$(PY) -m chaos.load --seconds 60
