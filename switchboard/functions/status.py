@@ -15,6 +15,8 @@ from switchboard.settings import Settings
 from switchboard.webhooks.request import WebhookRequest
 
 bp = func.Blueprint()
+# Twilio sends the same token when it retries a webhook.
+IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 
 
 @bp.route(route="voice/status", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -33,4 +35,6 @@ def sms_status(request: WebhookRequest, settings: Settings) -> MessagingResponse
 
 def _apply(kind: str, request: WebhookRequest, settings: Settings) -> None:
     request_id = request.query.get(REQUEST_ID_PARAM)
-    record_status_callback(store_for(settings), kind, request.form.to_dict(), request_id, utcnow())
+    token = request.headers.get(IDEMPOTENCY_HEADER)
+    params = request.form.to_dict()
+    record_status_callback(store_for(settings), kind, params, request_id, utcnow(), idempotency_token=token)
