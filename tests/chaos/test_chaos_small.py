@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 
 def test_a_small_chaos_run_keeps_every_promise(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "chaos", "--n", "60", "--kills", "2", "--enqueue-seconds", "8",
-               "--settle-seconds", "120", "--malformed", "0.1", "--twice", "0.1", "--workdir", str(tmp_path)]  # fmt: skip
+               "--settle-seconds", "120", "--malformed", "0.1", "--twice", "0.1",
+               "--workdir", str(tmp_path)]  # fmt: skip
     # The harness runs its own stack with its own credentials; none of the test session's settings.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "AzureWebJobs", "PUBLIC_BASE"))}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=280, check=False)
