@@ -35,7 +35,7 @@ class CallbackSender:
     pending: int = 0
     _random: random.Random = field(default_factory=random.Random)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="callbacks"))
+    _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(12, thread_name_prefix="callbacks"))
 
     def __post_init__(self) -> None:
         self._random.seed(self.seed)
@@ -77,7 +77,7 @@ class CallbackSender:
             params = {"MessageSid": resource["sid"], "MessageStatus": status, "To": resource["to"],
                       "From": resource.get("from") or "", "AccountSid": resource["account_sid"]}  # fmt: skip
         headers = {"X-Twilio-Signature": sign(self.auth_token, url, params), "I-Twilio-Idempotency-Token": token}
-        time.sleep(self._random.random() * 0.3)
+        time.sleep(self._random.random() * 0.1)  # callbacks of one resource overtake each other
         for attempt in range(POST_TRIES):
             try:
                 answer = self._session.post(url, data=params, headers=headers, timeout=10)

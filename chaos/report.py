@@ -201,6 +201,9 @@ def check(run: Run, emulator: Any, sender: CallbackSender, state: State, host_lo
         "created_twice_unexplained": len(unexplained),
         "valid_never_created": len(not_created),
         "unknown": unknown,
+        "unknown_reasons": dict(
+            Counter(str(rec.get("reason")) for rec in matched.values() if rec.get("status") == lc.UNKNOWN)
+        ),
         "kills": run.kills,
         "azurite_restarts": run.azurite_restarts,
         "dead_lettered_events": len(dead),
@@ -249,6 +252,8 @@ def print_report(report: dict[str, Any]) -> None:
     for name, value, note in rows:
         print(f"{name.ljust(width)} | {value!s:>8} | {note}")
     print()
+    for reason, count in report["unknown_reasons"].items():
+        print(f"unknown x{count}: {reason}")
     if report["violations"]:
         print("VIOLATIONS:")
         for violation in report["violations"]:

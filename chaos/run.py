@@ -210,7 +210,7 @@ def execute(options: Options) -> int:
         run.say(f"Enqueued {run.enqueued} messages; waiting for quiescence (at most {options.settle_seconds:.0f}s)")
         state = final_state(run, emulator, options.settle_seconds)
         # A slow create answers late, and its callbacks follow: let them land, then look again.
-        sender.wait_idle(quiet=options.client_timeout + 2.5, timeout=60)
+        sender.wait_idle(quiet=options.client_timeout + 2.5, timeout=240)
         state = final_state(run, emulator, 30.0, previous=state)
     finally:
         stop.set()

@@ -55,5 +55,6 @@ def install(secrets: Iterable[str] = (), env: Mapping[str, str] | None = None) -
         return record
 
     logging.setLogRecordFactory(factory)
-    # The SDK logs whole request bodies at INFO; our own lines say what matters.
+    # The SDKs log every request at INFO (bodies, headers); our own lines say what matters.
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)

@@ -123,6 +123,9 @@ def deliver(request: OutboundRequest, deps: Deps) -> Record:
             if matches:
                 reason = f"no answer from Twilio and {len(matches)} possible matches"
                 return finish(deps, request.id, lc.UNKNOWN, reason=reason, event="unknown")
+        # Build the client (imports, connection pool) before the record says `sending`: a crash
+        # while it is built would otherwise leave an attempt that never left, marked unknown.
+        deps.client()
         started = deps.now()
 
         def claim_attempt(current: Record, started: datetime = started) -> Record | None:
