@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: setup run test lint typecheck unit clean chaos load
+.PHONY: setup run demo test lint typecheck unit clean chromium chaos load
 
 setup: $(STAMP_PY) $(STAMP_NODE) local.settings.json
 
@@ -25,14 +25,19 @@ $(STAMP_NODE): package.json package-lock.json
 local.settings.json:
 	cp local.settings.json.example $@
 
-# Core Tools when present; otherwise the project's local host (a dev tool, not the Functions host).
+# Azurite + the Twilio emulator (unless real Twilio is configured) + the app: Core Tools when present,
+# otherwise the project's local host (a dev tool, not the Functions host).
 run: setup
 	@if command -v func >/dev/null; then \
-	  $(PY) -m switchboard.devhost --azurite-only & trap "kill $$! 2>/dev/null" EXIT; \
+	  $(PY) -m switchboard.devhost.stack --no-app & trap "kill $$! 2>/dev/null" EXIT; \
 	  . $(VENV)/bin/activate && func start --port 7071; \
 	else \
-	  $(PY) -m switchboard.devhost --with-azurite --port 7071; \
+	  $(PY) -m switchboard.devhost.stack --port 7071; \
 	fi
+
+# The whole loop on a private stack (free ports, Azurite in memory): never clashes with `make run`.
+demo: setup
+	$(PY) -m switchboard.devhost.demo
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -41,13 +46,25 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-unit: setup
+unit: setup chromium
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 test: lint typecheck unit
 
 clean:
 	rm -rf $(VENV) node_modules .azurite .run .pytest_cache .mypy_cache .ruff_cache test-artifacts
+
+# Debian's chromium for the operator page's browser tests: installed only when missing and we are root;
+# otherwise those tests skip with the reason.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium (Debian package) for the browser tests"; \
+	  apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 chromium >/dev/null 2>&1 \
+	  || { apt-get update -qq -o DPkg::Lock::Timeout=300 >/dev/null 2>&1 \
+	       && apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 chromium >/dev/null 2>&1; } \
+	  || echo "chromium could not be installed: the browser tests will be skipped"; \
+	fi
 
 # Fault injection (N = 1,000, every fault on) and a 60 s webhook load run; see README "Reliability".
 chaos: setup

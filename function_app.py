@@ -2,10 +2,12 @@
 
 import azure.functions as func
 
-from switchboard.functions import outbound, records, sms, status, twiml, voice
+from switchboard.functions import dashboard, outbound, records, sms, status, twiml, voice
 from switchboard.logs import install as install_log_masking
+from switchboard.telemetry import configure as configure_telemetry
 
 install_log_masking()
+configure_telemetry()  # a no-op unless APPLICATIONINSIGHTS_CONNECTION_STRING is set
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(voice.bp)
@@ -14,3 +16,4 @@ app.register_functions(twiml.bp)
 app.register_functions(outbound.bp)
 app.register_functions(status.bp)
 app.register_functions(records.bp)
+app.register_functions(dashboard.bp)

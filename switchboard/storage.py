@@ -2,9 +2,12 @@
 
 The connection is named like a Functions binding's `connection` ("AzureWebJobsStorage"):
 - `<name>` holds a connection string (Azurite locally: UseDevelopmentStorage=true), or
-- `<name>__accountName`, or `<name>__queueServiceUri` / `<name>__tableServiceUri`, select
-  identity-based access with DefaultAzureCredential, as the Functions host's bindings do.
-SDK modules are imported here, at first use, to keep cold starts cheap.
+- `<name>__accountName`, or `<name>__queueServiceUri` / `<name>__tableServiceUri` /
+  `<name>__blobServiceUri`, select identity-based access, as the Functions host's bindings do:
+  `<name>__credential=managedidentity` with `<name>__clientId` uses that managed identity
+  (ManagedIdentityCredential); otherwise DefaultAzureCredential (e.g. `az login` on a laptop),
+  preferring `<name>__clientId` when it runs in Azure.
+SDK modules (azure.identity included) are imported here, at first use, to keep cold starts cheap.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,6 +39,7 @@ class StorageTarget:
     table_uri: str | None = None
     blob_uri: str | None = None
     client_id: str | None = None
+    credential_kind: str | None = None
 
     @property
     def uses_identity(self) -> bool:
@@ -60,6 +65,7 @@ class StorageTarget:
             table_uri=uri("table"),
             blob_uri=uri("blob"),
             client_id=env.get(f"{name}__clientId", "").strip() or None,
+            credential_kind=env.get(f"{name}__credential", "").strip().lower() or None,
         )
         if not (target.queue_uri or target.table_uri or target.blob_uri):
             raise StorageConfigError(
@@ -69,15 +75,27 @@ class StorageTarget:
         return target
 
     def credential(self) -> Any:
-        from azure.identity import DefaultAzureCredential
-
-        return DefaultAzureCredential(managed_identity_client_id=self.client_id)
+        """One credential per identity and process: it caches its tokens."""
+        if self.credential_kind not in (None, "managedidentity"):
+            raise StorageConfigError(f"Unsupported storage credential {self.credential_kind!r}: use managedidentity")
+        return _credential(self.credential_kind, self.client_id)
 
     def _service_uri(self, service: str) -> str:
         value = {"queue": self.queue_uri, "table": self.table_uri, "blob": self.blob_uri}[service]
         if not value:
             raise StorageConfigError(f"No {service} service URI for identity-based storage")
         return value
+
+
+@lru_cache(maxsize=4)
+def _credential(kind: str | None, client_id: str | None) -> Any:
+    if kind == "managedidentity":
+        from azure.identity import ManagedIdentityCredential
+
+        return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=client_id)
 
 
 def queue_client(queue_name: str, *, connection: str = DEFAULT_CONNECTION, base64: bool = True) -> QueueClient:

@@ -73,6 +73,11 @@ class TwilioEmulator:
         keys = {settings.api_key: settings.api_secret} if settings.api_key and settings.api_secret else {}
         return cls(settings.account_sid, settings.auth_token, port=port, api_keys=keys)
 
+    @property
+    def auth_token(self) -> str:
+        """The token the emulator signs its webhooks with (Twilio signs with the account's auth token)."""
+        return self._auth_token
+
     # --- lifecycle -----------------------------------------------------------------------
     @property
     def port(self) -> int:

@@ -8,10 +8,12 @@ import uuid
 
 import azure.functions as func
 
+from switchboard import telemetry
 from switchboard.functions.recording import store_for
 from switchboard.outbound.contract import Invalid, validate
 from switchboard.outbound.undecodable import sweep
 from switchboard.outbound.worker import Deps, handle_message, handle_poison
+from switchboard.records.model import Record
 from switchboard.settings import Settings, get_settings
 from switchboard.twilio_client import get_client
 
@@ -28,12 +30,25 @@ def deps(settings: Settings) -> Deps:
 
 @bp.queue_trigger(arg_name="msg", queue_name=QUEUE, connection=CONNECTION)
 def outbound_send(msg: func.QueueMessage) -> None:
-    handle_message(msg.id or uuid.uuid4().hex, msg.get_body(), int(msg.dequeue_count or 1), deps(get_settings()))
+    dequeue_count = int(msg.dequeue_count or 1)
+    with telemetry.span("outbound.send", queue_message_id=msg.id, dequeue_count=dequeue_count):
+        record = handle_message(msg.id or uuid.uuid4().hex, msg.get_body(), dequeue_count, deps(get_settings()))
+        _observe("outbound.handled", record)
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=f"{QUEUE}-poison", connection=CONNECTION)
 def outbound_poison(msg: func.QueueMessage) -> None:
-    handle_poison(msg.id or uuid.uuid4().hex, msg.get_body(), deps(get_settings()))
+    with telemetry.span("outbound.poison", queue_message_id=msg.id):
+        _observe(
+            "outbound.dead_lettered", handle_poison(msg.id or uuid.uuid4().hex, msg.get_body(), deps(get_settings()))
+        )
+
+
+def _observe(event: str, record: Record) -> None:
+    """The request id, SID, type and status on the current span, and one structured log line."""
+    telemetry.annotate(request_id=record.id, sid=record.sid, type=record.type, status=record.status)
+    telemetry.log_event(log, event, request_id=record.id, type=record.type, to=record.to, sid=record.sid,
+                        status=record.status, error_code=record.error_code)  # fmt: skip
 
 
 @bp.route(route="outbound", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)

@@ -6,6 +6,7 @@ import azure.functions as func
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
+from switchboard import telemetry
 from switchboard.functions.recording import store_for
 from switchboard.functions.webhook import twilio_webhook
 from switchboard.outbound.twilio_params import REQUEST_ID_PARAM
@@ -36,5 +37,10 @@ def sms_status(request: WebhookRequest, settings: Settings) -> MessagingResponse
 def _apply(kind: str, request: WebhookRequest, settings: Settings) -> None:
     request_id = request.query.get(REQUEST_ID_PARAM)
     token = request.headers.get(IDEMPOTENCY_HEADER)
-    params = request.form.to_dict()
-    record_status_callback(store_for(settings), kind, params, request_id, utcnow(), idempotency_token=token)
+    form = request.form.to_dict()
+    prefix = "Call" if kind == "call" else "Message"
+    sid, status = form.get(f"{prefix}Sid"), form.get(f"{prefix}Status")
+    with telemetry.span("twilio.status_callback", type=kind, sid=sid, status=status, request_id=request_id):
+        store = store_for(settings)
+        record_id = record_status_callback(store, kind, form, request_id, utcnow(), idempotency_token=token)
+        telemetry.annotate(request_id=record_id)

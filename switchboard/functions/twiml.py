@@ -6,7 +6,9 @@ import azure.functions as func
 from twilio.twiml import TwiML
 from twilio.twiml.voice_response import VoiceResponse
 
+from switchboard.functions.recording import record_quietly
 from switchboard.functions.webhook import Flow, handle, plain, twilio_webhook
+from switchboard.records.callbacks import record_inbound_call
 from switchboard.settings import Settings, get_settings
 from switchboard.twiml import twimlets
 from switchboard.twiml.common import apology
@@ -19,7 +21,9 @@ bp = func.Blueprint()
 @bp.route(route="twiml/message", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @twilio_webhook(fallback=apology)
 def twiml_message(request: WebhookRequest, settings: Settings) -> VoiceResponse:
-    return twimlets.message(request.params)
+    twiml = twimlets.message(request.params)
+    record_inbound(request, settings)
+    return twiml
 
 
 @bp.route(route="twiml/{name}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -40,7 +44,19 @@ def _flow(name: str) -> Flow:
             voicemail=StorageVoicemailSink(),
             list_audio=list_audio_blobs,
         )
-        return twimlets.answer(name, call)
+        twiml = twimlets.answer(name, call)
+        record_inbound(request, settings)
+        return twiml
 
     flow.__name__ = f"twiml_{name}"
     return flow
+
+
+def record_inbound(request: WebhookRequest, settings: Settings) -> None:
+    """A twimlet used as a number's Voice URL answers inbound calls: record them like /api/voice/incoming.
+
+    Outbound calls already have their record, and later stages of the same call find theirs claimed.
+    """
+    form = request.form.to_dict()
+    if form.get("Direction") == "inbound" and form.get("CallSid"):
+        record_quietly(settings, record_inbound_call, form)

@@ -328,3 +328,22 @@ def test_storage_failure_in_a_callback_is_logged_and_answered_not_a_500(app, con
         f"{DECL}<Response><Say>Sorry, we cannot take your call right now. Goodbye.</Say><Hangup /></Response>"
     )
     assert "Missing storage connection AzureWebJobsStorage" in caplog.text
+
+
+@pytest.mark.azurite
+def test_a_twimlet_answering_an_inbound_call_records_it_once(app, azurite) -> None:
+    from switchboard.functions.recording import store_for
+    from switchboard.settings import get_settings
+
+    inbound = CALL | {"CallSid": "CA" + "e" * 32, "Direction": "inbound", "CallStatus": "ringing"}
+    menu = "menu?Message=Press%201&Options%5B1%5D=https%3A%2F%2Fx.example%2Fsales"
+    for _ in range(2):  # a later stage of the same call finds its record claimed
+        assert xml_of(twimlet(app, menu, inbound)).startswith(f"{DECL}<Response><Gather")
+    record, events = store_for(get_settings()).record_with_events(inbound["CallSid"])
+    assert record is not None
+    assert (record.direction, record.type, record.from_, record.sid) == ("inbound", "call", CALLER, inbound["CallSid"])
+    assert [event["kind"] for event in events] == ["incoming"]
+
+    outbound = CALL | {"CallSid": "CA" + "f" * 32, "Direction": "outbound-api"}
+    xml_of(twimlet(app, menu, outbound))
+    assert store_for(get_settings()).get(outbound["CallSid"]) is None  # its record is the outbound request's

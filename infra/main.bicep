@@ -1,0 +1,267 @@
+// Switchboard on Azure Functions Flex Consumption, deployed with `azd up`.
+// Layout and API versions follow the Azure-Samples Functions quickstarts (functions-quickstart-python-http-azd).
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the environment, used to generate a short unique hash used in all resources.')
+param environmentName string
+
+@minLength(1)
+@description('Primary location for all resources & the Flex Consumption Function App')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'eastus2euap'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+param apiServiceName string = ''
+param apiUserAssignedIdentityName string = ''
+param applicationInsightsName string = ''
+param appServicePlanName string = ''
+param logAnalyticsName string = ''
+param resourceGroupName string = ''
+param storageAccountName string = ''
+param keyVaultName string = ''
+@description('Id of the user identity to be used for testing and debugging. This is not required in production. Leave empty if not needed.')
+param principalId string = ''
+
+@minLength(34)
+@maxLength(34)
+@description('Your Twilio account SID (AC...).')
+param twilioAccountSid string
+
+@description('Default caller ID and SMS sender, in E.164 (+15551234567).')
+param twilioPhoneNumber string
+
+@secure()
+@minLength(1)
+@description('Your Twilio auth token. Stored in Key Vault; it signs the webhooks Twilio sends.')
+param twilioAuthToken string
+
+@description('Optional Twilio API key SID (SK...) for REST calls; leave empty to use the auth token.')
+param twilioApiKey string = ''
+
+@secure()
+@description('Secret of the Twilio API key. Stored in Key Vault. Leave empty when twilioApiKey is empty.')
+param twilioApiSecret string = ''
+
+var abbrs = loadJsonContent('./abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+var functionAppName = !empty(apiServiceName) ? apiServiceName : '${abbrs.webSitesFunctions}api-${resourceToken}'
+var deploymentStorageContainerName = 'app-package-${take(functionAppName, 32)}-${take(toLower(uniqueString(functionAppName, resourceToken)), 7)}'
+// The public origin Twilio calls; webhook signatures are checked against it.
+var publicBaseUrl = 'https://${functionAppName}.azurewebsites.net'
+// Queue names are part of the message contract (see README, "Send from another app").
+var outboundQueueName = 'outbound'
+var outboundPoisonQueueName = 'outbound-poison'
+
+// Organize resources in a resource group
+resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+// User assigned managed identity used by the function app to reach storage, Key Vault and Application Insights
+module apiUserAssignedIdentity 'br/public:avm/res/managed-identity/user-assigned-identity:0.4.1' = {
+  name: 'apiUserAssignedIdentity'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: !empty(apiUserAssignedIdentityName) ? apiUserAssignedIdentityName : '${abbrs.managedIdentityUserAssignedIdentities}api-${resourceToken}'
+  }
+}
+
+// Flex Consumption plan
+module appServicePlan 'br/public:avm/res/web/serverfarm:0.1.1' = {
+  name: 'appserviceplan'
+  scope: rg
+  params: {
+    name: !empty(appServicePlanName) ? appServicePlanName : '${abbrs.webServerFarms}${resourceToken}'
+    sku: {
+      name: 'FC1'
+      tier: 'FlexConsumption'
+    }
+    reserved: true
+    location: location
+    tags: tags
+  }
+}
+
+// Secrets live in Key Vault; app settings hold Key Vault references, never the values.
+module keyVault './app/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: !empty(keyVaultName) ? keyVaultName : '${abbrs.keyVaultVaults}${resourceToken}'
+    location: location
+    tags: tags
+    twilioAuthToken: twilioAuthToken
+    twilioApiSecret: twilioApiSecret
+    managedIdentityPrincipalId: apiUserAssignedIdentity.outputs.principalId
+  }
+}
+
+module api './app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: functionAppName
+    location: location
+    tags: tags
+    applicationInsightsName: monitoring.outputs.name
+    appServicePlanId: appServicePlan.outputs.resourceId
+    runtimeName: 'python'
+    runtimeVersion: '3.12'
+    storageAccountName: storage.outputs.name
+    deploymentStorageContainerName: deploymentStorageContainerName
+    identityId: apiUserAssignedIdentity.outputs.resourceId
+    identityClientId: apiUserAssignedIdentity.outputs.clientId
+    appSettings: union(
+      {
+        TWILIO_ACCOUNT_SID: twilioAccountSid
+        TWILIO_PHONE_NUMBER: twilioPhoneNumber
+        TWILIO_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioAuthTokenSecretUri})'
+        PUBLIC_BASE_URL: publicBaseUrl
+        WEBHOOK_VALIDATION: 'true'
+      },
+      empty(twilioApiKey) ? {} : {
+        TWILIO_API_KEY: twilioApiKey
+        TWILIO_API_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioApiSecretSecretUri})'
+      }
+    )
+  }
+  dependsOn: [
+    rbac
+  ]
+}
+
+// Backing storage: the host (AzureWebJobsStorage), the deployment package, the outbound queues and the records tables
+module storage 'br/public:avm/res/storage/storage-account:0.8.3' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: !empty(storageAccountName) ? storageAccountName : '${abbrs.storageStorageAccounts}${resourceToken}'
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false // Identity-based connections only: no account keys anywhere
+    dnsEndpointType: 'Standard'
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+    blobServices: {
+      containers: [{name: deploymentStorageContainerName}]
+    }
+    queueServices: {
+      queues: [
+        {name: outboundQueueName}
+        {name: outboundPoisonQueueName}
+      ]
+    }
+    minimumTlsVersion: 'TLS1_2'  // Enforcing TLS 1.2 for better security
+    location: location
+    tags: tags
+  }
+}
+
+// Define the configuration object locally to pass to the modules
+var storageEndpointConfig = {
+  enableBlob: true  // AzureWebJobsStorage (host locks, keys) and the Flex deployment package
+  enableQueue: true  // the outbound queue trigger and producers
+  enableTable: true  // call and message records
+  allowUserIdentityPrincipal: true   // Allow interactive user identity to access for testing and debugging
+}
+
+// Consolidated Role Assignments
+module rbac 'app/rbac.bicep' = {
+  name: 'rbacAssignments'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    appInsightsName: monitoring.outputs.name
+    managedIdentityPrincipalId: apiUserAssignedIdentity.outputs.principalId
+    userIdentityPrincipalId: principalId
+    enableBlob: storageEndpointConfig.enableBlob
+    enableQueue: storageEndpointConfig.enableQueue
+    enableTable: storageEndpointConfig.enableTable
+    allowUserIdentityPrincipal: storageEndpointConfig.allowUserIdentityPrincipal
+  }
+}
+
+// Monitor application with Azure Monitor - Log Analytics and Application Insights
+module logAnalytics 'br/public:avm/res/operational-insights/workspace:0.7.0' = {
+  name: '${uniqueString(deployment().name, location)}-loganalytics'
+  scope: rg
+  params: {
+    name: !empty(logAnalyticsName) ? logAnalyticsName : '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    location: location
+    tags: tags
+    dataRetention: 30
+  }
+}
+
+module monitoring 'br/public:avm/res/insights/component:0.4.1' = {
+  name: '${uniqueString(deployment().name, location)}-appinsights'
+  scope: rg
+  params: {
+    name: !empty(applicationInsightsName) ? applicationInsightsName : '${abbrs.insightsComponents}${resourceToken}'
+    location: location
+    tags: tags
+    workspaceResourceId: logAnalytics.outputs.resourceId
+    disableLocalAuth: true
+  }
+}
+
+// App outputs (azd stores them in the environment; the postprovision hook prints the webhook URLs)
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output SERVICE_API_NAME string = api.outputs.SERVICE_API_NAME
+output AZURE_FUNCTION_NAME string = api.outputs.SERVICE_API_NAME
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output PUBLIC_BASE_URL string = publicBaseUrl
+output SWITCHBOARD_API_URL string = publicBaseUrl
+output SWITCHBOARD_OUTBOUND_QUEUE_URL string = 'https://${storage.outputs.name}.queue.${environment().suffixes.storage}/${outboundQueueName}'
+output TWILIO_VOICE_WEBHOOK_URL string = '${publicBaseUrl}/api/voice/incoming'
+output TWILIO_SMS_WEBHOOK_URL string = '${publicBaseUrl}/api/sms/incoming'
+output TWILIO_VOICE_STATUS_CALLBACK_URL string = '${publicBaseUrl}/api/voice/status'
+output TWILIO_SMS_STATUS_CALLBACK_URL string = '${publicBaseUrl}/api/sms/status'
+output SWITCHBOARD_DASHBOARD_URL string = '${publicBaseUrl}/api/dashboard'

@@ -1,0 +1,213 @@
+"""`python -m switchboard send sms|call ...`: enqueue an outbound request, print its id, optionally wait for it.
+
+    python -m switchboard send sms --to +15558675310 --body "Your order has shipped."
+    python -m switchboard send call --to +15558675310 --say "Hello world." --wait
+
+Storage comes from `--storage` (a connection string), else the `AzureWebJobsStorage` /
+`AzureWebJobsStorage__accountName` settings, else `local.settings.json`. `--wait` polls
+`GET <api>/api/records/{id}` with a function key (`--api-url`/`SWITCHBOARD_API_URL`,
+`--function-key`/`SWITCHBOARD_FUNCTION_KEY`; locally `http://127.0.0.1:7071` and `LOCAL_FUNCTION_KEY`)
+until the request reaches a final status, for at most `--wait-timeout` seconds.
+Exit status: 0 sent/delivered/completed, 1 any other final status, 2 timed out or unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from switchboard import client
+
+SUCCESS = frozenset({"sent", "delivered", "completed", "read"})
+FINAL = SUCCESS | frozenset(
+    {"failed", "rejected", "dead_lettered", "unknown", "busy", "no-answer", "canceled", "undelivered"}
+)
+LOCAL_API_URL = "http://127.0.0.1:7071"
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+EXIT_OK, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 2
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m switchboard", description="Switchboard command line.")
+    commands = root.add_subparsers(dest="command", required=True)
+    send = commands.add_parser("send", help="ask Switchboard to place a call or send an SMS")
+    kinds = send.add_subparsers(dest="kind", required=True)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--to", required=True, help="E.164 number, e.g. +15558675310")
+    common.add_argument("--from", dest="from_", help="E.164 sender (default: the app's TWILIO_PHONE_NUMBER)")
+    common.add_argument("--id", dest="request_id", help="idempotency key (default: a new one)")
+    common.add_argument("--storage", help="storage connection string (default: AzureWebJobsStorage)")
+    common.add_argument("--queue", default=client.QUEUE_NAME, help="queue name (default: %(default)s)")
+    common.add_argument("--settings", type=Path, default=Path("local.settings.json"), help=argparse.SUPPRESS)
+    common.add_argument("--wait", action="store_true", help="poll the records API until a final status")
+    common.add_argument("--api-url", help=f"the app's base URL (SWITCHBOARD_API_URL; default {LOCAL_API_URL})")
+    common.add_argument("--function-key", help="function key for the records API (SWITCHBOARD_FUNCTION_KEY)")
+    common.add_argument("--wait-timeout", type=float, default=120.0, help="seconds to wait (default: %(default)s)")
+    common.add_argument("--poll-interval", type=float, default=1.0, help=argparse.SUPPRESS)
+
+    sms = kinds.add_parser("sms", parents=[common], help="send an SMS")
+    sms.add_argument("--body", help="message text (up to 1600 characters)")
+    sms.add_argument("--media-url", action="append", help="http(s) URL of media to attach (repeatable)")
+    sms.add_argument("--messaging-service-sid", help="send through a Messaging Service (MG...)")
+
+    call = kinds.add_parser("call", parents=[common], help="place a call")
+    content = call.add_mutually_exclusive_group(required=True)
+    content.add_argument("--say", help="text to speak")
+    content.add_argument("--play", help="http(s) URL of audio to play")
+    content.add_argument("--twiml", help="a TwiML document with a <Response> root")
+    content.add_argument("--url", help="a URL that answers with TwiML")
+    call.add_argument("--voice")
+    call.add_argument("--language")
+    call.add_argument("--timeout", type=int, help="seconds to let it ring")
+    call.add_argument("--machine-detection", choices=["Enable", "DetectMessageEnd"])
+    call.add_argument("--record", action="store_true", default=None)
+    return root
+
+
+def build_message(args: argparse.Namespace) -> dict[str, Any]:
+    common = {"from_": args.from_, "request_id": args.request_id}
+    if args.kind == "sms":
+        return client.sms_message(
+            args.to, body=args.body, media_url=args.media_url,
+            messaging_service_sid=args.messaging_service_sid, **common,
+        )  # fmt: skip
+    return client.call_message(
+        args.to, say=args.say, play=args.play, twiml=args.twiml, url=args.url, voice=args.voice,
+        language=args.language, timeout=args.timeout, machine_detection=args.machine_detection,
+        record=args.record, **common,
+    )  # fmt: skip
+
+
+def local_values(path: Path) -> dict[str, str]:
+    try:
+        values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in values.items() if v}
+
+
+def setting(flag: str | None, env: Mapping[str, str], name: str, local: Mapping[str, str], *fallbacks: str) -> str:
+    if flag:
+        return flag
+    for key in (name, *fallbacks):
+        if env.get(key):
+            return env[key]
+    for key in (name, *fallbacks):
+        if local.get(key):
+            return local[key]
+    return ""
+
+
+def fetch_record(api_url: str, key: str, request_id: str, timeout: float = 10.0) -> dict[str, Any] | None:
+    """The record as JSON, or None while the app has not recorded the request yet (404)."""
+    url = f"{api_url.rstrip('/')}/api/records/{urllib.parse.quote(request_id, safe='')}"
+    request = urllib.request.Request(url, headers={"x-functions-key": key, "Accept": "application/json"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) checked by caller
+            record: dict[str, Any] = json.loads(response.read().decode("utf-8"))
+            return record
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise
+
+
+def wait_for_final(
+    fetch: Callable[[], dict[str, Any] | None],
+    *,
+    timeout: float,
+    interval: float,
+    out: TextIO,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any] | None:
+    """Poll until a final status, for at most `timeout` seconds; a spinner on a terminal, status changes otherwise."""
+    started = clock()
+    spinner = itertools.cycle(SPINNER)
+    interactive = out.isatty()
+    last_status: str | None = None
+    record: dict[str, Any] | None = None
+    while True:
+        record = fetch()
+        status = str(record.get("status", "")) if record else "waiting to be recorded"
+        elapsed = clock() - started
+        if interactive:
+            out.write(f"\r{next(spinner)} {status} ({elapsed:.0f}s)\033[K")
+            out.flush()
+        elif status != last_status:
+            out.write(f"{status}\n")
+            out.flush()
+        last_status = status
+        if record and status in FINAL:
+            break
+        if elapsed + interval > timeout:
+            record = None
+            break
+        sleep(interval)
+    if interactive:
+        out.write("\r\033[K")
+        out.flush()
+    return record
+
+
+def main(argv: list[str] | None = None, *, env: Mapping[str, str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    env = os.environ if env is None else env
+    local = local_values(args.settings)
+    try:
+        message = build_message(args)
+        request_id = enqueue(args, env, local, message)
+    except ValueError as invalid:
+        print(f"error: {invalid}", file=sys.stderr)
+        return EXIT_FAILED
+    print(request_id, flush=True)
+    return wait_and_report(args, env, local, request_id) if args.wait else EXIT_OK
+
+
+def enqueue(args: argparse.Namespace, env: Mapping[str, str], local: Mapping[str, str], message: dict[str, Any]) -> str:
+    storage = setting(args.storage, env, "AzureWebJobsStorage", local)
+    if args.storage or not env.get("AzureWebJobsStorage__accountName"):
+        if not storage:
+            raise ValueError("no storage: pass --storage or set AzureWebJobsStorage")
+        os.environ["AzureWebJobsStorage"] = storage
+    from switchboard.storage import queue_client
+
+    return client.enqueue(queue_client(args.queue), message)
+
+
+def wait_and_report(args: argparse.Namespace, env: Mapping[str, str], local: Mapping[str, str], request_id: str) -> int:
+    api_url = setting(args.api_url, env, "SWITCHBOARD_API_URL", local) or LOCAL_API_URL
+    key = setting(args.function_key, env, "SWITCHBOARD_FUNCTION_KEY", local, "LOCAL_FUNCTION_KEY")
+    if not api_url.startswith(("http://", "https://")):
+        print(f"error: --api-url must be an http(s) URL, not {api_url!r}", file=sys.stderr)
+        return EXIT_TIMEOUT
+    try:
+        record = wait_for_final(
+            lambda: fetch_record(api_url, key, request_id),
+            timeout=args.wait_timeout, interval=args.poll_interval, out=sys.stderr,
+        )  # fmt: skip
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        print(f"error: cannot read {api_url}/api/records/{request_id}: {error}", file=sys.stderr)
+        return EXIT_TIMEOUT
+    if record is None:
+        print(f"error: no final status within {args.wait_timeout:g}s", file=sys.stderr)
+        return EXIT_TIMEOUT
+    status = str(record.get("status"))
+    detail = " ".join(f"{k}={record[k]}" for k in ("sid", "error_code", "error_message") if record.get(k))
+    print(f"{status} {detail}".strip(), flush=True)
+    return EXIT_OK if status in SUCCESS else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

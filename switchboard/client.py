@@ -1,0 +1,163 @@
+"""Ask Switchboard to place a call or send an SMS from any Python app: one JSON message on its `outbound` queue.
+
+This module is a copy-paste target. It needs only `azure-storage-queue` and the standard library, so you
+can copy this one file into another app, or `pip install` this project and `from switchboard.client import ...`.
+
+    from switchboard.client import outbound_queue, send_call, send_sms
+
+    queue = outbound_queue(connection_string)          # or outbound_queue(account_url=..., credential=...)
+    request_id = send_sms(queue, "+15558675310", body="Your order has shipped.")
+    send_call(queue, "+15558675310", say="Hello world.", request_id="order-1234:call")
+
+Every message is base64-encoded on the queue, which is what the Functions queue trigger expects; a
+queue client without base64 encoding is refused, because its messages would all end in `outbound-poison`.
+The request id is the idempotency key: sending the same id twice never calls or texts twice. Leave it
+out and one is generated. It is returned, so that you can look the request up later
+(`GET /api/records/{id}`). Switchboard validates every message again before it spends money, against
+the JSON Schema in `schemas/outbound-message.schema.json`; the checks here only catch mistakes early.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueClient
+
+QUEUE_NAME = "outbound"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+_HTTP_URL = re.compile(r"^https?://[^\s/?#]+\S*$")
+CALL_CONTENT = ("say", "play", "twiml", "url")
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def outbound_queue(
+    connection_string: str | None = None,
+    *,
+    account_url: str | None = None,
+    credential: Any = None,
+    queue_name: str = QUEUE_NAME,
+) -> QueueClient:
+    """A client for Switchboard's queue, with base64 message encoding.
+
+    Give a connection string, or the queue service URL (`https://<account>.queue.core.windows.net`)
+    and a credential, e.g. `azure.identity.DefaultAzureCredential()` with the Storage Queue Data
+    Message Sender role on the account.
+    """
+    from azure.storage.queue import BinaryBase64DecodePolicy, QueueClient, TextBase64EncodePolicy
+
+    policies: dict[str, Any] = {
+        "message_encode_policy": TextBase64EncodePolicy(),
+        "message_decode_policy": BinaryBase64DecodePolicy(),
+    }
+    if connection_string:
+        return QueueClient.from_connection_string(connection_string, queue_name, **policies)
+    if account_url:
+        return QueueClient(account_url, queue_name, credential=credential, **policies)
+    raise ValueError("outbound_queue() needs a connection string or an account_url")
+
+
+def call_message(
+    to: str,
+    *,
+    say: str | None = None,
+    play: str | None = None,
+    twiml: str | None = None,
+    url: str | None = None,
+    from_: str | None = None,
+    request_id: str | None = None,
+    voice: str | None = None,
+    language: str | None = None,
+    timeout: int | None = None,
+    machine_detection: str | None = None,
+    record: bool | None = None,
+) -> dict[str, Any]:
+    """The queue message for a call that says, plays, runs TwiML or fetches TwiML from a URL (exactly one)."""
+    content = {"say": say, "play": play, "twiml": twiml, "url": url}
+    given = [key for key, value in content.items() if value is not None]
+    if len(given) != 1:
+        raise ValueError(f"a call needs exactly one of {', '.join(CALL_CONTENT)}; got {given or 'none'}")
+    for key in ("play", "url"):
+        if content[key] is not None:
+            _check(_HTTP_URL, content[key], key, "an http(s) URL")
+    message = _base("call", to, from_, request_id)
+    message.update(
+        _present(
+            {**content, "voice": voice, "language": language, "timeout": timeout,
+             "machine_detection": machine_detection, "record": record}
+        )
+    )  # fmt: skip
+    return message
+
+
+def sms_message(
+    to: str,
+    *,
+    body: str | None = None,
+    media_url: list[str] | None = None,
+    from_: str | None = None,
+    request_id: str | None = None,
+    messaging_service_sid: str | None = None,
+) -> dict[str, Any]:
+    """The queue message for an SMS (or MMS): a body and/or media URLs."""
+    if not body and not media_url:
+        raise ValueError("an SMS needs a body and/or media_url")
+    if body is not None and len(body) > 1600:
+        raise ValueError("an SMS body is at most 1600 characters")
+    for link in media_url or []:
+        _check(_HTTP_URL, link, "media_url", "an http(s) URL")
+    message = _base("sms", to, from_, request_id)
+    message.update(_present({"body": body, "media_url": list(media_url) if media_url else None,
+                             "messaging_service_sid": messaging_service_sid}))  # fmt: skip
+    return message
+
+
+def enqueue(queue: QueueClient, message: dict[str, Any]) -> str:
+    """Put one message on the queue, base64-encoded, and return its request id."""
+    from azure.storage.queue import TextBase64EncodePolicy
+
+    if not isinstance(getattr(queue, "_message_encode_policy", None), TextBase64EncodePolicy):
+        raise ValueError(
+            "the queue client must base64-encode messages (message_encode_policy=TextBase64EncodePolicy()); "
+            "build it with outbound_queue() so that messages do not end in the poison queue"
+        )
+    queue.send_message(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+    return str(message["id"])
+
+
+def send_call(queue: QueueClient, to: str, **options: Any) -> str:
+    """Ask for a call; see call_message() for the options. Returns the request id."""
+    return enqueue(queue, call_message(to, **options))
+
+
+def send_sms(queue: QueueClient, to: str, **options: Any) -> str:
+    """Ask for an SMS; see sms_message() for the options. Returns the request id."""
+    return enqueue(queue, sms_message(to, **options))
+
+
+def _base(kind: str, to: str, from_: str | None, request_id: str | None) -> dict[str, Any]:
+    _check(_E164, to, "to", "an E.164 number like +15558675310")
+    if from_ is not None:
+        _check(_E164, from_, "from", "an E.164 number like +15558675310")
+    request_id = new_request_id() if request_id is None else request_id
+    _check(_REQUEST_ID, request_id, "request_id", "1-64 characters of A-Z a-z 0-9 _ . : -")
+    message: dict[str, Any] = {"type": kind, "id": request_id, "to": to}
+    if from_ is not None:
+        message["from"] = from_
+    return message
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _check(pattern: re.Pattern[str], value: object, name: str, what: str) -> None:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise ValueError(f"{name} must be {what}, not {value!r}")

@@ -1,0 +1,140 @@
+"""`python -m switchboard.emulator`: serve the Twilio emulator, or play an inbound call or SMS against the app.
+
+python -m switchboard.emulator [serve] [--port 4011]
+python -m switchboard.emulator call --to +15005550006 --from +15558675310 --digits 1 [--url URL]
+python -m switchboard.emulator sms --to +15005550006 --from +15558675310 --body HELP [--url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from switchboard.devhost.processes import PROJECT_ROOT
+
+DEFAULT_PORT = 4011
+DEFAULT_APP = "http://127.0.0.1:7071"
+DEFAULT_CALLER = "+15558675310"
+COMMANDS = ("serve", "call", "sms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(_with_command(sys.argv[1:] if argv is None else argv))
+    from switchboard.devhost.host import load_local_settings
+    from switchboard.settings import Settings
+
+    load_local_settings(args.settings)
+    settings = Settings.from_env()
+    if args.command == "serve":
+        return serve(args, settings)
+    token = args.auth_token or settings.auth_token
+    to = args.to or settings.phone_number
+    if not to:
+        print("error: give --to (or set TWILIO_PHONE_NUMBER)", file=sys.stderr)
+        return 2
+    app = settings.public_base_url or DEFAULT_APP
+    if args.command == "call":
+        return play_call(args, settings.account_sid, token, to, args.url or f"{app}/api/voice/incoming")
+    return send_sms(args, settings.account_sid, token, to, args.url or f"{app}/api/sms/incoming")
+
+
+def _with_command(argv: list[str]) -> list[str]:
+    if argv and argv[0] in (*COMMANDS, "-h", "--help"):
+        return argv
+    return ["serve", *argv]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m switchboard.emulator", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="serve Twilio's REST API on 127.0.0.1 (the default)")
+    serve_parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve_parser.add_argument("--rate-calls", type=float, default=0, help="calls created per second before 429")
+    serve_parser.add_argument("--rate-messages", type=float, default=0, help="messages per second before 429")
+    serve_parser.add_argument("--slow-answer-seconds", type=float, default=2.0)
+    serve_parser.add_argument("--callback-order", choices=("twilio", "reverse", "shuffle"), default="twilio")
+    serve_parser.add_argument("--duplicate-callbacks", type=float, default=0.0, metavar="P")
+    call_parser = commands.add_parser("call", help="play an inbound call and print what the caller hears")
+    call_parser.add_argument("--digits", action="append", default=[], help="keys for the next <Gather> (repeatable)")
+    call_parser.add_argument("--dial", action="append", default=[], metavar="NUMBER=STATUS",
+                             help="outcome of a <Dial> to NUMBER: completed, busy, no-answer, failed")  # fmt: skip
+    call_parser.add_argument("--method", choices=("GET", "POST"), default="POST")
+    sms_parser = commands.add_parser("sms", help="send an inbound SMS webhook and print the replies")
+    sms_parser.add_argument("--body", required=True)
+    for sub in (serve_parser, call_parser, sms_parser):
+        sub.add_argument("--settings", type=Path, default=PROJECT_ROOT / "local.settings.json")
+    for sub in (call_parser, sms_parser):
+        sub.add_argument("--to", help="our number (default TWILIO_PHONE_NUMBER)")
+        sub.add_argument("--from", dest="from_", default=DEFAULT_CALLER, help="the caller's number")
+        sub.add_argument("--url", help="the webhook (default PUBLIC_BASE_URL + /api/voice|sms/incoming)")
+        sub.add_argument("--auth-token", help="sign with this token instead of TWILIO_AUTH_TOKEN")
+    return parser
+
+
+def serve(args: argparse.Namespace, settings: object) -> int:
+    from switchboard.emulator.progress import CallbackPlan, Simulator
+    from switchboard.emulator.rest import TwilioEmulator
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from switchboard.logs import install
+
+    install(getattr(settings, "secrets", ()))
+    emulator = TwilioEmulator.from_settings(settings, port=args.port)
+    emulator.rate_limits = {k: v for k, v in (("calls", args.rate_calls), ("messages", args.rate_messages)) if v}
+    plan = CallbackPlan(duplicates=args.duplicate_callbacks, order=args.callback_order)
+    simulator = Simulator(emulator, slow_answer_seconds=args.slow_answer_seconds, plan=plan)
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    emulator.start()
+    print(f"Twilio emulator (not Twilio: nothing reaches a phone) on {emulator.base_url}", flush=True)
+    print(f"  account {emulator.account_sid}; status callbacks and TwiML fetches go to the URLs given", flush=True)
+    try:
+        stopped.wait()
+    finally:
+        simulator.close()
+        emulator.stop()
+    return 0
+
+
+def play_call(args: argparse.Namespace, account_sid: str, token: str, to: str, url: str) -> int:
+    from switchboard.emulator.callflow import DialOutcome
+    from switchboard.emulator.inbound import inbound_call
+
+    dial = {number: DialOutcome(status) for number, _, status in (d.partition("=") for d in args.dial)}
+    digits = tuple(part for value in args.digits for part in value.split(","))
+    print(f"Calling {url} as {args.from_} -> {to}", flush=True)
+    call_sid, result = inbound_call(
+        url, account_sid=account_sid, auth_token=token, to=to, from_=args.from_, digits=digits, dial=dial,
+        method=args.method,
+    )  # fmt: skip
+    for line in result.transcript:
+        print(f"  {line}")
+    print(f"Call {call_sid} ended: {result.status} after {result.seconds}s", flush=True)
+    return 1 if result.errors else 0
+
+
+def send_sms(args: argparse.Namespace, account_sid: str, token: str, to: str, url: str) -> int:
+    from switchboard.emulator.inbound import inbound_sms
+
+    print(f"Texting {url} as {args.from_} -> {to}: {args.body!r}", flush=True)
+    result = inbound_sms(url, account_sid=account_sid, auth_token=token, to=to, from_=args.from_, body=args.body)
+    if result.error:
+        print(f"  [error 11200] {result.error}", flush=True)
+        return 1
+    for reply in result.replies:
+        print(f"  Reply to {reply.to} from {reply.from_}: {reply.body}", *reply.media, flush=True)
+    if not result.replies:
+        print("  (no reply)", flush=True)
+    if result.redirect:
+        print(f"  Redirect: {result.redirect} (not followed)", flush=True)
+    print(f"Message {result.message_sid}: webhook answered {result.status}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""After a create is answered, act like Twilio: progress the call or message and post signed status callbacks.
+
+Calls: initiated -> ringing -> answered (in-progress) -> the TwiML is walked -> completed (with CallDuration),
+or busy / no-answer / failed by the destination's scripted outcome. Messages: queued -> sent -> delivered,
+or failed / undelivered with an ErrorCode. Work runs on a small bounded thread pool.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from switchboard.emulator.callflow import CallScript
+from switchboard.emulator.outcomes import call_outcome, message_outcome
+from switchboard.emulator.resources import API_VERSION, now, rfc2822
+from switchboard.emulator.rest import TwilioEmulator
+from switchboard.emulator.voice import CallParty, CallResult, Exchange, signed_request, walk_call
+from switchboard.phones import mask_in_text
+
+log = logging.getLogger("switchboard.emulator")
+CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
+FINAL_CALL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+ORDERS = ("twilio", "reverse", "shuffle")
+
+
+@dataclass
+class CallbackPlan:
+    """How status callbacks are delivered, for tests of late, repeated and out-of-order callbacks.
+
+    - `duplicates`: probability (0-1) that a callback is posted a second time.
+    - `order`: "twilio" posts each as it happens; "reverse" and "shuffle" hold a resource's callbacks
+      back and post them all after its last one, in that order.
+    - `retries`: extra tries of a callback that got a connection error, 429 or 5xx (bounded).
+    """
+
+    duplicates: float = 0.0
+    order: str = "twilio"
+    seed: int = 0
+    retries: int = 2
+    retry_delay: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}")
+        if not 0 <= self.duplicates <= 1:
+            raise ValueError("duplicates is a probability between 0 and 1")
+
+
+@dataclass(frozen=True)
+class Callback:
+    sid: str
+    method: str
+    url: str
+    params: dict[str, str]
+
+
+@dataclass
+class _Outbox:
+    """One resource's callbacks, held back when the plan reorders them."""
+
+    held: list[Callback] = field(default_factory=list)
+    sequence: int = 0
+
+
+class Simulator:
+    """Plugs into a TwilioEmulator's create listeners and plays what Twilio would do next."""
+
+    def __init__(
+        self,
+        emulator: TwilioEmulator,
+        *,
+        workers: int = 4,
+        slow_answer_seconds: float = 2.0,
+        plan: CallbackPlan | None = None,
+        scripts: dict[str, CallScript] | None = None,
+    ) -> None:
+        import requests
+
+        self.emulator = emulator
+        self.plan = plan or CallbackPlan()
+        self.slow_answer_seconds = slow_answer_seconds
+        self.scripts = dict(scripts or {})  # by destination number: digits the callee presses, dial outcomes
+        self.delivered: list[Callback] = []  # every callback posted (with its duplicates), in posting order
+        self.walks: dict[str, CallResult] = {}
+        self._lock = threading.Lock()
+        self._random = random.Random(self.plan.seed)  # noqa: S311 (repeatable test draws, not secrecy)
+        self._stopping = threading.Event()
+        self._futures: set[Future[None]] = set()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emulator-progress")
+        self._session = requests.Session()
+        self._started = 0
+        self._baseline = self._created_count()
+        emulator.listeners.append(self.on_create)
+
+    def _created_count(self) -> int:
+        return len(self.emulator.created("calls")) + len(self.emulator.created("messages"))
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until every call and message created so far has finished its callbacks (bounded by `timeout`).
+
+        The emulator hands a create to its listeners just after answering it, so a client can get here first:
+        wait for the listener to have seen every create too.
+        """
+        import concurrent.futures
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                pending = set(self._futures)
+                seen_all = self._started >= self._created_count() - self._baseline
+            if seen_all and not pending:
+                return True
+            concurrent.futures.wait(pending, timeout=min(0.05, max(0.0, deadline - time.monotonic())))
+        return False
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._session.close()
+
+    def __enter__(self) -> Simulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def callbacks_for(self, sid: str) -> list[Callback]:
+        with self._lock:
+            return [c for c in self.delivered if c.sid == sid]
+
+    # --- the listener --------------------------------------------------------------------
+    def on_create(self, kind: str, resource: dict[str, Any], form: dict[str, list[str]]) -> None:
+        if self._stopping.is_set():
+            return
+        work = self.run_call if kind == "calls" else self.run_message
+        with self._lock:
+            future = self._pool.submit(self._guard, work, resource, form)
+            self._futures.add(future)
+            self._started += 1
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[None]) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    @staticmethod
+    def _guard(work: Callable[[dict[str, Any], dict[str, list[str]]], None], *args: Any) -> None:
+        try:
+            work(*args)
+        except Exception:
+            log.exception("Emulator progress failed")
+
+    # --- calls -----------------------------------------------------------------------------
+    def run_call(self, resource: dict[str, Any], form: dict[str, list[str]]) -> None:
+        sid, to, from_ = resource["sid"], resource["to"], resource["from"]
+        outbox = _Outbox()
+        callback = _one(form, "StatusCallback")
+        method = (_one(form, "StatusCallbackMethod") or "POST").upper()
+        events = _events(form) if callback else set()
+        party = CallParty(self.emulator.account_sid, self.emulator.auth_token, sid, from_, to, "outbound-api")
+
+        def emit(event: str, status: str, **extra: str) -> None:
+            if callback and event in events:
+                params = _call_params(party, status, outbox.sequence) | extra
+                outbox.sequence += 1
+                self._deliver(outbox, Callback(sid, method, callback, params))
+
+        outcome = call_outcome(to)
+        emit("initiated", "initiated")
+        if outcome.status == "failed":
+            self._finish_call(sid, "failed", 0, None)
+            emit("completed", "failed", CallDuration="0")
+            return self._flush(outbox)
+        self.emulator.update_resource("calls", sid, status="ringing")
+        emit("ringing", "ringing")
+        if outcome.status in ("busy", "no-answer"):
+            self._finish_call(sid, outcome.status, 0, None)
+            emit("completed", outcome.status, CallDuration="0")
+            return self._flush(outbox)
+        if outcome.slow and self._stopping.wait(self.slow_answer_seconds):
+            return None
+        started = now()
+        self.emulator.update_resource("calls", sid, status="in-progress", start_time=rfc2822(started))
+        answered_by = {"AnsweredBy": outcome.answered_by} if _one(form, "MachineDetection") else {}
+        if answered_by:
+            self.emulator.update_resource("calls", sid, answered_by=outcome.answered_by)
+        emit("answered", "in-progress", **answered_by)
+        walk = walk_call(
+            party, self.scripts.get(to, CallScript()), url=_one(form, "Url"),
+            method=_one(form, "Method") or "POST", twiml=_one(form, "Twiml"), session=self._session,
+            should_stop=lambda: self._ended_by_rest(sid),
+        )  # fmt: skip
+        if _one(form, "Url") is None and _one(form, "Twiml") is None:
+            walk.transcript.append("[error] no Url or Twiml: ApplicationSid is not emulated")
+        with self._lock:
+            self.walks[sid] = walk
+        duration = max(1, walk.seconds)
+        final = self.emulator.fetch("calls", sid)["status"]
+        status = final if final in FINAL_CALL else walk.status
+        self._finish_call(sid, status, duration, started)
+        emit("completed", status, CallDuration=str(duration))
+        return self._flush(outbox)
+
+    def _ended_by_rest(self, sid: str) -> bool:
+        return self._stopping.is_set() or self.emulator.fetch("calls", sid)["status"] in FINAL_CALL
+
+    def _finish_call(self, sid: str, status: str, duration: int, started: datetime.datetime | None) -> None:
+        fields: dict[str, Any] = {"status": status, "duration": str(duration)}
+        if started is not None:
+            fields["end_time"] = rfc2822(started + datetime.timedelta(seconds=duration))
+        elif status != "canceled":
+            fields["end_time"] = rfc2822(now())
+        current = self.emulator.fetch("calls", sid)
+        if current["status"] in ("completed", "canceled") and current.get("end_time"):
+            fields = {"duration": str(duration)}  # ended by a REST update: keep its status and end time
+        self.emulator.update_resource("calls", sid, **fields)
+
+    # --- messages ----------------------------------------------------------------------------
+    def run_message(self, resource: dict[str, Any], form: dict[str, list[str]]) -> None:
+        sid, to = resource["sid"], resource["to"]
+        outbox = _Outbox()
+        callback = _one(form, "StatusCallback")
+        method = (_one(form, "StatusCallbackMethod") or "POST").upper()
+        outcome = message_outcome(to)
+
+        def advance(status: str, **fields: Any) -> None:
+            self.emulator.update_resource("messages", sid, status=status, **fields)
+            if not callback:
+                return
+            params = _message_params(self.emulator.account_sid, resource, status)
+            if fields.get("error_code"):
+                params["ErrorCode"] = str(fields["error_code"])
+            self._deliver(outbox, Callback(sid, method, callback, params))
+
+        if resource["status"] == "accepted":
+            advance("queued")
+        elif callback:  # the create already said queued; Twilio's first callback repeats it
+            self._deliver(
+                outbox, Callback(sid, method, callback, _message_params(self.emulator.account_sid, resource, "queued"))
+            )
+        if outcome.status == "failed":
+            advance("failed", error_code=outcome.error_code, error_message=outcome.error_message)
+            return self._flush(outbox)
+        advance("sent", date_sent=rfc2822(now()))
+        if outcome.status == "undelivered":
+            advance("undelivered", error_code=outcome.error_code, error_message=outcome.error_message)
+        else:
+            advance("delivered")
+        return self._flush(outbox)
+
+    # --- delivery ------------------------------------------------------------------------------
+    def _deliver(self, outbox: _Outbox, callback: Callback) -> None:
+        if self.plan.order != "twilio":
+            outbox.held.append(callback)
+            return
+        self._post_with_duplicates(callback)
+
+    def _flush(self, outbox: _Outbox) -> None:
+        held, outbox.held = outbox.held, []
+        if self.plan.order == "reverse":
+            held.reverse()
+        elif self.plan.order == "shuffle":
+            with self._lock:
+                self._random.shuffle(held)
+        for callback in held:
+            self._post_with_duplicates(callback)
+
+    def _post_with_duplicates(self, callback: Callback) -> None:
+        self._post(callback)
+        with self._lock:
+            again = self.plan.duplicates > 0 and self._random.random() < self.plan.duplicates
+        if again:
+            self._post(callback)
+
+    def _post(self, callback: Callback) -> None:
+        import requests
+
+        with self._lock:
+            self.delivered.append(callback)
+        token = self.emulator.auth_token
+        for attempt in range(self.plan.retries + 1):
+            try:
+                response = signed_request(
+                    self._session, token, callback.method, callback.url, callback.params, timeout=10
+                )
+                response.close()
+                if response.status_code < 500 and response.status_code != 429:
+                    if response.status_code >= 400:
+                        log.warning("Status callback to %s got %s", mask_in_text(callback.url), response.status_code)
+                    return
+            except requests.RequestException as error:
+                log.info("Status callback to %s failed: %s", mask_in_text(callback.url), type(error).__name__)
+            if attempt < self.plan.retries and self._stopping.wait(self.plan.retry_delay * (attempt + 1)):
+                return
+        log.warning("Gave up on a status callback to %s", mask_in_text(callback.url))
+
+
+def _one(form: dict[str, list[str]], name: str) -> str | None:
+    values = form.get(name) or form.get(name + "[]")
+    return values[0] if values else None
+
+
+def _events(form: dict[str, list[str]]) -> set[str]:
+    """StatusCallbackEvent, repeated or space-separated; Twilio's default is completed only."""
+    values = form.get("StatusCallbackEvent", []) + form.get("StatusCallbackEvent[]", [])
+    events = {event.lower() for value in values for event in value.split()}
+    return (events & set(CALL_EVENTS)) | {"completed"} if events else {"completed"}
+
+
+def _call_params(party: CallParty, status: str, sequence: int) -> dict[str, str]:
+    return {
+        "AccountSid": party.account_sid, "ApiVersion": API_VERSION, "CallSid": party.call_sid,
+        "CallStatus": status, "CallbackSource": "call-progress-events", "Called": party.to,
+        "Caller": party.from_, "Direction": party.direction, "From": party.from_,
+        "SequenceNumber": str(sequence), "Timestamp": rfc2822(now()) or "", "To": party.to,
+    }  # fmt: skip
+
+
+def _message_params(account_sid: str, resource: dict[str, Any], status: str) -> dict[str, str]:
+    params = {
+        "AccountSid": account_sid, "ApiVersion": API_VERSION, "MessageSid": resource["sid"],
+        "MessageStatus": status, "SmsSid": resource["sid"], "SmsStatus": status, "To": resource["to"],
+    }  # fmt: skip
+    if resource.get("from"):
+        params["From"] = resource["from"]
+    if resource.get("messaging_service_sid"):
+        params["MessagingServiceSid"] = resource["messaging_service_sid"]
+    return params
+
+
+__all__ = ["CallbackPlan", "Exchange", "Simulator"]

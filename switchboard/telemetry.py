@@ -1,0 +1,135 @@
+"""Telemetry: OpenTelemetry to Application Insights when it is configured, and nothing at all otherwise.
+
+With `APPLICATIONINSIGHTS_CONNECTION_STRING` set (Azure sets it; see infra/), `configure()` sets up
+`azure-monitor-opentelemetry` for traces and metrics. The Functions host already ships the worker's
+log lines to Application Insights, so the distro's log export is left off to avoid duplicates.
+When Application Insights refuses local auth, `APPLICATIONINSIGHTS_AUTHENTICATION_STRING`
+(`ClientId=<id>;Authorization=AAD`) selects the managed identity that authenticates the exporter.
+
+Without the setting nothing is imported: `span()` returns a shared no-op context manager and
+`annotate()` returns at once, so local runs and tests stay quiet and fast.
+
+Hooks for the code paths that place calls and send messages:
+
+    with telemetry.span("outbound.send", request_id=rid, type="sms"):
+        ...
+        telemetry.annotate(request_id=rid, sid=message.sid, type="sms", status="queued")
+        telemetry.log_event(logger, "outbound.sent", request_id=rid, to=to, sid=message.sid)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from switchboard.phones import is_e164, mask
+
+CONNECTION_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+AUTHENTICATION_SETTING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
+TRACER_NAME = "switchboard"
+# Attribute names: our own namespace, plus Twilio's SID under its own.
+ATTRIBUTE_NAMES = {
+    "request_id": "switchboard.request_id",
+    "sid": "twilio.sid",
+    "type": "switchboard.type",
+    "status": "switchboard.status",
+    "direction": "switchboard.direction",
+    "error_code": "twilio.error_code",
+    "to": "switchboard.to",
+    "from": "switchboard.from",
+}
+_NOOP: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+_lock = threading.Lock()
+_tracer: Any = None
+_configured = False
+
+
+def is_enabled() -> bool:
+    return _tracer is not None
+
+
+def configure(env: Mapping[str, str] | None = None) -> bool:
+    """Set up the exporter once per process if a connection string is set. Returns whether telemetry is on."""
+    global _tracer, _configured
+    env = os.environ if env is None else env
+    connection_string = env.get(CONNECTION_SETTING, "").strip()
+    if not connection_string:
+        return False
+    with _lock:
+        if _configured:
+            return _tracer is not None
+        _configured = True
+        from azure.monitor.opentelemetry import configure_azure_monitor
+        from opentelemetry import trace
+
+        options: dict[str, Any] = {"connection_string": connection_string, "disable_logging": True}
+        credential = _credential(env.get(AUTHENTICATION_SETTING, ""))
+        if credential is not None:
+            options["credential"] = credential
+        configure_azure_monitor(**options)
+        _tracer = trace.get_tracer(TRACER_NAME)
+        return True
+
+
+def _credential(authentication: str) -> Any:
+    """`ClientId=<id>;Authorization=AAD` -> that managed identity; `Authorization=AAD` -> the system identity."""
+    parts = dict(part.split("=", 1) for part in authentication.split(";") if "=" in part)
+    if parts.get("Authorization", "").upper() != "AAD":
+        return None
+    from azure.identity import ManagedIdentityCredential
+
+    client_id = parts.get("ClientId", "").strip()
+    return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
+
+
+def attributes(values: Mapping[str, object]) -> dict[str, str | int | float | bool]:
+    """Telemetry attributes from keyword values: namespaced names, no None, phone numbers masked."""
+    result: dict[str, str | int | float | bool] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        name = ATTRIBUTE_NAMES.get(key, key if "." in key else f"switchboard.{key}")
+        shown = mask(value) if isinstance(value, str) and is_e164(value) else value
+        result[name] = shown if isinstance(shown, str | int | float | bool) else str(shown)
+    return result
+
+
+def span(name: str, **values: object) -> contextlib.AbstractContextManager[Any]:
+    """A span around a unit of work (`with span("outbound.send", request_id=...)`); a shared no-op when off."""
+    if _tracer is None:
+        return _NOOP
+    return _tracer.start_as_current_span(name, attributes=attributes(values))  # type: ignore[no-any-return]
+
+
+def annotate(
+    *,
+    request_id: str | None = None,
+    sid: str | None = None,
+    type: str | None = None,  # the message contract's own word
+    status: str | None = None,
+    **values: object,
+) -> None:
+    """Attach the request id, Twilio SID, message type and status to the current span."""
+    if _tracer is None:
+        return
+    from opentelemetry import trace
+
+    found = {"request_id": request_id, "sid": sid, "type": type, "status": status, **values}
+    trace.get_current_span().set_attributes(attributes(found))
+
+
+def log_event(logger: logging.Logger, event: str, *, level: int = logging.INFO, **values: object) -> None:
+    """One structured line: `outbound.sent request_id=r1 to=+1555***5310 status=queued`.
+
+    The fields also travel as the record's `switchboard` attribute, which log exporters keep
+    as custom dimensions. Phone numbers are masked here, before any handler sees them.
+    """
+    if not logger.isEnabledFor(level):
+        return
+    fields = {key: (mask(v) if isinstance(v, str) and is_e164(v) else v) for key, v in values.items() if v is not None}
+    text = " ".join(f"{key}={value}" for key, value in fields.items())
+    logger.log(level, "%s %s", event, text, extra={"switchboard": {"event": event, **fields}})

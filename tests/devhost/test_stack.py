@@ -1,0 +1,66 @@
+"""`make run`'s launcher: Azurite, the emulator and the app as processes, wired together, stopped by PID."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import requests
+
+from switchboard.devhost.processes import PROJECT_ROOT, Azurite, free_port, port_open
+from switchboard.devhost.stack import Stack, emulator_port, uses_real_twilio
+from switchboard.emulator.inbound import inbound_call
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, PHONE_NUMBER
+
+REAL_SID = "AC" + "5f" * 16
+TWILIO = "https://api.twilio.com"
+
+
+@pytest.mark.parametrize(
+    ("env", "real"),
+    [
+        ({"TWILIO_API_BASE_URL": TWILIO, "TWILIO_ACCOUNT_SID": REAL_SID, "TWILIO_AUTH_TOKEN": "t"}, True),
+        ({"TWILIO_ACCOUNT_SID": REAL_SID, "TWILIO_AUTH_TOKEN": "t"}, False),  # not asked for explicitly
+        ({"TWILIO_API_BASE_URL": "http://127.0.0.1:4011", "TWILIO_ACCOUNT_SID": REAL_SID,
+          "TWILIO_AUTH_TOKEN": "t"}, False),
+        ({"TWILIO_API_BASE_URL": "https://api.twilio.com", "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+          "TWILIO_AUTH_TOKEN": "t"}, False),  # the example's placeholder
+        ({"TWILIO_API_BASE_URL": "https://api.twilio.com", "TWILIO_ACCOUNT_SID": REAL_SID,
+          "TWILIO_AUTH_TOKEN": "local-dev-auth-token-not-a-secret"}, False),
+    ],
+)  # fmt: skip
+def test_real_twilio_only_when_asked_with_real_credentials(env: dict[str, str], real: bool) -> None:
+    assert uses_real_twilio(env) is real
+
+
+def test_emulator_port_follows_the_base_url() -> None:
+    assert emulator_port({"TWILIO_API_BASE_URL": "http://127.0.0.1:4999"}) == 4999
+    assert emulator_port({"TWILIO_API_BASE_URL": "https://api.twilio.com"}) == 4011
+
+
+@pytest.mark.slow
+def test_the_stack_runs_the_whole_inbound_path_and_stops_everything(tmp_path) -> None:
+    env = dict(os.environ) | {"VOICE_GREETING": "Hello from the stack.", "PUBLIC_BASE_URL": "https://elsewhere.example"}
+    log = (tmp_path / "stack.log").open("wb")
+    stack = Stack(
+        app_port=free_port(), emulator_port=free_port(), azurite=Azurite.on_free_ports(),
+        settings_path=PROJECT_ROOT / "no-such-settings.json", output=log, env=env,
+    )  # fmt: skip
+    with stack:
+        assert [name for name, _ in stack.processes] == ["Twilio emulator", "app"]
+        assert stack.child_env()["PUBLIC_BASE_URL"] == stack.app_origin  # callbacks come back to this app
+        _, call = inbound_call(
+            f"{stack.app_origin}/api/voice/incoming", account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
+            to=PHONE_NUMBER, from_="+15558675310",
+        )  # fmt: skip
+        assert call.transcript == ["Say: Hello from the stack.", "Hangup"]
+        listed = requests.get(
+            f"{stack.emulator_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json", auth=(ACCOUNT_SID, AUTH_TOKEN),
+            timeout=10,
+        )  # fmt: skip
+        assert listed.status_code == 200
+        processes = [process for _, process in stack.processes]
+        ports = [stack.app_port, stack.emulator_port or 0, *stack.azurite.ports]
+    log.close()
+    assert all(process.poll() is not None for process in processes)
+    assert not any(port_open(port) for port in ports)

@@ -1,0 +1,93 @@
+"""Inbound calls and texts against the real app on the local host: the emulator's signatures pass its checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from switchboard.devhost.host import LocalHost
+from switchboard.devhost.processes import PROJECT_ROOT, free_port, stop_process, wait_for_ports
+from switchboard.emulator.inbound import Reply, inbound_call, inbound_sms
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, FUNCTION_KEY, PHONE_NUMBER
+
+CALLER = "+15558675310"
+pytestmark = pytest.mark.azurite  # the app records inbound traffic in Table Storage
+
+
+@pytest.fixture
+def host(app, azurite: str, configure) -> Iterator[str]:
+    with LocalHost(app, port=0, queues=False, function_keys=(FUNCTION_KEY,)) as local:
+        origin = f"http://127.0.0.1:{local.port}"
+        configure(PUBLIC_BASE_URL=origin, VOICE_GREETING="Hello from the test.", SMS_AUTO_REPLY="Thanks!")
+        yield origin
+
+
+def test_inbound_call_is_signed_so_the_app_answers_and_a_wrong_token_gets_403(host: str, configure) -> None:
+    url = f"{host}/api/voice/incoming"
+    _, good = inbound_call(url, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, to=PHONE_NUMBER, from_=CALLER)
+    assert (good.transcript, good.errors, [e.status for e in good.exchanges]) == (
+        ["Say: Hello from the test.", "Hangup"], [], [200],
+    )  # fmt: skip
+    _, bad = inbound_call(url, account_sid=ACCOUNT_SID, auth_token="wrong-token", to=PHONE_NUMBER, from_=CALLER)
+    assert ([e.status for e in bad.exchanges], bad.errors) == ([403], [11200])
+    configure(VOICE_FORWARD_TO="+15550100001")
+    _, forwarded = inbound_call(url, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, to=PHONE_NUMBER, from_=CALLER)
+    assert forwarded.transcript == ["Say: Hello from the test.", "Dial: +15550100001 -> busy"]
+
+
+def test_inbound_sms_reply(host: str) -> None:
+    url = f"{host}/api/sms/incoming"
+    result = inbound_sms(url, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, to=PHONE_NUMBER, from_=CALLER, body="HI")
+    assert (result.status, result.replies, result.error) == (200, [Reply(CALLER, PHONE_NUMBER, "Thanks!")], None)
+    refused = inbound_sms(url, account_sid=ACCOUNT_SID, auth_token="nope", to=PHONE_NUMBER, from_=CALLER, body="HI")
+    assert (refused.status, refused.replies) == (403, [])
+
+
+NO_SETTINGS = str(PROJECT_ROOT / "no-such-settings.json")  # the test's environment only, not local.settings.json
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "switchboard.emulator", *args, "--settings", NO_SETTINGS],
+        capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT, check=False,
+    )  # fmt: skip
+
+
+def test_cli_call_and_sms_as_subprocesses(host: str) -> None:
+    call = cli("call", "--url", f"{host}/api/voice/incoming", "--to", PHONE_NUMBER, "--from", CALLER, "--digits", "1")
+    assert call.returncode == 0, call.stderr
+    assert "  Say: Hello from the test.\n  Hangup\n" in call.stdout
+    assert "ended: completed" in call.stdout
+    wrong = cli("call", "--url", f"{host}/api/voice/incoming", "--to", PHONE_NUMBER, "--auth-token", "wrong")
+    assert wrong.returncode == 1
+    assert "[error 11200] HTTP retrieval failure: 403" in wrong.stdout
+    sms = cli("sms", "--url", f"{host}/api/sms/incoming", "--to", PHONE_NUMBER, "--from", CALLER, "--body", "Hi there")
+    assert sms.returncode == 0, sms.stderr
+    assert f"  Reply to {CALLER} from {PHONE_NUMBER}: Thanks!" in sms.stdout
+
+
+def test_cli_serves_the_rest_api() -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "switchboard.emulator", "--port", str(port),
+               "--settings", NO_SETTINGS]  # fmt: skip
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for_ports([port], process, 30, "the emulator")
+        base = f"http://127.0.0.1:{port}/2010-04-01/Accounts/{ACCOUNT_SID}"
+        created = requests.post(
+            f"{base}/Messages.json", data={"To": CALLER, "From": PHONE_NUMBER, "Body": "x"},
+            auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=10,
+        )  # fmt: skip
+        assert created.status_code == 201
+        assert created.json()["status"] == "queued"
+        denied = requests.get(f"{base}/Messages.json", auth=(ACCOUNT_SID, "wrong"), timeout=10)
+        assert (denied.status_code, denied.json()["code"]) == (401, 20003)
+    finally:
+        stop_process(process)
+    assert process.returncode == 0
+    assert process.stdout is not None
+    assert f"on http://127.0.0.1:{port}" in process.stdout.read().decode()

@@ -1,0 +1,343 @@
+"""Cross-checks of app setting names between the code, infra/, local.settings.json.example and the README.
+
+The Bicep compiler needs the internet, so nothing here compiles the templates. Instead every name is
+derived from the files themselves: a setting the code starts reading without wiring it into infra/
+(or documenting it as optional), or a name misspelt in one place, fails this test.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import itertools
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "switchboard"
+INFRA = ROOT / "infra"
+
+# Read by the Functions host or the local tooling, not by the app's code.
+HOST_ONLY = frozenset(
+    {
+        "FUNCTIONS_WORKER_RUNTIME",  # local host; Flex Consumption sets the runtime in functionAppConfig
+        "AzureWebJobsFeatureFlags",  # local host (worker indexing); not needed on Flex Consumption
+        "LOCAL_FUNCTION_KEY",  # the local host's function key; Azure manages real keys
+    }
+)
+# Code that does not run inside the function app: the local host, and the producer-side client and CLI.
+NOT_APP_CODE = ("devhost/", "client.py", "__main__.py")
+SETTING_NAME = re.compile(r"^(?:[A-Z][A-Z0-9_]*|AzureWebJobs\w+)$")
+ENV_NAMES = frozenset({"env", "environ"})
+
+
+def _is_env(node: ast.AST) -> bool:
+    """`env`, `environ` or `os.environ`: the mappings settings are read from."""
+    if isinstance(node, ast.Name):
+        return node.id in ENV_NAMES
+    return isinstance(node, ast.Attribute) and node.attr == "environ"
+
+
+def _constant(node: ast.AST | None, names: dict[str, str] | None = None) -> str | None:
+    """A string literal, or a module-level name bound to one (`CONNECTION_SETTING = "..."`)."""
+    if isinstance(node, ast.Name) and names:
+        return names.get(node.id)
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _module_strings(tree: ast.Module) -> dict[str, str]:
+    strings: dict[str, str] = {}
+    for node in tree.body:
+        single = isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+        if single and (value := _constant(node.value)) is not None:  # type: ignore[attr-defined]
+            strings[node.targets[0].id] = value  # type: ignore[attr-defined]
+    return strings
+
+
+def names_read_by(source: str) -> set[str]:
+    """Setting names a module reads: `_kind(env, "NAME")`, `env.get("NAME")`, `os.environ["NAME"]`, `os.getenv()`."""
+    found: set[str] = set()
+    tree = ast.parse(source)
+    strings = _module_strings(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            args = list(node.args)
+            for before, after in itertools.pairwise(args):
+                if _is_env(before) and (name := _constant(after, strings)):
+                    found.add(name)
+            method = node.func
+            if isinstance(method, ast.Attribute) and args:
+                on_env = method.attr in {"get", "pop", "setdefault", "__getitem__"} and _is_env(method.value)
+                getenv = method.attr == "getenv"
+                if (on_env or getenv) and (name := _constant(args[0], strings)):
+                    found.add(name)
+        elif isinstance(node, ast.Subscript) and _is_env(node.value) and (name := _constant(node.slice, strings)):
+            found.add(name)
+    return {name for name in found if SETTING_NAME.match(name)}
+
+
+@cache
+def code_names() -> frozenset[str]:
+    names: set[str] = set()
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if not relative.startswith(NOT_APP_CODE):
+            names |= names_read_by(path.read_text(encoding="utf-8"))
+    return frozenset(names)
+
+
+@cache
+def settings_module_fields() -> dict[str, tuple[str, str]]:
+    """Settings.from_env keyword -> (reader, setting name), e.g. auth_token -> ("_required", "TWILIO_AUTH_TOKEN")."""
+    tree = ast.parse((PACKAGE / "settings.py").read_text(encoding="utf-8"))
+    fields: dict[str, tuple[str, str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg:
+            for call in ast.walk(node.value):
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and len(call.args) >= 2:
+                    name = _constant(call.args[1])
+                    if name and _is_env(call.args[0]):
+                        fields[node.arg] = (call.func.id, name)
+                        break
+    return fields
+
+
+@cache
+def secret_names() -> frozenset[str]:
+    """Settings whose dataclass field hides its value from repr: secrets."""
+    tree = ast.parse((PACKAGE / "settings.py").read_text(encoding="utf-8"))
+    hidden: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(node.value, ast.Call):
+            for keyword in node.value.keywords:
+                if keyword.arg == "repr" and isinstance(keyword.value, ast.Constant) and keyword.value.value is False:
+                    hidden.add(node.target.id)
+    fields = settings_module_fields()
+    return frozenset(fields[field][1] for field in hidden if field in fields)
+
+
+@cache
+def required_names() -> frozenset[str]:
+    return frozenset(name for reader, name in settings_module_fields().values() if reader == "_required")
+
+
+def _bicep_files() -> list[Path]:
+    return sorted(INFRA.rglob("*.bicep"))
+
+
+@cache
+def infra_settings() -> dict[str, str]:
+    """App setting names set in the Bicep, with the text of their value."""
+    settings: dict[str, str] = {}
+    property_line = re.compile(r"^\s*'?(?P<name>[A-Za-z][A-Za-z0-9_]*)'?\s*:\s*(?P<value>.*)$")
+    for path in _bicep_files():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            found = property_line.match(line)
+            if found and SETTING_NAME.match(found["name"]) and not line.lstrip().startswith("//"):
+                settings[found["name"]] = found["value"]
+    return settings
+
+
+@cache
+def example_names() -> frozenset[str]:
+    data = json.loads((ROOT / "local.settings.json.example").read_text(encoding="utf-8"))
+    return frozenset(data["Values"])
+
+
+@cache
+def readme_table() -> dict[str, str]:
+    """Setting name -> its `required` column, from the README's Settings table."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Settings\n(.*?)(?=^## )", text, flags=re.MULTILINE | re.DOTALL)
+    assert section, "README.md has no '## Settings' section"
+    table: dict[str, str] = {}
+    for line in section.group(1).splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and line.lstrip().startswith("|"):
+            for name in re.findall(r"`([^`]+)`", cells[0]):
+                table[name] = cells[1].lower()
+    assert table, "README.md's Settings table is empty"
+    return table
+
+
+def storage_identity_names() -> frozenset[str]:
+    """`AzureWebJobsStorage__<suffix>` for each suffix switchboard/storage.py understands."""
+    source = (PACKAGE / "storage.py").read_text(encoding="utf-8")
+    suffixes = set(re.findall(r"__([a-z][A-Za-z]+)\b", source))
+    suffixes |= {f"{service}ServiceUri" for service in re.findall(r'uri\("(\w+)"\)', source)}
+    return frozenset(f"AzureWebJobsStorage__{suffix}" for suffix in suffixes)
+
+
+def known_names() -> frozenset[str]:
+    return code_names() | HOST_ONLY | storage_identity_names()
+
+
+def _unknown(names: set[str] | frozenset[str], where: str) -> list[str]:
+    known = known_names()
+    problems = []
+    for name in sorted(set(names) - known):
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        problems.append(f"{where}: {name} is not read by the app{hint}")
+    return problems
+
+
+# --- the extraction itself, so that the checks below cannot pass vacuously ---
+
+
+def test_extraction_finds_the_settings_we_know() -> None:
+    assert {"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "AzureWebJobsStorage"} <= code_names()
+    assert {"TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET"} <= secret_names()
+    assert {"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"} <= required_names()
+    assert {"AzureWebJobsStorage__accountName", "AzureWebJobsStorage__clientId"} <= storage_identity_names()
+    assert "PUBLIC_BASE_URL" in infra_settings()
+    assert "TWILIO_ACCOUNT_SID" in readme_table()
+
+
+def test_the_reader_catches_every_way_of_reading_a_setting() -> None:
+    source = (
+        "import os\n"
+        "a = _int(env, 'NEW_INT', default=1, low=0, high=2)\n"
+        "b = os.environ.get('FROM_ENVIRON')\n"
+        "c = os.environ['SUBSCRIPTED']\n"
+        "d = os.getenv('GETENV')\n"
+        "e = env.get('ENV_GET', '')\n"
+        "f = something.get('not_a_setting')\n"
+        "NAMED = 'BY_CONSTANT'\n"
+        "g = env.get(NAMED, '')\n"
+    )
+    expected = {"NEW_INT", "FROM_ENVIRON", "SUBSCRIPTED", "GETENV", "ENV_GET", "BY_CONSTANT"}
+    assert names_read_by(source) == expected
+
+
+def test_an_unwired_setting_would_fail() -> None:
+    """What the checks see for a name nobody wired (say `_optional(env, "QZX_UNWIRED")` and nothing else)."""
+    new = "QZX_UNWIRED"
+    assert new not in infra_settings()
+    assert new not in readme_table()
+    assert _unknown({new}, "README.md") == ["README.md: QZX_UNWIRED is not read by the app"]
+    [problem] = _unknown({"TWILIO_PHONE_NUMEBR"}, "x")
+    assert problem == "x: TWILIO_PHONE_NUMEBR is not read by the app (did you mean TWILIO_PHONE_NUMBER?)"
+
+
+# --- the cross-checks ---
+
+
+def test_every_setting_the_code_reads_is_set_by_infra_or_documented_as_optional() -> None:
+    table, infra = readme_table(), infra_settings()
+    problems = []
+    for name in sorted(code_names()):
+        if name in infra:
+            continue
+        documented = table.get(name)
+        if documented is None:
+            problems.append(f"{name}: read by the code, but neither set in infra/ nor in the README Settings table")
+        elif documented.startswith("yes") and name != "AzureWebJobsStorage":
+            problems.append(f"{name}: required (README), but infra/ does not set it")
+    assert not problems, "\n".join(problems)
+
+
+def test_required_settings_are_set_by_infra() -> None:
+    assert required_names() <= set(infra_settings()), required_names() - set(infra_settings())
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    missing = sorted(code_names() - set(readme_table()))
+    assert not missing, f"add these to the README Settings table: {missing}"
+
+
+def test_local_settings_example_matches_the_settings_module() -> None:
+    missing = sorted(code_names() - example_names())
+    assert not missing, f"add these to local.settings.json.example: {missing}"
+
+
+@pytest.mark.parametrize(
+    ("where", "names"),
+    [
+        ("local.settings.json.example", example_names),
+        ("infra/ app settings", lambda: frozenset(infra_settings())),
+        ("README.md Settings table", lambda: frozenset(readme_table())),
+    ],
+)
+def test_no_name_is_misspelt(where, names) -> None:
+    problems = _unknown(names(), where)
+    assert not problems, "\n".join(problems)
+
+
+def test_secrets_come_from_key_vault_references() -> None:
+    infra = infra_settings()
+    for name in secret_names():
+        if name in infra:
+            assert infra[name].startswith("'@Microsoft.KeyVault(SecretUri="), f"{name} must be a Key Vault reference"
+    assert "TWILIO_AUTH_TOKEN" in infra
+
+
+def test_storage_is_identity_based_without_keys() -> None:
+    infra = infra_settings()
+    assert "AzureWebJobsStorage" not in infra, "a connection string would carry an account key"
+    assert infra["AzureWebJobsStorage__credential"] == "'managedidentity'"
+    assert "AzureWebJobsStorage__accountName" in infra
+    assert "AzureWebJobsStorage__clientId" in infra
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    assert re.search(r"allowSharedKeyAccess:\s*false", main)
+    for queue in ("'outbound'", "'outbound-poison'"):
+        assert queue in main
+
+
+# --- consistency of the template itself (what the Bicep compiler would catch) ---
+
+
+def _params(bicep: str) -> dict[str, bool]:
+    """Parameter name -> has a default."""
+    declaration = re.compile(r"^param (?P<name>\w+) [\w.]+(?P<default> =)?", re.M)
+    return {m["name"]: bool(m["default"]) for m in declaration.finditer(bicep)}
+
+
+def test_parameters_file_matches_main_bicep() -> None:
+    params = _params((INFRA / "main.bicep").read_text(encoding="utf-8"))
+    given = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert set(given) <= set(params), set(given) - set(params)
+    without_default = {name for name, has_default in params.items() if not has_default}
+    assert without_default <= set(given), without_default - set(given)
+
+
+def test_module_paths_and_params_exist() -> None:
+    for path in _bicep_files():
+        text = path.read_text(encoding="utf-8")
+        modules = re.compile(r"^module \w+ '(?P<target>[^']+)' = (?:if \(.*?\) )?\{\n(?P<body>.*?)^\}", re.M | re.S)
+        for found in modules.finditer(text):
+            target = found["target"]
+            if target.startswith("br/public:"):
+                assert re.fullmatch(r"br/public:avm/res/[\w/-]+:\d+\.\d+\.\d+", target), target
+                continue
+            module = (path.parent / target).resolve()
+            assert module.exists(), f"{path.name}: module {target} is missing"
+            declared = _params(module.read_text(encoding="utf-8"))
+            block = re.search(r"^  params: \{\n(.*?)^  \}", found["body"], re.M | re.S)
+            passed = set(re.findall(r"^    (\w+):", block.group(1), re.M)) if block else set()
+            assert passed <= set(declared), f"{target}: unknown params {passed - set(declared)}"
+            required = {name for name, has_default in declared.items() if not has_default}
+            assert required <= passed, f"{target}: missing params {required - passed}"
+
+
+def test_module_outputs_used_exist() -> None:
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    modules = dict(re.findall(r"^module (\w+) '(\./)?(app/[^']+)'", main, re.M) and
+                   [(m[0], m[2]) for m in re.findall(r"^module (\w+) '(\./)?(app/[^']+)'", main, re.M)])  # fmt: skip
+    for symbol, output in set(re.findall(r"\b(\w+)\.outputs\.(\w+)", main)):
+        if symbol in modules:
+            text = (INFRA / modules[symbol]).read_text(encoding="utf-8")
+            assert re.search(rf"^output {output} ", text, re.M), f"{modules[symbol]} has no output {output}"
+
+
+def test_azd_hook_prints_outputs_that_exist() -> None:
+    outputs = set(re.findall(r"^output (\w+) ", (INFRA / "main.bicep").read_text(encoding="utf-8"), re.M))
+    azure_yaml = (ROOT / "azure.yaml").read_text(encoding="utf-8")
+    used = set(re.findall(r"\$(?:env:)?([A-Z][A-Z0-9_]+)", azure_yaml))
+    assert used, "the postprovision hook prints no outputs"
+    assert used <= outputs, used - outputs
+    assert re.search(r"^  api:\n    project: \.\n    language: python\n    host: function$", azure_yaml, re.M)
