@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -90,7 +91,7 @@ def test_a_callback_that_beats_the_worker_finds_the_record_by_request_id(app, tw
     twilio.faults.add("calls", status=500, times=1)
     with pytest.raises(Exception, match="transient"):
         deliver(app, {"type": "call", "id": request_id, "to": TO, "say": "Hi"})
-    sid = "CA" + "e" * 32
+    sid = "CA" + uuid.uuid4().hex  # unique: other tests share the Azurite tables
     assert callback(app, "call", {"CallSid": sid, "CallStatus": "initiated"}, request_id).status_code == 200
     body = record(app, request_id)
     assert (body["sid"], body["status"]) == (sid, "initiated")
