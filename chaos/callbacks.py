@@ -40,6 +40,8 @@ class CallbackSender:
     def __post_init__(self) -> None:
         self._random.seed(self.seed)
         self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=16)
+        self._session.mount("http://", adapter)
 
     def on_create(self, kind: str, resource: dict[str, Any], form: dict[str, list[str]]) -> None:
         """The emulator's listener: called after a create was answered."""
