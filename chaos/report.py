@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 import time
 from collections import Counter
@@ -174,6 +175,11 @@ def check(run: Run, emulator: Any, sender: CallbackSender, state: State, host_lo
     if backwards:
         violations.append(f"{len(backwards)} record(s) went backwards: {backwards[:5]}")
 
+    stored = json.dumps([state.records, state.events], default=str)
+    secrets_in_records = sum(stored.count(secret) for secret in (AUTH_TOKEN, API_SECRET))
+    if secrets_in_records:
+        violations.append(f"secrets in stored records: {secrets_in_records}")
+
     log_text = host_log.read_text(encoding="utf-8", errors="replace") if host_log.exists() else ""
     secrets_in_log = sum(log_text.count(secret) for secret in (AUTH_TOKEN, API_SECRET))
     numbers_in_log = len(FULL_NUMBER.findall(log_text))
@@ -214,6 +220,7 @@ def check(run: Run, emulator: Any, sender: CallbackSender, state: State, host_lo
         "callbacks_duplicated": sender.duplicates,
         "callbacks_undeliverable": sender.failed,
         "secrets_in_host_log": secrets_in_log,
+        "secrets_in_records": secrets_in_records,
         "full_numbers_in_host_log": numbers_in_log,
         "settled": state.settled,
         "settle_seconds": round(state.waited, 1),
@@ -243,6 +250,7 @@ def print_report(report: dict[str, Any]) -> None:
         ("Azurite restarts", report["azurite_restarts"], ""),
         ("secrets / full numbers in logs", f"{report['secrets_in_host_log']} / {report['full_numbers_in_host_log']}",
          "must be 0 / 0"),
+        ("secrets in stored records", report["secrets_in_records"], "must be 0"),
         ("settled", report["settled"], f"after {report['settle_seconds']}s"),
     ]  # fmt: skip
     width = max(len(name) for name, _, _ in rows)

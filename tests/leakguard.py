@@ -265,3 +265,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         lines = "\n".join(f"  {finding}" for finding in _first(late, 50))
         session.config.get_terminal_writer().line(f"\nLeaks found after the last test:\n{lines}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    seen = ", ".join(f"{count} {kind}" for kind, count in sorted(GUARD.scanned.items()))
+    verdict = f"{len(GUARD.findings)} finding(s)" if GUARD.findings else "nothing leaked"
+    terminalreporter.write_line(f"leak guard: scanned {seen or 'nothing'}; {verdict}")
