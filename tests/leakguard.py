@@ -129,7 +129,7 @@ GUARD = LeakGuard()
 
 
 def observe_response(where: str, response: Any) -> None:
-    """Called by the test helpers with every response they see."""
+    """Called by the test utilities (tests.support) with every response they see."""
     get_body = getattr(response, "get_body", None)
     GUARD.check_response(where, get_body() if callable(get_body) else getattr(response, "content", None))
 
