@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: setup run demo test lint typecheck unit clean chromium bench
+.PHONY: setup run demo test lint typecheck unit clean chromium chaos load bench
 
 setup: $(STAMP_PY) $(STAMP_NODE) local.settings.json
 
@@ -65,6 +65,13 @@ chromium:
 	       && apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 chromium >/dev/null 2>&1; } \
 	  || echo "chromium could not be installed: the browser tests will be skipped"; \
 	fi
+
+# Fault injection (N = 1,000, every fault on) and a 60 s webhook load run; see README "Reliability".
+chaos: setup
+	$(PY) -m chaos --n 1000 --kills 5
+
+load: setup
+	$(PY) -m chaos.load --seconds 60
 
 # Benchmarks (not part of `make test`): starts its own Azurite and Twilio emulator on free ports,
 # writes bench/results.json, bench/RESULTS.md and bench/scaling.png. Under 10 minutes on 2 cores.

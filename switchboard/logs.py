@@ -8,12 +8,14 @@ process creates, the twilio SDK's own included.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from switchboard.phones import mask_in_text
 
 REDACTED = "[redacted]"
+SECRET_SETTINGS = ("TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET")
 _secrets: tuple[str, ...] = ()
 _installed = False
 
@@ -25,10 +27,16 @@ def redact(text: str, secrets: Iterable[str] | None = None) -> str:
     return mask_in_text(text)
 
 
-def install(secrets: Iterable[str] = ()) -> None:
-    """Install the masking record factory once, and remember secrets to redact."""
+def install(secrets: Iterable[str] = (), env: Mapping[str, str] | None = None) -> None:
+    """Install the masking record factory once, and remember secrets to redact.
+
+    The secret settings already in the environment are redacted from the start, so
+    nothing logged before the settings are first read can leak them either.
+    """
     global _secrets, _installed
-    _secrets = tuple(sorted(set(_secrets) | {s for s in secrets if s}, key=len, reverse=True))
+    env = os.environ if env is None else env
+    known = {env.get(name, "").strip() for name in SECRET_SETTINGS} | set(secrets)
+    _secrets = tuple(sorted(set(_secrets) | {s for s in known if s}, key=len, reverse=True))
     if _installed:
         return
     _installed = True
@@ -47,5 +55,6 @@ def install(secrets: Iterable[str] = ()) -> None:
         return record
 
     logging.setLogRecordFactory(factory)
-    # The SDK logs whole request bodies at INFO; our own lines say what matters.
+    # The SDKs log every request at INFO (bodies, headers); our own lines say what matters.
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)

@@ -12,6 +12,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support import BASE_ENV  # noqa: E402
 
+# Session-wide watch for leaked secrets and phone numbers (see tests/leakguard.py).
+pytest_plugins = ["tests.leakguard"]
+
 # The app reads settings lazily, but set them before anything imports it.
 for key in list(os.environ):
     app_setting = key.startswith(("TWILIO_", "VOICE_", "SMS_")) and key != "TWILIO_OAI_SPEC"

@@ -68,8 +68,24 @@ def function(app: func.FunctionApp, name: str):
 
     for candidate in functions_of(app):
         if candidate.get_function_name() == name:
-            return candidate.get_user_function()
+            return observed(name, candidate.get_user_function())
     raise LookupError(f"no function {name}")
+
+
+def observed(name: str, user_function):
+    """The function, with its responses and exceptions shown to the session's leak guard."""
+    from tests.leakguard import observe_exception, observe_response
+
+    def call(*args, **kwargs):
+        try:
+            response = user_function(*args, **kwargs)
+        except Exception as error:
+            observe_exception(name, error)
+            raise
+        observe_response(name, response)
+        return response
+
+    return call
 
 
 def http_request(

@@ -15,10 +15,11 @@ from typing import Any
 import azure.functions as func
 
 from switchboard.devhost.hostconfig import HostConfig
-from switchboard.devhost.index import HttpFunction, OutputQueue, QueueFunction, index
+from switchboard.devhost.index import HttpFunction, OutputQueue, QueueFunction, index, timers_of
 from switchboard.devhost.processes import LOOPBACK, PROJECT_ROOT
 from switchboard.devhost.queues import QueueListener, create_if_missing, encode
 from switchboard.devhost.server import LocalHttpServer
+from switchboard.devhost.timers import TimerRunner
 from switchboard.storage import queue_client
 
 log = logging.getLogger("switchboard.devhost")
@@ -76,6 +77,8 @@ class LocalHost:
             if queues
             else []
         )
+        # Timers run beside the queue listeners: both are background work a dev run can turn off.
+        self.timers = [TimerRunner(t, self.send_output, self.stop_event) for t in timers_of(app)] if queues else []
         self._threads: list[threading.Thread] = []
 
     @property
@@ -101,6 +104,7 @@ class LocalHost:
 
     def start(self) -> LocalHost:
         self._threads = [self.server.serve_in_thread()] + [listener.start() for listener in self.listeners]
+        self._threads += [timer.start() for timer in self.timers]
         return self
 
     def stop(self) -> None:
@@ -118,6 +122,8 @@ class LocalHost:
             lines.append(f"  {function.name}: [{methods}] {self.base_url}/{function.route}{key}")
         for queue_function in self.queue_functions:
             lines.append(f"  {queue_function.name}: queue trigger on '{queue_function.queue_name}'")
+        for timer in self.timers:
+            lines.append(f"  {timer.function.name}: timer '{timer.function.schedule}' (UTC)")
         return lines
 
     def __enter__(self) -> LocalHost:

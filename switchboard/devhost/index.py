@@ -57,6 +57,16 @@ class QueueFunction:
     outputs: tuple[OutputQueue, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class TimerFunction:
+    name: str
+    schedule: str
+    run_on_startup: bool
+    arg_name: str
+    user_function: Callable[..., Any]
+    outputs: tuple[OutputQueue, ...] = field(default=())
+
+
 def route_pattern(route: str) -> re.Pattern[str]:
     """Functions route templates: `{id}`, optional `{id?}`, constrained `{id:int}`, catch-all `{*rest}`."""
     out, position = [], 0
@@ -127,3 +137,29 @@ def index(app: func.FunctionApp) -> tuple[list[HttpFunction], list[QueueFunction
             )
     http.sort(key=lambda f: f.specificity)
     return http, queues
+
+
+def timers_of(app: func.FunctionApp) -> list[TimerFunction]:
+    """The app's timer triggers (NCRONTAB schedules)."""
+    timers = []
+    for function in functions_of(app):
+        bindings = json.loads(function.get_function_json())["bindings"]
+        trigger = next((b for b in bindings if b["type"] == "timerTrigger"), None)
+        if trigger is None:
+            continue
+        outputs = tuple(
+            OutputQueue(b["name"], b["queueName"], b.get("connection") or "AzureWebJobsStorage")
+            for b in bindings
+            if b["type"] == "queue" and b["direction"].upper() == "OUT"
+        )
+        timers.append(
+            TimerFunction(
+                name=function.get_function_name(),
+                schedule=str(trigger["schedule"]),
+                run_on_startup=bool(trigger.get("runOnStartup")),
+                arg_name=trigger["name"],
+                user_function=function.get_user_function(),
+                outputs=outputs,
+            )
+        )
+    return timers

@@ -228,6 +228,10 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.emulator = emulator
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that dies mid-request (a killed worker) is expected here, not worth a traceback on stderr.
+        log.debug("Connection from %s ended abruptly", client_address, exc_info=True)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server

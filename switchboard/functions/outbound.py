@@ -10,6 +10,7 @@ import azure.functions as func
 from switchboard import telemetry
 from switchboard.functions.recording import store_for
 from switchboard.outbound.contract import Invalid, validate
+from switchboard.outbound.undecodable import sweep
 from switchboard.outbound.worker import Deps, handle_message, handle_poison
 from switchboard.records.model import Record
 from switchboard.settings import Settings, get_settings
@@ -74,6 +75,21 @@ def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResp
 
 def _json(status: int, payload: dict[str, object]) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(payload), status_code=status, mimetype="application/json", charset="utf-8")
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=False)
+def outbound_undecodable(timer: func.TimerRequest) -> None:
+    """Record messages the host could not base64-decode (they end in `outbound-poison-poison`)."""
+    sweep_undecodable(get_settings())
+
+
+def sweep_undecodable(settings: Settings) -> list[str]:
+    from switchboard.records.store import utcnow
+    from switchboard.storage import queue_client
+
+    return sweep(
+        queue_client(f"{QUEUE}-poison-poison", connection=CONNECTION, base64=False), store_for(settings), utcnow()
+    )
 
 
 def new_id() -> str:

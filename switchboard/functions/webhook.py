@@ -7,6 +7,7 @@ signature check, then the flow, whose TwiML is serialised by the SDK's builders.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import TypeAlias
 
@@ -22,6 +23,8 @@ log = logging.getLogger("switchboard.webhook")
 Flow: TypeAlias = Callable[[WebhookRequest, Settings], TwiML]
 HttpHandler: TypeAlias = Callable[[func.HttpRequest], func.HttpResponse]
 XML_TYPE = "text/xml"
+# Characters XML 1.0 cannot carry, even escaped; the builders pass them through from caller input.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def twilio_webhook(fallback: Callable[[], TwiML]) -> Callable[[Flow], HttpHandler]:
@@ -50,7 +53,8 @@ def handle(req: func.HttpRequest, flow: Flow, fallback: Callable[[], TwiML]) -> 
         request = WebhookRequest.parse(req.method, req.url, dict(req.headers), body)
     except BadRequest as error:
         log.warning("Refused webhook to %s: %s", _path(req.url), error)
-        return plain(400, "Bad request")
+        # No signature can be valid over a body that cannot be read, so to a caller this is unsigned.
+        return plain(403, "Forbidden") if settings.webhook_validation else plain(400, "Bad request")
     if not authorised(request, settings):
         return plain(403, "Forbidden")
     try:
@@ -73,7 +77,12 @@ def authorised(request: WebhookRequest, settings: Settings) -> bool:
 
 
 def xml(twiml: TwiML) -> func.HttpResponse:
-    return func.HttpResponse(str(twiml), status_code=200, mimetype=XML_TYPE, charset="utf-8")
+    return func.HttpResponse(xml_text(twiml), status_code=200, mimetype=XML_TYPE, charset="utf-8")
+
+
+def xml_text(twiml: TwiML) -> str:
+    """The TwiML as a well-formed document: characters XML cannot hold are dropped."""
+    return _NOT_XML.sub("", str(twiml))
 
 
 def plain(status: int, text: str) -> func.HttpResponse:

@@ -123,6 +123,10 @@ def deliver(request: OutboundRequest, deps: Deps) -> Record:
             if matches:
                 reason = f"no answer from Twilio and {len(matches)} possible matches"
                 return finish(deps, request.id, lc.UNKNOWN, reason=reason, event="unknown")
+        # Build the client and its resource (the SDK imports them lazily, ~150 ms cold) before the
+        # record says `sending`: a crash meanwhile would leave an attempt that never left as unknown.
+        client = deps.client()
+        _ = client.calls if request.type == "call" else client.messages
         started = deps.now()
 
         def claim_attempt(current: Record, started: datetime = started) -> Record | None:

@@ -84,14 +84,31 @@ def apply(record: Record, update: StatusUpdate, now: datetime) -> Record | None:
     return record.with_changes(now, **changes)
 
 
+def delivery_key(update: StatusUpdate, params: Mapping[str, str], idempotency_token: str | None) -> str:
+    """What makes two deliveries the same callback: Twilio's idempotency token, else SID, status and sequence."""
+    if idempotency_token:
+        return f"token:{idempotency_token}"
+    return f"callback:{update.sid}:{update.status}:{params.get('SequenceNumber', '')}"
+
+
 def record_status_callback(
-    store: RecordStore, kind: str, params: Mapping[str, str], request_id: str | None, now: datetime
+    store: RecordStore,
+    kind: str,
+    params: Mapping[str, str],
+    request_id: str | None,
+    now: datetime,
+    *,
+    idempotency_token: str | None = None,
 ) -> str | None:
-    """Apply one status callback; returns the id of the record it landed on (None if unusable)."""
+    """Apply one status callback; returns the id of the record it landed on (None if unusable).
+
+    A repeated delivery (Twilio's retry, or a duplicate) changes nothing and adds no event.
+    """
     update = StatusUpdate.from_params(kind, params)
     if update is None:
         log.warning("Ignored a %s status callback without a SID or status", kind)
         return None
+    key = delivery_key(update, params, idempotency_token)
     if request_id and not ID_PATTERN.fullmatch(request_id):
         request_id = None
     record_id = request_id if request_id and store.get(request_id) is not None else None
@@ -101,12 +118,15 @@ def record_status_callback(
         if record is not None and record.sid == update.sid:
             if applied:
                 store.link_sid(update.sid, record_id)
-            store.add_event(record_id, "callback", status=update.status, sid=update.sid, params=params, now=now)
+            if store.mark_once(record_id, key):
+                store.add_event(record_id, "callback", status=update.status, sid=update.sid, params=params, now=now)
+            else:
+                log.info("Status callback %s for %s was a repeat: already recorded", update.status, update.sid)
             return record_id
-    return _orphan(store, update, params, now)
+    return _orphan(store, update, params, now, key)
 
 
-def _orphan(store: RecordStore, update: StatusUpdate, params: Mapping[str, str], now: datetime) -> str:
+def _orphan(store: RecordStore, update: StatusUpdate, params: Mapping[str, str], now: datetime, key: str) -> str:
     """A callback for a SID we hold no record of: keep it as a record of its own, so nothing is lost."""
     direction = "inbound" if update.direction == "inbound" else "outbound" if update.direction else "unknown"
     record = Record(
@@ -120,7 +140,8 @@ def _orphan(store: RecordStore, update: StatusUpdate, params: Mapping[str, str],
         log.warning("Status callback for unknown %s %s: recorded as an orphan", update.kind, update.sid)
     else:
         store.update(update.sid, lambda current: apply(current, update, now))
-    store.add_event(stored.id, "callback", status=update.status, sid=update.sid, params=params, now=now)
+    if store.mark_once(stored.id, key):
+        store.add_event(stored.id, "callback", status=update.status, sid=update.sid, params=params, now=now)
     return stored.id
 
 

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("switchboard.records")
 
 UPDATE_ATTEMPTS = 8
+DEDUPE_PREFIX = "dedupe:"  # rows beside a record's events: webhook deliveries already applied
 MAX_PARAMS_CHARS = 30_000  # one table property holds 64 KiB (32 K UTF-16 characters)
 Mutation = Callable[[Record], Record | None]
 
@@ -157,6 +158,22 @@ class RecordStore:
             text = json.dumps(dict(params), separators=(",", ":"))
             entity["params"] = text if len(text) <= MAX_PARAMS_CHARS else json.dumps({"truncated": True})
         self.records.create_entity(entity, **self.options)
+
+    def mark_once(self, record_id: str, key: str) -> bool:
+        """Remember that the delivery named `key` was applied to the record; False if it already was.
+
+        Twilio retries webhooks (same `I-Twilio-Idempotency-Token`) and may send a callback twice:
+        the marker row makes the second delivery a no-op instead of a second event.
+        """
+        from azure.core.exceptions import ResourceExistsError
+
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+        entity = {"PartitionKey": record_partition(record_id), "RowKey": f"{DEDUPE_PREFIX}{digest}"}
+        try:
+            self.records.create_entity(entity, **self.options)
+        except ResourceExistsError:
+            return False
+        return True
 
     # -- indexes ---------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ comes from PUBLIC_BASE_URL, then from X-Forwarded-*, then from the request.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from twilio.request_validator import RequestValidator
 
@@ -36,8 +36,9 @@ def is_valid(request: WebhookRequest, auth_token: str, public_base_url: str | No
     validator = RequestValidator(auth_token)
     url = signed_url(request, public_base_url)
     if request.json_body is not None:
-        # JSON webhooks sign the URL (which carries bodySHA256) and the body's hash.
-        if "bodySHA256=" not in urlsplit(url).query:
+        # JSON webhooks sign the URL (which carries bodySHA256) and the body's hash. The SDK
+        # ignores a blank bodySHA256 and would then sign the body as if it were form params.
+        if not any(parse_qs(urlsplit(url).query).get("bodySHA256", [])):
             return False
         return bool(validator.validate(url, request.json_body, signature))
     return bool(validator.validate(url, request.form, signature))

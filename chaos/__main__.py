@@ -1,0 +1,39 @@
+"""`python -m chaos`: the fault-injection run. Exits 1 if any promise was broken."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from chaos.run import Options, execute
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = Options()
+    parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
+    parser.add_argument("--n", type=int, default=defaults.n, help="outbound requests")
+    parser.add_argument("--kills", type=int, default=defaults.kills, help="SIGKILLs of the local host")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--enqueue-seconds", type=float, default=defaults.enqueue_seconds)
+    parser.add_argument("--settle-seconds", type=float, default=defaults.settle_seconds)
+    parser.add_argument("--malformed", type=float, default=defaults.malformed)
+    parser.add_argument("--twice", type=float, default=defaults.twice)
+    parser.add_argument("--no-azurite-restart", action="store_true")
+    parser.add_argument("--workdir", type=Path, default=defaults.workdir)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from switchboard.logs import install
+
+    install()
+    options = Options(
+        n=args.n, kills=args.kills, seed=args.seed, enqueue_seconds=args.enqueue_seconds,
+        settle_seconds=args.settle_seconds, malformed=args.malformed, twice=args.twice,
+        azurite_restart=not args.no_azurite_restart, workdir=args.workdir,
+    )  # fmt: skip
+    return execute(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Quiescence, the checks of a chaos run, and its table."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaos.callbacks import CallbackSender
+from chaos.run import TRANSITIONAL, Run, request_id_of, retrying
+from chaos.stack import API_SECRET, AUTH_TOKEN
+
+FULL_NUMBER = re.compile(r"(?:\+|%2[Bb])[1-9]\d{6,14}(?!\d)")
+PROGRESS_KINDS = ("sent", "reconciled", "callback")
+
+
+@dataclass
+class State:
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> record entity
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # id -> event entities, oldest first
+    queues: dict[str, int] = field(default_factory=dict)
+    undecodable: dict[str, str] = field(default_factory=dict)  # record id -> raw text
+    settled: bool = False
+    waited: float = 0.0
+
+
+def scan(run: Run, state: State) -> None:
+    from switchboard.settings import get_settings
+    from switchboard.storage import queue_client, table_client
+
+    table = table_client(get_settings().records_table)
+    records: dict[str, dict[str, Any]] = {}
+    events: dict[str, list[dict[str, Any]]] = {}
+    for entity in retrying("table scan", lambda: list(table.list_entities()), run):
+        partition, row = str(entity["PartitionKey"]), str(entity["RowKey"])
+        if not partition.startswith("r:"):
+            continue
+        record_id = partition[2:]
+        if row == "record":
+            records[record_id] = dict(entity)
+        elif row.startswith("event:"):
+            events.setdefault(record_id, []).append(dict(entity))
+    state.records, state.events = (
+        records,
+        {key: sorted(value, key=lambda e: e["RowKey"]) for key, value in events.items()},
+    )
+    for name in ("outbound", "outbound-poison", "outbound-poison-poison"):
+        client = queue_client(name, base64=False)
+        state.queues[name] = retrying(f"queue {name}", functools.partial(_count, client), run)
+    state.undecodable = {
+        record_id: str(entity.get("raw") or "")
+        for record_id, entity in records.items()
+        if record_id.startswith("undecodable-")
+    }
+
+
+def _count(client: Any) -> int:
+    return int(client.get_queue_properties().approximate_message_count)
+
+
+def settled(run: Run, state: State) -> bool:
+    for request in run.requests:
+        if request.kind == "not base64":
+            if not any(request.marker in raw for raw in state.undecodable.values()):
+                return False
+            continue
+        record = state.records.get(request.record_id or "")
+        if record is None or record.get("status") in TRANSITIONAL:
+            return False
+    return not any(state.queues.values())
+
+
+def final_state(run: Run, emulator: Any, timeout: float, previous: State | None = None) -> State:
+    """Poll until every request has a final record and the queues are empty, or `timeout` passes."""
+    from switchboard.functions.outbound import sweep_undecodable
+    from switchboard.settings import get_settings
+
+    state = State()
+    started = time.monotonic()
+    deadline = started + timeout
+    while True:
+        # The timer's job, on the harness's clock: record what the host could not decode.
+        retrying("sweep", lambda: sweep_undecodable(get_settings()), run)
+        scan(run, state)
+        if settled(run, state):
+            state.settled = True
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    state.waited = time.monotonic() - started + (previous.waited if previous else 0.0)
+    return state
+
+
+def check(run: Run, emulator: Any, sender: CallbackSender, state: State, host_log: Path) -> dict[str, Any]:
+    from switchboard.records import lifecycle as lc
+
+    violations: list[str] = []
+    requests = run.requests
+    matched: dict[str, dict[str, Any]] = {}
+    missing, unsettled = [], []
+    for request in requests:
+        if request.kind == "not base64":
+            hit = next((rid for rid, raw in state.undecodable.items() if request.marker in raw), None)
+            record = state.records.get(hit) if hit else None
+        else:
+            record = state.records.get(request.record_id or "")
+        if record is None:
+            missing.append(request.key)
+        elif record.get("status") in TRANSITIONAL:
+            unsettled.append(f"{request.key}={record.get('status')}")
+        else:
+            matched[request.key] = record
+    expected_ids = {r.record_id for r in requests if r.record_id} | {
+        str(rec["id"]) for key, rec in matched.items() if str(rec.get("id", "")).startswith("undecodable-")
+    }
+    outbound = {rid: rec for rid, rec in state.records.items() if rec.get("direction") == "outbound"}
+    extra = sorted(rid for rid in outbound if rid not in expected_ids)
+    if missing:
+        violations.append(f"{len(missing)} request(s) without a record: {missing[:5]}")
+    if unsettled:
+        violations.append(f"{len(unsettled)} request(s) not final: {unsettled[:5]}")
+    if extra:
+        violations.append(f"{len(extra)} record(s) for no request: {extra[:5]}")
+
+    by_status = Counter(str(rec.get("status")) for rec in matched.values())
+    creates: Counter[str] = Counter()
+    no_id = 0
+    for kind in ("calls", "messages"):
+        for form in emulator.created(kind):
+            request_id = request_id_of(form)
+            if request_id is None:
+                no_id += 1
+            else:
+                creates[request_id] += 1
+    doubles = {rid: count for rid, count in creates.items() if count > 1}
+    unexplained = {rid: c for rid, c in doubles.items() if state.records.get(rid, {}).get("status") != lc.UNKNOWN}
+    if unexplained:
+        violations.append(f"{len(unexplained)} request(s) created more than once at Twilio: {list(unexplained)[:5]}")
+    if no_id:
+        violations.append(f"{no_id} create(s) at Twilio without a request id")
+    valid = [r for r in requests if r.kind in ("call", "sms")]
+    not_created = [r.key for r in valid if creates[r.key] == 0 and matched.get(r.key, {}).get("status") != lc.UNKNOWN]
+    unknown = by_status.get(lc.UNKNOWN, 0)
+    if unknown > run.kills:
+        violations.append(f"{unknown} unknown record(s), more than the {run.kills} kill(s)")
+
+    dead = [rid for rid, evs in state.events.items() if any(e.get("kind") == "dead_lettered" for e in evs)]
+    dead_without_final = [rid for rid in dead if state.records.get(rid, {}).get("status") in TRANSITIONAL]
+    if dead_without_final:
+        violations.append(f"{len(dead_without_final)} dead-lettered message(s) without a final record")
+    left_in_queues = {name: count for name, count in state.queues.items() if count}
+    if left_in_queues:
+        violations.append(f"messages still queued at the end: {left_in_queues}")
+
+    backwards = []
+    for rid, record in outbound.items():
+        kind = str(record.get("type"))
+        if kind not in ("call", "sms") or not record.get("sid"):
+            continue
+        ranks = lc.ranks(kind)
+        seen = [
+            str(e["status"])
+            for e in state.events.get(rid, [])
+            if e.get("kind") in PROGRESS_KINDS and e.get("sid") == record["sid"] and str(e.get("status")) in ranks
+        ]
+        final = str(record.get("status"))
+        if seen and final in ranks and ranks[final] < max(ranks[s] for s in seen):
+            backwards.append(f"{rid}: {final} after {max(seen, key=lambda s: ranks[s])}")
+    if backwards:
+        violations.append(f"{len(backwards)} record(s) went backwards: {backwards[:5]}")
+
+    stored = json.dumps([state.records, state.events], default=str)
+    secrets_in_records = sum(stored.count(secret) for secret in (AUTH_TOKEN, API_SECRET))
+    if secrets_in_records:
+        violations.append(f"secrets in stored records: {secrets_in_records}")
+
+    log_text = host_log.read_text(encoding="utf-8", errors="replace") if host_log.exists() else ""
+    secrets_in_log = sum(log_text.count(secret) for secret in (AUTH_TOKEN, API_SECRET))
+    numbers_in_log = len(FULL_NUMBER.findall(log_text))
+    if secrets_in_log:
+        violations.append(f"secrets in the host log: {secrets_in_log}")
+    if numbers_in_log:
+        violations.append(f"full phone numbers in the host log: {numbers_in_log}")
+
+    options = run.options
+    return {
+        "requests": len(requests),
+        "valid": len(valid),
+        "malformed": len(requests) - len(valid),
+        "enqueued_twice": sum(r.twice for r in requests),
+        "messages_enqueued": run.enqueued,
+        "final_records": len(matched),
+        "missing": len(missing),
+        "not_final": len(unsettled),
+        "extra_records": len(extra),
+        "by_status": dict(sorted(by_status.items())),
+        "creates_at_twilio": sum(creates.values()),
+        "create_attempts_at_twilio": len(emulator.attempts("calls")) + len(emulator.attempts("messages")),
+        "faults_injected": dict(emulator.faults.injected),
+        "requests_created_twice": len(doubles),
+        "created_twice_unexplained": len(unexplained),
+        "valid_never_created": len(not_created),
+        "unknown": unknown,
+        "unknown_reasons": dict(
+            Counter(str(rec.get("reason")) for rec in matched.values() if rec.get("status") == lc.UNKNOWN)
+        ),
+        "kills": run.kills,
+        "azurite_restarts": run.azurite_restarts,
+        "dead_lettered_events": len(dead),
+        "undecodable_recorded": len(state.undecodable),
+        "left_in_queues": left_in_queues,
+        "went_backwards": len(backwards),
+        "callbacks_posted": sender.posted,
+        "callbacks_duplicated": sender.duplicates,
+        "callbacks_undeliverable": sender.failed,
+        "secrets_in_host_log": secrets_in_log,
+        "secrets_in_records": secrets_in_records,
+        "full_numbers_in_host_log": numbers_in_log,
+        "settled": state.settled,
+        "settle_seconds": round(state.waited, 1),
+        "options": {k: str(v) for k, v in vars(options).items()},
+        "violations": violations,
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    rows = [
+        ("requests in (distinct)", report["requests"], f"{report['valid']} valid, {report['malformed']} malformed"),
+        ("messages enqueued", report["messages_enqueued"], f"{report['enqueued_twice']} requests enqueued twice"),
+        ("final records out", report["final_records"], f"missing {report['missing']}, not final "
+                                                       f"{report['not_final']}, extra {report['extra_records']}"),
+        ("  by status", "", ", ".join(f"{k} {v}" for k, v in report["by_status"].items())),
+        ("creates at Twilio", report["creates_at_twilio"], f"of {report['create_attempts_at_twilio']} attempts; "
+                                                          f"faults {report['faults_injected']}"),
+        ("request ids created twice", report["requests_created_twice"],
+         f"unexplained (not unknown): {report['created_twice_unexplained']}"),
+        ("valid requests never created", report["valid_never_created"], "e.g. refused by Twilio (failed)"),
+        ("unknown", report["unknown"], f"limit: kills = {report['kills']}"),
+        ("dead-lettered (poison)", report["dead_lettered_events"],
+         f"undecodable recorded {report['undecodable_recorded']}; left in queues {report['left_in_queues'] or 0}"),
+        ("status went backwards", report["went_backwards"], "must be 0"),
+        ("status callbacks posted", report["callbacks_posted"],
+         f"{report['callbacks_duplicated']} duplicated, shuffled; undeliverable {report['callbacks_undeliverable']}"),
+        ("Azurite restarts", report["azurite_restarts"], ""),
+        ("secrets / full numbers in logs", f"{report['secrets_in_host_log']} / {report['full_numbers_in_host_log']}",
+         "must be 0 / 0"),
+        ("secrets in stored records", report["secrets_in_records"], "must be 0"),
+        ("settled", report["settled"], f"after {report['settle_seconds']}s"),
+    ]  # fmt: skip
+    width = max(len(name) for name, _, _ in rows)
+    print()
+    print(f"{'check'.ljust(width)} | {'value':>8} | note")
+    print(f"{'-' * width}-+-{'-' * 8}-+-{'-' * 40}")
+    for name, value, note in rows:
+        print(f"{name.ljust(width)} | {value!s:>8} | {note}")
+    print()
+    for reason, count in report["unknown_reasons"].items():
+        print(f"unknown x{count}: {reason}")
+    if report["violations"]:
+        print("VIOLATIONS:")
+        for violation in report["violations"]:
+            print(f"  - {violation}")
+    else:
+        print("All promises held.")

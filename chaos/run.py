@@ -1,0 +1,229 @@
+"""One chaos run: enqueue N outbound requests while faults are injected, wait for quiescence, check the promises."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from chaos.callbacks import CallbackSender
+from chaos.stack import AUTH_TOKEN, HostProcess, app_environment, free_port, restart_azurite, start_azurite
+
+T = TypeVar("T")
+TRANSITIONAL = ("pending", "sending", "retrying")
+MALFORMED_KINDS = ("not json", "wrong shape", "bad number", "not utf-8", "not base64")
+
+
+@dataclass
+class Options:
+    n: int = 1000
+    kills: int = 5
+    malformed: float = 0.05
+    twice: float = 0.05
+    seed: int = 1
+    enqueue_seconds: float = 60.0
+    settle_seconds: float = 300.0
+    client_timeout: int = 1
+    workdir: Path = Path(".run/chaos")
+    azurite_restart: bool = True
+    fault_500: float = 0.10
+    fault_429: float = 0.05
+    fault_drop: float = 0.02
+    fault_slow: float = 0.01
+    duplicate_callbacks: float = 0.2
+
+
+@dataclass
+class Request:
+    key: str
+    kind: str  # call | sms | a malformed kind
+    payload: bytes | str  # bytes are base64-encoded on the way in; str "not base64" goes in raw
+    record_id: str | None = None
+    twice: bool = False
+    marker: str = ""
+
+
+@dataclass
+class Run:
+    options: Options
+    requests: list[Request] = field(default_factory=list)
+    kills: int = 0
+    azurite_restarts: int = 0
+    enqueued: int = 0
+    send_errors: int = 0
+    log: list[str] = field(default_factory=list)
+
+    def say(self, text: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {text}"
+        self.log.append(line)
+        print(line, flush=True)
+
+
+def workload(options: Options, run_tag: str) -> list[Request]:
+    rng = random.Random(options.seed)
+    requests: list[Request] = []
+    for i in range(options.n):
+        key = f"chaos-{run_tag}-{i:05d}"
+        to = f"+1555{rng.randrange(10**6, 10**7)}"
+        if rng.random() < options.malformed:
+            kind = MALFORMED_KINDS[len([r for r in requests if r.kind in MALFORMED_KINDS]) % len(MALFORMED_KINDS)]
+            payloads: dict[str, bytes | str] = {
+                "not json": f"{key}: please call {to}".encode(),
+                "wrong shape": json.dumps([{"id": key, "type": "sms", "to": to}]).encode(),
+                "bad number": json.dumps({"id": key, "type": "sms", "to": to.replace("+", "00"), "body": key}).encode(),
+                "not utf-8": b"\xff\xfe" + key.encode(),
+                "not base64": f'{{"id":"{key}","type":"sms","to":"{to}","body":"forgot base64"}}',
+            }
+            payload = payloads[kind]
+            record_id = key if kind == "bad number" else None
+            requests.append(Request(key, kind, payload, record_id, marker=key))
+            continue
+        kind = "sms" if rng.random() < 0.5 else "call"
+        message: dict[str, Any] = {"id": key, "type": kind, "to": to}
+        if kind == "sms":
+            message["body"] = f"Chaos message {key}"
+        else:
+            message["say"] = f"Chaos call {key}"
+        twice = rng.random() < options.twice
+        requests.append(Request(key, kind, json.dumps(message).encode(), key, twice=twice, marker=key))
+    return requests
+
+
+def retrying(what: str, action: Callable[[], T], run: Run, tries: int = 60) -> T:
+    """Storage calls from the harness ride out the Azurite restart, bounded."""
+    for attempt in range(tries):
+        try:
+            return action()
+        except Exception as error:
+            if attempt == tries - 1:
+                raise
+            if attempt == 0:
+                run.say(f"{what} failed ({type(error).__name__}); retrying")
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+def enqueue_all(run: Run, stop: threading.Event) -> None:
+    from switchboard.devhost.queues import create_if_missing
+    from switchboard.storage import queue_client
+
+    raw = queue_client("outbound", base64=False)
+    create_if_missing(raw)
+    interval = run.options.enqueue_seconds / max(1, run.options.n)
+    started = time.monotonic()
+    for index, request in enumerate(run.requests):
+        if stop.is_set():
+            return
+        delay = started + index * interval - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        text = (
+            request.payload if isinstance(request.payload, str) else base64.b64encode(request.payload).decode("ascii")
+        )
+        for copy in range(2 if request.twice else 1):
+            try:
+                sent = retrying("enqueue", functools.partial(_send, raw, text), run)
+            except Exception:
+                run.send_errors += 1
+                continue
+            run.enqueued += 1
+            if copy == 0 and request.record_id is None and request.kind != "not base64":
+                request.record_id = str(sent.id)  # id-less messages are recorded under the queue message id
+
+
+def _send(queue: Any, text: str) -> Any:
+    return queue.send_message(text)
+
+
+def chaos_schedule(run: Run, host: HostProcess, azurite: Any, stop: threading.Event) -> None:
+    options = run.options
+    rng = random.Random(options.seed + 1)
+    window = options.enqueue_seconds + 4
+    kill_at = sorted(rng.uniform(1.0, window) for _ in range(options.kills))
+    restart_at = options.enqueue_seconds / 2 if options.azurite_restart else None
+    started = time.monotonic()
+    events: list[tuple[float, str]] = [(t, "kill") for t in kill_at]
+    if restart_at is not None:
+        events.append((restart_at, "azurite"))
+    for moment, what in sorted(events):
+        delay = started + moment - time.monotonic()
+        if delay > 0 and stop.wait(delay):
+            return
+        if what == "kill":
+            host.kill()
+            run.kills += 1
+            run.say(f"SIGKILL the local host (kill {run.kills} of {options.kills}); restarting it")
+            time.sleep(rng.uniform(0.2, 1.0))
+            host.start()
+        else:
+            run.say("Restarting Azurite (stopped by PID, same data folder)")
+            restart_azurite(azurite)
+            run.azurite_restarts += 1
+
+
+def execute(options: Options) -> int:
+    from chaos.report import check, final_state, print_report
+    from switchboard.emulator.rest import TwilioEmulator
+
+    workdir = options.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    run_tag = f"{int(time.time()) % 100000:05d}"
+    run = Run(options)
+    run.requests = workload(options, run_tag)
+    azurite = start_azurite(workdir / f"azurite-{run_tag}")
+    emulator = TwilioEmulator(
+        "AC" + "c4a05" * 6 + "00", AUTH_TOKEN, api_keys={"SK" + "c" * 32: "chaos-api-secret-5d6e7f8a9b0c"}
+    )
+    emulator.faults.rates(
+        error_500=options.fault_500, error_429=options.fault_429, drop=options.fault_drop, slow=options.fault_slow,
+        slow_seconds=options.client_timeout + 1.5, seed=options.seed,
+    )  # fmt: skip
+    sender = CallbackSender(AUTH_TOKEN, duplicate=options.duplicate_callbacks, seed=options.seed)
+    emulator.listeners.append(sender.on_create)
+    emulator.start()
+    port = free_port()
+    env = app_environment(port, emulator.base_url, azurite.connection_string, options.client_timeout)
+    os.environ.update(env)  # the harness reads records through the app's own store
+    host = HostProcess(
+        port, env, workdir / f"host-{run_tag}.log",
+        {"visibility_timeout": 1, "processing_lease": 5, "max_polling_interval": 0.5},
+    )  # fmt: skip
+    stop = threading.Event()
+    try:
+        host.start()
+        run.say(f"Run {run_tag}: {options.n} requests over {options.enqueue_seconds:.0f}s, {options.kills} kills")
+        producer = threading.Thread(target=enqueue_all, args=(run, stop), name="enqueue")
+        chaos = threading.Thread(target=chaos_schedule, args=(run, host, azurite, stop), name="chaos")
+        producer.start()
+        chaos.start()
+        producer.join()
+        chaos.join()
+        run.say(f"Enqueued {run.enqueued} messages; waiting for quiescence (at most {options.settle_seconds:.0f}s)")
+        state = final_state(run, emulator, options.settle_seconds)
+        # A slow create answers late, and its callbacks follow: let them land, then look again.
+        sender.wait_idle(quiet=options.client_timeout + 2.5, timeout=240)
+        state = final_state(run, emulator, 30.0, previous=state)
+    finally:
+        stop.set()
+        host.stop()
+        emulator.stop()
+        sender.close()
+        azurite.stop()
+    report = check(run, emulator, sender, state, host.log_path)
+    print_report(report)
+    (workdir / f"report-{run_tag}.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    return 0 if not report["violations"] else 1
+
+
+def request_id_of(form: dict[str, list[str]]) -> str | None:
+    url = next(iter(form.get("StatusCallback") or []), "")
+    return next(iter(parse_qs(urlsplit(url).query).get("request_id") or []), None)
