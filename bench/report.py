@@ -101,7 +101,9 @@ def markdown(results: dict[str, Any]) -> str:
         "Rows without a target are context for the row above them."
     )
     lines.append("")
-    lines += [*NOTES, ""]
+    lines += ["Notes on the rows:", ""]
+    lines += [f"- {row['name']}: {row['note']}" for row in results["figures"] if row.get("note")]
+    lines += ["", *NOTES, ""]
     for section in results.get("sections_md", []):
         lines += [section, ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -83,6 +83,18 @@ def scaling_figures(details: dict[str, Any]) -> list[dict[str, Any]]:
                 note="flat is 1.0; the target is this benchmark's own tolerance for noise",
             )
         )  # fmt: skip
+        # The floor runs interleaved with the worker: if it moved as much, the machine or Azurite moved, not the worker.
+        worker_ratio = [outbound_sizes[size]["worker"]["median"] / outbound_sizes[size]["floor"]["median"]
+                        for size in (small, large)]  # fmt: skip
+        rows.append(
+            stats.figure(
+                "scaling_outbound_vs_floor", f"Worker/floor ratio at {large} vs {small} messages",
+                measured=worker_ratio[1], baseline=worker_ratio[0], baseline_name=f"the same at {small}",
+                unit="x", op="<=", target=None,
+                note=f"floor per message: {outbound_sizes[small]['floor']['median']:.1f} ms at {small}, "
+                f"{outbound_sizes[large]['floor']['median']:.1f} ms at {large}",
+            )
+        )  # fmt: skip
     e2e_sizes = details.get("e2e", {}).get("by_size", {})
     if len(e2e_sizes) >= 2:
         small, large = min(e2e_sizes, key=int), max(e2e_sizes, key=int)
