@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: setup run demo test lint typecheck unit clean chromium chaos load
+.PHONY: setup run demo test lint typecheck unit clean chromium chaos load bench
 
 setup: $(STAMP_PY) $(STAMP_NODE) local.settings.json
 
@@ -72,3 +72,8 @@ chaos: setup
 
 load: setup
 	$(PY) -m chaos.load --seconds 60
+
+# Benchmarks (not part of `make test`): starts its own Azurite and Twilio emulator on free ports,
+# writes bench/results.json, bench/RESULTS.md and bench/scaling.png. Under 10 minutes on 2 cores.
+bench: setup
+	$(PY) -m bench

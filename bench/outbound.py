@@ -1,0 +1,259 @@
+"""3. Outbound worker cost per message, against the Twilio emulator and Azurite on 127.0.0.1.
+
+Three ways to handle the same SMS request, interleaved in small chunks:
+- worker: the app's own queue function, called as the host calls it;
+- floor: the same Twilio POST and the same number of Table operations, with reused clients;
+- naive: the pattern of Microsoft's Twilio guide, a new twilio Client and a new TableClient per message.
+The number of Table operations per message is counted from the worker itself (its HTTP requests),
+so the floor and the naive peer do exactly as much storage work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+# The naive peer imports everything eagerly, as the guide's script does.
+from azure.data.tables import TableClient, UpdateMode
+from twilio.rest import Client
+
+from bench import stats
+from bench.payloads import ACCOUNT_SID, AUTH_TOKEN, BODY, DESTINATION, OUR_NUMBER
+from bench.worker import Worker, find_worker
+
+BENCH_TABLE = "benchfloor"
+CHUNK = 25
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "MERGE", "DELETE"})
+
+
+def status_callback() -> str:
+    return (os.environ.get("PUBLIC_BASE_URL") or "https://switchboard.example.net") + "/api/sms/status"
+
+
+# ---------------------------------------------------------------- counting what each message costs
+
+
+@dataclass
+class RequestCounter:
+    """Counts HTTP requests by service (the port tells Azurite's table and queue apart from Twilio)."""
+
+    services: dict[int, str]
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, method: str, url: str) -> None:
+        port = urlsplit(url).port or 0
+        kind = "write" if method.upper() in WRITE_METHODS else "read"
+        with self.lock:
+            self.counts[(self.services.get(port, "other"), kind)] += 1
+
+
+@contextlib.contextmanager
+def counting(services: dict[int, str]) -> Iterator[RequestCounter]:
+    """Patch requests.Session.send (both SDKs send through it) for the duration of a calibration."""
+    import requests
+
+    counter = RequestCounter(services)
+    original = requests.Session.send
+
+    def send(self: requests.Session, request: Any, **kwargs: Any) -> Any:
+        counter.record(request.method or "GET", request.url or "")
+        return original(self, request, **kwargs)
+
+    requests.Session.send = send  # type: ignore[method-assign]
+    try:
+        yield counter
+    finally:
+        requests.Session.send = original  # type: ignore[method-assign]
+
+
+@dataclass(frozen=True)
+class StoragePlan:
+    """How many Table writes and reads one message costs (measured on the worker)."""
+
+    table_writes: int = 2
+    table_reads: int = 0
+    twilio_posts: int = 1
+    measured: bool = False
+
+
+# ---------------------------------------------------------------- the three contenders
+
+
+def base_url_client(twilio_base_url: str) -> Client:
+    """A twilio Client whose requests go to the emulator (the SDK has no base-URL setting)."""
+    from twilio.http.http_client import TwilioHttpClient
+
+    class Rewriting(TwilioHttpClient):
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            return super().request(method, url.replace("https://api.twilio.com", twilio_base_url), *args, **kwargs)
+
+    return Client(ACCOUNT_SID, AUTH_TOKEN, http_client=Rewriting(timeout=10))
+
+
+def table_operations(table: TableClient, request_id: str, sid: str, plan: StoragePlan) -> None:
+    """The floor's storage work: a claim, then updates with ETags, plus any reads the worker makes."""
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    entity = {"PartitionKey": request_id, "RowKey": "request", "status": "sending", "to": DESTINATION, "at": now}
+    metadata = table.create_entity(entity)
+    for _ in range(plan.table_reads):
+        table.get_entity(request_id, "request")
+    for _ in range(plan.table_writes - 1):
+        from azure.core import MatchConditions
+
+        update = {"PartitionKey": request_id, "RowKey": "request", "status": "queued", "sid": sid}
+        metadata = table.update_entity(
+            update, mode=UpdateMode.MERGE, etag=metadata["etag"], match_condition=MatchConditions.IfNotModified
+        )
+
+
+class Floor:
+    def __init__(self, twilio_base_url: str, connection_string: str, plan: StoragePlan) -> None:
+        self.client = base_url_client(twilio_base_url)
+        self.table = TableClient.from_connection_string(connection_string, BENCH_TABLE)
+        self.plan = plan
+
+    def __call__(self, request_id: str) -> None:
+        sent = self.client.messages.create(
+            to=DESTINATION, from_=OUR_NUMBER, body=BODY, status_callback=status_callback()
+        )
+        table_operations(self.table, request_id, sent.sid, self.plan)
+
+
+class Naive:
+    """A new Client and a new TableClient for every message: a new connection pool, and TCP connect, each time."""
+
+    def __init__(self, twilio_base_url: str, connection_string: str, plan: StoragePlan) -> None:
+        self.twilio_base_url = twilio_base_url
+        self.connection_string = connection_string
+        self.plan = plan
+
+    def __call__(self, request_id: str) -> None:
+        client = base_url_client(self.twilio_base_url)
+        table = TableClient.from_connection_string(self.connection_string, BENCH_TABLE)
+        sent = client.messages.create(to=DESTINATION, from_=OUR_NUMBER, body=BODY, status_callback=status_callback())
+        table_operations(table, request_id, sent.sid, self.plan)
+        table.close()
+
+
+# ---------------------------------------------------------------- running them
+
+
+@dataclass
+class Contenders:
+    functions: dict[str, Callable[[str], None]]
+    plan: StoragePlan
+    sent: int = 0  # Twilio creates the emulator should have seen
+
+
+def build(app: Any, twilio_base_url: str, connection_string: str, services: dict[int, str]) -> Contenders:
+    table = TableClient.from_connection_string(connection_string, BENCH_TABLE)
+    with contextlib.suppress(Exception):
+        table.create_table()
+    table.close()
+    functions: dict[str, Callable[[str], None]] = {}
+    plan = StoragePlan()
+    function = find_worker(app)
+    sent = 0
+    if function is not None:
+        worker = Worker(function)
+        for index in range(3):  # warm: deferred imports, clients, connection pools
+            worker(f"warm-{uuid.uuid4().hex[:12]}-{index}")
+        with counting(services) as counter:
+            calibration = 5
+            for index in range(calibration):
+                worker(f"calib-{uuid.uuid4().hex[:12]}-{index}")
+        sent += 8
+        per = {key: value / calibration for key, value in counter.counts.items()}
+        plan = StoragePlan(
+            table_writes=max(1, round(per.get(("table", "write"), 0))),
+            table_reads=round(per.get(("table", "read"), 0)),
+            twilio_posts=round(per.get(("twilio", "write"), 0)),
+            measured=True,
+        )
+        functions["worker"] = worker
+    functions["floor"] = Floor(twilio_base_url, connection_string, plan)
+    functions["naive"] = Naive(twilio_base_url, connection_string, plan)
+    for name in ("floor", "naive"):
+        for index in range(3):
+            functions[name](f"warm-{name}-{uuid.uuid4().hex[:12]}-{index}")
+        sent += 3
+    return Contenders(functions, plan, sent)
+
+
+def worker_available() -> bool:
+    import function_app
+
+    return find_worker(function_app.app) is not None
+
+
+def run_size(contenders: Contenders, size: int, label: str) -> dict[str, dict[str, Any]]:
+    samples: dict[str, list[int]] = {name: [] for name in contenders.functions}
+    names = list(contenders.functions)
+    done = 0
+    round_number = 0
+    while done < size:
+        chunk = min(CHUNK, size - done)
+        # Rotate the order every round so that no contender always runs first.
+        order = names[round_number % len(names) :] + names[: round_number % len(names)]
+        for name in order:
+            handle = contenders.functions[name]
+            for index in range(done, done + chunk):
+                request_id = f"{label}-{name}-{index}"
+                start = time.perf_counter_ns()
+                handle(request_id)
+                samples[name].append(time.perf_counter_ns() - start)
+        contenders.sent += chunk * len(names)
+        done += chunk
+        round_number += 1
+    return {name: stats.summary(values) for name, values in samples.items()}
+
+
+def measure(
+    app: Any, twilio_base_url: str, connection_string: str, services: dict[int, str], sizes: list[int]
+) -> dict[str, Any]:
+    contenders = build(app, twilio_base_url, connection_string, services)
+    by_size: dict[int, dict[str, dict[str, Any]]] = {}
+    run_label = uuid.uuid4().hex[:8]
+    for size in sizes:
+        by_size[size] = run_size(contenders, size, f"{run_label}-{size}")
+    largest = by_size[sizes[-1]]
+    worker = largest.get("worker", {}).get("median")
+    missing = "not measured: worker not available"
+    plan = contenders.plan
+    note = (
+        f"{sizes[-1]} SMS requests each, interleaved in chunks of {CHUNK}; per message: {plan.twilio_posts} Twilio "
+        f"POST, {plan.table_writes} Table writes, {plan.table_reads} Table reads "
+        f"({'counted on the worker' if plan.measured else 'assumed'})"
+    )
+    figures = [
+        stats.figure(
+            "outbound_vs_floor", "Outbound worker cost per message", measured=worker,
+            baseline=largest["floor"]["median"], baseline_name="same Twilio POST + Table operations, reused clients",
+            unit="ms", op="<=", target=1.25, note=note, missing=missing,
+        ),
+        stats.figure(
+            "outbound_vs_naive", "Outbound worker speed-up over the naive peer", measured=worker,
+            baseline=largest["naive"]["median"], baseline_name="new twilio Client + new TableClient per message",
+            unit="ms", op=">=", target=2.0, inverse=True, note=note, missing=missing,
+        ),
+    ]  # fmt: skip
+    return {
+        "figures": figures,
+        "plan": contenders.plan,
+        "detail": {
+            "plan": contenders.plan.__dict__,
+            "worker_available": "worker" in contenders.functions,
+            "by_size": {str(size): result for size, result in by_size.items()},
+            "twilio_creates_expected": contenders.sent,
+        },
+    }

@@ -1,0 +1,219 @@
+"""The whole run: helper processes up, each section measured, results written, helpers stopped by PID."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench import coldstart, e2e, machine, outbound, plot, report, webhooks
+from bench.payloads import APP_ENV
+from bench.twilio_server import TwilioProcess
+from switchboard.devhost.processes import PROJECT_ROOT, Azurite
+
+# Chosen so that `make bench` on a 2-core machine finishes well inside 10 minutes, setup included.
+SIZES: dict[str, dict[str, Any]] = {
+    "full": {
+        "coldstart": {"runs": 20, "first_call_repeats": 5, "source_runs": 5},
+        "webhooks": {"calls": 20_000, "shipped_every": 40},
+        "outbound": {"sizes": [100, 250, 600]},
+        "e2e": {"sizes": [500, 2_000]},
+    },
+    "quick": {
+        "coldstart": {"runs": 2, "first_call_repeats": 1, "source_runs": 1},
+        "webhooks": {"calls": 50, "shipped_every": 1},
+        "outbound": {"sizes": [10, 20]},
+        "e2e": {"sizes": [10, 20]},
+    },
+}
+
+
+APP_PREFIXES = (
+    "TWILIO_",
+    "VOICE_",
+    "SMS_",
+    "TWIML_",
+    "HOLDMUSIC_",
+    "FORWARD_",
+    "RECORDS_",
+    "OPTOUTS_",
+    "APPLICATIONINSIGHTS_",
+)
+APP_SETTINGS = frozenset({"PUBLIC_BASE_URL", "WEBHOOK_VALIDATION", "MAX_BODY_BYTES", "AzureWebJobsStorage"})
+
+
+def log(message: str) -> None:
+    print(f"{datetime.datetime.now(datetime.timezone.utc):%H:%M:%S} {message}", flush=True)
+
+
+@contextlib.contextmanager
+def azurite() -> Iterator[Azurite]:
+    server = Azurite.on_free_ports().start()
+    log(f"Azurite pid {server.process.pid if server.process else '?'} on ports {server.ports}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _port(url: str) -> int:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).port or 0
+
+
+def scaling_figures(details: dict[str, Any]) -> list[dict[str, Any]]:
+    """5. Scaling: cost per message at the largest size against the smallest (flat is 1.0)."""
+    from bench import stats
+
+    rows = []
+    outbound_sizes = details.get("outbound", {}).get("by_size", {})
+    if "worker" in next(iter(outbound_sizes.values()), {}):
+        small, large = min(outbound_sizes, key=int), max(outbound_sizes, key=int)
+        rows.append(
+            stats.figure(
+                "scaling_outbound", f"Worker cost per message at {large} vs {small} messages",
+                measured=outbound_sizes[large]["worker"]["median"], baseline=outbound_sizes[small]["worker"]["median"],
+                baseline_name=f"the same at {small}", unit="ms", op="<=", target=1.25,
+                note="flat is 1.0; the target is this benchmark's own tolerance for noise",
+            )
+        )  # fmt: skip
+        # The floor runs interleaved with the worker: if it moved as much, the machine or Azurite moved, not the worker.
+        worker_ratio = [outbound_sizes[size]["worker"]["median"] / outbound_sizes[size]["floor"]["median"]
+                        for size in (small, large)]  # fmt: skip
+        rows.append(
+            stats.figure(
+                "scaling_outbound_vs_floor", f"Worker/floor ratio at {large} vs {small} messages",
+                measured=worker_ratio[1], baseline=worker_ratio[0], baseline_name=f"the same at {small}",
+                unit="x", op="<=", target=None,
+                note=f"floor per message: {outbound_sizes[small]['floor']['median']:.1f} ms at {small}, "
+                f"{outbound_sizes[large]['floor']['median']:.1f} ms at {large}",
+            )
+        )  # fmt: skip
+    e2e_sizes = details.get("e2e", {}).get("by_size", {})
+    if len(e2e_sizes) >= 2:
+        small, large = min(e2e_sizes, key=int), max(e2e_sizes, key=int)
+        rows.append(
+            stats.figure(
+                "scaling_e2e", f"End-to-end time per request at {large} vs {small} requests",
+                measured=1000 / e2e_sizes[large]["host"]["requests_per_second"],
+                baseline=1000 / e2e_sizes[small]["host"]["requests_per_second"],
+                baseline_name=f"the same at {small}", unit="ms", op="<=", target=1.25,
+                note="wall time per request (1 / throughput); flat is 1.0",
+            )
+        )  # fmt: skip
+    return rows
+
+
+def _add(results: dict[str, Any], name: str, section: dict[str, Any]) -> None:
+    results["figures"] += section["figures"]
+    results["details"][name] = section["detail"]
+
+
+def run_outbound(results: dict[str, Any], sizes: dict[str, Any]) -> dict[str, Any]:
+    # A fresh Azurite: what earlier sections stored must not slow this one down.
+    with azurite() as storage:
+        os.environ["AzureWebJobsStorage"] = storage.connection_string
+        return _run_outbound(results, storage, sizes)
+
+
+def _run_outbound(results: dict[str, Any], storage: Azurite, sizes: dict[str, Any]) -> dict[str, Any]:
+    import function_app
+    from switchboard.records import store
+
+    store.reset_stores()  # the app caches its Table clients per connection: start clean
+    from switchboard.settings import get_settings
+
+    twilio = TwilioProcess().start()
+    os.environ["TWILIO_API_BASE_URL"] = twilio.base_url
+    get_settings.cache_clear()  # the app reads its settings once; they changed
+    services = {storage.table_port: "table", storage.queue_port: "queue", _port(twilio.base_url): "twilio"}
+    try:
+        section = outbound.measure(
+            function_app.app, twilio.base_url, storage.connection_string, services, sizes["outbound"]["sizes"]
+        )
+        if section["detail"]["worker_available"] and "coldstart" in results["details"]:
+            log("   first outbound sends in fresh processes")
+            repeats = sizes["coldstart"]["first_call_repeats"]
+            first = coldstart.first_calls(coldstart.with_bytecode(), repeats, "outbound")
+            results["details"]["coldstart"]["first_outbound_send"] = first
+            section["detail"]["twilio_creates_expected"] += 2 * repeats
+    finally:
+        section_counts = twilio.stop()
+    section["detail"]["twilio_creates_seen"] = section_counts
+    expected = section["detail"]["twilio_creates_expected"]
+    if section_counts.get("messages") != expected:
+        # Sends that never reached the emulator would make every figure here meaningless.
+        raise RuntimeError(f"the Twilio emulator saw {section_counts} creates, expected {expected} messages")
+    return section
+
+
+def run_e2e(sizes: list[int], plan: Any, worker_available: bool) -> dict[str, Any]:
+    # A fresh Azurite: what earlier sections stored must not slow this one down.
+    with azurite() as storage:
+        os.environ["AzureWebJobsStorage"] = storage.connection_string
+        return _run_e2e(storage, sizes, plan, worker_available)
+
+
+def _run_e2e(storage: Azurite, sizes: list[int], plan: Any, worker_available: bool) -> dict[str, Any]:
+    twilio = TwilioProcess().start()
+    env = dict(os.environ) | {"TWILIO_API_BASE_URL": twilio.base_url}
+    try:
+        section = e2e.measure(
+            sizes, env=env, plan=plan, connection_string=storage.connection_string,
+            worker_available=worker_available, log=log,
+        )  # fmt: skip
+    finally:
+        counts = twilio.stop()
+    section["detail"]["twilio_creates_seen"] = counts
+    return section
+
+
+def run(*, quick: bool, out: Path, only: list[str] | None = None) -> tuple[Path, Path]:
+    started = time.monotonic()
+    sizes = SIZES["quick" if quick else "full"]
+    wanted = set(only or sizes)
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    # The app's behaviour comes from the environment: start from the benchmark's settings only.
+    for key in list(os.environ):
+        if key.startswith(APP_PREFIXES) or key in APP_SETTINGS:
+            del os.environ[key]
+    os.environ.update(APP_ENV)
+    results: dict[str, Any] = {"quick": quick, **machine.describe(), "sizes": sizes, "figures": [], "details": {}}
+    results["load_start"] = round(os.getloadavg()[0], 2)
+    plan = outbound.StoragePlan()
+    worker_available = outbound.worker_available()
+    with azurite() as storage:
+        os.environ["AzureWebJobsStorage"] = storage.connection_string
+        if "coldstart" in wanted:
+            log("1. cold start")
+            runs, repeats = sizes["coldstart"]["runs"], sizes["coldstart"]["first_call_repeats"]
+            source_runs = sizes["coldstart"]["source_runs"]
+            _add(results, "coldstart", coldstart.measure(runs, coldstart.with_bytecode(), repeats, source_runs))
+        if "webhooks" in wanted:
+            log("2. webhook cost")
+            import function_app
+
+            calls, every = sizes["webhooks"]["calls"], sizes["webhooks"]["shipped_every"]
+            _add(results, "webhooks", webhooks.measure(function_app.app, calls, every))
+    if "outbound" in wanted:
+        log("3. outbound worker cost per message")
+        section = run_outbound(results, sizes)
+        _add(results, "outbound", section)
+        plan, worker_available = section["plan"], section["detail"]["worker_available"]
+    if "e2e" in wanted:
+        log("4. end-to-end throughput")
+        _add(results, "e2e", run_e2e(sizes["e2e"]["sizes"], plan, worker_available))
+    out.mkdir(parents=True, exist_ok=True)
+    results["figures"] += scaling_figures(results["details"])
+    results["sections_md"] = plot.sections(results, out)
+    results["load_end"] = round(os.getloadavg()[0], 2)
+    results["finished_at"] = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    results["wall_seconds"] = time.monotonic() - started
+    return report.write(results, out)
