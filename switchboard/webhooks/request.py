@@ -19,18 +19,27 @@ class BadRequest(ValueError):
 class Params:
     """An ordered multi-dict of request parameters.
 
-    It has `getlist`, which the twilio SDK's RequestValidator uses to sign every
+    It has `getall`/`getlist`, which the twilio SDK's RequestValidator uses to sign every
     value of a repeated parameter.
     """
 
     def __init__(self, pairs: tuple[tuple[str, str], ...] = ()) -> None:
         self.pairs = pairs
+        self._by_name: dict[str, list[str]] | None = None
+
+    def _index(self) -> dict[str, list[str]]:
+        # Signing looks up every name; an index keeps that linear in the number of parameters.
+        if self._by_name is None:
+            self._by_name = {}
+            for key, value in self.pairs:
+                self._by_name.setdefault(key, []).append(value)
+        return self._by_name
 
     def __contains__(self, name: object) -> bool:
-        return any(key == name for key, _ in self.pairs)
+        return name in self._index()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(dict.fromkeys(key for key, _ in self.pairs))
+        return iter(self._index())
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -45,13 +54,14 @@ class Params:
         return value
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        for key, value in self.pairs:
-            if key == name:
-                return value
-        return default
+        values = self._index().get(name)
+        return values[0] if values else default
 
     def getlist(self, name: str) -> list[str]:
-        return [value for key, value in self.pairs if key == name]
+        return list(self._index().get(name, ()))
+
+    # RequestValidator tries `getall` first, then `getlist`: answering the first saves an exception per name.
+    getall = getlist
 
     def list_param(self, name: str) -> list[str]:
         """Every spelling twimlets.com accepted: `X`, `X[]`, and `X[0]`, `X[1]`, ... in index order."""

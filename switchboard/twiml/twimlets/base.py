@@ -77,6 +77,9 @@ class TwimletConfig:
         )
 
 
+_SHARED_RNG = random.Random()
+
+
 @dataclass(frozen=True)
 class Call:
     """One request to a twimlet. `params` is form then query; follow-up URLs are built from `path` + `query`."""
@@ -87,7 +90,8 @@ class Call:
     config: TwimletConfig = field(default_factory=TwimletConfig)
     voicemail: VoicemailSink | None = None
     list_audio: ListAudio | None = None
-    rng: random.Random = field(default_factory=random.Random)
+    # Seeding a generator per request costs more than answering it; only hold music shuffles.
+    rng: random.Random = field(default_factory=lambda: _SHARED_RNG)
 
     @property
     def stage(self) -> str:
