@@ -12,21 +12,18 @@ import base64
 import contextlib
 import datetime
 import json
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from bench import stats
 from bench.worker import OUTBOUND_QUEUE, message
 from switchboard.devhost.hostconfig import HostConfig
-from switchboard.devhost.processes import LOOPBACK, PROJECT_ROOT, free_port, stop_process, wait_for_ports
+from switchboard.devhost.processes import LOOPBACK, PROJECT_ROOT, LocalHostProcess, free_port
 
 ENQUEUE_THREADS = 4
 FINAL = frozenset({"rejected", "failed", "dead_lettered", "unknown"})
@@ -89,35 +86,6 @@ def read_records(ids: list[str], timeout: float) -> dict[str, dict[str, Any]]:
     return found
 
 
-class LocalHostProcess:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.env = env | {"PUBLIC_BASE_URL": f"http://{LOOPBACK}:{self.port}"}
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> LocalHostProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "switchboard.devhost", "--port", str(self.port),
-                 "--settings", str(self.log_path.parent / "no-local-settings.json"),
-                 "--host-json", str(PROJECT_ROOT / "host.json")],
-                cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-        try:
-            wait_for_ports([self.port], self.process, 60, "the local host")
-        except Exception:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process, timeout=20)
-            self.process = None
-
-
 def run_through_host(count: int, env: dict[str, str], label: str) -> dict[str, Any]:
     from switchboard.devhost.queues import create_if_missing
     from switchboard.storage import queue_client
@@ -127,7 +95,9 @@ def run_through_host(count: int, env: dict[str, str], label: str) -> dict[str, A
     for client in (queue, poison):
         create_if_missing(client)
     ids = [f"e2e-{label}-{index}" for index in range(count)]
-    host = LocalHostProcess(env, WORK_DIR / "devhost.log").start()
+    port = free_port()
+    host_env = env | {"PUBLIC_BASE_URL": f"http://{LOOPBACK}:{port}"}
+    host = LocalHostProcess(port, host_env, WORK_DIR / "devhost.log").start()
     try:
         started = now()
         enqueued = enqueue_all(queue, ids)

@@ -22,7 +22,8 @@ from typing import Any
 
 import requests
 
-from chaos.stack import AUTH_TOKEN, HostProcess, app_environment, free_port, start_azurite
+from chaos.stack import AUTH_TOKEN, app_environment, free_port, start_azurite
+from switchboard.devhost.processes import LocalHostProcess
 from switchboard.webhooks.signature import sign
 
 ROUTES = ("voice/incoming", "sms/incoming", "twiml/message", "voice/status", "sms/status")
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     azurite = start_azurite(workdir / "azurite")
     port = free_port()
     env = app_environment(port, "http://127.0.0.1:9", azurite.connection_string, 1)
-    host = HostProcess(port, env, workdir / "host.log", {"max_polling_interval": 2})
+    host = LocalHostProcess(port, env, workdir / "host.log", {"max_polling_interval": 2})
     try:
         host.start()
         base = f"http://127.0.0.1:{port}"

@@ -16,7 +16,17 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from chaos.callbacks import CallbackSender
-from chaos.stack import AUTH_TOKEN, HostProcess, app_environment, free_port, restart_azurite, start_azurite
+from chaos.stack import (
+    ACCOUNT_SID,
+    API_KEY,
+    API_SECRET,
+    AUTH_TOKEN,
+    app_environment,
+    free_port,
+    restart_azurite,
+    start_azurite,
+)
+from switchboard.devhost.processes import LocalHostProcess
 
 T = TypeVar("T")
 TRANSITIONAL = ("pending", "sending", "retrying")
@@ -144,7 +154,7 @@ def _send(queue: Any, text: str) -> Any:
     return queue.send_message(text)
 
 
-def chaos_schedule(run: Run, host: HostProcess, azurite: Any, stop: threading.Event) -> None:
+def chaos_schedule(run: Run, host: LocalHostProcess, azurite: Any, stop: threading.Event) -> None:
     options = run.options
     rng = random.Random(options.seed + 1)
     window = options.enqueue_seconds + 4
@@ -180,9 +190,7 @@ def execute(options: Options) -> int:
     run = Run(options)
     run.requests = workload(options, run_tag)
     azurite = start_azurite(workdir / f"azurite-{run_tag}")
-    emulator = TwilioEmulator(
-        "AC" + "c4a05" * 6 + "00", AUTH_TOKEN, api_keys={"SK" + "c" * 32: "chaos-api-secret-5d6e7f8a9b0c"}
-    )
+    emulator = TwilioEmulator(ACCOUNT_SID, AUTH_TOKEN, api_keys={API_KEY: API_SECRET})
     emulator.faults.rates(
         error_500=options.fault_500, error_429=options.fault_429, drop=options.fault_drop, slow=options.fault_slow,
         slow_seconds=options.client_timeout + 1.5, seed=options.seed,
@@ -193,7 +201,7 @@ def execute(options: Options) -> int:
     port = free_port()
     env = app_environment(port, emulator.base_url, azurite.connection_string, options.client_timeout)
     os.environ.update(env)  # the harness reads records through the app's own store
-    host = HostProcess(
+    host = LocalHostProcess(
         port, env, workdir / f"host-{run_tag}.log",
         {"visibility_timeout": 1, "processing_lease": 5, "max_polling_interval": 0.5},
     )  # fmt: skip

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from switchboard.devhost.processes import PROJECT_ROOT, Azurite, free_port, stop_process, wait_for_ports
+from switchboard.devhost.processes import Azurite, free_port, wait_for_ports
 
 ACCOUNT_SID = "AC" + "c4a05" * 6 + "00"
 AUTH_TOKEN = "chaos-auth-token-7f3e9a1b2c4d"
@@ -37,41 +32,6 @@ def app_environment(host_port: int, emulator_url: str, storage: str, timeout_sec
     }
 
 
-@dataclass
-class HostProcess:
-    """`python -m switchboard.devhost` with short queue timings, killed and restarted by PID."""
-
-    port: int
-    env: dict[str, str]
-    log_path: Path
-    queue_settings: dict[str, float]
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    starts: int = 0
-
-    def start(self) -> None:
-        command = [sys.executable, "-m", "switchboard.devhost", "--port", str(self.port),
-                   "--settings", str(self.log_path.parent / "no-local-settings.json")]  # fmt: skip
-        for name, value in self.queue_settings.items():
-            command += ["--queue-setting", f"{name}={value}"]
-        log = open(self.log_path, "ab")  # noqa: SIM115 (the child holds it)
-        self.process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=os.environ | self.env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        log.close()
-        self.starts += 1
-        wait_for_ports([self.port], self.process, 60, "the local host")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-
-
 def start_azurite(location: Path) -> Azurite:
     return Azurite.on_free_ports(location=location, log_file=location / "azurite.log").start()
 
@@ -83,4 +43,4 @@ def restart_azurite(azurite: Azurite) -> None:
     wait_for_ports(list(azurite.ports), azurite.process, 60, "Azurite")
 
 
-__all__ = ["HostProcess", "free_port", "restart_azurite", "start_azurite"]
+__all__ = ["free_port", "restart_azurite", "start_azurite"]

@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -135,3 +136,49 @@ class Azurite:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass
+class LocalHostProcess:
+    """`python -m switchboard.devhost` as a child process, for benchmarks and fault runs.
+
+    Started by its direct `python -m` command, stopped by PID (or killed outright, to test crashes).
+    Its settings come from `env` only: it is pointed at an absent local.settings.json.
+    """
+
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    queue_settings: dict[str, float] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    starts: int = 0
+
+    def start(self, timeout: float = 60.0) -> LocalHostProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "switchboard.devhost", "--port", str(self.port),
+                   "--settings", str(self.log_path.parent / "no-local-settings.json")]  # fmt: skip
+        for name, value in self.queue_settings.items():
+            command += ["--queue-setting", f"{name}={value}"]
+        with open(self.log_path, "ab") as log:  # the child keeps its own handle
+            self.process = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, env=os.environ | self.env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        self.starts += 1
+        try:
+            wait_for_ports([self.port], self.process, timeout, "the local host")
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, as when an instance dies mid-invocation."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, timeout=20)
+            self.process = None
