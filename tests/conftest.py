@@ -4,6 +4,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,3 +70,25 @@ def azurite() -> Iterator[str]:
         yield server.connection_string
     finally:
         server.stop()
+
+
+@pytest.fixture
+def start_emulator(configure: Callable[..., None]) -> Iterator[Callable[..., Any]]:
+    """Start the Twilio emulator on 127.0.0.1 and point the app's SDK client at it.
+
+    `start_emulator(timeout=1)`: the client's timeout in seconds (slow-answer faults need a short one).
+    """
+    from switchboard.emulator.rest import TwilioEmulator
+    from switchboard.settings import Settings
+
+    started: list[TwilioEmulator] = []
+
+    def start(timeout: int = 1) -> TwilioEmulator:
+        emulator = TwilioEmulator.from_settings(Settings.from_env()).start()
+        started.append(emulator)
+        configure(TWILIO_API_BASE_URL=emulator.base_url, TWILIO_TIMEOUT_SECONDS=str(timeout))
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.stop()

@@ -24,13 +24,8 @@ pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 
 
 @pytest.fixture
-def twilio(azurite: str, configure) -> Iterator[TwilioEmulator]:
-    emulator = TwilioEmulator.from_settings(Settings.from_env()).start()
-    configure(TWILIO_API_BASE_URL=emulator.base_url, TWILIO_TIMEOUT_SECONDS="2")
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
+def twilio(azurite: str, start_emulator) -> TwilioEmulator:
+    return start_emulator(timeout=2)
 
 
 @pytest.fixture

@@ -21,10 +21,8 @@ EVENTS = ["initiated", "ringing", "answered", "completed"]
 
 
 @pytest.fixture
-def emulator(configure) -> Iterator[TwilioEmulator]:
-    with TwilioEmulator.from_settings(get_settings()) as emu:
-        configure(TWILIO_API_BASE_URL=emu.base_url, TWILIO_TIMEOUT_SECONDS="5")
-        yield emu
+def emulator(start_emulator) -> TwilioEmulator:
+    return start_emulator(timeout=5)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 
 import pytest
@@ -25,10 +24,8 @@ TO, FROM = "+15558675310", "+15005550006"
 
 
 @pytest.fixture
-def emulator(configure) -> Iterator[TwilioEmulator]:
-    with TwilioEmulator.from_settings(get_settings()) as emu:
-        configure(TWILIO_API_BASE_URL=emu.base_url, TWILIO_TIMEOUT_SECONDS="1")
-        yield emu
+def emulator(start_emulator) -> TwilioEmulator:
+    return start_emulator(timeout=1)
 
 
 @pytest.fixture

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from azure.functions.queue import QueueMessage
 
 from switchboard.emulator.rest import TwilioEmulator
-from switchboard.settings import Settings
 from tests.support import PUBLIC_BASE_URL, function, http_request, post_signed
 
 
 @pytest.fixture
-def twilio(azurite: str, configure) -> Iterator[TwilioEmulator]:
+def twilio(azurite: str, start_emulator) -> TwilioEmulator:
     """The fake Twilio REST server on 127.0.0.1; the app's SDK client points at it with a 1 s timeout."""
-    emulator = TwilioEmulator.from_settings(Settings.from_env()).start()
-    configure(TWILIO_API_BASE_URL=emulator.base_url, TWILIO_TIMEOUT_SECONDS="1")
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
+    return start_emulator(timeout=1)
 
 
 def new_id() -> str:
