@@ -92,3 +92,15 @@ def start_emulator(configure: Callable[..., None]) -> Iterator[Callable[..., Any
     yield start
     for emulator in started:
         emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def served(app: Any, azurite: str) -> Iterator[Any]:
+    """The real app over HTTP through the local host (no queue listeners), with the tests' function key."""
+    from switchboard.devhost.host import LocalHost
+    from switchboard.devhost.processes import free_port
+    from tests.support import FUNCTION_KEY
+
+    host = LocalHost(app, port=free_port(), function_keys=(FUNCTION_KEY,), queues=False).start()
+    yield host
+    host.stop()

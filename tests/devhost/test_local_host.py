@@ -6,7 +6,6 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Iterator
 
 import azure.functions as func
 import pytest
@@ -50,13 +49,6 @@ def test_host_json_queue_settings_are_read() -> None:
 def test_route_templates(route: str, path: str, expected: dict[str, str] | None) -> None:
     found = route_pattern(route).fullmatch(path)
     assert (found and {k: v for k, v in found.groupdict().items() if v is not None}) == expected
-
-
-@pytest.fixture(scope="module")
-def served(app) -> Iterator[LocalHost]:
-    host = LocalHost(app, port=free_port(), function_keys=(FUNCTION_KEY,), queues=False).start()
-    yield host
-    host.stop()
 
 
 def test_signed_post_over_http(served: LocalHost, configure) -> None:

@@ -16,7 +16,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard.devhost.host import LocalHost
-from switchboard.devhost.processes import free_port
 from tests.leakguard import observe_response
 from tests.security.hostile import INJECTIONS, Hostile, check_answer, check_twiml, hostile_requests
 from tests.security.routes import Route, http_routes
@@ -67,13 +66,6 @@ def test_hostile_requests_in_process(route: Route, data: st.DataObject, azurite:
     response = _call(route, hostile)
     body = response.get_body() or b""
     check_answer(route, hostile, response.status_code, response.mimetype or "", body)
-
-
-@pytest.fixture(scope="module")
-def served(app, azurite: str) -> Iterator[LocalHost]:
-    host = LocalHost(app, port=free_port(), function_keys=(FUNCTION_KEY,), queues=False).start()
-    yield host
-    host.stop()
 
 
 @pytest.mark.azurite

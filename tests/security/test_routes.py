@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 
@@ -50,17 +48,10 @@ def test_anonymous_routes_refuse_unsigned_and_wrongly_signed_requests(route) -> 
         assert signed not in (403, 500), (method, signed)
 
 
-@pytest.fixture(scope="module")
-def keyed_host(app, azurite: str) -> Iterator[LocalHost]:
-    host = LocalHost(app, port=free_port(), function_keys=(FUNCTION_KEY,), queues=False).start()
-    yield host
-    host.stop()
-
-
 @pytest.mark.azurite
 @pytest.mark.parametrize("route", KEYED, ids=str)
-def test_the_local_host_enforces_function_keys(route, keyed_host: LocalHost) -> None:
-    url = f"http://127.0.0.1:{keyed_host.port}{route.path}"
+def test_the_local_host_enforces_function_keys(route, served: LocalHost) -> None:
+    url = f"http://127.0.0.1:{served.port}{route.path}"
     for method in route.methods:
         assert requests.request(method, url, timeout=10).status_code == 401, (method, "no key")
         assert requests.request(method, url, params={"code": "wrong"}, timeout=10).status_code == 401, method
