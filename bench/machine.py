@@ -58,7 +58,7 @@ def describe() -> dict[str, Any]:
             "memory_gib": memory_gib(),
             "python": sys.version.split()[0],
             "implementation": platform.python_implementation(),
-            "os": f"{platform.system()} {platform.release()}",
+            "os": f"{platform.system()} {platform.machine()}",  # no kernel build: it names the host
             "libc": " ".join(platform.libc_ver()).strip() or None,
         },
         "versions": versions,
