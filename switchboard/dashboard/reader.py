@@ -56,10 +56,6 @@ def as_record(entity: Mapping[str, Any]) -> dict[str, Any]:
     return {STORED_AS.get(key, key): value for key, value in entity.items() if key not in ("PartitionKey", "RowKey")}
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def day_filter(day: date, since: datetime) -> tuple[str, dict[str, str]]:
     """One day partition's rows created at or after `since`: its newest rows, as they sort first."""
     newest_allowed = f"{INVERTED_BASE - epoch_us(since):016d};"  # ';' sorts right after the ':' separator

@@ -81,6 +81,7 @@ class RecordStore:
             if existing is None:  # deleted in between: very unlikely, try once more
                 metadata = self.records.create_entity(record.to_entity(), **self.options)
             else:
+                self._index(existing)  # a claim cut short before its index rows gets them on the retry
                 return existing, False
         self._index(record)
         return Record.from_entity(record.to_entity(), etag=_etag(metadata)), True

@@ -115,3 +115,21 @@ def test_every_claimed_record_gets_one_day_row(azurite: str) -> None:
         assert day_partition(created + timedelta(microseconds=1)) == "d:2026-03-11"
     finally:
         table.delete_table()
+
+
+@pytest.mark.azurite
+def test_a_repeated_claim_writes_index_rows_a_cut_short_claim_missed(azurite: str) -> None:
+    table = recording_table(azurite)
+    created = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
+    item = record("queued", created=created, record_id="d-cut", to="+15550004444")
+    values = {("from_" if key == "from" else key): value for key, value in item.items()}
+    table.create_table()
+    try:
+        table.create_entity(Record(**values).to_entity())  # the record row only, as if the claim stopped there
+        _, created_now = RecordStore(table, table).claim(Record(**values))
+        assert not created_now
+        for partition in ("d:2026-03-10", "n:+15550004444"):
+            rows = list(table.query_entities("PartitionKey eq @pk", parameters={"pk": partition}))
+            assert [row["record_id"] for row in rows] == ["d-cut"]
+    finally:
+        table.delete_table()
