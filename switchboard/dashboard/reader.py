@@ -2,29 +2,42 @@
 
 It reads the keys switchboard.records writes (see "Records and tables" in the README):
 
-| entity       | PartitionKey | RowKey                 | used for                         |
-|--------------|--------------|------------------------|----------------------------------|
-| record       | `r:<id>`     | `record`               | lookup by request id; recent     |
-| SID index    | `sid:<SID>`  | `sid` (`record_id`)    | lookup by Twilio SID             |
-| number index | `n:<E.164>`  | `<inverted µs>:<id>`   | a number's history, newest first |
+| entity       | PartitionKey     | RowKey                 | used for                         |
+|--------------|------------------|------------------------|----------------------------------|
+| record       | `r:<id>`         | `record`               | lookup by request id             |
+| SID index    | `sid:<SID>`      | `sid` (`record_id`)    | lookup by Twilio SID             |
+| number index | `n:<E.164>`      | `<inverted µs>:<id>`   | a number's history, newest first |
+| day index    | `d:<YYYY-MM-DD>` | `<inverted µs>:<id>`   | recent records, newest first     |
 
-Search is point reads or one partition. "Recent" has no time index to read, so it is one filtered
-query over record rows (`RowKey eq 'record' and created_at ge <since>`), bounded in rows scanned.
+Every read is a point read or a query on one partition (`PartitionKey eq ...`). "Recent" reads the
+day partitions from today back to the first day asked for, newest first, and stops at `limit`
+records; index rows hold only ids, so each record is then point-read for its current status.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from switchboard.phones import is_e164
-from switchboard.records.model import RECORD_ROW, SID_ROW, number_partition, record_partition, sid_partition
+from switchboard.records.model import (
+    INVERTED_BASE,
+    RECORD_ROW,
+    SID_ROW,
+    day_partition,
+    epoch_us,
+    number_partition,
+    record_partition,
+    sid_partition,
+)
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-MAX_SCANNED = 5000  # recent(): stop reading after this many record rows
+MAX_DAYS = 31  # recent(): never read more day partitions than this (the page shows at most 31 days)
+POINT_READERS = 8  # recent(): point reads in flight at once
 # Table property names that differ from the JSON names ("from" is a keyword in several SDKs).
 STORED_AS = {"to_number": "to", "from_number": "from"}
 FIELDS = [
@@ -43,13 +56,21 @@ def as_record(entity: Mapping[str, Any]) -> dict[str, Any]:
     return {STORED_AS.get(key, key): value for key, value in entity.items() if key not in ("PartitionKey", "RowKey")}
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def day_filter(day: date, since: datetime) -> tuple[str, dict[str, str]]:
+    """One day partition's rows created at or after `since`: its newest rows, as they sort first."""
+    newest_allowed = f"{INVERTED_BASE - epoch_us(since):016d};"  # ';' sorts right after the ':' separator
+    moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return "PartitionKey eq @pk and RowKey lt @bound", {"pk": day_partition(moment), "bound": newest_allowed}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class TableRecordReader:
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: TableClient, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.table = table
+        self.clock = clock
 
     def recent(self, since: datetime, limit: int) -> list[dict[str, Any]]:
         from azure.core.exceptions import ResourceNotFoundError
@@ -60,19 +81,26 @@ class TableRecordReader:
             return []
 
     def _recent(self, since: datetime, limit: int) -> list[dict[str, Any]]:
-        entities = self.table.query_entities(
-            "RowKey eq @row and created_at ge @since",
-            parameters={"row": RECORD_ROW, "since": iso(since)},
-            select=FIELDS,
-            results_per_page=min(1000, MAX_SCANNED),
-        )
+        today = self.clock().astimezone(timezone.utc).date()
+        days = min((today - since.astimezone(timezone.utc).date()).days + 1, MAX_DAYS)
         found: list[dict[str, Any]] = []
-        for scanned, entity in enumerate(entities, start=1):
-            found.append(as_record(entity))
-            if scanned >= MAX_SCANNED:
+        for back in range(days):
+            wanted = limit - len(found)
+            if wanted <= 0:
                 break
-        found.sort(key=lambda record: str(record.get("created_at") or ""), reverse=True)
+            query, parameters = day_filter(today - timedelta(days=back), since)
+            rows = self.table.query_entities(
+                query, parameters=parameters, select=["record_id"], results_per_page=min(wanted, 1000)
+            )
+            ids = [str(row["record_id"]) for _, row in zip(range(wanted), rows, strict=False)]
+            found.extend(self._records(ids))
         return found[:limit]
+
+    def _records(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Point reads, in order; a record gone since it was indexed is left out."""
+        with ThreadPoolExecutor(max_workers=POINT_READERS) as pool:
+            entities = list(pool.map(lambda key: self._point(record_partition(key), RECORD_ROW, FIELDS), ids))
+        return [as_record(entity) for entity in entities if entity is not None]
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         """By request id, else by Twilio SID."""
@@ -113,10 +141,10 @@ class TableRecordReader:
         record = self.get(text) if text and "'" not in text else None
         return [record] if record else []
 
-    def _point(self, partition: str, row: str) -> dict[str, Any] | None:
+    def _point(self, partition: str, row: str, select: list[str] | None = None) -> dict[str, Any] | None:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return dict(self.table.get_entity(partition, row))
+            return dict(self.table.get_entity(partition, row, select=select))
         except ResourceNotFoundError:
             return None

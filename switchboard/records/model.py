@@ -9,9 +9,11 @@ lookup is a point read or a single-partition range query:
 | event         | `r:<id>`         | `event:<µs since epoch>:<rand>` |
 | SID index     | `sid:<SID>`      | `sid`                           |
 | number index  | `n:<E.164>`      | `<inverted µs>:<id>`            |
+| day index     | `d:<YYYY-MM-DD>` | `<inverted µs>:<id>`            |
 | fingerprint   | `f:<sha256>`     | `fp`                            |
 
-A record's events sort oldest first next to it; a number's index rows sort newest first.
+A record's events sort oldest first next to it; a number's and a day's index rows sort newest first.
+The day is the UTC day of `created_at`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ def sid_partition(sid: str) -> str:
 
 def number_partition(number: str) -> str:
     return f"n:{number}"
+
+
+def day_partition(moment: datetime) -> str:
+    return f"d:{moment.astimezone(timezone.utc).date().isoformat()}"
 
 
 def fingerprint_partition(digest: str) -> str:

@@ -1,4 +1,4 @@
-"""Table Storage adapter for records, events, the SID and number indexes, and opt-outs.
+"""Table Storage adapter for records, events, the SID, number and day indexes, and opt-outs.
 
 Every read-modify-write is guarded by the entity's ETag (`MatchConditions.IfNotModified`)
 and retried a bounded number of times when another writer got there first.
@@ -23,6 +23,7 @@ from switchboard.records.model import (
     RECORD_ROW,
     SID_ROW,
     Record,
+    day_partition,
     event_json,
     event_row,
     fingerprint_partition,
@@ -80,8 +81,9 @@ class RecordStore:
             if existing is None:  # deleted in between: very unlikely, try once more
                 metadata = self.records.create_entity(record.to_entity(), **self.options)
             else:
+                self._index(existing)  # a claim cut short before its index rows gets them on the retry
                 return existing, False
-        self._index_numbers(record)
+        self._index(record)
         return Record.from_entity(record.to_entity(), etag=_etag(metadata)), True
 
     def get(self, record_id: str) -> Record | None:
@@ -222,18 +224,22 @@ class RecordStore:
                 break
         return found
 
-    def _index_numbers(self, record: Record) -> None:
+    def _index(self, record: Record) -> None:
+        """The number index (To and From) and the day index rows of a newly claimed record.
+
+        Index rows hold only the record id: status and the rest change after creation, so readers
+        point-read the record itself (bounded by how many they show) instead of trusting a stale copy.
+        """
         from azure.core.exceptions import ResourceExistsError
 
         from switchboard.outbound.contract import E164_PATTERN
 
         created = datetime.fromisoformat(record.created_at.replace("Z", "+00:00"))
-        for number in dict.fromkeys(n for n in (record.to, record.from_) if n and E164_PATTERN.fullmatch(n)):
-            entity = {
-                "PartitionKey": number_partition(number),
-                "RowKey": number_row(created, record.id),
-                "record_id": record.id,
-            }
+        row = number_row(created, record.id)
+        numbers = dict.fromkeys(n for n in (record.to, record.from_) if n and E164_PATTERN.fullmatch(n))
+        partitions = [number_partition(number) for number in numbers] + [day_partition(created)]
+        for partition in partitions:
+            entity = {"PartitionKey": partition, "RowKey": row, "record_id": record.id}
             with contextlib.suppress(ResourceExistsError):  # a retried claim indexes again
                 self.records.create_entity(entity, **self.options)
 
