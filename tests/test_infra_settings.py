@@ -1,4 +1,4 @@
-"""Cross-checks of app setting names between the code, infra/, local.settings.json.example and the README.
+"""Cross-checks of app setting names between the code, infra/, local.settings.json.example and docs/settings.md.
 
 The Bicep compiler needs the internet, so nothing here compiles the templates. Instead every name is
 derived from the files themselves: a setting the code starts reading without wiring it into infra/
@@ -150,17 +150,17 @@ def example_names() -> frozenset[str]:
 
 @cache
 def readme_table() -> dict[str, str]:
-    """Setting name -> its `required` column, from the README's Settings table."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = re.search(r"^## Settings\n(.*?)(?=^## )", text, flags=re.MULTILINE | re.DOTALL)
-    assert section, "README.md has no '## Settings' section"
+    """Setting name -> its `required` column, from the settings table in docs/settings.md."""
+    text = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+    section = re.search(r"^# Settings\n(.*?)(?=^## |\Z)", text, flags=re.MULTILINE | re.DOTALL)
+    assert section, "docs/settings.md has no '# Settings' section"
     table: dict[str, str] = {}
     for line in section.group(1).splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) >= 2 and line.lstrip().startswith("|"):
             for name in re.findall(r"`([^`]+)`", cells[0]):
                 table[name] = cells[1].lower()
-    assert table, "README.md's Settings table is empty"
+    assert table, "the table in docs/settings.md is empty"
     return table
 
 
@@ -235,9 +235,9 @@ def test_every_setting_the_code_reads_is_set_by_infra_or_documented_as_optional(
             continue
         documented = table.get(name)
         if documented is None:
-            problems.append(f"{name}: read by the code, but neither set in infra/ nor in the README Settings table")
+            problems.append(f"{name}: read by the code, but neither set in infra/ nor in docs/settings.md")
         elif documented.startswith("yes") and name != "AzureWebJobsStorage":
-            problems.append(f"{name}: required (README), but infra/ does not set it")
+            problems.append(f"{name}: required (docs/settings.md), but infra/ does not set it")
     assert not problems, "\n".join(problems)
 
 
@@ -247,7 +247,7 @@ def test_required_settings_are_set_by_infra() -> None:
 
 def test_every_setting_is_documented_in_the_readme() -> None:
     missing = sorted(code_names() - set(readme_table()))
-    assert not missing, f"add these to the README Settings table: {missing}"
+    assert not missing, f"add these to the table in docs/settings.md: {missing}"
 
 
 def test_local_settings_example_matches_the_settings_module() -> None:
@@ -260,7 +260,7 @@ def test_local_settings_example_matches_the_settings_module() -> None:
     [
         ("local.settings.json.example", example_names),
         ("infra/ app settings", lambda: frozenset(infra_settings())),
-        ("README.md Settings table", lambda: frozenset(readme_table())),
+        ("docs/settings.md table", lambda: frozenset(readme_table())),
     ],
 )
 def test_no_name_is_misspelt(where, names) -> None:

@@ -1,6 +1,6 @@
 """The operator page's reader: records from the records table, as plain dicts (the records API's shape).
 
-It reads the keys switchboard.records writes (see "Records and tables" in the README):
+It reads the keys switchboard.records writes (see "Records and tables" in docs/operate.md):
 
 | entity       | PartitionKey     | RowKey                 | used for                         |
 |--------------|------------------|------------------------|----------------------------------|
