@@ -54,11 +54,16 @@ class Settings:
     voice_voicemail_notify: str | None = None
     records_table: str = "records"
     optouts_table: str = "optouts"
+    recordings_container: str = "recordings"
+    media_container: str = "media"
+    delete_recordings_at_twilio: bool = False
+    retention_days: int | None = None  # None: keep forever
+    erasure_audit_salt: str | None = field(default=None, repr=False)
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in logs, responses or records."""
-        return tuple(s for s in (self.auth_token, self.api_secret) if s)
+        return tuple(s for s in (self.auth_token, self.api_secret, self.erasure_audit_salt) if s)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -90,6 +95,11 @@ class Settings:
             voice_voicemail_notify=_e164(env, "VOICE_VOICEMAIL_NOTIFY"),
             records_table=_table(env, "RECORDS_TABLE", default="records"),
             optouts_table=_table(env, "OPTOUTS_TABLE", default="optouts"),
+            recordings_container=_container(env, "RECORDINGS_CONTAINER", default="recordings"),
+            media_container=_container(env, "MEDIA_CONTAINER", default="media"),
+            delete_recordings_at_twilio=_bool(env, "DELETE_RECORDINGS_AT_TWILIO", default=False),
+            retention_days=_int(env, "RETENTION_DAYS", default=0, low=1, high=36500) or None,
+            erasure_audit_salt=_optional(env, "ERASURE_AUDIT_SALT"),
         )
 
 
@@ -189,4 +199,13 @@ def _table(env: Mapping[str, str], name: str, *, default: str) -> str:
     value = _optional(env, name) or default
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,62}", value):
         raise SettingsError(f"App setting {name} must be a table name: 3-63 letters and digits, starting with a letter")
+    return value
+
+
+def _container(env: Mapping[str, str], name: str, *, default: str) -> str:
+    value = _optional(env, name) or default
+    if not re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]", value):
+        raise SettingsError(
+            f"App setting {name} must be a blob container name: 3-63 lowercase letters, digits and single hyphens"
+        )
     return value

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from switchboard.emulator.faults import KINDS, FaultPlan
+from switchboard.emulator.recordings import MediaLibrary
 from switchboard.emulator.resources import (
     API_VERSION,
     TwilioError,
@@ -65,6 +66,7 @@ class TwilioEmulator:
         self._created: dict[str, list[dict[str, list[str]]]] = {kind: [] for kind in KINDS}
         self._attempts: dict[str, list[dict[str, list[str]]]] = {kind: [] for kind in KINDS}
         self._recent: dict[str, deque[float]] = {kind: deque() for kind in KINDS}
+        self.media = MediaLibrary(account_sid)  # Recordings and message Media (switchboard.emulator.recordings)
         self._server = _Server((LOOPBACK, port), self)
         self._thread: threading.Thread | None = None
 
@@ -248,11 +250,18 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle()
 
+    def do_DELETE(self) -> None:
+        self._handle()
+
     def _handle(self) -> None:  # noqa: PLR0911 (one answer per route)
         emulator = self.server.emulator
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+        if emulator.media.handles(parts.path):
+            return self._media(parts.path, dict(parse_qsl(parts.query)))
+        if self.command == "DELETE":
+            return self._error(TwilioError(405, 20004, "Method not allowed"))
         match = _PATH.match(parts.path)
         if match is None:
             return self._error(TwilioError(404, 20404, f"The requested resource {parts.path} was not found"))
@@ -294,6 +303,34 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fault.slow)
         self._json(201, resource)
         emulator.notify(kind, resource, form)
+        return None
+
+    def _media(self, path: str, query: dict[str, str]) -> None:
+        emulator = self.server.emulator
+        header = self.headers.get("Authorization")
+        match = re.match(rf"^/{API_VERSION}/Accounts/([^/]+)/", path)
+        authorised = emulator.authorised(header, match.group(1) if match else "")
+        try:
+            status, headers, body = emulator.media.answer(
+                self.command, path, query, authorised=authorised, origin=emulator.base_url,
+                has_credentials=header is not None,
+            )  # fmt: skip
+        except TwilioError as error:
+            return self._error(error)
+        if isinstance(body, dict):
+            return self._json(status, body)
+        data = body or b""
+        try:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            log.debug("Client went away before the answer")
         return None
 
     def _error(self, error: TwilioError) -> None:

@@ -98,8 +98,13 @@ def walk_call(
     session: Any = None,
     max_documents: int = MAX_DOCUMENTS,
     should_stop: Callable[[], bool] | None = None,
+    on_recording: Callable[[str, int], object] | None = None,
 ) -> CallResult:
-    """Play a call from its first document to its end, as Twilio would, and return the transcript."""
+    """Play a call from its first document to its end, as Twilio would, and return the transcript.
+
+    `on_recording(sid, seconds)` runs for each `<Record>` that recorded something, before its callbacks
+    are posted (the emulator's Recordings resource exists by the time the app hears of it).
+    """
     import requests
 
     session = session or requests.Session()
@@ -130,6 +135,9 @@ def walk_call(
         digits_used += turn.digits_used
         result.transcript.extend(turn.transcript)
         result.seconds += turn.seconds
+        recording = _recording_of(turn) if on_recording is not None else None
+        if on_recording is not None and recording is not None:
+            on_recording(*recording)
         for callback in turn.callbacks:
             _post_callback(session, party, callback, result)
         if turn.ended_by == "reject":
@@ -140,6 +148,20 @@ def walk_call(
         current = turn.next
     result.transcript.append(f"[error] {max_documents} documents without an end: Twilio hangs up")
     return result
+
+
+def _recording_of(turn: Any) -> tuple[str, int] | None:
+    """(RecordingSid, seconds) when this document recorded something."""
+    if turn.ended_by != "record":
+        return None
+    requests_made = [*turn.callbacks, *([turn.next] if turn.next is not None else [])]
+    for request in requests_made:
+        params = dict(request.params)
+        url = params.get("RecordingUrl")
+        if url:
+            seconds = params.get("RecordingDuration", "0")
+            return url.rstrip("/").rsplit("/", 1)[-1], int(seconds) if seconds.isdigit() else 0
+    return None
 
 
 def _fetch(session: Any, party: CallParty, request: Request, call_status: str, result: CallResult) -> bytes | None:

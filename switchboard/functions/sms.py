@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import azure.functions as func
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -13,6 +15,7 @@ from switchboard.twiml.sms import SmsConfig, incoming_message
 from switchboard.webhooks.request import WebhookRequest
 
 bp = func.Blueprint()
+log = logging.getLogger("switchboard.sms")
 
 
 @bp.route(route="sms/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -20,5 +23,20 @@ bp = func.Blueprint()
 def sms_incoming(request: WebhookRequest, settings: Settings) -> MessagingResponse:
     params = request.params
     twiml = incoming_message(params.get("From"), params.get("Body", "") or "", SmsConfig.from_settings(settings))
-    record_quietly(settings, record_inbound_message, request.form.to_dict())  # also STOP/START opt-outs
+    form = request.form.to_dict()
+    record_quietly(settings, record_inbound_message, form)  # also STOP/START opt-outs
+    if form.get("NumMedia", "0") not in ("", "0"):
+        copy_media_quietly(form)
     return twiml
+
+
+def copy_media_quietly(form: dict[str, str]) -> None:
+    """Queue copies of an MMS's media into the user's Blob Storage; never fails the reply."""
+    from switchboard.media.blobs import enqueue
+    from switchboard.media.jobs import media_jobs
+
+    record_id = form.get("MessageSid") or form.get("SmsSid") or ""
+    try:
+        enqueue(media_jobs(record_id, form))
+    except Exception as error:
+        log.warning("Could not queue the media of %s: %s", record_id, error)
