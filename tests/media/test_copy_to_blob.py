@@ -66,18 +66,20 @@ class Stack:
 @pytest.fixture
 def stack(app, azurite: str, configure) -> Iterator[Stack]:
     mark = uuid.uuid4().hex[:8]
-    with TwilioEmulator.from_settings(get_settings()) as emulator:
-        with Simulator(emulator, plan=CallbackPlan(duplicates=1.0)) as simulator:
-            overrides = {"visibility_timeout": 1.0, "max_polling_interval": 0.5}
-            with LocalHost(app, port=0, function_keys=(FUNCTION_KEY,), config_overrides=overrides) as host:
-                origin = f"http://127.0.0.1:{host.port}"
-                configure(
-                    PUBLIC_BASE_URL=origin, TWILIO_API_BASE_URL=emulator.base_url, RECORDINGS_CONTAINER=f"rec{mark}",
-                    MEDIA_CONTAINER=f"media{mark}", VOICE_VOICEMAIL="true", VOICE_FORWARD_TO=None,
-                    DELETE_RECORDINGS_AT_TWILIO="false",
-                )  # fmt: skip
-                yield Stack(origin, emulator, simulator, f"rec{mark}", f"media{mark}")
-                simulator.wait_idle(10)
+    overrides = {"visibility_timeout": 1.0, "max_polling_interval": 0.5}
+    with (
+        TwilioEmulator.from_settings(get_settings()) as emulator,
+        Simulator(emulator, plan=CallbackPlan(duplicates=1.0)) as simulator,
+        LocalHost(app, port=0, function_keys=(FUNCTION_KEY,), config_overrides=overrides) as host,
+    ):
+        origin = f"http://127.0.0.1:{host.port}"
+        configure(
+            PUBLIC_BASE_URL=origin, TWILIO_API_BASE_URL=emulator.base_url, RECORDINGS_CONTAINER=f"rec{mark}",
+            MEDIA_CONTAINER=f"media{mark}", VOICE_VOICEMAIL="true", VOICE_FORWARD_TO=None,
+            DELETE_RECORDINGS_AT_TWILIO="false",
+        )  # fmt: skip
+        yield Stack(origin, emulator, simulator, f"rec{mark}", f"media{mark}")
+        simulator.wait_idle(10)
 
 
 def voicemail(stack: Stack, caller: str) -> tuple[str, str]:
@@ -143,7 +145,8 @@ def test_outbound_record_with_repeated_callbacks_writes_one_blob(stack: Stack) -
     client.send_message(__import__("json").dumps(message))
     record = stack.wait(lambda: (r := stack.record(request_id)).get("blobs") and r)
     [name] = record["blobs"]
-    assert name.startswith(f"{request_id}/RE") and name.endswith(".wav")
+    assert name.startswith(f"{request_id}/RE")
+    assert name.endswith(".wav")
     stack.simulator.wait_idle(20)
     recording_callbacks = [c for c in stack.simulator.delivered if "RecordingSid" in c.params]
     assert len(recording_callbacks) == 2  # the same callback, delivered twice
