@@ -56,7 +56,7 @@ def wav_bytes(seconds: int, *, tone: float = 440.0) -> bytes:
     return buffer.getvalue()
 
 
-def png_bytes(index: int = 0, size: int = 8) -> bytes:
+def png_bytes(index: int = 0, size: int = 32) -> bytes:
     """A real `size` x `size` RGB PNG, one colour per index."""
     colour = bytes(((index * 97 + 40) % 256, (index * 57 + 120) % 256, (index * 31 + 200) % 256))
     raw = b"".join(b"\x00" + colour * size for _ in range(size))
