@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard.emulator.callflow import CallScript, DialOutcome, TwimlError, parse
-from switchboard.emulator.recordings import MediaLibrary
+from switchboard.emulator.recordings import MediaLibrary, RemoteMedia
 from switchboard.emulator.resources import API_VERSION, new_sid
 from switchboard.emulator.voice import CallParty, CallResult, read_capped, signed_request, walk_call
 
@@ -39,7 +39,7 @@ def inbound_call(
     dial: dict[str, DialOutcome] | None = None,
     method: str = "POST",
     session: Any = None,
-    media: MediaLibrary | None = None,
+    media: MediaLibrary | RemoteMedia | None = None,
 ) -> tuple[str, CallResult]:
     """Ring `url` as Twilio rings a number's Voice URL; returns the CallSid and the walked call.
 
@@ -80,7 +80,7 @@ def inbound_sms(
     from_: str,
     body: str,
     session: Any = None,
-    media: MediaLibrary | None = None,
+    media: MediaLibrary | RemoteMedia | None = None,
     num_media: int = 0,
 ) -> SmsResult:
     """POST an inbound SMS webhook, signed, and read the <Message> replies from the answer.

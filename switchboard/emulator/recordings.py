@@ -31,6 +31,8 @@ from switchboard.emulator.resources import API_VERSION, TwilioError, new_sid, no
 
 TWILIO_API = "https://api.twilio.com"
 STORAGE_PREFIX = "/_storage/"
+# Not Twilio's: how a call walked in another process (the CLI, `make demo`) leaves its recordings here.
+REGISTER_PREFIX = "/_emulator/media/"
 LINK_SECONDS = 600.0  # a storage link works for ten minutes, like a short presigned URL
 MAX_LINKS = 1000
 MAX_WAV_SECONDS = 30  # the generated file is capped; the resource still reports the full duration
@@ -154,14 +156,48 @@ class MediaLibrary:
 
     # --- HTTP ------------------------------------------------------------------------------------
     def handles(self, path: str) -> bool:
-        return path.startswith(STORAGE_PREFIX) or bool(RECORDING_PATH.match(path) or MEDIA_PATH.match(path))
+        if path.startswith((STORAGE_PREFIX, REGISTER_PREFIX)):
+            return True
+        return bool(RECORDING_PATH.match(path) or MEDIA_PATH.match(path))
+
+    def register(self, path: str, form: dict[str, str]) -> dict[str, Any]:
+        """POST /_emulator/media/recordings (CallSid, RecordingSid, Duration) or /_emulator/media/messages
+        (MessageSid, Count): create them here, for a walker running in another process."""
+        kind = path[len(REGISTER_PREFIX) :].strip("/")
+        try:
+            if kind == "recordings":
+                sid = form.get("RecordingSid") or None
+                if sid is not None and not re.fullmatch(r"RE[0-9a-fA-F]{32}", sid):
+                    raise ValueError("RecordingSid")
+                call = form["CallSid"]
+                return self.add_recording(call, sid=sid, duration=int(form.get("Duration") or 5))
+            if kind == "messages":
+                pairs = self.add_message_media(form["MessageSid"], min(int(form.get("Count") or 1), 10))
+                return {"media": [{"url": url, "content_type": content_type} for url, content_type in pairs]}
+        except (KeyError, ValueError) as error:
+            raise TwilioError(400, 21000, f"Invalid parameter {error}") from None
+        raise TwilioError(404, 20404, f"The requested resource {path} was not found")
 
     def answer(
-        self, method: str, path: str, query: dict[str, str], *, authorised: bool, origin: str, has_credentials: bool
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        *,
+        authorised: bool,
+        origin: str,
+        has_credentials: bool,
+        form: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], bytes | dict[str, Any] | None]:
         """(status, headers, body): body is JSON (a dict), raw bytes, or None for no body."""
         if path.startswith(STORAGE_PREFIX):
             return self._storage(path[len(STORAGE_PREFIX) :], has_credentials)
+        if path.startswith(REGISTER_PREFIX):
+            if not authorised:
+                raise TwilioError(401, 20003, "Authenticate")
+            if method != "POST":
+                raise TwilioError(405, 20004, "Method not allowed")
+            return 201, {}, self.register(path, form or {})
         recording = RECORDING_PATH.match(path)
         found = recording or MEDIA_PATH.match(path)
         assert found is not None
@@ -295,3 +331,33 @@ def recording_callback_params(
         "RecordingStatus": "completed", "RecordingDuration": str(resource["duration"]), "RecordingChannels": "1",
         "RecordingSource": source, "RecordingStartTime": str(resource["start_time"]), "ErrorCode": "0",
     }  # fmt: skip
+
+
+class RemoteMedia:
+    """A MediaLibrary in another process (a running `python -m switchboard.emulator`), for call walkers."""
+
+    def __init__(self, base_url: str, account_sid: str, auth_token: str, *, session: Any = None) -> None:
+        import requests
+
+        self.base_url = base_url.rstrip("/")
+        self.account_sid = account_sid
+        self._auth = (account_sid, auth_token)
+        self._session = session or requests.Session()
+
+    def recording_url(self, sid: str) -> str:
+        return f"{TWILIO_API}/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{sid}"
+
+    def add_recording(
+        self, call_sid: str, *, sid: str | None = None, duration: int = 5, source: str = "RecordVerb"
+    ) -> dict[str, Any]:
+        form = {"CallSid": call_sid, "Duration": str(duration)} | ({"RecordingSid": sid} if sid else {})
+        return self._post("recordings", form)
+
+    def add_message_media(self, message_sid: str, count: int) -> list[tuple[str, str]]:
+        answer = self._post("messages", {"MessageSid": message_sid, "Count": str(count)})
+        return [(str(item["url"]), str(item["content_type"])) for item in answer["media"]]
+
+    def _post(self, kind: str, form: dict[str, str]) -> dict[str, Any]:
+        response = self._session.post(f"{self.base_url}{REGISTER_PREFIX}{kind}", data=form, auth=self._auth, timeout=10)
+        response.raise_for_status()
+        return dict(response.json())

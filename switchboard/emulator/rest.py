@@ -259,7 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
         if emulator.media.handles(parts.path):
-            return self._media(parts.path, dict(parse_qsl(parts.query)))
+            return self._media(parts.path, dict(parse_qsl(parts.query)), dict(parse_qsl(raw)))
         if self.command == "DELETE":
             return self._error(TwilioError(405, 20004, "Method not allowed"))
         match = _PATH.match(parts.path)
@@ -305,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
         emulator.notify(kind, resource, form)
         return None
 
-    def _media(self, path: str, query: dict[str, str]) -> None:
+    def _media(self, path: str, query: dict[str, str], form: dict[str, str]) -> None:
         emulator = self.server.emulator
         header = self.headers.get("Authorization")
         match = re.match(rf"^/{API_VERSION}/Accounts/([^/]+)/", path)
@@ -313,7 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             status, headers, body = emulator.media.answer(
                 self.command, path, query, authorised=authorised, origin=emulator.base_url,
-                has_credentials=header is not None,
+                has_credentials=header is not None, form=form,
             )  # fmt: skip
         except TwilioError as error:
             return self._error(error)

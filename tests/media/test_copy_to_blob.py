@@ -228,3 +228,16 @@ def test_a_download_that_keeps_failing_keeps_the_twilio_copy(stack: Stack, confi
     assert recording in stack.emulator.media.recordings()  # Twilio's copy is kept
     assert recording not in stack.emulator.media.deleted
     assert stack.blobs(stack.recordings, f"{call_sid}/") == {}
+
+
+def test_the_demo_plays_a_voicemail_back_from_the_users_storage(stack: Stack, app) -> None:
+    """`make demo`'s step, in process; the recording is registered with the emulator over HTTP (RemoteMedia)."""
+    from switchboard.devhost.demo import Tour, features_of, step_voicemail_playback
+
+    lines: list[str] = []
+    tour = Tour(stack.origin, FUNCTION_KEY, ACCOUNT_SID, AUTH_TOKEN, PHONE_NUMBER, features_of(app),
+                say=lines.append, caller="+15558670307", emulator=stack.emulator.base_url)  # fmt: skip
+    step_voicemail_playback(tour)
+    assert any(line.strip().startswith("a WAV of 5.0 s (8000 Hz, 1 channel(s), 16-bit") for line in lines), lines
+    [call_sid] = tour.record_ids
+    assert [r["call_sid"] for r in stack.emulator.media.recordings().values()] == [call_sid]
