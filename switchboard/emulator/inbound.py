@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +10,8 @@ from switchboard.emulator.callflow import CallScript, DialOutcome, TwimlError, p
 from switchboard.emulator.recordings import MediaLibrary, RemoteMedia
 from switchboard.emulator.resources import API_VERSION, new_sid
 from switchboard.emulator.voice import CallParty, CallResult, read_capped, signed_request, walk_call
+
+log = logging.getLogger("switchboard.emulator")
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,12 @@ def inbound_call(
     script = CallScript(digits=digits, dial=dict(dial or {}))
 
     def recorded(sid: str, seconds: int) -> None:
-        if media is not None:
+        if media is None:
+            return
+        try:
             media.add_recording(party.call_sid, sid=sid, duration=seconds)
+        except Exception as error:  # an emulator that is not running: the walk goes on without the file
+            log.warning("Could not leave recording %s at the emulator: %s", sid, error)
 
     return party.call_sid, walk_call(
         party, script, url=url, method=method, first_status="ringing", session=session, on_recording=recorded
