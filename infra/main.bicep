@@ -80,6 +80,12 @@ param twilioApiKey string = ''
 @description('Secret of the Twilio API key. Stored in Key Vault. Leave empty when twilioApiKey is empty.')
 param twilioApiSecret string = ''
 
+@description('Delete records, their events and blobs older than this many days (0: keep forever). See docs/data.md.')
+param retentionDays int = 0
+
+@description('Delete a recording or MMS media item at Twilio once its copy is in Blob Storage and checked.')
+param deleteRecordingsAtTwilio bool = false
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -90,6 +96,10 @@ var publicBaseUrl = 'https://${functionAppName}.azurewebsites.net'
 // Queue names are part of the message contract (see README, "Send from another app").
 var outboundQueueName = 'outbound'
 var outboundPoisonQueueName = 'outbound-poison'
+// The user's own copies of recordings and MMS media (docs/data.md), and the queue that copies them.
+var recordingsContainerName = 'recordings'
+var mediaContainerName = 'media'
+var mediaDownloadsQueueName = 'media-downloads'
 
 // Organize resources in a resource group
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
@@ -161,7 +171,11 @@ module api './app/api.bicep' = {
         TWILIO_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioAuthTokenSecretUri})'
         PUBLIC_BASE_URL: publicBaseUrl
         WEBHOOK_VALIDATION: 'true'
+        RECORDINGS_CONTAINER: recordingsContainerName
+        MEDIA_CONTAINER: mediaContainerName
+        DELETE_RECORDINGS_AT_TWILIO: deleteRecordingsAtTwilio ? 'true' : 'false'
       },
+      retentionDays > 0 ? { RETENTION_DAYS: string(retentionDays) } : {},
       empty(twilioApiKey) ? {} : {
         TWILIO_API_KEY: twilioApiKey
         TWILIO_API_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioApiSecretSecretUri})'
@@ -188,12 +202,18 @@ module storage 'br/public:avm/res/storage/storage-account:0.8.3' = {
       bypass: 'AzureServices'
     }
     blobServices: {
-      containers: [{name: deploymentStorageContainerName}]
+      containers: [
+        {name: deploymentStorageContainerName}
+        {name: recordingsContainerName, publicAccess: 'None'}  // private: played through GET /api/media only
+        {name: mediaContainerName, publicAccess: 'None'}
+      ]
     }
     queueServices: {
       queues: [
         {name: outboundQueueName}
         {name: outboundPoisonQueueName}
+        {name: mediaDownloadsQueueName}
+        {name: '${mediaDownloadsQueueName}-poison'}
       ]
     }
     minimumTlsVersion: 'TLS1_2'  // Enforcing TLS 1.2 for better security
