@@ -134,7 +134,7 @@ def media_get(req: func.HttpRequest) -> func.HttpResponse:
         "Content-Security-Policy": "default-src 'none'; sandbox",
         "Referrer-Policy": "no-referrer",
     }
-    return func.HttpResponse(data, status_code=200, headers=headers)
+    return func.HttpResponse(data, status_code=200, headers=headers, mimetype=content_type)
 
 
 def _text(status: int, text: str) -> func.HttpResponse:

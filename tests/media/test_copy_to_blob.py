@@ -178,7 +178,8 @@ def test_a_repeated_recording_callback_writes_one_blob(stack: Stack) -> None:
     assert unsigned.status_code == 403
 
 
-def test_an_inbound_mms_with_two_media(stack: Stack) -> None:
+def test_an_inbound_mms_with_two_media(stack: Stack, configure) -> None:
+    configure(DELETE_RECORDINGS_AT_TWILIO="true")  # the same deletion applies to MMS media
     result = inbound_sms(
         f"{stack.origin}/api/sms/incoming", account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, to=PHONE_NUMBER,
         from_="+15558670304", body="Two pictures", media=stack.emulator.media, num_media=2,
@@ -187,8 +188,10 @@ def test_an_inbound_mms_with_two_media(stack: Stack) -> None:
     sid = result.message_sid
     assert sid.startswith("MM")
     record = stack.wait(lambda: len((r := stack.record(sid)).get("blobs", [])) == 2 and r)
-    media = [m for m in stack.emulator.media.media().values() if m["parent_sid"] == sid]
-    assert sorted(record["blobs"]) == sorted(f"{sid}/{m['sid']}.png" for m in media)
+    media = [name.rsplit("/", 1)[1].split(".")[0] for name in record["blobs"]]
+    assert all(m.startswith("ME") for m in media)
+    stack.wait(lambda: not any(m["parent_sid"] == sid for m in stack.emulator.media.media().values()))
+    assert sorted(stack.emulator.media.deleted) == sorted(media)  # deleted at Twilio once copied
     assert sorted(stack.blobs(stack.media, f"{sid}/")) == sorted(record["blobs"])
     for name in record["blobs"]:
         file_name = name.rsplit("/", 1)[1]
