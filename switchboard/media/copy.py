@@ -84,7 +84,8 @@ def _read(response: Any) -> Download:
             raise BadJob(f"media over {MAX_MEDIA_BYTES} bytes")
         spool.write(chunk)
     declared = response.headers.get("Content-Length")
-    if declared is not None and declared.isdigit() and int(declared) != length:
+    encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+    if declared is not None and declared.isdigit() and not encoded and int(declared) != length:
         spool.close()
         raise DownloadError(f"got {length} bytes of {declared}")
     if length == 0:
