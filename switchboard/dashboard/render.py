@@ -46,6 +46,8 @@ def render_page(
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<meta name="referrer" content="no-referrer">',
+        # No favicon request: img-src 'self' (for stored MMS images) would otherwise let one go out and 404.
+        '<link rel="icon" href="data:,">',
         "<title>Switchboard · operator</title>",
         f'<style nonce="{e(nonce)}">{STYLE}</style></head><body>',
         "<header><h1>Switchboard</h1>",
