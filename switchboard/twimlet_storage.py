@@ -59,7 +59,7 @@ class StorageVoicemailSink:
         detail = f"transcription {event.transcription_status}" if event.transcription_status else "recording"
         store.add_event(record_id, "voicemail", sid=event.recording_sid, detail=detail, now=now)
         if event.transcription_status is None and event.recording_url:
-            _copy_to_blob(record_id, event)
+            _copy_to_blob(store, record_id, event)
 
     def notify_voicemail(self, number: str, event: VoicemailEvent) -> None:
         event = self._completed(event)
@@ -88,15 +88,15 @@ class StorageVoicemailSink:
         )
 
 
-def _copy_to_blob(record_id: str, event: VoicemailEvent) -> None:
+def _copy_to_blob(store: RecordStore, record_id: str, event: VoicemailEvent) -> None:
     """Queue the copy of the recording into the user's Blob Storage (a repeated callback queues the same blob)."""
-    from switchboard.media.blobs import enqueue
+    from switchboard.media.blobs import enqueue_or_note
     from switchboard.media.jobs import recording_job
 
     params = {"CallSid": event.call_sid, "RecordingSid": event.recording_sid, "RecordingUrl": event.recording_url}
     job = recording_job(record_id, params)
     if job is not None:
-        enqueue([job])
+        enqueue_or_note(store, [job])
 
 
 def _claim_call(store: RecordStore, event: VoicemailEvent, now: datetime) -> str:

@@ -36,13 +36,14 @@ _session: list[Any] = []
 @bp.route(route="voice/recording", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @twilio_webhook(fallback=VoiceResponse)
 def voice_recording(request: WebhookRequest, settings: Settings) -> VoiceResponse:
-    from switchboard.media.blobs import enqueue
+    from switchboard.media.blobs import enqueue_or_note
     from switchboard.media.callbacks import record_recording
     from switchboard.records.store import utcnow
 
-    job = record_recording(store_for(settings), request.form.to_dict(), request.query.get(REQUEST_ID_PARAM), utcnow())
+    store = store_for(settings)
+    job = record_recording(store, request.form.to_dict(), request.query.get(REQUEST_ID_PARAM), utcnow())
     if job is not None:
-        enqueue([job])
+        enqueue_or_note(store, [job])
     return VoiceResponse()
 
 

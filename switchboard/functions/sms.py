@@ -10,7 +10,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from switchboard.functions.recording import record_quietly
 from switchboard.functions.webhook import twilio_webhook
 from switchboard.records.callbacks import record_inbound_message
-from switchboard.settings import Settings
+from switchboard.settings import Settings, get_settings
 from switchboard.twiml.sms import SmsConfig, incoming_message
 from switchboard.webhooks.request import WebhookRequest
 
@@ -32,11 +32,13 @@ def sms_incoming(request: WebhookRequest, settings: Settings) -> MessagingRespon
 
 def copy_media_quietly(form: dict[str, str]) -> None:
     """Queue copies of an MMS's media into the user's Blob Storage; never fails the reply."""
-    from switchboard.media.blobs import enqueue
+    from switchboard.functions.recording import WEBHOOK_STORAGE_OPTIONS, store_for
+    from switchboard.media.blobs import enqueue_or_note
     from switchboard.media.jobs import media_jobs
 
     record_id = form.get("MessageSid") or form.get("SmsSid") or ""
     try:
-        enqueue(media_jobs(record_id, form))
+        store = store_for(get_settings(), **WEBHOOK_STORAGE_OPTIONS).with_options(**WEBHOOK_STORAGE_OPTIONS)
+        enqueue_or_note(store, media_jobs(record_id, form))
     except Exception as error:
         log.warning("Could not queue the media of %s: %s", record_id, error)

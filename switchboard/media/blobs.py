@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from itertools import islice
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from switchboard.media.jobs import QUEUE, RECORDING, Job
 from switchboard.settings import Settings
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("switchboard.media")
 MAX_BLOBS_PER_RECORD = 100  # a record has one recording or up to ten media: a bounded listing
+# Enqueueing runs inside Twilio's webhooks (15 s to answer): no retries (the SDK backs off 15 s), short timeouts.
+# A failure is noted on the record (enqueue_or_note), never silent.
+ENQUEUE_OPTIONS: dict[str, Any] = {"retry_total": 0, "connection_timeout": 2, "read_timeout": 4}
 _lock = threading.Lock()
 _ready: set[tuple[str, str]] = set()
 
@@ -67,12 +70,25 @@ def enqueue(jobs: Iterable[Job]) -> int:
             fresh = key not in _ready
         if fresh:
             with contextlib.suppress(ResourceExistsError):
-                client.create_queue()
+                client.create_queue(**ENQUEUE_OPTIONS)
             with _lock:
                 _ready.add(key)
-        client.send_message(job.to_message())
+        client.send_message(job.to_message(), **ENQUEUE_OPTIONS)
         sent += 1
     return sent
+
+
+def enqueue_or_note(store: Any, jobs: list[Job]) -> None:
+    """Queue the copies; if the queue cannot be reached, say so on each record (an operator can see it) and log."""
+    from switchboard.records.store import utcnow
+
+    try:
+        enqueue(jobs)
+    except Exception as error:
+        log.error("Could not queue %d media copies: %s", len(jobs), error)
+        for job in jobs:
+            detail = f"could not queue the copy ({type(error).__name__}); the copy at Twilio is kept"
+            store.add_event(job.record_id, "copy_failed", sid=job.sid, detail=detail, now=utcnow())
 
 
 def delete_record_blobs(settings: Settings, record_id: str) -> int:

@@ -183,3 +183,28 @@ def test_the_audit_salt_falls_back_to_a_secret_derived_from_the_auth_token() -> 
     assert AUTH_TOKEN not in salt
     assert number_hash("+15558670411", salt) != number_hash("+15558670411", derived_salt(AUTH_TOKEN + "x"))
     assert number_hash("+15558670411", salt) != hashlib.sha256(b"+15558670411").hexdigest()
+
+
+def test_a_copy_that_cannot_be_queued_is_noted_on_the_record(store: RecordStore, monkeypatch) -> None:
+    """The queue service is down (a dead port) while tables work: the record says so; nothing is lost silently."""
+    import os
+    import re
+
+    from switchboard.devhost.processes import free_port
+    from switchboard.media import blobs
+    from switchboard.media.jobs import recording_job
+
+    call = seed(store, to=PHONE_NUMBER, from_="+15558670421", created=NOW)
+    sid = "RE" + uuid.uuid4().hex
+    url = f"https://api.twilio.com/2010-04-01/Accounts/AC{'0' * 32}/Recordings/{sid}"
+    job = recording_job(call, {"RecordingSid": sid, "RecordingUrl": url, "CallSid": call})
+    assert job is not None
+    dead = re.sub(r"QueueEndpoint=http://127\.0\.0\.1:\d+/", f"QueueEndpoint=http://127.0.0.1:{free_port()}/",
+                  os.environ["AzureWebJobsStorage"])  # fmt: skip
+    assert dead != os.environ["AzureWebJobsStorage"]
+    monkeypatch.setenv("AzureWebJobsStorage", dead)
+    blobs.reset()
+    blobs.enqueue_or_note(store, [job])
+    [failed] = [e for e in partition_rows(store, f"r:{call}") if e.get("kind") == "copy_failed"]
+    assert failed["sid"] == sid
+    assert "could not queue the copy" in failed["detail"]
