@@ -205,6 +205,7 @@ class MediaLibrary:
         if is_media_file:
             with self._lock:
                 self.requests.append((path, has_credentials))
+                del self.requests[:-MAX_LINKS]  # bounded in a long `make run`
         if not authorised and not (is_media_file and not self.enforce_auth):
             raise TwilioError(401, 20003, "Authenticate")
         if found["account"] != self.account_sid:
