@@ -10,7 +10,7 @@ import requests
 from switchboard.devhost.processes import PROJECT_ROOT, Azurite, free_port, port_open
 from switchboard.devhost.stack import Stack, emulator_port, uses_real_twilio
 from switchboard.emulator.inbound import inbound_call
-from tests.support import ACCOUNT_SID, AUTH_TOKEN, PHONE_NUMBER
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, FUNCTION_KEY, PHONE_NUMBER
 
 REAL_SID = "AC" + "5f" * 16
 TWILIO = "https://api.twilio.com"
@@ -59,6 +59,11 @@ def test_the_stack_runs_the_whole_inbound_path_and_stops_everything(tmp_path) ->
             timeout=10,
         )  # fmt: skip
         assert listed.status_code == 200
+        # The stack `make run` starts is healthy as it comes: every check passes, storage provisioned.
+        health = requests.get(f"{stack.app_origin}/api/health", headers={"x-functions-key": FUNCTION_KEY}, timeout=30)
+        assert health.status_code == 200, health.text
+        assert health.json()["checks"]["queue outbound-poison-poison"]["ok"]
+        assert health.json()["checks"]["twilio"]["ok"]
         processes = [process for _, process in stack.processes]
         ports = [stack.app_port, stack.emulator_port or 0, *stack.azurite.ports]
     log.close()
