@@ -159,3 +159,24 @@ def test_health_reports_unreachable_storage_and_twilio_within_bounds(served: Loc
     assert body["checks"]["twilio"]["problem"].startswith(f"no answer from http://127.0.0.1:{closed}")
     assert elapsed < 15, elapsed  # the overall deadline is 10 s; a refused connection is much quicker
     assert DEV_KEY not in response.text
+
+
+@pytest.mark.parametrize(
+    ("url", "headers", "public", "same"),
+    [
+        ("https://app.azurewebsites.net/api/health", {}, "https://app.azurewebsites.net", True),
+        ("http://app.azurewebsites.net/api/health", {}, "https://APP.azurewebsites.net/", True),  # TLS ended earlier
+        ("https://app.azurewebsites.net:443/api/health", {}, "https://app.azurewebsites.net", True),
+        ("http://127.0.0.1:7071/api/health", {}, "http://127.0.0.1:7071", True),
+        ("http://127.0.0.1:7071/api/health", {}, "http://127.0.0.1:7072", False),
+        ("http://127.0.0.1:7071/api/health", {}, "https://app.azurewebsites.net", False),
+        ("http://10.0.0.4/api/health", {"X-Forwarded-Host": "sb.example.com, 10.0.0.4"}, "https://sb.example.com",
+         True),
+        ("https://app.azurewebsites.net/api/health", {}, "https://sb.example.com", False),  # a custom domain
+    ],
+)  # fmt: skip
+def test_public_base_url_is_compared_by_host_and_port(url: str, headers: dict[str, str], public: str, same: bool):
+    from switchboard.health import Origin, public_url_check
+
+    check = public_url_check({"PUBLIC_BASE_URL": public}, Origin.of_request(url, headers))
+    assert check.ok is same, check.detail
