@@ -106,6 +106,7 @@ var queueNames = [
   'outbound-poison-poison' // where it moves a poison message it cannot decode; swept by outbound_undecodable
   'media-downloads' // copies of recordings and MMS media into Blob Storage (docs/data.md)
   'media-downloads-poison' // copies that failed maxDequeueCount times: noted on the record, Twilio's copy kept
+  'media-downloads-poison-poison' // where the host moves a poison copy whose noting itself kept failing
 ]
 var tableNames = [
   'records'

@@ -14,8 +14,11 @@ from dataclasses import dataclass, fields
 from switchboard.settings import Settings
 
 # The outbound trigger, its poison queue (also a trigger) and that one's poison queue (swept by a timer);
-# the media copies (switchboard/media) and their poison queue (also a trigger).
-QUEUES = ("outbound", "outbound-poison", "outbound-poison-poison", "media-downloads", "media-downloads-poison")
+# the media copies (switchboard/media), their poison queue (also a trigger) and that one's poison queue.
+QUEUES = (
+    "outbound", "outbound-poison", "outbound-poison-poison",
+    "media-downloads", "media-downloads-poison", "media-downloads-poison-poison",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
