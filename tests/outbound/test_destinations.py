@@ -159,7 +159,8 @@ def test_the_worker_rejects_what_the_policy_refuses(app, twilio: TwilioEmulator,
     request_id = new_id()
     deliver(app, message | {"id": request_id})
     deliver(app, message | {"id": request_id}, dequeue_count=2)
-    assert twilio.attempts("calls") == [] and twilio.attempts("messages") == []
+    assert twilio.attempts("calls") == []
+    assert twilio.attempts("messages") == []
     body = record(app, request_id)
     assert body["status"] == "rejected"
     assert body["reason"].startswith("destination not allowed: ")
@@ -218,6 +219,6 @@ def test_a_voicemail_notice_goes_through_the_same_policy(app, twilio: TwilioEmul
     [message] = [m for m in found if recording_sid.encode() in m.content]
     deliver(app, message.content, message_id=message.id)
     body = record(app, f"vm-{recording_sid}")
-    assert body["status"] == "rejected" and "premium-rate" in body["reason"]
+    assert body["status"] == "rejected"
+    assert "premium-rate" in body["reason"]
     assert twilio.attempts("messages") == []
-

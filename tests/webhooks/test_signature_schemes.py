@@ -21,7 +21,9 @@ def _form(url: str, headers: dict[str, str], body: bytes) -> WebhookRequest:
     return WebhookRequest.parse("POST", url, headers, body)
 
 
-def _shared_key_signed(url: str, key_id: str, secret: str, algorithm: str = "HMAC_SHA256") -> tuple[dict[str, str], bytes]:
+def _shared_key_signed(
+    url: str, key_id: str, secret: str, algorithm: str = "HMAC_SHA256"
+) -> tuple[dict[str, str], bytes]:
     headers, body = signed_form(url, PARAMS)
     sig_algorithm = algorithm if algorithm in ("HMAC_SHA1", "HMAC_SHA256") else "HMAC_SHA256"
     headers["X-Twilio-Signature"] = RequestValidator(secret).compute_signature(url, PARAMS, sig_algorithm)
