@@ -21,13 +21,11 @@ Twilio (or None):
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from switchboard.dialpolicy import DialPolicy
@@ -170,12 +168,16 @@ def is_public_host(host: str) -> bool:
     address = _literal_address(name)
     if address is None:
         return "." in name  # a single-label name resolves on the local network only
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+    if getattr(address, "ipv4_mapped", None) is not None:
         address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
+    return bool(address.is_global and not address.is_multicast)
 
 
-def _literal_address(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def _literal_address(name: str) -> Any:
+    """The IPv4Address or IPv6Address `name` spells, or None for a host name. (Imported here: cold start.)"""
+    import ipaddress
+    import socket
+
     try:
         return ipaddress.ip_address(name.split("%", 1)[0])
     except ValueError:
@@ -208,7 +210,7 @@ def region_of(number: str) -> str | None:
     # country, except where one code serves several (+1: the Caribbean): there the leading digits decide.
     from phonenumbers.phonemetadata import PhoneMetadata
 
-    regions = phonenumbers.region_codes_for_country_code(parsed.country_code)
+    regions = phonenumbers.region_codes_for_country_code(parsed.country_code or 0)
     national = str(parsed.national_number)
     for candidate in regions[1:]:
         metadata = PhoneMetadata.metadata_for_region(candidate)
