@@ -32,6 +32,7 @@ from switchboard.records.model import (
     number_row,
     record_partition,
     sid_partition,
+    storable,
 )
 from switchboard.storage import DEFAULT_CONNECTION
 
@@ -154,7 +155,7 @@ class RecordStore:
             "at": iso(moment),
             "kind": kind,
         }
-        optional = {"status": status, "sid": sid, "detail": detail}
+        optional = {"status": status, "sid": sid, "detail": storable(detail, 4_000) if detail else None}
         entity |= {key: value for key, value in optional.items() if value is not None}
         if params:
             text = json.dumps(dict(params), separators=(",", ":"))
