@@ -80,6 +80,14 @@ param twilioApiKey string = ''
 @description('Secret of the Twilio API key. Stored in Key Vault. Leave empty when twilioApiKey is empty.')
 param twilioApiSecret string = ''
 
+@secure()
+@description('Optional: Twilio\'s secondary Auth Token, accepted on webhooks during a token rotation')
+param twilioAuthTokenSecondary string = ''
+
+@secure()
+@description('Optional: webhook SharedKeys as <key id>:<secret>,<key id>:<secret> (TWILIO_WEBHOOK_SHARED_KEYS)')
+param twilioWebhookSharedKeys string = ''
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -135,6 +143,8 @@ module keyVault './app/keyvault.bicep' = {
     tags: tags
     twilioAuthToken: twilioAuthToken
     twilioApiSecret: twilioApiSecret
+    twilioAuthTokenSecondary: twilioAuthTokenSecondary
+    twilioWebhookSharedKeys: twilioWebhookSharedKeys
     managedIdentityPrincipalId: apiUserAssignedIdentity.outputs.principalId
   }
 }
@@ -165,6 +175,12 @@ module api './app/api.bicep' = {
       empty(twilioApiKey) ? {} : {
         TWILIO_API_KEY: twilioApiKey
         TWILIO_API_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioApiSecretSecretUri})'
+      },
+      empty(twilioAuthTokenSecondary) ? {} : {
+        TWILIO_AUTH_TOKEN_SECONDARY: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioAuthTokenSecondarySecretUri})'
+      },
+      empty(twilioWebhookSharedKeys) ? {} : {
+        TWILIO_WEBHOOK_SHARED_KEYS: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioWebhookSharedKeysSecretUri})'
       }
     )
   }
