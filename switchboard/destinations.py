@@ -195,13 +195,23 @@ def _literal_address(name: str) -> Any:
 
 
 @lru_cache(maxsize=4096)
+def _parsed(number: str) -> Any:
+    """phonenumbers' PhoneNumber for an E.164 string, or None."""
+    import phonenumbers
+
+    try:
+        return phonenumbers.parse(number)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+@lru_cache(maxsize=4096)
 def region_of(number: str) -> str | None:
     """The ISO country of an E.164 number; for a number phonenumbers cannot place, its calling code's main country."""
     import phonenumbers
 
-    try:
-        parsed = phonenumbers.parse(number)
-    except phonenumbers.NumberParseException:
+    parsed = _parsed(number)
+    if parsed is None:
         return None
     region = phonenumbers.region_code_for_number(parsed)
     if region is not None or phonenumbers.is_valid_number(parsed):
@@ -223,13 +233,12 @@ def region_of(number: str) -> str | None:
 
 @lru_cache(maxsize=4096)
 def costly_type(number: str) -> str | None:
-    """ "premium-rate" or "shared-cost" when phonenumbers knows the number as such, else None."""
+    """The word "premium-rate" or "shared-cost" when phonenumbers knows the number as such, else None."""
     import phonenumbers
     from phonenumbers import PhoneNumberType
 
-    try:
-        parsed = phonenumbers.parse(number)
-    except phonenumbers.NumberParseException:
+    parsed = _parsed(number)
+    if parsed is None:
         return None
     kind = phonenumbers.number_type(parsed)
     return {PhoneNumberType.PREMIUM_RATE: "premium-rate", PhoneNumberType.SHARED_COST: "shared-cost"}.get(kind)
