@@ -129,3 +129,14 @@ def test_the_app_answers_shared_key_and_rotated_webhooks(app, configure, caplog:
     with caplog.at_level(logging.WARNING, logger="switchboard.webhook"):
         assert voice(http_request("POST", url, headers=headers, body=body)).status_code == 403
     assert "unsupported signature algorithm 'HMAC_MD5'" in caplog.text
+
+
+def test_rotation_secrets_are_redacted_from_logs_from_the_start() -> None:
+    from switchboard.logs import install, redact
+
+    env = {"TWILIO_AUTH_TOKEN_SECONDARY": SECONDARY,
+           "TWILIO_WEBHOOK_SHARED_KEYS": ",".join(f"{k}:{v}" for k, v in KEYS.items())}  # fmt: skip
+    install(env=env)
+    text = redact(f"a {SECONDARY} b {KEYS['webhooks_sharedkey_new']} c")
+    assert SECONDARY not in text
+    assert KEYS["webhooks_sharedkey_new"] not in text
