@@ -25,7 +25,7 @@ from switchboard.settings import get_settings
 from switchboard.storage import blob_service_client, queue_client
 from switchboard.twiml.twimlets.base import VoicemailEvent
 from switchboard.twiml.twimlets.holdmusic import is_audio
-from switchboard.twiml.twimlets.voicemail import notice
+from switchboard.twiml.twimlets.voicemail import email_text, notice
 
 log = logging.getLogger("switchboard.twimlets")
 
@@ -66,6 +66,21 @@ class StorageVoicemailSink:
         _once(f"queue:{OUTBOUND_QUEUE}", client.create_queue)
         client.send_message(json.dumps(message))
         log.info("Queued voicemail notice %s to %s", message["id"], mask(number))
+
+    def email_voicemail(self, address: str, event: VoicemailEvent) -> None:
+        """Queue the e-mail (`voicemail-email`, id `vm-email-<RecordingSid>`); the mail worker sends it once."""
+        from switchboard.mail import Mail, mask_address
+        from switchboard.mailqueue import enqueue
+
+        settings = get_settings()
+        if not settings.smtp_url or not settings.email_from:
+            log.warning(
+                "voicemail %s: Email is set but e-mail is not configured (SMTP_URL and EMAIL_FROM); not sent to %s",
+                event.recording_sid, mask_address(address),
+            )  # fmt: skip
+            return
+        subject, body = email_text(self._completed(event))
+        enqueue(f"vm-email-{event.recording_sid}", Mail(to=address, subject=subject, body=body))
 
     @staticmethod
     def _completed(event: VoicemailEvent) -> VoicemailEvent:

@@ -5,14 +5,13 @@ from __future__ import annotations
 from twilio.twiml.voice_response import VoiceResponse
 
 from switchboard.twiml.common import is_http_url, say_or_play
-from switchboard.twiml.twimlets.base import BadParameter, Call
+from switchboard.twiml.twimlets.base import AUDIO_EXTENSIONS, BadParameter, Call
 
-AUDIO_EXTENSIONS = (".mp3", ".wav", ".aif", ".aiff", ".gsm", ".ul", ".ulaw")
 MAX_TRACKS = 50
 
 
 def holdmusic(call: Call) -> VoiceResponse:
-    urls = [url.strip() for url in call.params.list_param("Url") if url.strip()]
+    urls = [call.resolve(url.strip()) for url in call.query.list_param("Url") if url.strip()]
     container = call.get("Container")
     if urls and container:
         raise BadParameter("give Url[] or Container, not both")
@@ -26,6 +25,7 @@ def holdmusic(call: Call) -> VoiceResponse:
     if call.flag("Shuffle", True):
         call.rng.shuffle(urls)
     message = call.get("Message")
+    message = call.audio_or_text(message) if message else None
     response = VoiceResponse()
     for url in urls[:MAX_TRACKS]:
         response.play(url)
