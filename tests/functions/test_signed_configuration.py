@@ -38,28 +38,33 @@ def post(app, path_and_query: str, form: dict[str, str]) -> str:
 CASES = [
     pytest.param(
         # Join another room and skip its password.
-        "conference?Name=Lobby", {"Name": "Board"},
+        "conference?Name=Lobby",
+        {"Name": "Board"},
         f"{XML_DECLARATION}<Response>{WELCOME}<Dial><Conference>Lobby</Conference></Dial></Response>",
         id="Name",
     ),
     pytest.param(
-        "conference?Name=Lobby", {"Music": EVIL},
+        "conference?Name=Lobby",
+        {"Music": EVIL},
         f"{XML_DECLARATION}<Response>{WELCOME}<Dial><Conference>Lobby</Conference></Dial></Response>",
         id="Music",
     ),
     pytest.param(
         # An off-site <Redirect>: arbitrary TwiML, around the dial allow-list.
-        "forward?PhoneNumber=%2B15551234567&Stage=dial-result", {"DialCallStatus": "busy", "FailUrl": EVIL},
+        "forward?PhoneNumber=%2B15551234567&Stage=dial-result",
+        {"DialCallStatus": "busy", "FailUrl": EVIL},
         f"{XML_DECLARATION}<Response><Hangup /></Response>",
         id="FailUrl",
     ),
     pytest.param(
-        "message?Message=Hello", {"Message": "Transfer your savings now"},
+        "message?Message=Hello",
+        {"Message": "Transfer your savings now"},
         f"{XML_DECLARATION}<Response><Say>Hello</Say></Response>",
         id="Message",
     ),
     pytest.param(
-        "whisper?Message=Sales+call", {"Message": EVIL + ".mp3"},
+        "whisper?Message=Sales+call",
+        {"Message": EVIL + ".mp3"},
         f"{XML_DECLARATION}<Response><Say>Sales call</Say></Response>",
         id="whisper-Message",
     ),

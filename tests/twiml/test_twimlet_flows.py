@@ -250,7 +250,9 @@ def test_whisper_without_message_reads_the_callers_number_and_wants_a_key() -> N
         "<Say>You are receiving a call from 4. 4. 2. 0. 7. 9. 4. 6. 0. 0. 0. 0. Press any key to accept.</Say>"
         "</Gather><Hangup /></Response>"
     )
-    assert "<Say>You are receiving a call. Press any key to accept.</Say>" in run("whisper", [], [("From", "anonymous")])
+    assert "<Say>You are receiving a call. Press any key to accept.</Say>" in run(
+        "whisper", [], [("From", "anonymous")]
+    )
 
 
 def test_whisper_human_check_gathers_a_key() -> None:

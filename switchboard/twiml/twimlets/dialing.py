@@ -6,7 +6,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from switchboard.phones import national_digits
 from switchboard.twiml.common import say_or_play
-from switchboard.twiml.twimlets.base import Call, log
+from switchboard.twiml.twimlets.base import Call, log, looks_like_audio_path
 
 DIAL_RESULT = "dial-result"
 HUMAN_CHECKED = "human-check"
@@ -123,10 +123,18 @@ def dial(
 
 
 def after_dial(status: str | None, fail_url: str | None) -> VoiceResponse:
-    """The <Dial action>: an answered call is over; otherwise go to FailUrl, or hang up."""
+    """The <Dial action>: an answered call is over; otherwise go to FailUrl, or hang up.
+
+    An audio FailUrl (`please-try-later.mp3`, as in Twilio's examples) is played: twimlets.com answered
+    with a redirect that Twilio followed and played; a <Redirect> would POST to a static file.
+    """
     if status in ANSWERED or not fail_url:
         return _hangup()
     response = VoiceResponse()
+    if looks_like_audio_path(fail_url):
+        response.play(fail_url)
+        response.hangup()
+        return response
     response.redirect(fail_url)
     return response
 
