@@ -98,7 +98,8 @@ def test_simulring_whisper_and_its_key_press_resolve_under_the_gateway(app) -> N
 def test_menu_and_holdmusic_loops_resolve_under_the_gateway(app) -> None:
     menu = f"{GATEWAY}/api/twiml/menu?Message=Hi&Options%5B1%5D=voicemail"
     urls = follow_ups(menu, gateway(app, menu, CALL))
-    assert urls and all(url.startswith(f"{GATEWAY}/api/twiml/menu?") for url in urls), urls
+    assert urls
+    assert all(url.startswith(f"{GATEWAY}/api/twiml/menu?") for url in urls), urls
     chosen = gateway(app, urls[0], {**CALL, "Digits": "1"})
     assert chosen == f"{DECL}<Response><Redirect>{GATEWAY}/api/twiml/voicemail</Redirect></Response>"
     music = f"{GATEWAY}/api/twiml/holdmusic?Url=song.mp3&Shuffle=false"

@@ -222,7 +222,8 @@ def test_findme_examples_ring_each_number_in_turn(app, fail_url: str | None) -> 
     dialled = []
     for _ in range(3):
         number = ET.fromstring(xml.removeprefix(DECL)).find(".//Number")  # noqa: S314
-        assert number is not None and 'timeout="60"' in xml
+        assert number is not None
+        assert 'timeout="60"' in xml
         dialled.append(number.text)
         whisper_accepts(app, attr(xml, "Number", "url", current), kept="HumanCheck=true&amp;")
         action = attr(xml, "Dial", "action", current)

@@ -508,7 +508,8 @@ def element_text(xml: str, tag: str) -> str:
     import xml.etree.ElementTree as ET
 
     found = ET.fromstring(xml.removeprefix(DECL)).find(f".//{tag}")  # noqa: S314 - our own output
-    assert found is not None and found.text is not None
+    assert found is not None
+    assert found.text is not None
     return found.text
 
 
