@@ -80,6 +80,13 @@ param twilioApiKey string = ''
 @description('Secret of the Twilio API key. Stored in Key Vault. Leave empty when twilioApiKey is empty.')
 param twilioApiSecret string = ''
 
+@secure()
+@description('Optional SMTP server for voicemail e-mail, smtp://user:password@host:587 (STARTTLS). Stored in Key Vault.')
+param smtpUrl string = ''
+
+@description('Sender address of voicemail e-mail; needed with smtpUrl.')
+param emailFrom string = ''
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -135,6 +142,7 @@ module keyVault './app/keyvault.bicep' = {
     tags: tags
     twilioAuthToken: twilioAuthToken
     twilioApiSecret: twilioApiSecret
+    smtpUrl: smtpUrl
     managedIdentityPrincipalId: apiUserAssignedIdentity.outputs.principalId
   }
 }
@@ -165,6 +173,11 @@ module api './app/api.bicep' = {
       empty(twilioApiKey) ? {} : {
         TWILIO_API_KEY: twilioApiKey
         TWILIO_API_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioApiSecretSecretUri})'
+      },
+      // The SMTP URL carries the SMTP password: a Key Vault reference, like the Twilio secrets.
+      empty(smtpUrl) ? {} : {
+        SMTP_URL: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.smtpUrlSecretUri})'
+        EMAIL_FROM: emailFrom
       }
     )
   }

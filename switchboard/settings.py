@@ -62,14 +62,14 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in logs, responses or records."""
-        return tuple(s for s in (self.auth_token, self.api_secret, self.smtp_password) if s)
+        return tuple(s for s in (self.auth_token, self.api_secret, *self._smtp_passwords()) if s)
 
-    @property
-    def smtp_password(self) -> str | None:
+    def _smtp_passwords(self) -> tuple[str, ...]:
+        """The SMTP password as written in SMTP_URL (percent-encoded) and as sent."""
         from urllib.parse import unquote, urlsplit
 
         password = urlsplit(self.smtp_url).password if self.smtp_url else None
-        return unquote(password) if password else None
+        return (password, unquote(password)) if password else ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -1,4 +1,4 @@
-// Key Vault (RBAC mode) holding the Twilio secrets; the function app reads them through Key Vault references.
+// Key Vault (RBAC mode) holding the Twilio secrets (and the SMTP URL, which carries a password); the function app reads them through Key Vault references.
 param name string
 param location string = resourceGroup().location
 param tags object = {}
@@ -6,6 +6,8 @@ param tags object = {}
 param twilioAuthToken string
 @secure()
 param twilioApiSecret string = ''
+@secure()
+param smtpUrl string = ''
 param managedIdentityPrincipalId string
 
 var keyVaultSecretsUserRoleDefinitionId = '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User role
@@ -46,6 +48,15 @@ resource apiSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!e
   }
 }
 
+resource smtpUrlSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(smtpUrl)) {
+  parent: vault
+  name: 'smtp-url'
+  properties: {
+    value: smtpUrl
+    contentType: 'text/plain'
+  }
+}
+
 // Role assignment for Key Vault secrets - Managed Identity
 resource secretsUserRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, managedIdentityPrincipalId, keyVaultSecretsUserRoleDefinitionId)
@@ -61,3 +72,4 @@ output name string = vault.name
 // Versionless URIs: the app picks up a rotated secret without a redeploy.
 output twilioAuthTokenSecretUri string = authTokenSecret.properties.secretUri
 output twilioApiSecretSecretUri string = '${vault.properties.vaultUri}secrets/twilio-api-secret'
+output smtpUrlSecretUri string = '${vault.properties.vaultUri}secrets/smtp-url'
