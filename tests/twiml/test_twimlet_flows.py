@@ -666,3 +666,46 @@ def test_get_webhooks_do_not_carry_twilios_parameters_into_follow_ups() -> None:
     query = [("PhoneNumber", "+15551234567"), ("CallSid", "CA1"), ("From", "+15550001111"), ("Caller", "+15550001111"),
              ("To", "+15005550006"), ("CallStatus", "ringing"), ("Direction", "inbound")]  # fmt: skip
     assert 'action="/api/twiml/forward?PhoneNumber=%2B15551234567&amp;Stage=dial-result"' in run("forward", query)
+
+
+# Relative URLs resolve against the URL Twilio requested, as Twilio resolves them, then pass the same checks
+
+HERE = "https://sb.example.net/api/twiml/"
+
+
+def test_relative_fail_url_options_message_url_and_music_resolve_against_the_request() -> None:
+    fail = [("PhoneNumber", "+15551234567"), ("FailUrl", "voicemail?Email=me%40example.com"), ("Stage", "dial-result")]
+    assert run("forward", fail, [("DialCallStatus", "busy")], request_url=HERE + "forward?x=1") == (
+        f"{DECL}<Response><Redirect>{HERE}voicemail?Email=me%40example.com</Redirect></Response>"
+    )
+    menu = [("Options[1]", "../other/sales"), ("Stage", "choice"), ("Loop", "1")]
+    assert run("menu", menu, [("Digits", "1")], request_url=HERE + "menu") == (
+        f"{DECL}<Response><Redirect>https://sb.example.net/api/other/sales</Redirect></Response>"
+    )
+    assert run(
+        "message", [("Message", "audio/hello.mp3"), ("Message", "Hello there.")], request_url=HERE + "message"
+    ) == (f"{DECL}<Response><Play>{HERE}audio/hello.mp3</Play><Say>Hello there.</Say></Response>")
+    music = run("holdmusic", [("Url", "/music/a.mp3"), ("Shuffle", "false")], request_url=HERE + "holdmusic")
+    assert music.startswith(f"{DECL}<Response><Play>https://sb.example.net/music/a.mp3</Play><Redirect>")
+    room = run("conference", [("Name", "B"), ("Music", "holdmusic?Container=lobby")], request_url=HERE + "conference")
+    assert f'waitUrl="{HERE}holdmusic?Container=lobby"' in room
+
+
+@pytest.mark.parametrize(
+    ("name", "query"),
+    [
+        ("forward", [("PhoneNumber", "+15551234567"), ("FailUrl", "javascript:alert(1)"), ("Stage", "dial-result")]),
+        ("menu", [("Options[1]", "ftp://example.net/x")]),
+        ("menu", [("Options[1]", "data:text/xml,<Response/>")]),
+    ],
+)
+def test_resolved_urls_pass_the_same_checks(name: str, query: Pairs) -> None:
+    assert run(name, query, [("DialCallStatus", "busy")], request_url=HERE + name) == SORRY
+
+
+@pytest.mark.parametrize(
+    ("timeout", "dialled"), [("3", "5"), ("0", "5"), ("601", "600"), ("9999", "600"), ("abc", "20")]
+)
+def test_timeout_is_clamped_to_twilios_range(timeout: str, dialled: str) -> None:
+    xml = run("forward", [("PhoneNumber", "+15551234567"), ("Timeout", timeout)])
+    assert f'timeout="{dialled}"><Number>+15551234567</Number>' in xml

@@ -30,7 +30,8 @@ def conference(call: Call) -> VoiceResponse:
     name = call.get("Name") or room_name(call.get("Message"), moderators, password)
     if len(name) > _NAME_LIMIT:
         raise BadParameter(f"Name is longer than {_NAME_LIMIT} characters")
-    wait_url = music_url(call.get("Music"))
+    music = call.get("Music")
+    wait_url = music_url(music if music is None or music.lower() in GENRES else call.resolve(music))
     if password:
         attempt = call.counter("Attempt", 1)
         if call.stage != PASSWORD:
