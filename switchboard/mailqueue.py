@@ -31,7 +31,6 @@ QUEUE = "voicemail-email"
 TABLE = "mailsent"
 PARTITION = "voicemail"
 STALE_AFTER = timedelta(minutes=2)
-_created: set[str] = set()
 
 
 class RetryLater(RuntimeError):
@@ -45,10 +44,10 @@ class Outcome:
 
 
 def enqueue(mail_id: str, mail: Mail) -> None:
-    from switchboard.storage import queue_client
+    from switchboard.storage import create_once, queue_client
 
     client = queue_client(QUEUE)
-    _once(f"queue:{QUEUE}", client.create_queue)
+    create_once(f"queue:{QUEUE}", client.create_queue)
     payload = {"id": mail_id, "to": mail.to, "subject": mail.subject, "body": mail.body}
     client.send_message(json.dumps(payload))
     log.info("Queued voicemail e-mail %s to %s", mail_id, mask_address(mail.to))
@@ -113,21 +112,11 @@ def _claim(table: Any, mail_id: str, now: datetime) -> bool:
 
 
 def _table() -> Any:
-    from switchboard.storage import table_client
+    from switchboard.storage import create_once, table_client
 
     table = table_client(TABLE)
-    _once(f"table:{TABLE}", table.create_table)
+    create_once(f"table:{TABLE}", table.create_table)
     return table
-
-
-def _once(key: str, create: Any) -> None:
-    from azure.core.exceptions import ResourceExistsError
-
-    if key in _created:
-        return
-    with contextlib.suppress(ResourceExistsError):
-        create()
-    _created.add(key)
 
 
 def _iso(moment: datetime) -> str:

@@ -9,20 +9,18 @@ the outbound worker's dedupe on that id turns a retried callback into one SMS.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from itertools import islice
-from typing import Any
 
 from switchboard.functions.recording import store_for
 from switchboard.phones import mask
 from switchboard.records.model import Record, iso
 from switchboard.records.store import RecordStore, utcnow
 from switchboard.settings import get_settings
-from switchboard.storage import blob_service_client, queue_client
+from switchboard.storage import blob_service_client, create_once, queue_client
 from switchboard.twiml.twimlets.base import VoicemailEvent
 from switchboard.twiml.twimlets.holdmusic import is_audio
 from switchboard.twiml.twimlets.voicemail import email_text, notice
@@ -32,7 +30,6 @@ log = logging.getLogger("switchboard.twimlets")
 OUTBOUND_QUEUE = "outbound"
 MAX_LISTED = 500
 SAS_LIFETIME = timedelta(hours=2)
-_created: set[str] = set()
 
 
 class StorageVoicemailSink:
@@ -63,7 +60,7 @@ class StorageVoicemailSink:
         event = self._completed(event)
         message = {"type": "sms", "id": f"vm-{event.recording_sid}", "to": number, "body": notice(event)}
         client = queue_client(OUTBOUND_QUEUE)
-        _once(f"queue:{OUTBOUND_QUEUE}", client.create_queue)
+        create_once(f"queue:{OUTBOUND_QUEUE}", client.create_queue)
         client.send_message(json.dumps(message))
         log.info("Queued voicemail notice %s to %s", message["id"], mask(number))
 
@@ -135,14 +132,3 @@ def list_audio_blobs(container: str) -> list[str]:
             url = f"{url}?{sas}"
         urls.append(url)
     return urls
-
-
-def _once(key: str, create: Any) -> None:
-    """Create a table or queue the first time this process needs it."""
-    from azure.core.exceptions import ResourceExistsError
-
-    if key in _created:
-        return
-    with contextlib.suppress(ResourceExistsError):
-        create()
-    _created.add(key)
