@@ -263,7 +263,9 @@ class Call:
         """A `Message`: an http(s) URL or a relative audio file (`greeting.mp3`) is played; other text is said."""
         if is_http_url(value):
             return value
-        if looks_like_audio_path(value):
+        # Resolved against the request URL, it becomes an absolute URL and is played. Without one (the
+        # default voice flow, configured by settings) a relative value stays words to say.
+        if looks_like_audio_path(value) and self.request_url:
             return self.checked_url(value, "Message")
         return value
 
