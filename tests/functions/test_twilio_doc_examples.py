@@ -170,29 +170,44 @@ def test_conference_password_example(app) -> None:
 # menu
 
 
+FOO_Q = "Message=Hi+There&amp;Options%5B1%5D=http%3A%2F%2Ffoo.com"
+BAR_Q = f"{FOO_Q}&amp;Options%5B2%5D=http%3A%2F%2Fbar.com"
+BOB_Q = ("Message=Hi+There&amp;Options%5B101%5D=http%3A%2F%2Fbob.com&amp;Options%5B102%5D=http%3A%2F%2Fann.com"
+         "&amp;Options%5B0%5D=http%3A%2F%2Foperator.com")  # fmt: skip
+BOB = (
+    "http://twimlets.com/menu?Message=Hi+There&Options[101]=http://bob.com&Options[102]=http://ann.com"
+    "&Options[0]=http://operator.com"
+)
+
+
 @pytest.mark.parametrize(
-    ("documented", "digits", "target"),
+    ("documented", "rendered", "digits", "target"),
     [
-        ("http://twimlets.com/menu?Message=Hi+There&Options[1]=http://foo.com", "1", "http://foo.com"),
-        ("http://twimlets.com/menu?Message=Hi+There&Options[1]=http://foo.com&Options[2]=http://bar.com", "2",
-         "http://bar.com"),
-        ("http://twimlets.com/menu?Message=Hi+There&Options[101]=http://bob.com&Options[102]=http://ann.com"
-         "&Options[0]=http://operator.com", "102", "http://ann.com"),
-        ("http://twimlets.com/menu?Message=Hi+There&Options[101]=http://bob.com&Options[102]=http://ann.com"
-         "&Options[0]=http://operator.com", "0", "http://operator.com"),
+        ("http://twimlets.com/menu?Message=Hi+There&Options[1]=http://foo.com", (FOO_Q, 1), "1", "http://foo.com"),
+        ("http://twimlets.com/menu?Message=Hi+There&Options[1]=http://foo.com&Options[2]=http://bar.com", (BAR_Q, 1),
+         "2", "http://bar.com"),
+        (BOB, (BOB_Q, 3), "102", "http://ann.com"),
+        (BOB, (BOB_Q, 3), "0", "http://operator.com"),
     ],
 )  # fmt: skip
-def test_menu_examples(app, documented: str, digits: str, target: str) -> None:
+def test_menu_examples(app, documented: str, rendered: tuple[str, int], digits: str, target: str) -> None:
+    kept, keys = rendered  # the query kept in follow-ups, and numDigits (the longest key)
     url = example(documented)
     xml = twimlet(app, url)
-    keys = 3 if "101" in documented else 1
-    assert f'numDigits="{keys}"><Say>Hi There</Say></Gather><Redirect>' in xml
-    choice = attr(xml, "Gather", "action", url)
-    assert (
-        twimlet(app, choice, {**CALL, "Digits": digits}) == f"{DECL}<Response><Redirect>{target}</Redirect></Response>"
+    again = f"/api/twiml/menu?{kept}&amp;Stage=choice&amp;Loop=1"
+    assert xml == (
+        f'{DECL}<Response><Gather action="{again}" numDigits="{keys}"><Say>Hi There</Say></Gather>'
+        f"<Redirect>{again}</Redirect></Response>"
     )
+    choice = attr(xml, "Gather", "action", url)
+    chosen = twimlet(app, choice, {**CALL, "Digits": digits})
+    assert chosen == f"{DECL}<Response><Redirect>{target}</Redirect></Response>"
     missed = twimlet(app, choice, {**CALL, "Digits": "9"})
-    assert missed.startswith(f"{DECL}<Response><Say>Sorry, that is not a valid option.</Say><Gather")
+    assert missed == (
+        f"{DECL}<Response><Say>Sorry, that is not a valid option.</Say>"
+        f'<Gather action="{again[:-1]}2" numDigits="{keys}"><Say>Hi There</Say></Gather>'
+        f"<Redirect>{again[:-1]}2</Redirect></Response>"
+    )
 
 
 # findme and simulring, with the default whisper (no Message): the callee hears the caller's number
@@ -284,25 +299,36 @@ def test_holdmusic_example_plays_twilios_classical_bucket(app) -> None:
 # voicemail (the e-mail itself is walked end to end in tests/test_mail.py)
 
 
+SAID = "<Say>Please leave a message after the beep.</Say>"
+MAIL_Q = "Email=somebody%40somedomain.com"
+
+
 @pytest.mark.parametrize(
-    ("documented", "greeting", "transcribe"),
+    ("documented", "greeting", "kept"),
     [
-        ("http://twimlets.com/voicemail?Email=somebody@somedomain.com",
-         "<Say>Please leave a message after the beep.</Say>", True),
+        ("http://twimlets.com/voicemail?Email=somebody@somedomain.com", SAID, MAIL_Q),
         ("http://twimlets.com/voicemail?Email=somebody@somedomain.com&Message=Please+Leave+A+Message",
-         "<Say>Please Leave A Message</Say>", True),
+         "<Say>Please Leave A Message</Say>", f"{MAIL_Q}&amp;Message=Please+Leave+A+Message"),
         ("http://twimlets.com/voicemail?Email=somebody@somedomain.com"
          "&Message=http://myserver.com/please-leave-message.mp3",
-         "<Play>http://myserver.com/please-leave-message.mp3</Play>", True),
-        ("http://twimlets.com/voicemail?Email=somebody@somedomain.com&Transcribe=false",
-         "<Say>Please leave a message after the beep.</Say>", False),
+         "<Play>http://myserver.com/please-leave-message.mp3</Play>",
+         f"{MAIL_Q}&amp;Message=http%3A%2F%2Fmyserver.com%2Fplease-leave-message.mp3"),
+        ("http://twimlets.com/voicemail?Email=somebody@somedomain.com&Transcribe=false", SAID,
+         f"{MAIL_Q}&amp;Transcribe=false"),
     ],
 )  # fmt: skip
-def test_voicemail_examples_greet_and_record(app, documented: str, greeting: str, transcribe: bool) -> None:
+def test_voicemail_examples_greet_and_record(app, documented: str, greeting: str, kept: str) -> None:
     url = example(documented)
     xml = twimlet(app, url)
-    assert xml.startswith(f"{DECL}<Response>{greeting}<Record action=")
-    assert xml.endswith("<Hangup /></Response>")
-    assert ('transcribe="true"' in xml) is transcribe
+    base, caller = f"/api/twiml/voicemail?{kept}", "&amp;VoicemailFrom=%2B16505551212"
+    transcription = (
+        "" if "Transcribe=false" in kept
+        else f' transcribe="true" transcribeCallback="{base}&amp;Stage=transcription{caller}"'
+    )  # fmt: skip
+    assert xml == (
+        f'{DECL}<Response>{greeting}<Record action="{base}&amp;Stage=recorded" maxLength="120" playBeep="true"'
+        f' recordingStatusCallback="{base}&amp;Stage=recording{caller}" recordingStatusCallbackEvent="completed"'
+        f"{transcription} /><Hangup /></Response>"
+    )
     thanks = twimlet(app, attr(xml, "Record", "action", url), {**CALL, "RecordingUrl": "https://api.twilio.com/r"})
     assert thanks == f"{DECL}<Response><Say>Thank you. Goodbye.</Say><Hangup /></Response>"
