@@ -129,3 +129,19 @@ def blob_service_client(*, connection: str = DEFAULT_CONNECTION) -> BlobServiceC
     if target.connection_string:
         return BlobServiceClient.from_connection_string(target.connection_string)
     return BlobServiceClient(target._service_uri("blob"), credential=target.credential())
+
+
+_created: set[str] = set()
+
+
+def create_once(key: str, create: Any) -> None:
+    """Create a table or queue the first time this process needs it (`key` names it, e.g. `queue:outbound`)."""
+    import contextlib
+
+    from azure.core.exceptions import ResourceExistsError
+
+    if key in _created:
+        return
+    with contextlib.suppress(ResourceExistsError):
+        create()
+    _created.add(key)
