@@ -6,12 +6,14 @@ this module only reads XML and the call's script (digits to press, dial outcomes
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 from switchboard.emulator.outcomes import call_outcome
+from switchboard.emulator.resources import rfc2822
 
 MAX_TWIML_BYTES = 64 * 1024  # Twilio refuses larger documents (error 12300 family); keeps a bad server bounded
 DIAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
@@ -90,14 +92,27 @@ def parse(document: bytes | str) -> ET.Element:
     return root
 
 
-def interpret(root: ET.Element, document_url: str | None, script: CallScript, *, digits_offset: int = 0) -> Turn:
-    """Walk one <Response>: what the caller hears, then where Twilio goes next."""
-    walk = _Walk(document_url, script, digits_offset)
+def interpret(
+    root: ET.Element,
+    document_url: str | None,
+    script: CallScript,
+    *,
+    digits_offset: int = 0,
+    started: datetime.datetime | None = None,
+) -> Turn:
+    """Walk one <Response>: what the caller hears, then where Twilio goes next.
+
+    `started` is the moment the document began playing (for RecordingStartTime); default the epoch.
+    """
+    walk = _Walk(document_url, script, digits_offset, started)
     return walk.run(root)
 
 
 class _Walk:
-    def __init__(self, document_url: str | None, script: CallScript, digits_offset: int) -> None:
+    def __init__(
+        self, document_url: str | None, script: CallScript, digits_offset: int, started: datetime.datetime | None
+    ) -> None:
+        self.started = started or datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
         self.url = document_url
         self.script = script
         self.digits_offset = digits_offset
@@ -235,6 +250,7 @@ class _Walk:
             self.seconds += _int(verb.get("timeout"), 5)
             self.transcript.append("Record: silence, nothing recorded")
             return None  # Twilio moves on to the next verb
+        recording_started = self.started + datetime.timedelta(seconds=self.seconds)
         self.seconds += seconds
         recording_sid = _sid("RE", self.url, self.seconds, self.transcript)
         base = self.script.recording_base or RECORDINGS.format(account="AC" + "0" * 32)
@@ -250,8 +266,10 @@ class _Walk:
             method = (verb.get("recordingStatusCallbackMethod") or "POST").upper()
             url = self.resolve(status_callback)
             if url:
+                # <Record> records the caller: one channel, the inbound track.
                 params = [*recording, ("RecordingStatus", "completed"), ("RecordingChannels", "1"),
-                          ("RecordingSource", "RecordVerb")]  # fmt: skip
+                          ("RecordingSource", "RecordVerb"), ("RecordingStartTime", rfc2822(recording_started) or ""),
+                          ("RecordingTrack", "inbound")]  # fmt: skip
                 self.callbacks.append(Request(url, "GET" if method == "GET" else "POST", tuple(params)))
         transcribe_callback = verb.get("transcribeCallback")
         if transcribe_callback or (verb.get("transcribe") or "").lower() == "true":
