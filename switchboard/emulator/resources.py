@@ -155,21 +155,23 @@ def list_filter_value(name: str, value: str) -> tuple[datetime.datetime, bool]:
 
 
 def matches_time(moment: datetime.datetime | None, operator: str, bound: datetime.datetime, whole_day: bool) -> bool:
-    """Twilio's date filters: `X` on that day (or at that instant), `X>` on or after, `X<` on or before.
+    """Twilio's date filters: `X=<date>` on that UTC day, `X>` on or after, `X<` on or before the moment given.
 
+    A date alone means midnight (UTC) of that date, as Twilio's reference says ("StartTime<=YYYY-MM-DD: calls
+    that started on or before midnight of this date"); the SDKs send dates as `YYYY-MM-DDT00:00:00Z`.
     On the wire, `StartTime>=2026-01-31` is the parameter `StartTime>` with the value `2026-01-31`, so `>`
-    and `>=` are one filter, as are `<` and `<=`. A whole day compares by UTC date.
+    and `>=` are one filter, as are `<` and `<=`.
     """
     if moment is None:
         return False
     moment = moment.astimezone(datetime.timezone.utc)
-    left: Any = moment.date() if whole_day else moment
-    right: Any = bound.date() if whole_day else bound
     if operator == ">":
-        return bool(left >= right)
+        return moment >= bound
     if operator == "<":
-        return bool(left <= right)
-    return bool(left == right)
+        return moment <= bound
+    if whole_day or bound.time() == datetime.time(0):  # a date, or a date the SDK sent as its midnight
+        return moment.date() == bound.date()
+    return moment == bound
 
 
 def _destination_ok(value: str) -> bool:

@@ -115,7 +115,9 @@ def number_location(number: str) -> tuple[str, str, str, str]:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
         return "", "", "", ""
-    return "", "", "", phonenumbers.region_code_for_number(parsed) or ""
+    # A number in no region's plan (the fictional 555-01xx) still has its calling code's main country.
+    region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(parsed.country_code)
+    return "", "", "", "" if region == "ZZ" else region
 
 
 def signed_request(
