@@ -116,7 +116,8 @@ def number_location(number: str) -> tuple[str, str, str, str]:
     except phonenumbers.NumberParseException:
         return "", "", "", ""
     # A number in no region's plan (the fictional 555-01xx) still has its calling code's main country.
-    region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(parsed.country_code)
+    region = phonenumbers.region_code_for_number(parsed)
+    region = region or phonenumbers.region_code_for_country_code(parsed.country_code or 0)
     return "", "", "", "" if region == "ZZ" else region
 
 

@@ -50,7 +50,7 @@ def raw(emulator: TwilioEmulator, method: str, path: str, **kw) -> requests.Resp
     return requests.request(method, url, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5, **kw)
 
 
-def twilio_error(response: requests.Response) -> dict:
+def twilio_error(response: requests.Response) -> dict[str, object]:
     assert response.headers["Content-Type"].startswith("application/json"), response.text
     body = response.json()
     assert set(body) == {"code", "message", "more_info", "status"}
@@ -71,7 +71,7 @@ def test_call_time_and_parent_filters(client: Client, emulator: TwilioEmulator) 
     emulator.update_resource("calls", child, parent_call_sid=days[2])
 
     def sids(**filters) -> set[str]:
-        return {c.sid for c in client.calls.list(**filters)}
+        return {str(c.sid) for c in client.calls.list(**filters)}
 
     march = datetime.date
     assert sids(start_time=march(2026, 3, 2)) == {days[2]}
@@ -96,7 +96,7 @@ def test_message_date_sent_filters(client: Client, emulator: TwilioEmulator) -> 
     unsent = client.messages.create(to=TO, from_=FROM, body="not yet sent").sid
 
     def sids(**filters) -> set[str]:
-        return {m.sid for m in client.messages.list(**filters)}
+        return {str(m.sid) for m in client.messages.list(**filters)}
 
     assert sids() == {sent[10], sent[11], unsent}
     assert sids(date_sent=datetime.date(2026, 4, 10)) == {sent[10]}
@@ -120,7 +120,7 @@ def test_bad_paging_values_are_twilio_400s(emulator: TwilioEmulator, query: str)
         assert answer.status_code == 400
         body = twilio_error(answer)
         assert body["code"] == 20001
-        assert query.split("=")[0] in body["message"]
+        assert query.split("=", maxsplit=1)[0] in body["message"]
 
 
 def test_paging_walks_every_page(client: Client, emulator: TwilioEmulator) -> None:
@@ -292,6 +292,8 @@ def test_documented_voice_and_recording_parameters(client: Client, emulator: Twi
     [recording] = app.posts_to("/recording")
     assert (recording.params["RecordingTrack"], recording.params["RecordingStatus"]) == ("inbound", "completed")
     call = client.calls(sid).fetch()
+    assert call.start_time is not None
+    assert call.end_time is not None
     began = parsedate_to_datetime(recording.params["RecordingStartTime"])
     assert call.start_time <= began <= call.end_time - datetime.timedelta(seconds=7)
     [transcribed] = app.posts_to("/transcribed")
