@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Iterator
+from typing import Any
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote
 
@@ -50,7 +51,7 @@ def raw(emulator: TwilioEmulator, method: str, path: str, **kw) -> requests.Resp
     return requests.request(method, url, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5, **kw)
 
 
-def twilio_error(response: requests.Response) -> dict[str, object]:
+def twilio_error(response: requests.Response) -> dict[str, Any]:
     assert response.headers["Content-Type"].startswith("application/json"), response.text
     body = response.json()
     assert set(body) == {"code", "message", "more_info", "status"}
