@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Iterator
-from typing import Any
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
