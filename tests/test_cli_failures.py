@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,16 +51,6 @@ def one_line(done: subprocess.CompletedProcess[str]) -> str:
 
 def with_key(connection_string: str, key: str) -> str:
     return re.sub(r"AccountKey=[^;]+", f"AccountKey={key}", connection_string)
-
-
-@pytest.fixture
-def queue_name(azurite: str) -> Iterator[str]:
-    from switchboard.storage import queue_client
-
-    name = "outbound-" + uuid.uuid4().hex[:10]
-    queue_client(name).create_queue()
-    yield name
-    queue_client(name).delete_queue()
 
 
 def test_storage_down_is_one_line_and_quick(tmp_path: Path) -> None:
