@@ -63,6 +63,18 @@ class CallScript:
 
 
 @dataclass(frozen=True)
+class DialLeg:
+    """A call <Dial> placed (a child call of the walked one): Twilio lists it with ParentCallSid."""
+
+    sid: str
+    to: str
+    status: str
+    duration: int
+    caller_id: str | None  # <Dial callerId>; None: the parent call's From
+    offset: int  # seconds into the document when it was placed
+
+
+@dataclass(frozen=True)
 class Turn:
     """The result of one document."""
 
@@ -73,6 +85,7 @@ class Turn:
     seconds: int = 0  # simulated time the document took
     digits_used: int = 0
     reject_reason: str | None = None
+    legs: tuple[DialLeg, ...] = ()
 
 
 def parse(document: bytes | str) -> ET.Element:
@@ -120,11 +133,12 @@ class _Walk:
         self.callbacks: list[Request] = []
         self.seconds = 0
         self.digits_used = 0
+        self.legs: list[DialLeg] = []
 
     def turn(self, ended_by: str, next_request: Request | None = None, reject_reason: str | None = None) -> Turn:
         return Turn(
             tuple(self.transcript), next_request, ended_by, tuple(self.callbacks), self.seconds,
-            self.digits_used, reject_reason,
+            self.digits_used, reject_reason, tuple(self.legs),
         )  # fmt: skip
 
     def resolve(self, target: str | None) -> str | None:
@@ -235,12 +249,21 @@ class _Walk:
             if child.tag in NOUNS and child.get("url"):
                 self.transcript.append(f"[not walked] the callee's whisper {child.get('url')}")
         duration = outcome.duration if outcome.status == "completed" else 0
+        placed = self.seconds
         self.seconds += duration or _int(verb.get("timeout"), 30) // 2
+        leg_sid = _sid("CA", self.url, target, self.seconds)
+        # Every number, client or SIP address rings: a child call each; the winner's is DialCallSid.
+        for tag, number in (t for t in targets if t[0] in ("Number", "Client", "Sip")):
+            won = number == target
+            sid = leg_sid if won else _sid("CA", self.url, number, self.seconds, "lost")
+            status = outcome.status if won else ("canceled" if answered else self.script.dial_outcome(number).status)
+            shown = number if tag == "Number" else f"{tag.lower()}:{number}"
+            self.legs.append(DialLeg(sid, shown, status, duration if won else 0, verb.get("callerId"), placed))
         if verb.get("action") is None:
             return None  # no action: continue with the next verb
         params = [("DialCallStatus", outcome.status), ("DialCallDuration", str(duration))]
         if outcome.status == "completed":
-            params.append(("DialCallSid", _sid("CA", self.url, target, self.seconds)))
+            params.append(("DialCallSid", leg_sid))
         return self.turn("dial", self.request(verb, verb.get("action"), params))
 
     def record(self, verb: ET.Element) -> Turn | None:

@@ -235,6 +235,9 @@ class Simulator:
         final = self.emulator.fetch("calls", sid)["status"]
         status = final if final in FINAL_CALL else walk.status
         duration = self._finish_call(sid, status, duration, started)
+        for leg in walk.legs:
+            placed = started + datetime.timedelta(seconds=leg.offset)
+            self.emulator.add_child_call(sid, leg, leg.caller_id or from_, placed)
         emit("completed", status, CallDuration=str(duration))
         return self._flush(outbox)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import hmac
 import json
 import logging
@@ -23,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from switchboard.emulator.callflow import DialLeg
 from switchboard.emulator.faults import KINDS, FaultPlan
 from switchboard.emulator.resources import (
     API_VERSION,
@@ -193,6 +195,22 @@ class TwilioEmulator:
         with self._lock:
             self._resources[kind][sid] = resource
             self._created[kind].append(form)
+        return dict(resource)
+
+    def add_child_call(self, parent_sid: str, leg: DialLeg, from_: str, placed: datetime.datetime) -> dict[str, Any]:
+        """A call a <Dial> placed: listed with `ParentCallSid`, direction `outbound-dial`, as Twilio lists them."""
+        sid, status, duration = leg.sid, leg.status, leg.duration
+        resource = call_resource(self.account_sid, sid, {"To": [leg.to], "From": [from_]}, placed)
+        answered = status == "completed"
+        ended = placed + datetime.timedelta(seconds=duration)
+        resource |= {
+            "parent_call_sid": parent_sid, "direction": "outbound-dial", "status": status,
+            "start_time": rfc2822(placed) if answered else None, "end_time": rfc2822(ended) if answered else None,
+            "duration": str(duration), "date_updated": rfc2822(ended),
+        }  # fmt: skip
+        self.clock.advance_to(ended)
+        with self._lock:
+            self._resources["calls"][sid] = resource
         return dict(resource)
 
     def record_attempt(self, kind: str, form: dict[str, list[str]]) -> None:

@@ -13,7 +13,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from switchboard.emulator.callflow import MAX_TWIML_BYTES, RECORDINGS, CallScript, Request, TwimlError, interpret, parse
+from switchboard.emulator.callflow import (
+    MAX_TWIML_BYTES,
+    RECORDINGS,
+    CallScript,
+    DialLeg,
+    Request,
+    TwimlError,
+    interpret,
+    parse,
+)
 from switchboard.emulator.resources import API_VERSION
 from switchboard.phones import mask_in_text
 from switchboard.webhooks.signature import SIGNATURE_HEADER, sign
@@ -81,6 +90,7 @@ class CallResult:
     seconds: int = 0
     exchanges: list[Exchange] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)  # Twilio error codes met on the way (11200, 12100, ...)
+    legs: list[DialLeg] = field(default_factory=list)  # calls <Dial> placed; offset: seconds into the call
 
 
 def voice_params(party: CallParty, call_status: str) -> dict[str, str]:
@@ -227,6 +237,7 @@ def walk_call(  # noqa: PLR0911 (one exit per way a call ends)
             return result
         digits_used += turn.digits_used
         result.transcript.extend(turn.transcript)
+        result.legs.extend(replace(leg, offset=result.seconds + leg.offset) for leg in turn.legs)
         played = hooks.play(turn.seconds) if hooks.play else turn.seconds
         result.seconds += played
         for callback in turn.callbacks:

@@ -88,6 +88,27 @@ def test_call_time_and_parent_filters(client: Client, emulator: TwilioEmulator) 
     assert [c["sid"] for c in answer.json()["calls"]] == [days[3]]
 
 
+def test_dial_legs_are_child_calls_listed_by_parent(client: Client, emulator: TwilioEmulator, app: WebApp) -> None:
+    app.routes["/after"] = lambda p: "<Response/>"
+    twiml = (
+        f'<Response><Dial action="{app.url("/after")}" callerId="+15005550006">'
+        "<Number>+15558675311</Number><Number>+15558675312</Number></Dial></Response>"
+    )
+    with Simulator(emulator) as simulator:
+        sid = client.calls.create(to=TO, from_=FROM, twiml=twiml).sid
+        assert simulator.wait_idle(20)
+    children = {c.to: c for c in client.calls.list(parent_call_sid=sid)}
+    assert set(children) == {"+15558675311", "+15558675312"}
+    winner, other = children["+15558675311"], children["+15558675312"]
+    [after] = app.posts_to("/after")
+    assert after.params["DialCallSid"] == winner.sid
+    assert (winner.status, winner.direction, winner.parent_call_sid) == ("completed", "outbound-dial", sid)
+    assert winner.duration == after.params["DialCallDuration"] == "10"
+    assert other.status == "canceled"  # simulring: the first to answer wins, the others stop ringing
+    assert client.calls(sid).fetch().parent_call_sid is None
+    assert {c.sid for c in client.calls.list(parent_call_sid=winner.sid)} == set()
+
+
 def test_message_date_sent_filters(client: Client, emulator: TwilioEmulator) -> None:
     sent = {}
     for day in (10, 11):
