@@ -19,7 +19,7 @@ from typing import Any
 
 from switchboard.emulator.callflow import CallScript
 from switchboard.emulator.outcomes import call_outcome, message_outcome
-from switchboard.emulator.resources import API_VERSION, rfc2822, rfc2822_to_datetime
+from switchboard.emulator.resources import API_VERSION, TwilioError, rfc2822, rfc2822_to_datetime
 from switchboard.emulator.rest import TwilioEmulator
 from switchboard.emulator.voice import (
     CallParty,
@@ -198,7 +198,7 @@ class Simulator:
             emit("completed", "failed", CallDuration="0")
             return self._flush(outbox)
         if self._ended_by_rest(sid):  # canceled while queued
-            emit("completed", self.emulator.fetch("calls", sid)["status"], CallDuration="0")
+            emit("completed", self._status(sid), CallDuration="0")
             return self._flush(outbox)
         self.emulator.update_resource("calls", sid, status="ringing")
         emit("ringing", "ringing")
@@ -209,7 +209,7 @@ class Simulator:
         if outcome.slow and self._ring(sid):
             return None
         if self._ended_by_rest(sid):  # canceled while ringing
-            emit("completed", self.emulator.fetch("calls", sid)["status"], CallDuration="0")
+            emit("completed", self._status(sid), CallDuration="0")
             return self._flush(outbox)
         started = clock.now()
         self.emulator.update_resource("calls", sid, status="in-progress", start_time=rfc2822(started))
@@ -232,7 +232,7 @@ class Simulator:
         with self._lock:
             self.walks[sid] = walk
         duration = max(1, walk.seconds)
-        final = self.emulator.fetch("calls", sid)["status"]
+        final = self._status(sid)
         status = final if final in FINAL_CALL else walk.status
         duration = self._finish_call(sid, status, duration, started)
         for leg in walk.legs:
@@ -272,7 +272,14 @@ class Simulator:
         return min(seconds, int((time.monotonic() - began) / self.pace))
 
     def _ended_by_rest(self, sid: str) -> bool:
-        return self._stopping.is_set() or self.emulator.fetch("calls", sid)["status"] in FINAL_CALL
+        return self._stopping.is_set() or self._status(sid) in FINAL_CALL
+
+    def _status(self, sid: str) -> str:
+        """The call's status; a call deleted over REST (possible once it has ended) reads as completed."""
+        try:
+            return str(self.emulator.fetch("calls", sid)["status"])
+        except TwilioError:
+            return "completed"
 
     def _finish_call(self, sid: str, status: str, duration: int, started: datetime.datetime | None) -> int:
         """Record the call's end on the emulator's clock (advanced to it); returns the duration reported."""
@@ -284,7 +291,10 @@ class Simulator:
             fields["end_time"] = rfc2822(ended)
         elif status != "canceled":
             fields["end_time"] = rfc2822(clock.now())
-        current = self.emulator.fetch("calls", sid)
+        try:
+            current = self.emulator.fetch("calls", sid)
+        except TwilioError:
+            return duration  # deleted over REST once it had ended: nothing left to update
         ended_at = rfc2822_to_datetime(current.get("end_time"))
         if current["status"] in ("completed", "canceled") and ended_at is not None:
             # Ended by a REST update: its status and end time stand; the duration is what it lasted.

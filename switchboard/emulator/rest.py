@@ -155,7 +155,9 @@ class TwilioEmulator:
     def update_resource(self, kind: str, sid: str, **fields: Any) -> dict[str, Any]:
         """Change a resource as Twilio would while a call or message progresses."""
         with self._lock:
-            resource = self._resources[kind][sid]
+            resource = self._resources[kind].get(sid)
+            if resource is None:  # deleted over REST meanwhile: Twilio keeps nothing to update either
+                return {}
             resource.update(fields)
             resource["date_updated"] = rfc2822(self.clock.now())
             return dict(resource)
