@@ -16,7 +16,7 @@ from twilio.twiml import TwiML
 
 from switchboard.settings import Settings, get_settings
 from switchboard.webhooks.request import BadRequest, WebhookRequest
-from switchboard.webhooks.signature import is_valid
+from switchboard.webhooks.signature import refusal
 
 log = logging.getLogger("switchboard.webhook")
 
@@ -69,9 +69,13 @@ def authorised(request: WebhookRequest, settings: Settings) -> bool:
     if not settings.webhook_validation:
         log.warning("WEBHOOK_VALIDATION is off: accepting %s without a signature check", request.path)
         return True
-    if is_valid(request, settings.auth_token, settings.public_base_url):
+    tokens = [token for token in (settings.auth_token, settings.auth_token_secondary) if token]
+    reason = refusal(
+        request, tokens, settings.public_base_url, shared_keys=settings.webhook_shared_keys,
+        trust_forwarded=settings.trust_forwarded_headers,
+    )  # fmt: skip
+    if reason is None:
         return True
-    reason = "no signature" if "x-twilio-signature" not in request.headers else "signature mismatch"
     log.warning("Refused webhook to %s: %s", request.path, reason)
     return False
 
