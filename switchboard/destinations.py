@@ -162,15 +162,46 @@ def url_refusal(url: str, *, allow_http: bool) -> str | None:
 
 def is_public_host(host: str) -> bool:
     """False for literal non-public addresses (any notation) and reserved local names. Names are not resolved."""
-    name = host.strip("[]").rstrip(".").lower()
+    name = _ascii_host(host.strip("[]"))
+    if name is None:
+        return False
+    name = name.rstrip(".").lower()
     if not name or name == "localhost" or name.endswith(_LOCAL_SUFFIXES):
         return False
     address = _literal_address(name)
     if address is None:
         return "." in name  # a single-label name resolves on the local network only
-    if getattr(address, "ipv4_mapped", None) is not None:
-        address = address.ipv4_mapped
-    return bool(address.is_global and not address.is_multicast)
+    return all(each.is_global and not each.is_multicast for each in _embedded(address))
+
+
+def _ascii_host(host: str) -> str | None:
+    """The host as a resolver sees it, or None when it cannot be one.
+
+    URL parsers percent-decode a host and map it through IDNA (WHATWG), so `%31%32%37.0.0.1` and
+    fullwidth digits and dots (U+FF11, U+FF0E...) both reach 127.0.0.1: check the ASCII form, not the spelling.
+    """
+    from urllib.parse import unquote
+
+    name = unquote(host)
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")  # nameprep: NFKC, ideographic dots
+        except UnicodeError:
+            return None
+    return name if re.fullmatch(r"[0-9A-Za-z._:%-]+", name) else None
+
+
+def _embedded(address: Any) -> list[Any]:
+    """The address and every IPv4 address it carries: mapped, compatible, 6to4, Teredo, NAT64 (64:ff9b::/96)."""
+    import ipaddress
+
+    found = [address]
+    if address.version == 6:
+        found += [a for a in (address.ipv4_mapped, address.sixtofour, *(address.teredo or ())) if a is not None]
+        packed = int(address)
+        if packed >> 32 == 0 or packed >> 32 == 0x64FF9B << 64:  # ::a.b.c.d and 64:ff9b::a.b.c.d
+            found.append(ipaddress.IPv4Address(packed & 0xFFFFFFFF))
+    return found
 
 
 def _literal_address(name: str) -> Any:
