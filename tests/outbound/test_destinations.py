@@ -118,6 +118,24 @@ def test_public_https_urls_pass_and_http_only_when_allowed() -> None:
         ('<Response xmlns="urn:x"><Dial><Number>+19005550123</Number></Dial></Response>', "premium-rate"),
         ("<Response><dial>+19005550123</dial></Response>", "premium-rate"),
         ('<!DOCTYPE r [<!ENTITY n "+19005550123">]><Response><Dial>&n;</Dial></Response>', "not accepted"),
+        # Text after a nested noun is the <Dial>'s too; <Dial><WhatsApp> dials a number.
+        ("<Response><Dial><Number>+15558675310</Number>+442071838750</Dial></Response>", "outside US"),
+        ("<Response><Dial><Client>alice</Client> +19005550123 </Dial></Response>", "premium-rate"),
+        ("<Response><Dial><WhatsApp>+442071838750</WhatsApp></Dial></Response>", "outside US"),
+        # Every callback attribute Twilio calls, not only the common ones.
+        ('<Response><Record transcribeCallback="https://127.0.0.1/t"/></Response>', "<Record>: host"),
+        ('<Response><Gather partialResultCallback="https://10.0.0.1/p"/></Response>', "<Gather>: host"),
+        ('<Response><Dial referUrl="https://localhost/r">+15558675310</Dial></Response>', "loopback"),
+        ('<Response><Dial><Number amdStatusCallback="https://[::1]/a">+15558675310</Number></Dial></Response>', "host"),
+        (
+            '<Response><Dial><Conference eventCallbackUrl="https://169.254.169.254/e">r</Conference></Dial></Response>',
+            "host",
+        ),
+        (
+            '<Response><Dial><Number StatusCallback="https://127.0.0.1/s">+15558675310</Number></Dial></Response>',
+            "host",
+        ),
+        ("<Response><Refer><Sip>sip:pay@premium.example</Sip></Refer></Response>", "<Sip>"),
     ],
 )
 def test_numbers_and_urls_in_inline_twiml_are_checked(twiml: str, found: str) -> None:
