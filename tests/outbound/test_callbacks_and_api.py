@@ -201,6 +201,7 @@ def test_post_outbound_validates_and_enqueues(app) -> None:
     ("payload", "error"),
     [
         (b"{nope", "body is not valid JSON"),
+        (b'{"type": "call", "timeout": ' + b"9" * 5000 + b"}", "body is not valid JSON"),  # int over 4300 digits
         (b"[]", "message must be a JSON object"),
         ({"type": "call", "to": "12345", "say": "x"}, "to: must be an E.164 phone number such as +15558675310"),
         ({"type": "sms", "to": TO, "body": "x", "extra": 1}, "unknown field for a sms: extra"),
