@@ -207,10 +207,12 @@ def _apply_opt_change(
 
 
 def _int(value: str | None) -> int | None:
+    """A whole number Table Storage can hold (Edm.Int32), else None: an odd value must not lose the status."""
     try:
-        return int(value) if value else None
+        number = int(value) if value else None
     except ValueError:
         return None
+    return number if number is not None and -(2**31) <= number < 2**31 else None
 
 
 __all__ = ["StatusUpdate", "apply", "lc", "record_inbound_call", "record_inbound_message", "record_status_callback"]
