@@ -18,7 +18,7 @@ bp = func.Blueprint()
 @bp.route(route="sms/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @twilio_webhook(fallback=MessagingResponse)
 def sms_incoming(request: WebhookRequest, settings: Settings) -> MessagingResponse:
-    params = request.params
+    params = request.form  # Twilio's fields; the reply's configuration comes from settings
     twiml = incoming_message(params.get("From"), params.get("Body", "") or "", SmsConfig.from_settings(settings))
     record_quietly(settings, record_inbound_message, request.form.to_dict())  # also STOP/START opt-outs
     return twiml
