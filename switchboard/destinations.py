@@ -42,8 +42,13 @@ _NUMBER_ATTRIBUTE = {"Sms": "to", "Message": "to"}
 _URL_TEXT = frozenset({"Play", "Redirect"})
 # Any attribute named action, *url or *callback (transcribeCallback, amdStatusCallback, referUrl, eventCallbackUrl...).
 _URL_ATTRIBUTE = re.compile(r"action|.*url|.*callback", re.IGNORECASE)
+# Media streams connect over WebSockets: their `url` is wss:// (ws:// only with ALLOW_HTTP_URLS).
+_WEBSOCKET_ELEMENTS = frozenset({"Stream", "ConversationRelay"})
 _REFUSED_ELEMENTS = {"Sip": "<Sip> is not allowed in outbound TwiML: a SIP URI can route anywhere"}
-_VERBS = {name.lower(): name for name in (*_NUMBER_TEXT, *_NUMBER_ATTRIBUTE, *_URL_TEXT, *_REFUSED_ELEMENTS)}
+_VERBS = {
+    name.lower(): name
+    for name in (*_NUMBER_TEXT, *_NUMBER_ATTRIBUTE, *_URL_TEXT, *_WEBSOCKET_ELEMENTS, *_REFUSED_ELEMENTS)
+}
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".localdomain")
 
 
@@ -77,8 +82,8 @@ class DestinationPolicy:
             return self.home_country.upper()
         return region_of(self.home_number) if self.home_number else None
 
-    def url_refusal(self, url: str) -> str | None:
-        return url_refusal(url, allow_http=self.allow_http)
+    def url_refusal(self, url: str, *, websocket: bool = False) -> str | None:
+        return url_refusal(url, allow_http=self.allow_http, websocket=websocket)
 
 
 def refusal(request: OutboundRequest, policy: DestinationPolicy) -> str | None:
@@ -114,8 +119,9 @@ def twiml_refusal(document: str, policy: DestinationPolicy) -> str | None:
         for number in _numbers(element, tag):
             if reason := policy.number_refusal(number):
                 return f"twiml <{tag}>: {reason}"
-        for url in _urls(element, tag):
-            if reason := policy.url_refusal(url):
+        for name, url in _urls(element, tag):
+            websocket = tag in _WEBSOCKET_ELEMENTS and name.lower() == "url"
+            if reason := policy.url_refusal(url, websocket=websocket):
                 return f"twiml <{tag or _local(element.tag)[:40]}>: {reason}"
     return None
 
@@ -141,17 +147,21 @@ def _numbers(element: object, tag: str) -> Iterator[str]:
             yield value
 
 
-def _urls(element: object, tag: str) -> Iterator[str]:
+def _urls(element: object, tag: str) -> Iterator[tuple[str, str]]:
+    """(attribute name, URL) pairs; "" names the element's text."""
     text = (getattr(element, "text", None) or "").strip()
     if tag in _URL_TEXT and text:
-        yield text
+        yield "", text
     for name, value in getattr(element, "attrib", {}).items():
         if _URL_ATTRIBUTE.fullmatch(_local(name)) and value.strip():
-            yield value.strip()
+            yield _local(name), value.strip()
 
 
-def url_refusal(url: str, *, allow_http: bool) -> str | None:
-    """Why Twilio must not be handed `url`, or None. Relative URLs are refused: Twilio needs absolute ones."""
+def url_refusal(url: str, *, allow_http: bool, websocket: bool = False) -> str | None:
+    """Why Twilio must not be handed `url`, or None. Relative URLs are refused: Twilio needs absolute ones.
+
+    `websocket`: a media stream's URL, where wss plays the part of https (and ws of http).
+    """
     if "\\" in url or any(ord(c) < 0x21 for c in url):
         return "URL contains a backslash, a space or a control character"
     try:
@@ -160,11 +170,12 @@ def url_refusal(url: str, *, allow_http: bool) -> str | None:
         parts.port  # noqa: B018 (raises ValueError on a bad port)
     except ValueError:
         return "not a valid URL"
+    secure, plain = ("wss", "ws") if websocket else ("https", "http")
     reason = None
-    if parts.scheme == "http" and not allow_http:
-        reason = "must be https (http only with ALLOW_HTTP_URLS, for local development)"
-    elif parts.scheme not in ("https", "http"):
-        reason = "must be an https URL"
+    if parts.scheme == plain and not allow_http:
+        reason = f"must be {secure} ({plain} only with ALLOW_HTTP_URLS, for local development)"
+    elif parts.scheme not in (secure, plain):
+        reason = f"must be a {secure}:// URL"
     elif not host:
         reason = "has no host"
     elif not is_public_host(host):

@@ -147,6 +147,20 @@ def test_allowed_twiml_passes() -> None:
     assert twiml_refusal(twiml, HOME) is None
 
 
+def test_media_streams_connect_over_public_wss_only() -> None:
+    def stream(url: str) -> str:
+        return f'<Response><Connect><Stream url="{url}" statusCallback="https://example.com/s"/></Connect></Response>'
+
+    assert twiml_refusal(stream("wss://media.example.com/stream"), HOME) is None
+    assert "must be wss" in (twiml_refusal(stream("ws://media.example.com/stream"), HOME) or "")
+    assert "loopback" in (twiml_refusal(stream("wss://127.0.0.1/stream"), HOME) or "")
+    assert "must be a wss:// URL" in (twiml_refusal(stream("https://media.example.com/stream"), HOME) or "")
+    # Only the stream's own url is a WebSocket: its callbacks stay https.
+    callback = '<Response><Start><Stream url="wss://m.example.com/s" statusCallback="wss://m.example.com/cb"/></Start></Response>'
+    assert "statusCallback" not in (twiml_refusal(callback, HOME) or "statusCallback")
+    assert "must be a https:// URL" in (twiml_refusal(callback, HOME) or "")
+
+
 def _request(**fields: object) -> OutboundRequest:
     data = {"type": "call", "to": "+15558675310", **fields}
     if not any(key in data for key in ("say", "play", "twiml", "url", "body", "media_url")):
