@@ -4,7 +4,8 @@ A signed twimlet URL that leaks (a log, a screenshot, a shared config) must not 
 app into a dial-out service for premium-rate numbers. `FORWARD_ALLOWED_DESTINATIONS` lists
 what may be dialled: exact E.164 numbers (`+15558675310`) or prefixes ending in `*`
 (`+1555*`, `+31*`). A bare `*` is refused on purpose: name the countries you call.
-When the setting is unset only `VOICE_FORWARD_TO` (if set) may be dialled.
+When the setting is unset only `VOICE_FORWARD_TO` (if set) may be dialled. A prefix never allows a
+premium-rate or shared-cost number (`+1*` does not open `+1 900`): list such a number exactly.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from switchboard.phones import is_e164
+from switchboard.phones import DEFAULT_COUNTRY, is_e164, to_e164
 
 _PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}\*$")
 
@@ -26,10 +27,13 @@ class DialPolicy:
     configured: bool = False
 
     @classmethod
-    def parse(cls, text: str | None, fallback: Iterable[str | None] = ()) -> DialPolicy:
-        """Parse the setting; raise ValueError naming the first bad entry."""
+    def parse(
+        cls, text: str | None, fallback: Iterable[str | None] = (), default_country: str = DEFAULT_COUNTRY
+    ) -> DialPolicy:
+        """Parse the setting; raise ValueError naming the first bad entry. Numbers may be national (415-555-1212)."""
         if not text or not text.strip():
-            return cls(exact=frozenset(n for n in fallback if n is not None and is_e164(n)), configured=False)
+            numbers = (to_e164(n, default_country) for n in fallback)
+            return cls(exact=frozenset(n for n in numbers if n is not None), configured=False)
         exact: set[str] = set()
         prefixes: list[str] = []
         for raw in text.split(","):
@@ -38,8 +42,8 @@ class DialPolicy:
                 continue
             if _PREFIX.match(entry):
                 prefixes.append(entry[:-1])
-            elif is_e164(entry):
-                exact.add(entry)
+            elif (number := to_e164(entry, default_country)) is not None:
+                exact.add(number)
             else:
                 raise ValueError(
                     f"{entry!r} is neither an E.164 number (+15558675310) nor a prefix ending in * (+1555*)"
@@ -49,4 +53,12 @@ class DialPolicy:
     def allows(self, number: str | None) -> bool:
         if number is None or not is_e164(number):
             return False
-        return number in self.exact or any(number.startswith(prefix) for prefix in self.prefixes)
+        if number in self.exact:
+            return True
+        if not any(number.startswith(prefix) for prefix in self.prefixes):
+            return False
+        # As for outbound: a prefix (`+1*`) never opens premium-rate or shared-cost numbers; list them exactly.
+        # Imported here: phonenumbers loads only when a prefix matched, never at cold start.
+        from switchboard.destinations import costly_type
+
+        return costly_type(number) is None

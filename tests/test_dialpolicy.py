@@ -16,7 +16,7 @@ def test_exact_numbers_and_prefixes() -> None:
     assert not policy.allows("+19005550000")
 
 
-@pytest.mark.parametrize("bad", ["*", "+*", "15558675310", "+1555-867", "+0555*", "+1555**", "tel:+15558675310"])
+@pytest.mark.parametrize("bad", ["*", "+*", "0612345678", "+1555-867", "+0555*", "+1555**", "tel:+15558675310"])
 def test_entries_that_are_not_numbers_or_prefixes_are_refused(bad: str) -> None:
     with pytest.raises(ValueError, match=r"neither an E\.164 number"):
         DialPolicy.parse(f"+15558675310,{bad}")
@@ -29,9 +29,25 @@ def test_only_e164_numbers_can_be_allowed(number: str | None) -> None:
     assert not DialPolicy.parse("+1*").allows(number)
 
 
+def test_a_prefix_never_opens_premium_rate_or_shared_cost_numbers() -> None:
+    policy = DialPolicy.parse("+1*,+44*,+19005550124")
+    assert policy.allows("+15558675310")
+    assert not policy.allows("+19005550123")  # US premium rate
+    assert not policy.allows("+448712345678")  # UK premium rate
+    assert policy.allows("+19005550124")  # listed exactly: the operator's own decision
+
+
 def test_unset_allows_only_the_configured_forward_number() -> None:
     policy = DialPolicy.parse("", fallback=["+15551230000", None, "not a number"])
     assert not policy.configured
     assert policy.allows("+15551230000")
     assert not policy.allows("+15551230001")
     assert not DialPolicy.parse(None).allows("+15551230000")
+
+
+def test_national_numbers_in_the_setting_become_e164() -> None:
+    policy = DialPolicy.parse("415-555-1212, (510) 555-1212, +31*")
+    assert policy.exact == frozenset({"+14155551212", "+15105551212"})
+    assert policy.allows("+14155551212")
+    gb = DialPolicy.parse("020 7946 0000", default_country="GB")
+    assert gb.exact == frozenset({"+442079460000"})

@@ -8,8 +8,16 @@ from typing import Any
 
 from switchboard.emulator.callflow import CallScript, DialOutcome, TwimlError, parse
 from switchboard.emulator.recordings import MediaLibrary, RemoteMedia
-from switchboard.emulator.resources import API_VERSION, new_sid
-from switchboard.emulator.voice import CallParty, CallResult, read_capped, signed_request, walk_call
+from switchboard.emulator.resources import API_VERSION, new_sid, num_segments
+from switchboard.emulator.voice import (
+    LOCATION_FIELDS,
+    CallParty,
+    CallResult,
+    number_location,
+    read_capped,
+    signed_request,
+    walk_call,
+)
 
 log = logging.getLogger("switchboard.emulator")
 
@@ -69,9 +77,12 @@ def sms_params(  # noqa: PLR0917 (Twilio's parameters, positionally as before)
 ) -> dict[str, str]:
     params = {
         "AccountSid": account_sid, "ApiVersion": API_VERSION, "Body": body, "From": from_,
-        "MessageSid": message_sid, "NumMedia": str(len(media or [])), "NumSegments": "1",
+        "MessageSid": message_sid, "NumMedia": str(len(media or [])), "NumSegments": str(num_segments(body)),
         "SmsMessageSid": message_sid, "SmsSid": message_sid, "SmsStatus": "received", "To": to,
     }  # fmt: skip
+    for side, number in (("From", from_), ("To", to)):
+        for name, value in zip(LOCATION_FIELDS, number_location(number), strict=True):
+            params[side + name] = value
     for index, (media_url, content_type) in enumerate(media or []):
         params[f"MediaUrl{index}"] = media_url
         params[f"MediaContentType{index}"] = content_type

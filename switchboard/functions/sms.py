@@ -21,7 +21,7 @@ log = logging.getLogger("switchboard.sms")
 @bp.route(route="sms/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @twilio_webhook(fallback=MessagingResponse)
 def sms_incoming(request: WebhookRequest, settings: Settings) -> MessagingResponse:
-    params = request.params
+    params = request.form  # Twilio's fields; the reply's configuration comes from settings
     twiml = incoming_message(params.get("From"), params.get("Body", "") or "", SmsConfig.from_settings(settings))
     form = request.form.to_dict()
     record_quietly(settings, record_inbound_message, form)  # also STOP/START opt-outs

@@ -13,7 +13,9 @@ from switchboard.settings import Settings, get_settings
 from switchboard.twiml import twimlets
 from switchboard.twiml.common import apology
 from switchboard.twimlet_storage import StorageVoicemailSink, list_audio_blobs
+from switchboard.urls import path_prefix
 from switchboard.webhooks.request import WebhookRequest
+from switchboard.webhooks.signature import signed_url
 
 bp = func.Blueprint()
 
@@ -21,7 +23,7 @@ bp = func.Blueprint()
 @bp.route(route="twiml/message", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @twilio_webhook(fallback=apology)
 def twiml_message(request: WebhookRequest, settings: Settings) -> VoiceResponse:
-    twiml = twimlets.message(request.params)
+    twiml = twimlets.message(call_of(request, settings))
     record_inbound(request, settings)
     return twiml
 
@@ -36,15 +38,7 @@ def twiml_twimlet(req: func.HttpRequest) -> func.HttpResponse:
 
 def _flow(name: str) -> Flow:
     def flow(request: WebhookRequest, settings: Settings) -> TwiML:
-        call = twimlets.Call(
-            params=request.params,
-            query=request.query,
-            path=request.path,
-            config=twimlets.TwimletConfig.from_settings(settings),
-            voicemail=StorageVoicemailSink(),
-            list_audio=list_audio_blobs,
-        )
-        twiml = twimlets.answer(name, call)
+        twiml = twimlets.answer(name, call_of(request, settings))
         record_inbound(request, settings)
         return twiml
 
@@ -52,11 +46,26 @@ def _flow(name: str) -> Flow:
     return flow
 
 
+def call_of(request: WebhookRequest, settings: Settings) -> twimlets.Call:
+    """The signed query configures; Twilio's fields come from the form (POST) or the query (GET)."""
+    return twimlets.Call(
+        query=request.query,
+        form=request.form,
+        method=request.method,
+        path=request.path,
+        request_url=signed_url(request, settings.public_base_url),
+        prefix=path_prefix(settings.public_base_url),
+        config=twimlets.TwimletConfig.from_settings(settings),
+        voicemail=StorageVoicemailSink(),
+        list_audio=list_audio_blobs,
+    )
+
+
 def record_inbound(request: WebhookRequest, settings: Settings) -> None:
     """A twimlet used as a number's Voice URL answers inbound calls: record them like /api/voice/incoming.
 
     Outbound calls already have their record, and later stages of the same call find theirs claimed.
     """
-    form = request.form.to_dict()
+    form = (request.query if request.method == "GET" else request.form).to_dict()
     if form.get("Direction") == "inbound" and form.get("CallSid"):
         record_quietly(settings, record_inbound_call, form)

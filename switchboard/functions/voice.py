@@ -13,6 +13,7 @@ from switchboard.records.callbacks import record_inbound_call
 from switchboard.settings import Settings
 from switchboard.twiml.common import apology
 from switchboard.twiml.voice import VoiceConfig, answer_call
+from switchboard.urls import path_prefix
 from switchboard.webhooks.request import WebhookRequest
 
 bp = func.Blueprint()
@@ -22,6 +23,9 @@ bp = func.Blueprint()
 @twilio_webhook(fallback=apology)
 def voice_incoming(request: WebhookRequest, settings: Settings) -> VoiceResponse:
     config = VoiceConfig.from_settings(settings)
-    twiml = answer_call(request.params, request.query, request.path, config, datetime.now(timezone.utc))
+    twiml = answer_call(
+        request.form, request.query, request.path, config, datetime.now(timezone.utc),
+        prefix=path_prefix(settings.public_base_url),
+    )  # fmt: skip
     record_quietly(settings, record_inbound_call, request.form.to_dict())  # after the answer is built; never fails it
     return twiml

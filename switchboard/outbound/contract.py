@@ -101,8 +101,8 @@ def parse(raw: bytes | str, *, default_id: str, default_from: str | None = None)
             return Rejection(default_id, "message is not UTF-8", kept)
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
-        return Rejection(default_id, f"message is not valid JSON: {error}", kept)
+    except (ValueError, RecursionError) as error:  # ValueError: JSONDecodeError, or an integer over 4300 digits
+        return Rejection(default_id, f"message is not valid JSON: {str(error)[:200]}", kept)
     if not isinstance(data, dict):
         return Rejection(default_id, "message must be a JSON object", kept)
     given_id = data.get("id")
@@ -222,7 +222,11 @@ def _e164(data: Mapping[str, Any], key: str, *, required: bool) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not E164_PATTERN.fullmatch(value):
-        raise Invalid(f"{key}: must be an E.164 phone number such as +15558675310")
+        # Programs write this queue: a national number (415-555-1212) would make us guess its country.
+        raise Invalid(
+            f"{key}: must be an E.164 phone number such as +15558675310 (with + and country code;"
+            " the outbound contract does not guess the country of a national number)"
+        )
     return value
 
 

@@ -118,6 +118,11 @@ def record_status_callback(
         request_id = None
     record_id = request_id if request_id and store.get(request_id) is not None else None
     record_id = record_id or store.record_id_for_sid(update.sid)
+    if record_id is not None and store.was_marked(record_id, key):
+        # A repeat changes nothing, details included: a re-split replay of the same signed callback
+        # (`Price` swallowing `PriceUnit`) keeps its SID and status but not its values.
+        log.info("Status callback %s for %s was a repeat: already recorded", update.status, update.sid)
+        return record_id
     if record_id is not None:
         record, applied = store.update(record_id, lambda current: apply(current, update, now))
         if record is not None and record.sid == update.sid:
@@ -143,7 +148,7 @@ def _orphan(store: RecordStore, update: StatusUpdate, params: Mapping[str, str],
     if created:
         store.link_sid(update.sid, update.sid)
         log.warning("Status callback for unknown %s %s: recorded as an orphan", update.kind, update.sid)
-    else:
+    elif not store.was_marked(stored.id, key):
         store.update(update.sid, lambda current: apply(current, update, now))
     if store.mark_once(stored.id, key):
         store.add_event(stored.id, "callback", status=update.status, sid=update.sid, params=params, now=now)
@@ -202,10 +207,12 @@ def _apply_opt_change(
 
 
 def _int(value: str | None) -> int | None:
+    """A whole number Table Storage can hold (Edm.Int32), else None: an odd value must not lose the status."""
     try:
-        return int(value) if value else None
+        number = int(value) if value else None
     except ValueError:
         return None
+    return number if number is not None and -(2**31) <= number < 2**31 else None
 
 
 __all__ = ["StatusUpdate", "apply", "lc", "record_inbound_call", "record_inbound_message", "record_status_callback"]

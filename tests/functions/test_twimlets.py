@@ -122,13 +122,15 @@ def test_forward_outside_the_allow_list_never_dials(app, configure, caplog) -> N
     assert xml_of(twimlet(app, "forward?PhoneNumber=%2B19005550123", CALL)) == SORRY
     assert "FORWARD_ALLOWED_DESTINATIONS is unset" in caplog.text
     assert "<Dial" in xml_of(twimlet(app, "forward?PhoneNumber=%2B15551230000", CALL))
+    configure(FORWARD_ALLOWED_DESTINATIONS="+1*")  # a whole country, still never its premium-rate numbers
+    assert xml_of(twimlet(app, "forward?PhoneNumber=%2B19005550123", CALL)) == SORRY
 
 
 @pytest.mark.parametrize(
     "query",
     [
         "forward",
-        "forward?PhoneNumber=%2B15551234567&Timeout=%00",
+        "forward?PhoneNumber=%2B15551234567&CallerId=%00",
         "simulring?PhoneNumbers%5B0%5D=%E2%98%8E",
         "menu?Options%5B%5D=x",
         "conference?Password=%3Cscript%3E",
@@ -158,7 +160,7 @@ def test_findme_walks_the_list_then_fails_over(app, configure) -> None:
         current = follow(current, element(xml, "Dial").attrib["action"])
     assert dialled == ["+15551234567", "+15551234568"]
     assert xml_of(twimlet(app, current, {**CALL, "DialCallStatus": "no-answer"})) == (
-        f"{DECL}<Response><Redirect>/api/twiml/voicemail</Redirect></Response>"
+        f"{DECL}<Response><Redirect>{BASE}/voicemail</Redirect></Response>"
     )
 
 
