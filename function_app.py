@@ -2,7 +2,19 @@
 
 import azure.functions as func
 
-from switchboard.functions import dashboard, health, mailer, outbound, records, sms, status, twiml, voice
+from switchboard.functions import (
+    dashboard,
+    health,
+    mailer,
+    media,
+    outbound,
+    privacy,
+    records,
+    sms,
+    status,
+    twiml,
+    voice,
+)
 from switchboard.logs import install as install_log_masking
 from switchboard.telemetry import configure as configure_telemetry
 
@@ -19,3 +31,5 @@ app.register_functions(records.bp)
 app.register_functions(dashboard.bp)
 app.register_functions(health.bp)
 app.register_functions(mailer.bp)
+app.register_functions(media.bp)
+app.register_functions(privacy.bp)

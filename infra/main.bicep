@@ -98,6 +98,12 @@ param smtpUrl string = ''
 @description('Sender address of voicemail e-mail; needed with smtpUrl.')
 param emailFrom string = ''
 
+@description('Delete records, their events and blobs older than this many days (0: keep forever). See docs/data.md.')
+param retentionDays int = 0
+
+@description('Delete a recording or MMS media item at Twilio once its copy is in Blob Storage and checked.')
+param deleteRecordingsAtTwilio bool = false
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -115,6 +121,9 @@ var queueNames = [
   'outbound-poison-poison' // where it moves a poison message it cannot decode; swept by outbound_undecodable
   'voicemail-email' // the voicemail twimlet's Email, sent once per recording (switchboard/mailqueue.py)
   'voicemail-email-poison' // an e-mail that failed maxDequeueCount times waits here
+  'media-downloads' // copies of recordings and MMS media into Blob Storage (docs/data.md)
+  'media-downloads-poison' // copies that failed maxDequeueCount times: noted on the record, Twilio's copy kept
+  'media-downloads-poison-poison' // where the host moves a poison copy whose noting itself kept failing
 ]
 var tableNames = [
   'records'
@@ -123,6 +132,8 @@ var tableNames = [
 ]
 var containerNames = [
   'holdmusic' // private: the holdmusic twimlet links its files with user-delegation SAS
+  'recordings' // private: the user's copies of call recordings, played through GET /api/media only
+  'media' // private: the user's copies of inbound MMS media
 ]
 // An API key without its secret (or a secret without its key) would sign every REST call wrongly: both or neither.
 var useTwilioApiKey = empty(twilioApiKey) && empty(twilioApiSecret) ? false : (!empty(twilioApiKey) && !empty(twilioApiSecret) ? true : fail('twilioApiKey (TWILIO_API_KEY) and twilioApiSecret (TWILIO_API_SECRET) go together: set both, or neither.'))
@@ -200,7 +211,11 @@ module api './app/api.bicep' = {
         TWILIO_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioAuthTokenSecretUri})'
         PUBLIC_BASE_URL: publicBaseUrl
         WEBHOOK_VALIDATION: 'true'
+        RECORDINGS_CONTAINER: 'recordings'
+        MEDIA_CONTAINER: 'media'
+        DELETE_RECORDINGS_AT_TWILIO: deleteRecordingsAtTwilio ? 'true' : 'false'
       },
+      retentionDays > 0 ? { RETENTION_DAYS: string(retentionDays) } : {},
       !useTwilioApiKey ? {} : {
         TWILIO_API_KEY: twilioApiKey
         TWILIO_API_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioApiSecretSecretUri})'

@@ -14,8 +14,12 @@ from dataclasses import dataclass, fields
 from switchboard.settings import Settings
 
 # The outbound trigger, its poison queue (also a trigger) and that one's poison queue (swept by a timer);
-# the voicemail e-mail trigger and its poison queue.
-QUEUES = ("outbound", "outbound-poison", "outbound-poison-poison", "voicemail-email", "voicemail-email-poison")
+# the voicemail e-mail trigger and its poison queue; the media copies (switchboard/media), their poison queue
+# (also a trigger) and that one's poison queue.
+QUEUES = (
+    "outbound", "outbound-poison", "outbound-poison-poison", "voicemail-email", "voicemail-email-poison",
+    "media-downloads", "media-downloads-poison", "media-downloads-poison-poison",
+)  # fmt: skip
 # Tables that no setting names: the voicemail e-mail's sent-once rows.
 TABLES = ("mailsent",)
 

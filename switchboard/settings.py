@@ -71,6 +71,11 @@ class Settings:
     # smtp://user:password@host:587 (STARTTLS); the voicemail twimlet's `Email` needs it and EMAIL_FROM.
     smtp_url: str | None = field(default=None, repr=False)
     email_from: str | None = None
+    recordings_container: str = "recordings"
+    media_container: str = "media"
+    delete_recordings_at_twilio: bool = False
+    retention_days: int | None = None  # None: keep forever
+    erasure_audit_salt: str | None = field(default=None, repr=False)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -81,6 +86,7 @@ class Settings:
             self.api_secret,
             *self.webhook_shared_keys.values(),
             *self._smtp_passwords(),
+            self.erasure_audit_salt,
         )
         return tuple(s for s in values if s)
 
@@ -131,6 +137,11 @@ class Settings:
             default_country=country,
             smtp_url=_smtp_url(env),
             email_from=_email_from(env),
+            recordings_container=_container(env, "RECORDINGS_CONTAINER", default="recordings"),
+            media_container=_container(env, "MEDIA_CONTAINER", default="media"),
+            delete_recordings_at_twilio=_bool(env, "DELETE_RECORDINGS_AT_TWILIO", default=False),
+            retention_days=_int(env, "RETENTION_DAYS", default=0, low=1, high=36500) or None,
+            erasure_audit_salt=_optional(env, "ERASURE_AUDIT_SALT"),
         )
 
 
@@ -346,4 +357,13 @@ def _table(env: Mapping[str, str], name: str, *, default: str) -> str:
     value = _optional(env, name) or default
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,62}", value):
         raise SettingsError(f"App setting {name} must be a table name: 3-63 letters and digits, starting with a letter")
+    return value
+
+
+def _container(env: Mapping[str, str], name: str, *, default: str) -> str:
+    value = _optional(env, name) or default
+    if not re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]", value):
+        raise SettingsError(
+            f"App setting {name} must be a blob container name: 3-63 lowercase letters, digits and single hyphens"
+        )
     return value

@@ -70,6 +70,8 @@ class StorageVoicemailSink:
         stage = "transcription" if event.transcription_status or event.transcript else "recording"
         if store.mark_once(record_id, f"voicemail:{event.recording_sid}:{stage}"):
             store.add_event(record_id, "voicemail", sid=event.recording_sid, detail=detail, now=now)
+        if stage == "recording" and event.recording_url:
+            _copy_to_blob(store, record_id, event)  # every time: the same blob, and a lost enqueue is made good
 
     def notify_voicemail(self, number: str, event: VoicemailEvent) -> None:
         event = self._completed(event)
@@ -111,6 +113,17 @@ class StorageVoicemailSink:
             caller=event.caller or caller,
             recording_url=event.recording_url or record.recording_url,
         )
+
+
+def _copy_to_blob(store: RecordStore, record_id: str, event: VoicemailEvent) -> None:
+    """Queue the copy of the recording into the user's Blob Storage (a repeated callback queues the same blob)."""
+    from switchboard.media.blobs import enqueue_or_note
+    from switchboard.media.jobs import recording_job
+
+    params = {"CallSid": event.call_sid, "RecordingSid": event.recording_sid, "RecordingUrl": event.recording_url}
+    job = recording_job(record_id, params)
+    if job is not None:
+        enqueue_or_note(store, [job])
 
 
 def _claim_call(store: RecordStore, event: VoicemailEvent, now: datetime) -> str:

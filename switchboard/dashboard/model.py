@@ -61,6 +61,7 @@ class Row:
     created_at: datetime | None
     updated_at: datetime | None
     duration: int | None
+    media: tuple[str, ...] = ()  # file names of the record's blobs in the user's storage (RE….wav, ME….png)
 
     @property
     def outcome(self) -> str:
@@ -90,7 +91,23 @@ class Row:
             created_at=parse_time(record.get("created_at")),
             updated_at=parse_time(record.get("updated_at")),
             duration=int(duration) if isinstance(duration, int | str) and str(duration).isdigit() else None,
+            media=_media_names(record.get("blobs")),
         )
+
+
+def _media_names(value: object) -> tuple[str, ...]:
+    """The file names of a record's stored blobs (`<id>/<file>`), from the JSON list the record keeps."""
+    import json
+
+    names = value
+    if isinstance(value, str):
+        try:
+            names = json.loads(value)
+        except ValueError:
+            return ()
+    if not isinstance(names, list):
+        return ()
+    return tuple(str(name).rsplit("/", 1)[-1] for name in names if isinstance(name, str))
 
 
 def rows_of(records: Iterable[Mapping[str, Any]]) -> list[Row]:

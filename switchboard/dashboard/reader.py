@@ -43,7 +43,7 @@ POINT_READERS = 8  # recent(): point reads in flight at once
 STORED_AS = {"to_number": "to", "from_number": "from"}
 FIELDS = [
     "id", "type", "direction", "status", "to_number", "from_number", "sid", "error_code", "error_message",
-    "reason", "duration", "attempts", "created_at", "updated_at",
+    "reason", "duration", "attempts", "created_at", "updated_at", "blobs",
 ]  # fmt: skip
 
 

@@ -10,7 +10,7 @@ import html
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from switchboard.dashboard.model import Day, Row, format_elapsed, outcome, status_rank
 
@@ -23,7 +23,8 @@ def e(value: object) -> str:
 
 def csp(nonce: str) -> str:
     return (
-        f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; img-src data:; "
+        f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; img-src 'self' data:; "
+        "media-src 'self'; "
         "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     )
 
@@ -45,6 +46,8 @@ def render_page(
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<meta name="referrer" content="no-referrer">',
+        # No favicon request: img-src 'self' (for stored MMS images) would otherwise let one go out and 404.
+        '<link rel="icon" href="data:,">',
         "<title>Switchboard · operator</title>",
         f'<style nonce="{e(nonce)}">{STYLE}</style></head><body>',
         "<header><h1>Switchboard</h1>",
@@ -62,7 +65,7 @@ def render_page(
         f'<section class="records"><h2>{e(title)}</h2>',
         '<p class="tools"><input id="filter" type="search" placeholder="Filter these rows" aria-label="Filter rows">'
         f' <span id="shown">{len(rows)}</span> shown</p>',
-        _table(rows),
+        _table(rows, code),
         "</section>",
         f'<script nonce="{e(nonce)}">{SCRIPT}</script>',
         "</body></html>",
@@ -70,7 +73,23 @@ def render_page(
     return "\n".join(part for part in parts if part)
 
 
-def _table(rows: Sequence[Row]) -> str:
+def _media(row: Row, code: str) -> str:
+    """Recordings play and images show through the keyed media route (same origin: the page's CSP allows it)."""
+    parts = []
+    for name in row.media:
+        src = f"media/{quote(row.id, safe='')}/{quote(name, safe='')}" + (
+            f"?{urlencode({'code': code})}" if code else ""
+        )
+        if name.endswith((".wav", ".mp3")):
+            parts.append(f'<audio controls preload="metadata" src="{e(src)}" title="{e(name)}"></audio>')
+        elif name.endswith((".png", ".jpg", ".gif", ".webp", ".bmp")):
+            parts.append(f'<a href="{e(src)}"><img src="{e(src)}" alt="{e(name)}" loading="lazy"></a>')
+        else:
+            parts.append(f'<a href="{e(src)}">{e(name)}</a>')
+    return f'<div class="media">{"".join(parts)}</div>' if parts else ""
+
+
+def _table(rows: Sequence[Row], code: str = "") -> str:
     if not rows:
         return '<p class="empty">No records.</p>'
     head = "".join(
@@ -92,7 +111,8 @@ def _table(rows: Sequence[Row]) -> str:
             f'<td><span class="badge {row.outcome}">{e(row.status)}</span></td>'
             f"<td>{e(row.to)}</td><td>{e(row.from_)}</td>"
             f'<td class="error">{e(row.error)}</td><td>{e(timing)}</td>'
-            f'<td class="id"><code>{e(row.id)}</code>{f"<br><small>{e(row.sid)}</small>" if row.sid else ""}</td>'
+            f'<td class="id"><code>{e(row.id)}</code>{f"<br><small>{e(row.sid)}</small>" if row.sid else ""}'
+            f"{_media(row, code)}</td>"
             "</tr>"
         )
     return f'<table id="records"><thead><tr>{head}</tr></thead><tbody>\n' + "\n".join(body) + "\n</tbody></table>"
@@ -175,6 +195,8 @@ vertical-align:top}th{background:#f6f8fa;position:sticky;top:0}td.error{color:va
 td.id code{font-size:12px}td small{color:var(--muted)}.badge{padding:1px 8px;border-radius:10px;color:#fff;
 font-size:12px;white-space:nowrap}.badge.ok{background:var(--ok)}.badge.failed{background:var(--failed)}
 .badge.unknown{background:var(--unknown)}.badge.pending{background:var(--pending)}.empty{color:var(--muted)}
+.media{display:flex;flex-wrap:wrap;gap:6px;margin-top:4px}.media audio{height:32px;max-width:260px}
+.media img{max-width:96px;max-height:96px;border:1px solid var(--line);border-radius:4px}
 """
 
 SCRIPT = (

@@ -2,7 +2,8 @@
 
 It starts its own Azurite (in memory), Twilio emulator and app on free ports, so it never clashes with a
 running `make run`, then: the seed's "Hello world" call through the `outbound` queue, an SMS, an inbound
-call through a menu, an inbound STOP; and it prints the final records from Table Storage.
+call through a menu, an inbound STOP, a voicemail played back from the user's own Blob Storage; and it
+prints the final records from Table Storage.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Tour:
     features: frozenset[str]
     say: Callable[[str], None] = print
     caller: str = DEMO_TO  # who calls in and texts STOP
+    emulator: str | None = None  # the Twilio emulator's origin, where a walked call leaves its recordings
     record_ids: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
 
@@ -188,11 +190,65 @@ def step_stop(tour: Tour) -> None:
             raise AssertionError(f"an SMS to an opted-out number ended {record.get('status')}, not rejected")
 
 
+def step_voicemail_playback(tour: Tour) -> None:
+    """Leave a voicemail, wait for its recording to be copied into Blob Storage, play it back from there."""
+    import io
+    import wave
+
+    import requests
+
+    from switchboard.emulator.inbound import inbound_call
+    from switchboard.emulator.recordings import RemoteMedia
+
+    tour.need("twimlet:voicemail", "the voicemail twimlet (/api/twiml/voicemail)")
+    tour.need("route:media/{id}/{name}", "the media route GET /api/media/{id}/{name}")
+    tour.need("queue:media-downloads", "the media copy worker (a queue trigger on 'media-downloads')")
+    if tour.emulator is None:
+        raise Missing("missing: the Twilio emulator (the recording lives there)")
+    url = f"{tour.origin}/api/twiml/voicemail?" + urlencode(
+        {"Message": "Please leave a message.", "Transcribe": "false"}
+    )
+    tour.out(f"    ring {tour.number} (Voice URL /api/twiml/voicemail) and leave a message")
+    media = RemoteMedia(tour.emulator, tour.account_sid, tour.auth_token)
+    call_sid, result = inbound_call(
+        url, account_sid=tour.account_sid, auth_token=tour.auth_token, to=tour.number, from_=tour.caller, media=media
+    )
+    for line in result.transcript:
+        tour.out(f"      {line}")
+    if result.errors:
+        raise AssertionError(f"the voicemail call {call_sid} failed (errors {result.errors})")
+    tour.record_ids.append(call_sid)
+    deadline = time.monotonic() + WAIT_SECONDS
+    blobs: list[str] = []
+    while not blobs and time.monotonic() < deadline:
+        status, record = tour.record(call_sid)
+        blobs = list(record.get("blobs") or []) if status == 200 else []
+        if not blobs:
+            time.sleep(0.5)
+    if not blobs:
+        raise AssertionError(f"the recording of {call_sid} did not reach Blob Storage in {WAIT_SECONDS:.0f}s")
+    name = blobs[0].rsplit("/", 1)[1]
+    tour.out(f"    copied into your storage: container 'recordings', blob {blobs[0]}")
+    answer = requests.get(
+        f"{tour.origin}/api/media/{call_sid}/{name}", headers={"x-functions-key": tour.function_key}, timeout=10
+    )
+    if answer.status_code != 200 or answer.headers.get("Content-Type") != "audio/x-wav":
+        raise AssertionError(f"GET /api/media answered {answer.status_code} {answer.headers.get('Content-Type')}")
+    with wave.open(io.BytesIO(answer.content)) as audio:
+        seconds = audio.getnframes() / audio.getframerate()
+        shape = f"{audio.getframerate()} Hz, {audio.getnchannels()} channel(s), {8 * audio.getsampwidth()}-bit"
+    tour.out(f"    played back from your own storage (GET /api/media/{call_sid}/{name}):")
+    tour.out(f"      a WAV of {seconds:.1f} s ({shape}, {len(answer.content)} bytes)")
+    if seconds <= 0:
+        raise AssertionError("the stored recording is empty")
+
+
 STEPS: tuple[tuple[str, Callable[[Tour], None]], ...] = (
     ('The seed\'s "Hello world" call, through the outbound queue', step_seed_call),
     ("An SMS, through the outbound queue", step_sms),
     ("An inbound call through a menu", step_menu_call),
     ("An inbound STOP", step_stop),
+    ("A voicemail, played back from your own Blob Storage", step_voicemail_playback),
 )
 
 
@@ -245,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                 origin=stack.app_origin, function_key=env["LOCAL_FUNCTION_KEY"],
                 account_sid=env.get("TWILIO_ACCOUNT_SID", ""), auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
                 number=env.get("TWILIO_PHONE_NUMBER") or "+15005550006", features=features_of(load_app()),
+                emulator=stack.emulator_url,
             )  # fmt: skip
             failures = run_tour(tour)
     if failures:

@@ -13,8 +13,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from switchboard.devhost.processes import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from switchboard.emulator.recordings import RemoteMedia
 
 DEFAULT_PORT = 4011
 DEFAULT_APP = "http://127.0.0.1:7071"
@@ -112,12 +116,23 @@ def play_call(args: argparse.Namespace, account_sid: str, token: str, to: str, u
     print(f"Calling {url} as {args.from_} -> {to}", flush=True)
     call_sid, result = inbound_call(
         url, account_sid=account_sid, auth_token=token, to=to, from_=args.from_, digits=digits, dial=dial,
-        method=args.method,
+        method=args.method, media=_running_emulator(account_sid, token),
     )  # fmt: skip
     for line in result.transcript:
         print(f"  {line}")
     print(f"Call {call_sid} ended: {result.status} after {result.seconds}s", flush=True)
     return 1 if result.errors else 0
+
+
+def _running_emulator(account_sid: str, token: str) -> RemoteMedia | None:
+    """The emulator TWILIO_API_BASE_URL names on this machine: a `<Record>` leaves its Recording there."""
+    import os
+    from urllib.parse import urlsplit
+
+    from switchboard.emulator.recordings import RemoteMedia as Remote
+
+    base = os.environ.get("TWILIO_API_BASE_URL", "")
+    return Remote(base, account_sid, token) if urlsplit(base).hostname in ("127.0.0.1", "localhost") else None
 
 
 def send_sms(args: argparse.Namespace, account_sid: str, token: str, to: str, url: str) -> int:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard.emulator.callflow import CallScript, DialOutcome, TwimlError, parse
+from switchboard.emulator.recordings import MediaLibrary, RemoteMedia
 from switchboard.emulator.resources import API_VERSION, new_sid, num_segments
 from switchboard.emulator.voice import (
     LOCATION_FIELDS,
@@ -16,6 +18,8 @@ from switchboard.emulator.voice import (
     signed_request,
     walk_call,
 )
+
+log = logging.getLogger("switchboard.emulator")
 
 
 @dataclass(frozen=True)
@@ -46,36 +50,73 @@ def inbound_call(
     dial: dict[str, DialOutcome] | None = None,
     method: str = "POST",
     session: Any = None,
+    media: MediaLibrary | RemoteMedia | None = None,
 ) -> tuple[str, CallResult]:
-    """Ring `url` as Twilio rings a number's Voice URL; returns the CallSid and the walked call."""
+    """Ring `url` as Twilio rings a number's Voice URL; returns the CallSid and the walked call.
+
+    With `media` (an emulator's `MediaLibrary`), each `<Record>` leaves a Recording there, with a real WAV.
+    """
     party = CallParty(account_sid, auth_token, new_sid("CA"), from_, to, "inbound")
     script = CallScript(digits=digits, dial=dict(dial or {}))
-    return party.call_sid, walk_call(party, script, url=url, method=method, first_status="ringing", session=session)
+
+    def recorded(sid: str, seconds: int) -> None:
+        if media is None:
+            return
+        try:
+            media.add_recording(party.call_sid, sid=sid, duration=seconds)
+        except Exception as error:  # an emulator that is not running: the walk goes on without the file
+            log.warning("Could not leave recording %s at the emulator: %s", sid, error)
+
+    return party.call_sid, walk_call(
+        party, script, url=url, method=method, first_status="ringing", session=session, on_recording=recorded
+    )
 
 
-def sms_params(account_sid: str, message_sid: str, to: str, from_: str, body: str) -> dict[str, str]:
+def sms_params(  # noqa: PLR0917 (Twilio's parameters, positionally as before)
+    account_sid: str, message_sid: str, to: str, from_: str, body: str, media: list[tuple[str, str]] | None = None
+) -> dict[str, str]:
     params = {
         "AccountSid": account_sid, "ApiVersion": API_VERSION, "Body": body, "From": from_,
-        "MessageSid": message_sid, "NumMedia": "0", "NumSegments": str(num_segments(body)),
+        "MessageSid": message_sid, "NumMedia": str(len(media or [])), "NumSegments": str(num_segments(body)),
         "SmsMessageSid": message_sid, "SmsSid": message_sid, "SmsStatus": "received", "To": to,
     }  # fmt: skip
     for side, number in (("From", from_), ("To", to)):
         for name, value in zip(LOCATION_FIELDS, number_location(number), strict=True):
             params[side + name] = value
+    for index, (media_url, content_type) in enumerate(media or []):
+        params[f"MediaUrl{index}"] = media_url
+        params[f"MediaContentType{index}"] = content_type
     return params
 
 
 def inbound_sms(
-    url: str, *, account_sid: str, auth_token: str, to: str, from_: str, body: str, session: Any = None
+    url: str,
+    *,
+    account_sid: str,
+    auth_token: str,
+    to: str,
+    from_: str,
+    body: str,
+    session: Any = None,
+    media: MediaLibrary | RemoteMedia | None = None,
+    num_media: int = 0,
 ) -> SmsResult:
-    """POST an inbound SMS webhook, signed, and read the <Message> replies from the answer."""
+    """POST an inbound SMS webhook, signed, and read the <Message> replies from the answer.
+
+    `num_media` > 0 makes it an MMS (an `MM…` SID) whose images (real PNGs) live in `media`, the
+    emulator's `MediaLibrary`, under the Message's Media resource; `MediaUrl<n>` point there.
+    """
     import requests
 
+    if num_media and media is None:
+        raise ValueError("an MMS needs the emulator's MediaLibrary to hold its media")
     session = session or requests.Session()
-    sid = new_sid("SM")
+    sid = new_sid("MM" if num_media else "SM")
+    attached = media.add_message_media(sid, num_media) if media is not None and num_media else []
     result = SmsResult(sid, None)
     try:
-        response = signed_request(session, auth_token, "POST", url, sms_params(account_sid, sid, to, from_, body))
+        params = sms_params(account_sid, sid, to, from_, body, attached)
+        response = signed_request(session, auth_token, "POST", url, params)
     except requests.RequestException as error:
         result.error = f"HTTP retrieval failure: {type(error).__name__}"
         return result

@@ -19,6 +19,7 @@ from typing import Any
 
 from switchboard.emulator.callflow import CallScript
 from switchboard.emulator.outcomes import call_outcome, message_outcome
+from switchboard.emulator.recordings import recording_callback_params
 from switchboard.emulator.resources import API_VERSION, TwilioError, rfc2822, rfc2822_to_datetime
 from switchboard.emulator.rest import TwilioEmulator
 from switchboard.emulator.voice import (
@@ -226,6 +227,7 @@ class Simulator:
         walk = walk_call(
             party, self.scripts.get(to, CallScript()), url=_one(form, "Url"),
             method=_one(form, "Method") or "POST", twiml=_one(form, "Twiml"), session=self._session, hooks=hooks,
+            on_recording=lambda rec, seconds: self.emulator.media.add_recording(sid, sid=rec, duration=seconds),
         )  # fmt: skip
         if _one(form, "Url") is None and _one(form, "Twiml") is None:
             walk.transcript.append("[error] no Url or Twiml: ApplicationSid is not emulated")
@@ -239,6 +241,9 @@ class Simulator:
             placed = started + datetime.timedelta(seconds=leg.offset)
             self.emulator.add_child_call(sid, leg, leg.caller_id or from_, placed)
         emit("completed", status, CallDuration=str(duration))
+        recorded = outbound_recording(self.emulator, sid, form, duration)
+        if recorded is not None:
+            self._deliver(outbox, recorded)
         return self._flush(outbox)
 
     def _ring(self, sid: str) -> bool:
@@ -392,6 +397,22 @@ class Simulator:
             if attempt < self.plan.retries and self._stopping.wait(self.plan.retry_delay * (attempt + 1)):
                 return
         log.warning("Gave up on a status callback to %s", mask_in_text(callback.url))
+
+
+def outbound_recording(emulator: TwilioEmulator, sid: str, form: dict[str, list[str]], seconds: int) -> Callback | None:
+    """`Record=true` on a create: the call's Recording, and its RecordingStatusCallback if one was asked for."""
+    if (_one(form, "Record") or "").lower() != "true":
+        return None
+    resource = emulator.media.add_recording(sid, duration=seconds, source="OutboundAPI")
+    url = _one(form, "RecordingStatusCallback")
+    events = {e.lower() for v in form.get("RecordingStatusCallbackEvent", []) for e in v.split()} or {"completed"}
+    if not url or "completed" not in events:
+        return None
+    method = (_one(form, "RecordingStatusCallbackMethod") or "POST").upper()
+    params = recording_callback_params(
+        emulator.account_sid, sid, resource, emulator.media.recording_url(resource["sid"]), "OutboundAPI"
+    )
+    return Callback(sid, method, url, params)
 
 
 def _one(form: dict[str, list[str]], name: str) -> str | None:

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from switchboard.emulator.callflow import DialLeg
 from switchboard.emulator.faults import KINDS, FaultPlan
+from switchboard.emulator.recordings import MediaLibrary
 from switchboard.emulator.resources import (
     API_VERSION,
     SimClock,
@@ -100,6 +101,7 @@ class TwilioEmulator:
         self._attempts: dict[str, list[dict[str, list[str]]]] = {kind: [] for kind in KINDS}
         self._recent: dict[str, deque[float]] = {kind: deque() for kind in KINDS}
         self._started = self.clock.now()
+        self.media = MediaLibrary(account_sid)  # Recordings and message Media (switchboard.emulator.recordings)
         self._server = _Server((LOOPBACK, port), self)
         self._thread: threading.Thread | None = None
 
@@ -409,7 +411,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._error(error)
 
-    def _handle(self) -> None:  # noqa: PLR0911 (one answer per route)
+    def _handle(self) -> None:  # noqa: PLR0911, PLR0912 (one answer per route)
         emulator = self.server.emulator
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
@@ -417,6 +419,8 @@ class _Handler(BaseHTTPRequestHandler):
         account_match = _ACCOUNT.match(parts.path)
         if account_match is not None and self.command == "GET":
             return self._account(account_match["account"], parts.path)
+        if emulator.media.handles(parts.path):
+            return self._media(parts.path, dict(parse_qsl(parts.query)), dict(parse_qsl(raw)))
         match = _PATH.match(parts.path)
         if match is None:
             return self._error(TwilioError(404, 20404, f"The requested resource {parts.path} was not found"))
@@ -471,6 +475,34 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fault.slow)
         self._json(201, resource)
         emulator.notify(kind, resource, form)
+        return None
+
+    def _media(self, path: str, query: dict[str, str], form: dict[str, str]) -> None:
+        emulator = self.server.emulator
+        header = self.headers.get("Authorization")
+        match = re.match(rf"^/{API_VERSION}/Accounts/([^/]+)/", path)
+        authorised = emulator.authorised(header, match.group(1) if match else "")
+        try:
+            status, headers, body = emulator.media.answer(
+                self.command, path, query, authorised=authorised, origin=emulator.base_url,
+                has_credentials=header is not None, form=form,
+            )  # fmt: skip
+        except TwilioError as error:
+            return self._error(error)
+        if isinstance(body, dict):
+            return self._json(status, body)
+        data = body or b""
+        try:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            log.debug("Client went away before the answer")
         return None
 
     def _empty(self, status: int) -> None:

@@ -193,9 +193,14 @@ def walk_call(  # noqa: PLR0911 (one exit per way a call ends)
     session: Any = None,
     max_documents: int = MAX_DOCUMENTS,
     should_stop: Callable[[], bool] | None = None,
+    on_recording: Callable[[str, int], object] | None = None,
     hooks: WalkHooks | None = None,
 ) -> CallResult:
-    """Play a call from its first document to its end, as Twilio would, and return the transcript."""
+    """Play a call from its first document to its end, as Twilio would, and return the transcript.
+
+    `on_recording(sid, seconds)` runs for each `<Record>` that recorded something, before its callbacks
+    are posted (the emulator's Recordings resource exists by the time the app hears of it).
+    """
     import requests
 
     hooks = hooks or WalkHooks(should_stop=should_stop)
@@ -240,6 +245,7 @@ def walk_call(  # noqa: PLR0911 (one exit per way a call ends)
         result.legs.extend(replace(leg, offset=result.seconds + leg.offset) for leg in turn.legs)
         played = hooks.play(turn.seconds) if hooks.play else turn.seconds
         result.seconds += played
+        _announce_recording(turn, on_recording)
         for callback in turn.callbacks:
             _post_callback(session, party, callback, result, call_status)
         if played < turn.seconds:  # cut short by a live update or a hang-up: the top of the loop sees which
@@ -253,6 +259,26 @@ def walk_call(  # noqa: PLR0911 (one exit per way a call ends)
         current = turn.next
     result.transcript.append(f"[error] {max_documents} documents without an end: Twilio hangs up")
     return result
+
+
+def _announce_recording(turn: Any, on_recording: Callable[[str, int], object] | None) -> None:
+    recording = _recording_of(turn) if on_recording is not None else None
+    if on_recording is not None and recording is not None:
+        on_recording(*recording)
+
+
+def _recording_of(turn: Any) -> tuple[str, int] | None:
+    """(RecordingSid, seconds) when this document recorded something."""
+    if turn.ended_by != "record":
+        return None
+    requests_made = [*turn.callbacks, *([turn.next] if turn.next is not None else [])]
+    for request in requests_made:
+        params = dict(request.params)
+        url = params.get("RecordingUrl")
+        if url:
+            seconds = params.get("RecordingDuration", "0")
+            return url.rstrip("/").rsplit("/", 1)[-1], int(seconds) if seconds.isdigit() else 0
+    return None
 
 
 def _fetch(session: Any, party: CallParty, request: Request, call_status: str, result: CallResult) -> bytes | None:

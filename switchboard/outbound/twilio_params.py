@@ -17,6 +17,7 @@ from switchboard.outbound.contract import OutboundRequest
 from switchboard.urls import public_url
 
 VOICE_STATUS_PATH = "/api/voice/status"
+RECORDING_STATUS_PATH = "/api/voice/recording"
 SMS_STATUS_PATH = "/api/sms/status"
 CALL_STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
 REQUEST_ID_PARAM = "request_id"
@@ -62,6 +63,14 @@ def call_params(request: OutboundRequest, public_base_url: str | None) -> dict[s
         "record": request.record,
     }
     params |= {key: value for key, value in optional.items() if value is not None}
+    recording_callback = status_callback_url(public_base_url, RECORDING_STATUS_PATH, request.id)
+    if request.record and recording_callback:
+        # The recording is copied into the user's Blob Storage when Twilio says it is complete.
+        params |= {
+            "recording_status_callback": recording_callback,
+            "recording_status_callback_method": "POST",
+            "recording_status_callback_event": ["completed"],
+        }
     return params
 
 

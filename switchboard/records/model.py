@@ -109,7 +109,19 @@ class Record:
     queue_message_id: str | None = None
     # The last attempt got no answer and Twilio showed nothing then: look again before the next send.
     recheck: bool | None = None
+    blobs: str | None = None  # JSON list of blob names (recordings, MMS media) copied to the user's storage
     etag: str | None = None  # from the table; not stored
+
+    @property
+    def blob_names(self) -> list[str]:
+        return [str(name) for name in json.loads(self.blobs)] if self.blobs else []
+
+    def with_blob(self, now: datetime, name: str) -> Record | None:
+        """The record naming one more stored blob; None if it already does."""
+        names = self.blob_names
+        if name in names:
+            return None
+        return self.with_changes(now, blobs=json.dumps([*names, name]))
 
     def with_changes(self, now: datetime, **changes: Any) -> Record:
         return replace(self, updated_at=iso(now), **changes)
@@ -154,6 +166,8 @@ class Record:
             "raw": self.raw,
         }
         out |= {key: value for key, value in optional.items() if value is not None}
+        if self.blobs:
+            out["blobs"] = self.blob_names
         if self.request:
             try:
                 out["request"] = json.loads(self.request)

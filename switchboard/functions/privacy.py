@@ -1,0 +1,66 @@
+"""Erasure and retention.
+
+- DELETE /api/numbers/{number} (function key; `?optout=true` also deletes the opt-out): deletes every
+  record, event, index row and blob that names the number, answers the counts, writes an audit row.
+- A timer (hourly) deletes records older than RETENTION_DAYS, in bounded batches; unset keeps them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from urllib.parse import unquote
+
+import azure.functions as func
+
+from switchboard.functions.recording import store_for
+from switchboard.settings import TRUE_WORDS, Settings, get_settings
+
+bp = func.Blueprint()
+log = logging.getLogger("switchboard.records")
+
+
+def _blob_deleter(settings: Settings) -> Callable[[str], int]:
+    from switchboard.media.blobs import delete_record_blobs
+
+    return lambda record_id: delete_record_blobs(settings, record_id)
+
+
+@bp.route(route="numbers/{number}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
+def number_erase(req: func.HttpRequest) -> func.HttpResponse:
+    """Erase one person's data: everything indexed under the number (either side of a call or message)."""
+    from switchboard.outbound.contract import E164_PATTERN
+    from switchboard.records.forget import derived_salt, erase_number
+
+    number = unquote(req.route_params.get("number", "")).strip()
+    if number.isdigit():
+        number = "+" + number  # a "+" sent unencoded arrives as a space, or not at all
+    if not E164_PATTERN.fullmatch(number):
+        return _json(400, {"error": "number must be an E.164 phone number such as +15558675310"})
+    settings = get_settings()
+    optout = (req.params.get("optout") or "").strip().lower() in TRUE_WORDS
+    salt = settings.erasure_audit_salt or derived_salt(settings.auth_token)
+    result = erase_number(store_for(settings), number, _blob_deleter(settings), salt=salt, optout=optout)
+    return _json(200, result)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 17 * * * *", run_on_startup=False, use_monitor=False)
+def retention_sweep(timer: func.TimerRequest) -> None:
+    """Delete records older than RETENTION_DAYS (a no-op when it is unset)."""
+    run_retention(get_settings())
+
+
+def run_retention(settings: Settings) -> dict[str, int] | None:
+    from dataclasses import asdict
+
+    from switchboard.records.forget import sweep_retention
+
+    if settings.retention_days is None:
+        return None
+    counts = sweep_retention(store_for(settings), settings.retention_days, _blob_deleter(settings))
+    return asdict(counts)
+
+
+def _json(status: int, payload: dict[str, object]) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(payload), status_code=status, mimetype="application/json", charset="utf-8")

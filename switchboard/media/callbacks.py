@@ -1,0 +1,62 @@
+"""Recording status callbacks applied to the call's record; the copy job they start.
+
+Pure of HTTP: the store is passed in. Used by POST /api/voice/recording (any recording status
+callback: `record` on outbound calls, `<Record>`, `<Dial record>`) and by the voicemail twimlet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from switchboard.media.jobs import Job, recording_job
+from switchboard.outbound.contract import ID_PATTERN
+from switchboard.records.model import Record, iso
+from switchboard.records.store import RecordStore
+
+log = logging.getLogger("switchboard.media")
+
+
+def call_record_id(store: RecordStore, request_id: str | None, call_sid: str, now: datetime) -> str:
+    """The record of the call: by our request id, else by CallSid, else a new record for the call."""
+    if request_id and ID_PATTERN.fullmatch(request_id) and store.get(request_id) is not None:
+        return request_id
+    found = store.record_id_for_sid(call_sid)
+    if found is not None:
+        return found
+    record = Record(
+        id=call_sid, type="call", direction="unknown", status="completed", created_at=iso(now), updated_at=iso(now),
+        sid=call_sid, reason="recording for a call with no record",
+    )  # fmt: skip
+    store.claim(record)
+    return store.link_sid(call_sid, call_sid)
+
+
+def record_recording(
+    store: RecordStore, params: Mapping[str, str], request_id: str | None, now: datetime
+) -> Job | None:
+    """Note a completed recording on the call's record (once per RecordingSid); returns its copy job."""
+    call_sid = params.get("CallSid") or ""
+    if not call_sid or (params.get("RecordingStatus") or "completed") != "completed":
+        return None
+    record_id = call_record_id(store, request_id, call_sid, now)
+    job = recording_job(record_id, dict(params))
+    if job is None:
+        log.warning("Ignored a recording callback without a usable RecordingSid or RecordingUrl")
+        return None
+    duration = params.get("RecordingDuration") or ""
+    changes: dict[str, Any] = {"recording_sid": job.sid, "recording_url": job.url}
+    if duration.isdigit():
+        changes["recording_duration"] = int(duration)
+
+    def merge(record: Record) -> Record | None:
+        if all(getattr(record, key) == value for key, value in changes.items()):
+            return None
+        return record.with_changes(now, **changes)
+
+    store.update(record_id, merge)
+    if store.mark_once(record_id, f"recording:{job.sid}"):
+        store.add_event(record_id, "recording", sid=job.sid, status="completed", params=params, now=now)
+    return job
