@@ -709,3 +709,14 @@ def test_resolved_urls_pass_the_same_checks(name: str, query: Pairs) -> None:
 def test_timeout_is_clamped_to_twilios_range(timeout: str, dialled: str) -> None:
     xml = run("forward", [("PhoneNumber", "+15551234567"), ("Timeout", timeout)])
     assert f'timeout="{dialled}"><Number>+15551234567</Number>' in xml
+
+
+def test_voicemail_greeting_takes_voice_and_language_as_on_twimlets_com() -> None:
+    query = [("Message", "Leave a message"), ("Voice", "woman"), ("Language", "en-gb"), ("Transcribe", "false")]
+    base = "/api/twiml/voicemail?Message=Leave+a+message&amp;Voice=woman&amp;Language=en-gb&amp;Transcribe=false"
+    assert run("voicemail", query) == (
+        f'{DECL}<Response><Say language="en-gb" voice="woman">Leave a message</Say>'
+        f'<Record action="{base}&amp;Stage=recorded" maxLength="120" playBeep="true"'
+        f' recordingStatusCallback="{base}&amp;Stage=recording" recordingStatusCallbackEvent="completed" />'
+        "<Hangup /></Response>"
+    )

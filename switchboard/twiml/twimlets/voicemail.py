@@ -35,7 +35,9 @@ def voicemail(call: Call) -> VoiceResponse:
         return _callback(call, notify, _email(call), transcribe)
     message = call.get("Message")
     greeting = call.audio_or_text(message) if message else GREETING
-    return record(call, greeting, transcribe=transcribe, caller=call.request_field("From"))
+    # As on twimlets.com, `Voice` and `Language` apply to a spoken greeting.
+    voice = {"voice": call.get("Voice"), "language": call.get("Language")}
+    return record(call, greeting, transcribe=transcribe, caller=call.request_field("From"), **voice)
 
 
 def _email(call: Call) -> str | None:
@@ -49,10 +51,18 @@ def _email(call: Call) -> str | None:
     return address
 
 
-def record(call: Call, greeting: str, *, transcribe: bool, caller: str | None) -> VoiceResponse:
+def record(
+    call: Call,
+    greeting: str,
+    *,
+    transcribe: bool,
+    caller: str | None,
+    voice: str | None = None,
+    language: str | None = None,
+) -> VoiceResponse:
     """Greet, then <Record>; the action and callbacks come back to this route with a stage."""
     response = VoiceResponse()
-    say_or_play(response, greeting)
+    say_or_play(response, greeting, voice=voice, language=language)
     control: dict[str, str] = {"VoicemailFrom": caller} if is_e164(caller) and caller else {}
     attributes: dict[str, object] = {}
     if transcribe:
