@@ -155,8 +155,8 @@ def test_conference_password_example(app) -> None:
     prompt = twimlet(app, url)
     assert prompt == (
         f'{DECL}<Response><Gather action="/api/twiml/conference?Password=12345&amp;Stage=password&amp;Attempt=1"'
-        ' actionOnEmptyResult="true" finishOnKey="#" timeout="10">'
-        "<Say>Please enter the conference password, then press the pound key.</Say></Gather></Response>"
+        ' actionOnEmptyResult="true" finishOnKey="#" numDigits="5" timeout="10">'
+        "<Say>Please enter your conference pass code.</Say></Gather></Response>"
     )
     stage = attr(prompt, "Gather", "action", url)
     wrong = twimlet(app, stage, {**CALL, "Digits": "54321"})

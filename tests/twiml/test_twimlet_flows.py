@@ -437,8 +437,8 @@ def test_conference_without_password_joins() -> None:
 def password_prompt(attempt: int) -> str:
     return (
         f'<Gather action="/api/twiml/conference?Password=4321&amp;Stage=password&amp;Attempt={attempt}"'
-        ' actionOnEmptyResult="true" finishOnKey="#" timeout="10">'
-        "<Say>Please enter the conference password, then press the pound key.</Say></Gather>"
+        ' actionOnEmptyResult="true" finishOnKey="#" numDigits="4" timeout="10">'
+        "<Say>Please enter your conference pass code.</Say></Gather>"
     )
 
 
