@@ -23,7 +23,7 @@ from tests.support import (
 BASE = f"{PUBLIC_BASE_URL}/api/twiml"
 CALL = {"CallSid": "CA" + "d" * 32, "From": "+15550001111", "To": "+15005550006", "CallStatus": "in-progress"}
 EVIL = "https://evil.example/twiml"
-WELCOME = "<Say>You are now entering the conference.</Say>"
+WELCOME = "<Say>You are now entering the conference line.</Say>"
 
 
 def post(app, path_and_query: str, form: dict[str, str]) -> str:

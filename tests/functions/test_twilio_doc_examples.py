@@ -113,7 +113,7 @@ def test_forward_allowed_callers_match_from_or_to_and_refuse_others(app) -> None
 
 # conference
 
-WELCOME = "<Say>You are now entering the conference.</Say>"
+WELCOME = "<Say>You are now entering the conference line.</Say>"
 
 
 def room(*parts: str) -> str:

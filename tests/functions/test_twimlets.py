@@ -185,7 +185,7 @@ def test_conference_password_retry_then_join(app) -> None:
     retry = follow(action, element(wrong, "Gather").attrib["action"])
     joined = xml_of(twimlet(app, retry, {**CALL, "Digits": "2468"}))
     assert joined == (
-        f"{DECL}<Response><Say>You are now entering the conference.</Say><Dial>"
+        f"{DECL}<Response><Say>You are now entering the conference line.</Say><Dial>"
         '<Conference waitMethod="GET" waitUrl="https://twimlets.com/holdmusic?Bucket=com.twilio.music.classical">'
         "Board</Conference></Dial></Response>"
     )

@@ -424,7 +424,7 @@ def test_notice_fits_one_long_sms() -> None:
 
 UNNAMED = "conference-" + hashlib.sha256(b"\n\n").hexdigest()[:24]
 PASSWORD_ROOM = "conference-" + hashlib.sha256(b"\n\n4321").hexdigest()[:24]
-ROOM = f"<Say>You are now entering the conference.</Say><Dial><Conference>{UNNAMED}</Conference></Dial>"
+ROOM = f"<Say>You are now entering the conference line.</Say><Dial><Conference>{UNNAMED}</Conference></Dial>"
 
 
 def test_conference_without_password_joins() -> None:
@@ -462,11 +462,11 @@ def test_conference_password_is_gathered_with_bounded_retries() -> None:
 def test_conference_moderators_start_and_end_it() -> None:
     query = [("Name", "Board"), ("Moderators[]", "+15550000001"), ("Moderators[]", "+15550000002")]
     assert run("conference", query, [("From", "+15550000002")]) == (
-        f"{DECL}<Response><Say>You are now entering the conference.</Say><Dial>"
+        f"{DECL}<Response><Say>You are now entering the conference line.</Say><Dial>"
         '<Conference endConferenceOnExit="true" startConferenceOnEnter="true">Board</Conference></Dial></Response>'
     )
     assert run("conference", query, [("From", "+15550000009")]) == (
-        f"{DECL}<Response><Say>You are now entering the conference.</Say><Dial>"
+        f"{DECL}<Response><Say>You are now entering the conference line.</Say><Dial>"
         '<Conference startConferenceOnEnter="false">Board</Conference></Dial></Response>'
     )
 
@@ -482,7 +482,7 @@ def test_conference_moderators_start_and_end_it() -> None:
 def test_conference_music_is_a_genre_or_a_url(music: str, wait_url: str | None) -> None:
     expected = (wait_url or music).replace("&", "&amp;")
     assert run("conference", [("Music", music)]) == (
-        f"{DECL}<Response><Say>You are now entering the conference.</Say><Dial>"
+        f"{DECL}<Response><Say>You are now entering the conference line.</Say><Dial>"
         f'<Conference waitMethod="GET" waitUrl="{expected}">{UNNAMED}</Conference></Dial></Response>'
     )
 

@@ -11,7 +11,7 @@ from switchboard.twiml.twimlets.base import BadParameter, Call, log
 
 PASSWORD = "password"  # noqa: S105 - a stage name, not a secret
 MAX_ATTEMPTS = 3
-WELCOME = "You are now entering the conference."
+WELCOME = "You are now entering the conference line."
 PROMPT = "Please enter your conference pass code."
 WRONG = "That password is not correct."
 REFUSED = "Sorry, that password is not correct. Goodbye."
