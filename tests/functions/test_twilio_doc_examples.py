@@ -107,7 +107,7 @@ def test_forward_allowed_callers_match_from_or_to_and_refuse_others(app) -> None
     # An outbound REST call to a listed number: From is our Twilio number, To is the allowed one.
     assert "<Dial" in twimlet(app, url, {**CALL, "From": "+15005550006", "To": "+15105551212"})
     assert twimlet(app, url, {**CALL, "From": "+14085551212"}) == (
-        f"{DECL}<Response><Say>Sorry, you are not allowed to call this number. Goodbye.</Say><Hangup /></Response>"
+        f"{DECL}<Response><Say>Sorry, you are calling from a restricted number. Good bye.</Say><Hangup /></Response>"
     )
 
 

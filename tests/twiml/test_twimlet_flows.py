@@ -101,7 +101,7 @@ def test_forward_refuses_callers_not_on_the_allow_list() -> None:
     ]
     refused = run("forward", query, [("From", "+15550000003")])
     assert refused == (
-        f"{DECL}<Response><Say>Sorry, you are not allowed to call this number. Goodbye.</Say><Hangup /></Response>"
+        f"{DECL}<Response><Say>Sorry, you are calling from a restricted number. Good bye.</Say><Hangup /></Response>"
     )
     assert "<Dial" in run("forward", query, [("From", "+15550000002")])
 
@@ -647,8 +647,8 @@ def test_message_spellings(key: str, name: str, extra: Pairs, needle: str) -> No
 @pytest.mark.parametrize(
     ("name", "key", "value", "needle"),
     [
-        ("forward", "AllowedCallers[0]", "+15550000001", "not allowed to call"),
-        ("forward", "AllowedCallers[]", "+15550000001", "not allowed to call"),
+        ("forward", "AllowedCallers[0]", "+15550000001", "calling from a restricted number"),
+        ("forward", "AllowedCallers[]", "+15550000001", "calling from a restricted number"),
         ("conference", "Moderators[0]", "+15550000001", 'startConferenceOnEnter="false"'),
         ("conference", "Moderators", "+15550000001", 'startConferenceOnEnter="false"'),
         ("holdmusic", "Url", TRACKS[0], f"<Play>{TRACKS[0]}</Play>"),
