@@ -204,7 +204,7 @@ def test_menu_examples(app, documented: str, rendered: tuple[str, int], digits: 
     assert chosen == f"{DECL}<Response><Redirect>{target}</Redirect></Response>"
     missed = twimlet(app, choice, {**CALL, "Digits": "9"})
     assert missed == (
-        f"{DECL}<Response><Say>Sorry, that is not a valid option.</Say>"
+        f"{DECL}<Response><Say>I'm sorry, that wasn't a valid option.</Say>"
         f'<Gather action="{again[:-1]}2" numDigits="{keys}"><Say>Hi There</Say></Gather>'
         f"<Redirect>{again[:-1]}2</Redirect></Response>"
     )

@@ -169,7 +169,7 @@ def test_menu_miss_then_choice(app) -> None:
     xml = xml_of(twimlet(app, first, CALL))
     action = follow(first, element(xml, "Gather").attrib["action"])
     missed = xml_of(twimlet(app, action, {**CALL, "Digits": "7"}))
-    assert "<Say>Sorry, that is not a valid option.</Say>" in missed
+    assert "<Say>I'm sorry, that wasn't a valid option.</Say>" in missed
     again = follow(action, element(missed, "Gather").attrib["action"])
     assert again.endswith("Stage=choice&Loop=2")
     chosen = xml_of(twimlet(app, again, {**CALL, "Digits": "1"}))

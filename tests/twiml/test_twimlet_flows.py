@@ -304,12 +304,19 @@ def test_menu_choice_redirects() -> None:
 
 
 def test_menu_miss_repeats_then_gives_up() -> None:
-    miss = "<Say>Sorry, that is not a valid option.</Say>"
+    miss = "<Say>I'm sorry, that wasn't a valid option.</Say>"
     assert run("menu", [*MENU, ("Stage", "choice"), ("Loop", "1")], [("Digits", "9")]) == (
         f"{DECL}<Response>{miss}{menu_prompt(2)}</Response>"
     )
-    assert run("menu", [*MENU, ("Stage", "choice"), ("Loop", "3")]) == (
+    assert run("menu", [*MENU, ("Stage", "choice"), ("Loop", "3")], [("Digits", "9")]) == (
         f"{DECL}<Response>{miss}<Say>Goodbye.</Say><Hangup /></Response>"
+    )
+
+
+def test_menu_silence_repeats_without_an_apology_as_on_twimlets_com() -> None:
+    assert run("menu", [*MENU, ("Stage", "choice"), ("Loop", "1")]) == f"{DECL}<Response>{menu_prompt(2)}</Response>"
+    assert run("menu", [*MENU, ("Stage", "choice"), ("Loop", "3")]) == (
+        f"{DECL}<Response><Say>Goodbye.</Say><Hangup /></Response>"
     )
 
 
