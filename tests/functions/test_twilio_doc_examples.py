@@ -331,4 +331,4 @@ def test_voicemail_examples_greet_and_record(app, documented: str, greeting: str
         f"{transcription} /><Hangup /></Response>"
     )
     thanks = twimlet(app, attr(xml, "Record", "action", url), {**CALL, "RecordingUrl": "https://api.twilio.com/r"})
-    assert thanks == f"{DECL}<Response><Say>Thank you. Goodbye.</Say><Hangup /></Response>"
+    assert thanks == f"{DECL}<Response><Say>Thanks.  Good bye.</Say><Hangup /></Response>"

@@ -246,7 +246,7 @@ def test_voicemail_recording_and_transcription_land_in_storage_and_the_outbound_
         }
     )
     after = xml_of(twimlet(app, follow(first, record["action"]), recording))
-    assert after == f"{DECL}<Response><Say>Thank you. Goodbye.</Say><Hangup /></Response>"
+    assert after == f"{DECL}<Response><Say>Thanks.  Good bye.</Say><Hangup /></Response>"
 
 
 @pytest.mark.azurite

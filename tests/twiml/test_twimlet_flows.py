@@ -368,7 +368,7 @@ def test_voicemail_without_transcription_plays_a_greeting() -> None:
 
 def test_voicemail_record_action_thanks_and_hangs_up() -> None:
     assert run("voicemail", [("Stage", "recorded")], CALLBACK) == (
-        f"{DECL}<Response><Say>Thank you. Goodbye.</Say><Hangup /></Response>"
+        f"{DECL}<Response><Say>Thanks.  Good bye.</Say><Hangup /></Response>"
     )
 
 

@@ -17,7 +17,7 @@ from switchboard.twiml.common import SMS_LIMIT, clip, say_or_play
 from switchboard.twiml.twimlets.base import BadParameter, Call, VoicemailEvent, log
 
 GREETING = "Please leave a message after the beep."
-THANKS = "Thank you. Goodbye."
+THANKS = "Thanks.  Good bye."  # twimlets.com's words
 RECORDED, RECORDING, TRANSCRIPTION = "recorded", "recording", "transcription"
 # Twilio transcribes recordings of up to two minutes.
 MAX_LENGTH = 120
