@@ -411,7 +411,6 @@ def test_voicemail_without_notify_number_only_stores() -> None:
     ("query", "form"),
     [
         ([("NotifyNumber", "0612345678")], []),
-        ([("Transcribe", "sometimes")], []),
         ([("Stage", "recording")], [("CallSid", "CA1")]),
     ],
 )
@@ -723,6 +722,16 @@ def test_voicemail_greeting_takes_voice_and_language_as_on_twimlets_com() -> Non
     base = "/api/twiml/voicemail?Message=Leave+a+message&amp;Voice=woman&amp;Language=en-gb&amp;Transcribe=false"
     assert run("voicemail", query) == (
         f'{DECL}<Response><Say language="en-gb" voice="woman">Leave a message</Say>'
+        f'<Record action="{base}&amp;Stage=recorded" maxLength="120" playBeep="true"'
+        f' recordingStatusCallback="{base}&amp;Stage=recording" recordingStatusCallbackEvent="completed" />'
+        "<Hangup /></Response>"
+    )
+
+
+def test_voicemail_transcribe_other_than_true_records_without_transcription_as_on_twimlets_com() -> None:
+    base = "/api/twiml/voicemail?Transcribe=never"
+    assert run("voicemail", [("Transcribe", "never")]) == (
+        f"{DECL}<Response><Say>Please leave a message after the beep.</Say>"
         f'<Record action="{base}&amp;Stage=recorded" maxLength="120" playBeep="true"'
         f' recordingStatusCallback="{base}&amp;Stage=recording" recordingStatusCallbackEvent="completed" />'
         "<Hangup /></Response>"

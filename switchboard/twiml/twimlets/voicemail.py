@@ -25,7 +25,7 @@ MAX_LENGTH = 120
 
 def voicemail(call: Call) -> VoiceResponse:
     notify = call.phone("NotifyNumber")
-    transcribe = call.flag("Transcribe", True)
+    transcribe = _transcribe(call)
     if call.stage == RECORDED:
         response = VoiceResponse()
         response.say(THANKS)
@@ -38,6 +38,12 @@ def voicemail(call: Call) -> VoiceResponse:
     # As on twimlets.com, `Voice` and `Language` apply to a spoken greeting.
     voice = {"voice": call.get("Voice"), "language": call.get("Language")}
     return record(call, greeting, transcribe=transcribe, caller=call.request_field("From"), **voice)
+
+
+def _transcribe(call: Call) -> bool:
+    """`Transcribe`: on unless switched off. As on twimlets.com, a value that is not a yes means no (never a refusal)."""
+    value = call.get("Transcribe")
+    return value is None or value.strip().lower() in ("true", "1", "yes", "on")
 
 
 def _email(call: Call) -> str | None:
