@@ -710,7 +710,7 @@ def test_resolved_urls_pass_the_same_checks(name: str, query: Pairs) -> None:
 
 
 @pytest.mark.parametrize(
-    ("timeout", "dialled"), [("3", "5"), ("0", "5"), ("601", "600"), ("9999", "600"), ("abc", "20")]
+    ("timeout", "dialled"), [("3", "5"), ("0", "20"), ("00", "20"), ("601", "600"), ("9999", "600"), ("abc", "20")]
 )
 def test_timeout_is_clamped_to_twilios_range(timeout: str, dialled: str) -> None:
     xml = run("forward", [("PhoneNumber", "+15551234567"), ("Timeout", timeout)])
