@@ -41,7 +41,7 @@ def voicemail(call: Call) -> VoiceResponse:
 
 
 def _transcribe(call: Call) -> bool:
-    """`Transcribe`: on unless switched off. As on twimlets.com, a value that is not a yes means no (never a refusal)."""
+    """`Transcribe`: on unless switched off; as on twimlets.com, a value that is not a yes means no."""
     value = call.get("Transcribe")
     return value is None or value.strip().lower() in ("true", "1", "yes", "on")
 
