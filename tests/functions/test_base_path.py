@@ -74,7 +74,7 @@ def test_voicemail_callbacks_and_action_resolve_under_the_gateway(app) -> None:
     for url in urls:
         assert url.startswith(f"{GATEWAY}/api/twiml/voicemail?Message=Leave+a+message&Stage="), url
     action = next(url for url in urls if "Stage=recorded" in url)
-    assert gateway(app, action, CALL) == f"{DECL}<Response><Say>Thank you. Goodbye.</Say><Hangup /></Response>"
+    assert gateway(app, action, CALL) == f"{DECL}<Response><Say>Thanks.  Good bye.</Say><Hangup /></Response>"
 
 
 def test_conference_password_stages_resolve_under_the_gateway(app) -> None:

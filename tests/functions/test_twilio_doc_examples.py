@@ -107,13 +107,13 @@ def test_forward_allowed_callers_match_from_or_to_and_refuse_others(app) -> None
     # An outbound REST call to a listed number: From is our Twilio number, To is the allowed one.
     assert "<Dial" in twimlet(app, url, {**CALL, "From": "+15005550006", "To": "+15105551212"})
     assert twimlet(app, url, {**CALL, "From": "+14085551212"}) == (
-        f"{DECL}<Response><Say>Sorry, you are not allowed to call this number. Goodbye.</Say><Hangup /></Response>"
+        f"{DECL}<Response><Say>Sorry, you are calling from a restricted number. Good bye.</Say><Hangup /></Response>"
     )
 
 
 # conference
 
-WELCOME = "<Say>You are now entering the conference.</Say>"
+WELCOME = "<Say>You are now entering the conference line.</Say>"
 
 
 def room(*parts: str) -> str:
@@ -155,8 +155,8 @@ def test_conference_password_example(app) -> None:
     prompt = twimlet(app, url)
     assert prompt == (
         f'{DECL}<Response><Gather action="/api/twiml/conference?Password=12345&amp;Stage=password&amp;Attempt=1"'
-        ' actionOnEmptyResult="true" finishOnKey="#" timeout="10">'
-        "<Say>Please enter the conference password, then press the pound key.</Say></Gather></Response>"
+        ' actionOnEmptyResult="true" finishOnKey="#" numDigits="5" timeout="10">'
+        "<Say>Please enter your conference pass code.</Say></Gather></Response>"
     )
     stage = attr(prompt, "Gather", "action", url)
     wrong = twimlet(app, stage, {**CALL, "Digits": "54321"})
@@ -204,7 +204,7 @@ def test_menu_examples(app, documented: str, rendered: tuple[str, int], digits: 
     assert chosen == f"{DECL}<Response><Redirect>{target}</Redirect></Response>"
     missed = twimlet(app, choice, {**CALL, "Digits": "9"})
     assert missed == (
-        f"{DECL}<Response><Say>Sorry, that is not a valid option.</Say>"
+        f"{DECL}<Response><Say>I'm sorry, that wasn't a valid option.</Say>"
         f'<Gather action="{again[:-1]}2" numDigits="{keys}"><Say>Hi There</Say></Gather>'
         f"<Redirect>{again[:-1]}2</Redirect></Response>"
     )
@@ -331,4 +331,4 @@ def test_voicemail_examples_greet_and_record(app, documented: str, greeting: str
         f"{transcription} /><Hangup /></Response>"
     )
     thanks = twimlet(app, attr(xml, "Record", "action", url), {**CALL, "RecordingUrl": "https://api.twilio.com/r"})
-    assert thanks == f"{DECL}<Response><Say>Thank you. Goodbye.</Say><Hangup /></Response>"
+    assert thanks == f"{DECL}<Response><Say>Thanks.  Good bye.</Say><Hangup /></Response>"

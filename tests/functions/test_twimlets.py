@@ -169,7 +169,7 @@ def test_menu_miss_then_choice(app) -> None:
     xml = xml_of(twimlet(app, first, CALL))
     action = follow(first, element(xml, "Gather").attrib["action"])
     missed = xml_of(twimlet(app, action, {**CALL, "Digits": "7"}))
-    assert "<Say>Sorry, that is not a valid option.</Say>" in missed
+    assert "<Say>I'm sorry, that wasn't a valid option.</Say>" in missed
     again = follow(action, element(missed, "Gather").attrib["action"])
     assert again.endswith("Stage=choice&Loop=2")
     chosen = xml_of(twimlet(app, again, {**CALL, "Digits": "1"}))
@@ -185,7 +185,7 @@ def test_conference_password_retry_then_join(app) -> None:
     retry = follow(action, element(wrong, "Gather").attrib["action"])
     joined = xml_of(twimlet(app, retry, {**CALL, "Digits": "2468"}))
     assert joined == (
-        f"{DECL}<Response><Say>You are now entering the conference.</Say><Dial>"
+        f"{DECL}<Response><Say>You are now entering the conference line.</Say><Dial>"
         '<Conference waitMethod="GET" waitUrl="https://twimlets.com/holdmusic?Bucket=com.twilio.music.classical">'
         "Board</Conference></Dial></Response>"
     )
@@ -246,7 +246,7 @@ def test_voicemail_recording_and_transcription_land_in_storage_and_the_outbound_
         }
     )
     after = xml_of(twimlet(app, follow(first, record["action"]), recording))
-    assert after == f"{DECL}<Response><Say>Thank you. Goodbye.</Say><Hangup /></Response>"
+    assert after == f"{DECL}<Response><Say>Thanks.  Good bye.</Say><Hangup /></Response>"
 
 
 @pytest.mark.azurite

@@ -101,7 +101,7 @@ def test_forward_refuses_callers_not_on_the_allow_list() -> None:
     ]
     refused = run("forward", query, [("From", "+15550000003")])
     assert refused == (
-        f"{DECL}<Response><Say>Sorry, you are not allowed to call this number. Goodbye.</Say><Hangup /></Response>"
+        f"{DECL}<Response><Say>Sorry, you are calling from a restricted number. Good bye.</Say><Hangup /></Response>"
     )
     assert "<Dial" in run("forward", query, [("From", "+15550000002")])
 
@@ -304,12 +304,19 @@ def test_menu_choice_redirects() -> None:
 
 
 def test_menu_miss_repeats_then_gives_up() -> None:
-    miss = "<Say>Sorry, that is not a valid option.</Say>"
+    miss = "<Say>I'm sorry, that wasn't a valid option.</Say>"
     assert run("menu", [*MENU, ("Stage", "choice"), ("Loop", "1")], [("Digits", "9")]) == (
         f"{DECL}<Response>{miss}{menu_prompt(2)}</Response>"
     )
-    assert run("menu", [*MENU, ("Stage", "choice"), ("Loop", "3")]) == (
+    assert run("menu", [*MENU, ("Stage", "choice"), ("Loop", "3")], [("Digits", "9")]) == (
         f"{DECL}<Response>{miss}<Say>Goodbye.</Say><Hangup /></Response>"
+    )
+
+
+def test_menu_silence_repeats_without_an_apology_as_on_twimlets_com() -> None:
+    assert run("menu", [*MENU, ("Stage", "choice"), ("Loop", "1")]) == f"{DECL}<Response>{menu_prompt(2)}</Response>"
+    assert run("menu", [*MENU, ("Stage", "choice"), ("Loop", "3")]) == (
+        f"{DECL}<Response><Say>Goodbye.</Say><Hangup /></Response>"
     )
 
 
@@ -361,7 +368,7 @@ def test_voicemail_without_transcription_plays_a_greeting() -> None:
 
 def test_voicemail_record_action_thanks_and_hangs_up() -> None:
     assert run("voicemail", [("Stage", "recorded")], CALLBACK) == (
-        f"{DECL}<Response><Say>Thank you. Goodbye.</Say><Hangup /></Response>"
+        f"{DECL}<Response><Say>Thanks.  Good bye.</Say><Hangup /></Response>"
     )
 
 
@@ -404,7 +411,6 @@ def test_voicemail_without_notify_number_only_stores() -> None:
     ("query", "form"),
     [
         ([("NotifyNumber", "0612345678")], []),
-        ([("Transcribe", "sometimes")], []),
         ([("Stage", "recording")], [("CallSid", "CA1")]),
     ],
 )
@@ -424,7 +430,7 @@ def test_notice_fits_one_long_sms() -> None:
 
 UNNAMED = "conference-" + hashlib.sha256(b"\n\n").hexdigest()[:24]
 PASSWORD_ROOM = "conference-" + hashlib.sha256(b"\n\n4321").hexdigest()[:24]
-ROOM = f"<Say>You are now entering the conference.</Say><Dial><Conference>{UNNAMED}</Conference></Dial>"
+ROOM = f"<Say>You are now entering the conference line.</Say><Dial><Conference>{UNNAMED}</Conference></Dial>"
 
 
 def test_conference_without_password_joins() -> None:
@@ -437,8 +443,8 @@ def test_conference_without_password_joins() -> None:
 def password_prompt(attempt: int) -> str:
     return (
         f'<Gather action="/api/twiml/conference?Password=4321&amp;Stage=password&amp;Attempt={attempt}"'
-        ' actionOnEmptyResult="true" finishOnKey="#" timeout="10">'
-        "<Say>Please enter the conference password, then press the pound key.</Say></Gather>"
+        ' actionOnEmptyResult="true" finishOnKey="#" numDigits="4" timeout="10">'
+        "<Say>Please enter your conference pass code.</Say></Gather>"
     )
 
 
@@ -462,11 +468,11 @@ def test_conference_password_is_gathered_with_bounded_retries() -> None:
 def test_conference_moderators_start_and_end_it() -> None:
     query = [("Name", "Board"), ("Moderators[]", "+15550000001"), ("Moderators[]", "+15550000002")]
     assert run("conference", query, [("From", "+15550000002")]) == (
-        f"{DECL}<Response><Say>You are now entering the conference.</Say><Dial>"
+        f"{DECL}<Response><Say>You are now entering the conference line.</Say><Dial>"
         '<Conference endConferenceOnExit="true" startConferenceOnEnter="true">Board</Conference></Dial></Response>'
     )
     assert run("conference", query, [("From", "+15550000009")]) == (
-        f"{DECL}<Response><Say>You are now entering the conference.</Say><Dial>"
+        f"{DECL}<Response><Say>You are now entering the conference line.</Say><Dial>"
         '<Conference startConferenceOnEnter="false">Board</Conference></Dial></Response>'
     )
 
@@ -482,7 +488,7 @@ def test_conference_moderators_start_and_end_it() -> None:
 def test_conference_music_is_a_genre_or_a_url(music: str, wait_url: str | None) -> None:
     expected = (wait_url or music).replace("&", "&amp;")
     assert run("conference", [("Music", music)]) == (
-        f"{DECL}<Response><Say>You are now entering the conference.</Say><Dial>"
+        f"{DECL}<Response><Say>You are now entering the conference line.</Say><Dial>"
         f'<Conference waitMethod="GET" waitUrl="{expected}">{UNNAMED}</Conference></Dial></Response>'
     )
 
@@ -647,8 +653,8 @@ def test_message_spellings(key: str, name: str, extra: Pairs, needle: str) -> No
 @pytest.mark.parametrize(
     ("name", "key", "value", "needle"),
     [
-        ("forward", "AllowedCallers[0]", "+15550000001", "not allowed to call"),
-        ("forward", "AllowedCallers[]", "+15550000001", "not allowed to call"),
+        ("forward", "AllowedCallers[0]", "+15550000001", "calling from a restricted number"),
+        ("forward", "AllowedCallers[]", "+15550000001", "calling from a restricted number"),
         ("conference", "Moderators[0]", "+15550000001", 'startConferenceOnEnter="false"'),
         ("conference", "Moderators", "+15550000001", 'startConferenceOnEnter="false"'),
         ("holdmusic", "Url", TRACKS[0], f"<Play>{TRACKS[0]}</Play>"),
@@ -704,8 +710,29 @@ def test_resolved_urls_pass_the_same_checks(name: str, query: Pairs) -> None:
 
 
 @pytest.mark.parametrize(
-    ("timeout", "dialled"), [("3", "5"), ("0", "5"), ("601", "600"), ("9999", "600"), ("abc", "20")]
+    ("timeout", "dialled"), [("3", "5"), ("0", "20"), ("00", "20"), ("601", "600"), ("9999", "600"), ("abc", "20")]
 )
 def test_timeout_is_clamped_to_twilios_range(timeout: str, dialled: str) -> None:
     xml = run("forward", [("PhoneNumber", "+15551234567"), ("Timeout", timeout)])
     assert f'timeout="{dialled}"><Number>+15551234567</Number>' in xml
+
+
+def test_voicemail_greeting_takes_voice_and_language_as_on_twimlets_com() -> None:
+    query = [("Message", "Leave a message"), ("Voice", "woman"), ("Language", "en-gb"), ("Transcribe", "false")]
+    base = "/api/twiml/voicemail?Message=Leave+a+message&amp;Voice=woman&amp;Language=en-gb&amp;Transcribe=false"
+    assert run("voicemail", query) == (
+        f'{DECL}<Response><Say language="en-gb" voice="woman">Leave a message</Say>'
+        f'<Record action="{base}&amp;Stage=recorded" maxLength="120" playBeep="true"'
+        f' recordingStatusCallback="{base}&amp;Stage=recording" recordingStatusCallbackEvent="completed" />'
+        "<Hangup /></Response>"
+    )
+
+
+def test_voicemail_transcribe_other_than_true_records_without_transcription_as_on_twimlets_com() -> None:
+    base = "/api/twiml/voicemail?Transcribe=never"
+    assert run("voicemail", [("Transcribe", "never")]) == (
+        f"{DECL}<Response><Say>Please leave a message after the beep.</Say>"
+        f'<Record action="{base}&amp;Stage=recorded" maxLength="120" playBeep="true"'
+        f' recordingStatusCallback="{base}&amp;Stage=recording" recordingStatusCallbackEvent="completed" />'
+        "<Hangup /></Response>"
+    )

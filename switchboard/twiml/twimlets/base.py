@@ -234,6 +234,9 @@ class Call:
         if not _DIGITS.match(value):
             log.warning("Timeout is not a whole number; using %d", default)
             return default
+        if int(value) == 0:
+            # twimlets.com read 0 as "not given" (PHP's falsy "0"): the twimlet's default, not the 5 s minimum.
+            return default
         return min(max(int(value), DIAL_TIMEOUT_MIN), DIAL_TIMEOUT_MAX)
 
     def flag(self, name: str, default: bool) -> bool:

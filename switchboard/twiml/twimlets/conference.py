@@ -11,8 +11,8 @@ from switchboard.twiml.twimlets.base import BadParameter, Call, log
 
 PASSWORD = "password"  # noqa: S105 - a stage name, not a secret
 MAX_ATTEMPTS = 3
-WELCOME = "You are now entering the conference."
-PROMPT = "Please enter the conference password, then press the pound key."
+WELCOME = "You are now entering the conference line."
+PROMPT = "Please enter your conference pass code."
 WRONG = "That password is not correct."
 REFUSED = "Sorry, that password is not correct. Goodbye."
 # Twilio's public hold-music collections, as its own conference twimlet and <Conference>'s default waitUrl use them.
@@ -35,7 +35,7 @@ def conference(call: Call) -> VoiceResponse:
     if password:
         attempt = call.counter("Attempt", 1)
         if call.stage != PASSWORD:
-            return _prompt(call, VoiceResponse(), 1)
+            return _prompt(call, VoiceResponse(), 1, password)
         if call.request_field("Digits") != password:
             response = VoiceResponse()
             if attempt >= MAX_ATTEMPTS:
@@ -43,7 +43,7 @@ def conference(call: Call) -> VoiceResponse:
                 response.hangup()
                 return response
             response.say(WRONG)
-            return _prompt(call, response, attempt + 1)
+            return _prompt(call, response, attempt + 1, password)
     response = VoiceResponse()
     message = call.get("Message")
     say_or_play(response, call.audio_or_text(message) if message else WELCOME)
@@ -86,11 +86,13 @@ def room_name(message: str | None, moderators: list[str], password: str | None) 
     return "conference-" + hashlib.sha256(material.encode("utf-8")).hexdigest()[:24]
 
 
-def _prompt(call: Call, response: VoiceResponse, attempt: int) -> VoiceResponse:
+def _prompt(call: Call, response: VoiceResponse, attempt: int, password: str) -> VoiceResponse:
     # actionOnEmptyResult: silence comes back as a wrong attempt, so retries stay bounded.
+    # numDigits as on twimlets.com: the code is taken as soon as it is complete (no "#" needed).
     gather = response.gather(
         action=call.self_url(Stage=PASSWORD, Attempt=attempt),
         finish_on_key="#",
+        num_digits=len(password),
         timeout=10,
         action_on_empty_result=True,
     )

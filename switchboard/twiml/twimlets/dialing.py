@@ -10,7 +10,7 @@ from switchboard.twiml.twimlets.base import Call, log, looks_like_audio_path
 
 DIAL_RESULT = "dial-result"
 HUMAN_CHECKED = "human-check"
-REFUSED_CALLER = "Sorry, you are not allowed to call this number. Goodbye."
+REFUSED_CALLER = "Sorry, you are calling from a restricted number. Good bye."  # twimlets.com's words
 ACCEPT_PROMPT = "Press any key to accept this call."
 # twimlets.com's default whisper: the caller's number digit by digit, then a key press to accept.
 ANNOUNCE = "You are receiving a call from {digits}. Press any key to accept."

@@ -11,7 +11,7 @@ from switchboard.twiml.twimlets.base import BadParameter, Call
 
 CHOICE = "choice"
 MAX_LOOPS = 3
-MISS = "Sorry, that is not a valid option."
+MISS = "I'm sorry, that wasn't a valid option."
 GOODBYE = "Goodbye."
 _KEY = re.compile(r"^[0-9*#]{1,10}$")
 
@@ -25,7 +25,9 @@ def menu(call: Call) -> VoiceResponse:
         if target:
             response.redirect(target)
             return response
-        response.say(MISS)
+        # As on twimlets.com, a wrong key is apologised for; silence just repeats the menu.
+        if call.request_field("Digits"):
+            response.say(MISS)
         loop += 1
     if loop > MAX_LOOPS:
         response.say(GOODBYE)

@@ -17,7 +17,7 @@ from switchboard.twiml.common import SMS_LIMIT, clip, say_or_play
 from switchboard.twiml.twimlets.base import BadParameter, Call, VoicemailEvent, log
 
 GREETING = "Please leave a message after the beep."
-THANKS = "Thank you. Goodbye."
+THANKS = "Thanks.  Good bye."  # twimlets.com's words
 RECORDED, RECORDING, TRANSCRIPTION = "recorded", "recording", "transcription"
 # Twilio transcribes recordings of up to two minutes.
 MAX_LENGTH = 120
@@ -25,7 +25,7 @@ MAX_LENGTH = 120
 
 def voicemail(call: Call) -> VoiceResponse:
     notify = call.phone("NotifyNumber")
-    transcribe = call.flag("Transcribe", True)
+    transcribe = _transcribe(call)
     if call.stage == RECORDED:
         response = VoiceResponse()
         response.say(THANKS)
@@ -35,7 +35,15 @@ def voicemail(call: Call) -> VoiceResponse:
         return _callback(call, notify, _email(call), transcribe)
     message = call.get("Message")
     greeting = call.audio_or_text(message) if message else GREETING
-    return record(call, greeting, transcribe=transcribe, caller=call.request_field("From"))
+    # As on twimlets.com, `Voice` and `Language` apply to a spoken greeting.
+    voice = {"voice": call.get("Voice"), "language": call.get("Language")}
+    return record(call, greeting, transcribe=transcribe, caller=call.request_field("From"), **voice)
+
+
+def _transcribe(call: Call) -> bool:
+    """`Transcribe`: on unless switched off; as on twimlets.com, a value that is not a yes means no."""
+    value = call.get("Transcribe")
+    return value is None or value.strip().lower() in ("true", "1", "yes", "on")
 
 
 def _email(call: Call) -> str | None:
@@ -49,10 +57,18 @@ def _email(call: Call) -> str | None:
     return address
 
 
-def record(call: Call, greeting: str, *, transcribe: bool, caller: str | None) -> VoiceResponse:
+def record(
+    call: Call,
+    greeting: str,
+    *,
+    transcribe: bool,
+    caller: str | None,
+    voice: str | None = None,
+    language: str | None = None,
+) -> VoiceResponse:
     """Greet, then <Record>; the action and callbacks come back to this route with a stage."""
     response = VoiceResponse()
-    say_or_play(response, greeting)
+    say_or_play(response, greeting, voice=voice, language=language)
     control: dict[str, str] = {"VoicemailFrom": caller} if is_e164(caller) and caller else {}
     attributes: dict[str, object] = {}
     if transcribe:
