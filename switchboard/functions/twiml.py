@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import azure.functions as func
-from twilio.twiml import TwiML
-from twilio.twiml.voice_response import VoiceResponse
+from typing import TYPE_CHECKING
 
-from switchboard.functions.recording import record_quietly
-from switchboard.functions.webhook import Flow, handle, plain, twilio_webhook
-from switchboard.records.callbacks import record_inbound_call
-from switchboard.settings import Settings, get_settings
-from switchboard.twiml import twimlets
-from switchboard.twiml.common import apology
-from switchboard.twimlet_storage import StorageVoicemailSink, list_audio_blobs
-from switchboard.webhooks.request import WebhookRequest
+import azure.functions as func
+
+from switchboard.functions.webhook import apology, handle, plain, twilio_webhook
+
+if TYPE_CHECKING:
+    from twilio.twiml import TwiML
+    from twilio.twiml.voice_response import VoiceResponse
+
+    from switchboard.functions.webhook import Flow
+    from switchboard.settings import Settings
+    from switchboard.webhooks.request import WebhookRequest
 
 bp = func.Blueprint()
 
@@ -21,6 +22,8 @@ bp = func.Blueprint()
 @bp.route(route="twiml/message", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @twilio_webhook(fallback=apology)
 def twiml_message(request: WebhookRequest, settings: Settings) -> VoiceResponse:
+    from switchboard.twiml import twimlets
+
     twiml = twimlets.message(request.params)
     record_inbound(request, settings)
     return twiml
@@ -28,6 +31,9 @@ def twiml_message(request: WebhookRequest, settings: Settings) -> VoiceResponse:
 
 @bp.route(route="twiml/{name}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def twiml_twimlet(req: func.HttpRequest) -> func.HttpResponse:
+    from switchboard.settings import get_settings
+    from switchboard.twiml import twimlets
+
     name = req.route_params.get("name", "")
     if not twimlets.is_served(name, twimlets.TwimletConfig.from_settings(get_settings())):
         return plain(404, "Not found")
@@ -35,6 +41,9 @@ def twiml_twimlet(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _flow(name: str) -> Flow:
+    from switchboard.twiml import twimlets
+    from switchboard.twimlet_storage import StorageVoicemailSink, list_audio_blobs
+
     def flow(request: WebhookRequest, settings: Settings) -> TwiML:
         call = twimlets.Call(
             params=request.params,
@@ -57,6 +66,9 @@ def record_inbound(request: WebhookRequest, settings: Settings) -> None:
 
     Outbound calls already have their record, and later stages of the same call find theirs claimed.
     """
+    from switchboard.functions.recording import record_quietly
+    from switchboard.records.callbacks import record_inbound_call
+
     form = request.form.to_dict()
     if form.get("Direction") == "inbound" and form.get("CallSid"):
         record_quietly(settings, record_inbound_call, form)
