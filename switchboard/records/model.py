@@ -102,6 +102,8 @@ class Record:
     queue_message_id: str | None = None
     # The last attempt got no answer and Twilio showed nothing then: look again before the next send.
     recheck: bool | None = None
+    # sha256 of what was asked (the request's summary, unclipped): a reused id with other content is a conflict.
+    content_hash: str | None = None
     etag: str | None = None  # from the table; not stored
 
     def with_changes(self, now: datetime, **changes: Any) -> Record:
