@@ -66,7 +66,8 @@ chromium:
 	  || echo "chromium could not be installed: the browser tests will be skipped"; \
 	fi
 
-# Fault injection (N = 1,000, every fault on) and a 60 s webhook load run; see docs/reliability.md.
+# Fault injection (N = 1,000, every fault on, three local hosts on the same queues) and a 60 s webhook load run;
+# see docs/reliability.md.
 chaos: setup
 	$(PY) -m chaos --n 1000 --kills 5
 
