@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from switchboard.functions import dashboard, outbound, records, sms, status, twiml, voice
+from switchboard.functions import dashboard, health, outbound, records, sms, status, twiml, voice
 from switchboard.logs import install as install_log_masking
 from switchboard.telemetry import configure as configure_telemetry
 
@@ -17,3 +17,4 @@ app.register_functions(outbound.bp)
 app.register_functions(status.bp)
 app.register_functions(records.bp)
 app.register_functions(dashboard.bp)
+app.register_functions(health.bp)

@@ -77,19 +77,37 @@ param twilioAuthToken string
 param twilioApiKey string = ''
 
 @secure()
-@description('Secret of the Twilio API key. Stored in Key Vault. Leave empty when twilioApiKey is empty.')
+@description('Secret of the Twilio API key. Stored in Key Vault. Give it with twilioApiKey, or leave both empty.')
 param twilioApiSecret string = ''
+
+@description('Object IDs of other apps\' identities (or users, groups) that may enqueue outbound messages: each gets Storage Queue Data Message Sender on the storage account.')
+param producerPrincipalIds array = []
 
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var functionAppName = !empty(apiServiceName) ? apiServiceName : '${abbrs.webSitesFunctions}api-${resourceToken}'
 var deploymentStorageContainerName = 'app-package-${take(functionAppName, 32)}-${take(toLower(uniqueString(functionAppName, resourceToken)), 7)}'
-// The public origin Twilio calls; webhook signatures are checked against it.
+// The public origin Twilio calls; webhook signatures are checked against it. It cannot come from the site's
+// own defaultHostname output (the site would depend on itself); /api/health says when the two differ.
 var publicBaseUrl = 'https://${functionAppName}.azurewebsites.net'
-// Queue names are part of the message contract (see README, "Send from another app").
-var outboundQueueName = 'outbound'
-var outboundPoisonQueueName = 'outbound-poison'
+// Every queue, table and blob container the app uses (switchboard/inventory.py), created here so the app
+// never meets a missing one. tests/test_infra_settings.py checks these lists against the code: a new
+// queue, table or container is one line in one of them.
+var queueNames = [
+  'outbound' // part of the message contract (docs/outbound.md)
+  'outbound-poison' // where the host moves a message that failed maxDequeueCount times
+  'outbound-poison-poison' // where it moves a poison message it cannot decode; swept by outbound_undecodable
+]
+var tableNames = [
+  'records'
+  'optouts'
+]
+var containerNames = [
+  'holdmusic' // private: the holdmusic twimlet links its files with user-delegation SAS
+]
+// An API key without its secret (or a secret without its key) would sign every REST call wrongly: both or neither.
+var useTwilioApiKey = empty(twilioApiKey) && empty(twilioApiSecret) ? false : (!empty(twilioApiKey) && !empty(twilioApiSecret) ? true : fail('twilioApiKey (TWILIO_API_KEY) and twilioApiSecret (TWILIO_API_SECRET) go together: set both, or neither.'))
 
 // Organize resources in a resource group
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
@@ -134,7 +152,7 @@ module keyVault './app/keyvault.bicep' = {
     location: location
     tags: tags
     twilioAuthToken: twilioAuthToken
-    twilioApiSecret: twilioApiSecret
+    twilioApiSecret: useTwilioApiKey ? twilioApiSecret : ''
     managedIdentityPrincipalId: apiUserAssignedIdentity.outputs.principalId
   }
 }
@@ -162,7 +180,7 @@ module api './app/api.bicep' = {
         PUBLIC_BASE_URL: publicBaseUrl
         WEBHOOK_VALIDATION: 'true'
       },
-      empty(twilioApiKey) ? {} : {
+      !useTwilioApiKey ? {} : {
         TWILIO_API_KEY: twilioApiKey
         TWILIO_API_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioApiSecretSecretUri})'
       }
@@ -188,17 +206,24 @@ module storage 'br/public:avm/res/storage/storage-account:0.8.3' = {
       bypass: 'AzureServices'
     }
     blobServices: {
-      containers: [{name: deploymentStorageContainerName}]
+      containers: concat([{name: deploymentStorageContainerName}], map(containerNames, container => {name: container}))
     }
     queueServices: {
-      queues: [
-        {name: outboundQueueName}
-        {name: outboundPoisonQueueName}
-      ]
+      queues: map(queueNames, queue => {name: queue})
     }
     minimumTlsVersion: 'TLS1_2'  // Enforcing TLS 1.2 for better security
     location: location
     tags: tags
+  }
+}
+
+// The records tables, created up front like the queues (the app would otherwise create them on first use)
+module tables 'app/tables.bicep' = {
+  name: 'tables'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    tableNames: tableNames
   }
 }
 
@@ -223,6 +248,7 @@ module rbac 'app/rbac.bicep' = {
     enableQueue: storageEndpointConfig.enableQueue
     enableTable: storageEndpointConfig.enableTable
     allowUserIdentityPrincipal: storageEndpointConfig.allowUserIdentityPrincipal
+    producerPrincipalIds: producerPrincipalIds
   }
 }
 
@@ -258,10 +284,13 @@ output AZURE_FUNCTION_NAME string = api.outputs.SERVICE_API_NAME
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output PUBLIC_BASE_URL string = publicBaseUrl
-output SWITCHBOARD_API_URL string = publicBaseUrl
-output SWITCHBOARD_OUTBOUND_QUEUE_URL string = 'https://${storage.outputs.name}.queue.${environment().suffixes.storage}/${outboundQueueName}'
-output TWILIO_VOICE_WEBHOOK_URL string = '${publicBaseUrl}/api/voice/incoming'
-output TWILIO_SMS_WEBHOOK_URL string = '${publicBaseUrl}/api/sms/incoming'
-output TWILIO_VOICE_STATUS_CALLBACK_URL string = '${publicBaseUrl}/api/voice/status'
-output TWILIO_SMS_STATUS_CALLBACK_URL string = '${publicBaseUrl}/api/sms/status'
-output SWITCHBOARD_DASHBOARD_URL string = '${publicBaseUrl}/api/dashboard'
+// The URLs to use come from the host name Azure gave the site.
+var siteUrl = 'https://${api.outputs.SERVICE_API_HOSTNAME}'
+output SWITCHBOARD_API_URL string = siteUrl
+output SWITCHBOARD_OUTBOUND_QUEUE_URL string = 'https://${storage.outputs.name}.queue.${environment().suffixes.storage}/${queueNames[0]}'
+output TWILIO_VOICE_WEBHOOK_URL string = '${siteUrl}/api/voice/incoming'
+output TWILIO_SMS_WEBHOOK_URL string = '${siteUrl}/api/sms/incoming'
+output TWILIO_VOICE_STATUS_CALLBACK_URL string = '${siteUrl}/api/voice/status'
+output TWILIO_SMS_STATUS_CALLBACK_URL string = '${siteUrl}/api/sms/status'
+output SWITCHBOARD_DASHBOARD_URL string = '${siteUrl}/api/dashboard'
+output SWITCHBOARD_HEALTH_URL string = '${siteUrl}/api/health'

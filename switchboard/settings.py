@@ -6,6 +6,7 @@ as environment variables, so the environment is the single source of truth.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -16,9 +17,15 @@ from switchboard.dialpolicy import DialPolicy
 from switchboard.hours import BusinessHours
 from switchboard.phones import is_e164
 
+log = logging.getLogger("switchboard.settings")
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+# App Service puts the literal reference in the environment when it cannot resolve it.
+KEY_VAULT_REFERENCE = "@microsoft.keyvault("
+REQUIRED = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+PAIRED = (("TWILIO_API_KEY", "TWILIO_API_SECRET"),)
+_logged: set[str] = set()
 
 
 class SettingsError(RuntimeError):
@@ -36,7 +43,6 @@ class Settings:
     public_base_url: str | None = None
     api_base_url: str = DEFAULT_API_BASE_URL
     webhook_validation: bool = True
-    storage_connection: str = "UseDevelopmentStorage=true"
     voice_greeting: str | None = None
     voice_forward_to: str | None = None
     voice_forward_timeout: int = 20
@@ -63,6 +69,9 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        problems = setting_problems(env)
+        if problems:
+            raise SettingsError(" ".join(dict.fromkeys(problem for _, problem in problems)))
         return cls(
             account_sid=_required(env, "TWILIO_ACCOUNT_SID"),
             auth_token=_required(env, "TWILIO_AUTH_TOKEN"),
@@ -72,7 +81,6 @@ class Settings:
             public_base_url=_url(env, "PUBLIC_BASE_URL"),
             api_base_url=_url(env, "TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL,
             webhook_validation=_bool(env, "WEBHOOK_VALIDATION", default=True),
-            storage_connection=_optional(env, "AzureWebJobsStorage") or "UseDevelopmentStorage=true",
             voice_greeting=_optional(env, "VOICE_GREETING"),
             voice_forward_to=_optional(env, "VOICE_FORWARD_TO"),
             voice_forward_timeout=_int(env, "VOICE_FORWARD_TIMEOUT", default=20, low=5, high=600),
@@ -100,21 +108,64 @@ def get_settings() -> Settings:
     Reading lazily keeps `import function_app` cheap and lets the host index the
     functions even before every setting is in place.
     """
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        # Every request re-reads until the settings are fixed; the reason is logged once per instance.
+        if str(error) not in _logged:
+            _logged.add(str(error))
+            log.error("Settings refused: %s", error)
+        raise
     from switchboard.logs import install
 
     install(settings.secrets)
     return settings
 
 
+def setting_problems(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(setting, problem) for each setting that cannot work as it is: found before any value is parsed."""
+    return unresolved_references(env) + missing_required(env) + unpaired(env)
+
+
+def unresolved_references(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Settings that still hold a Key Vault reference's literal text: App Service could not resolve them."""
+    names = sorted(name for name, value in env.items() if value.strip().lower().startswith(KEY_VAULT_REFERENCE))
+    # App Service on Linux also exposes each app setting as APPSETTING_<name>: name the setting once.
+    names = [name for name in names if not (name.startswith("APPSETTING_") and name[11:] in env)]
+    return [
+        (name, f"App setting {name} holds an unresolved Key Vault reference: check that the app's identity has "
+               f"the Key Vault Secrets User role on the vault and that the secret exists, then restart the app.")
+        for name in names
+    ]  # fmt: skip
+
+
+def missing_required(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    return [(name, _missing(name)) for name in REQUIRED if not env.get(name, "").strip()]
+
+
+def unpaired(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Settings that only work together: an API key without its secret signs every REST call wrongly."""
+    problems = []
+    for first, second in PAIRED:
+        given = [name for name in (first, second) if env.get(name, "").strip()]
+        if len(given) == 1:
+            missing = second if given[0] == first else first
+            problems.append((missing, f"App setting {given[0]} is set but {missing} is not: set both, or neither."))
+    return problems
+
+
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
-        raise SettingsError(
-            f"Missing required app setting {name}. Set it in local.settings.json "
-            f"(see local.settings.json.example) or in the Function App's configuration."
-        )
+        raise SettingsError(_missing(name))
     return value
+
+
+def _missing(name: str) -> str:
+    return (
+        f"Missing required app setting {name}. Set it in local.settings.json "
+        f"(see local.settings.json.example) or in the Function App's configuration."
+    )
 
 
 def _optional(env: Mapping[str, str], name: str) -> str | None:

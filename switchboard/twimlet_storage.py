@@ -1,5 +1,7 @@
 """The twimlets' I/O: voicemail onto the call's record, its SMS notice onto the outbound queue, hold music from Blob.
 
+Hold-music links are signed read-only SAS URLs for one blob each: the container is never public.
+
 A voicemail's recording URL, duration and transcript are stored on the record of the call
 (the records table, found by CallSid), with an event per callback. Fields are merged, so
 Twilio's retried or out-of-order callbacks converge on one record.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from itertools import islice
@@ -31,8 +34,14 @@ log = logging.getLogger("switchboard.twimlets")
 
 OUTBOUND_QUEUE = "outbound"
 MAX_LISTED = 500
+# A link must outlive the playlist it is in (the Redirect at its end re-lists and re-signs), no longer.
 SAS_LIFETIME = timedelta(hours=2)
+DELEGATION_KEY_LIFETIME = timedelta(hours=6)  # reused for about 4 hours, then renewed
+CLOCK_SKEW = timedelta(minutes=5)  # start times in the past: storage's clock may be ahead of ours
+STORAGE_TIMEOUTS: dict[str, Any] = {"connection_timeout": 3, "read_timeout": 5}
 _created: set[str] = set()
+_delegation_keys: dict[str, tuple[datetime, Any]] = {}
+_keys_lock = threading.Lock()
 
 
 class StorageVoicemailSink:
@@ -97,29 +106,50 @@ def _claim_call(store: RecordStore, event: VoicemailEvent, now: datetime) -> str
 
 
 def list_audio_blobs(container: str) -> list[str]:
-    """URLs of the audio files in `container`; read-only SAS links when the account key is known."""
+    """URLs of the audio files in `container`, each with a read-only SAS for that one blob.
+
+    With an account key (Azurite, a connection string) the SAS is signed with the key. With an identity
+    (Azure: shared keys are off) it is a user-delegation SAS, signed with a key the app's identity gets
+    from storage. Either way the container stays private.
+    """
     from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
     service = blob_service_client()
     client = service.get_container_client(container)
     names = [blob.name for blob in islice(client.list_blobs(), MAX_LISTED) if is_audio(blob.name)]
+    if not names:
+        return []
+    now = datetime.now(timezone.utc)
     account_key = getattr(service.credential, "account_key", None)
-    expiry = datetime.now(timezone.utc) + SAS_LIFETIME
+    signing: dict[str, Any] = {}
+    if account_key:
+        signing = {"account_key": account_key}
+    elif hasattr(service.credential, "get_token"):
+        signing = {"user_delegation_key": user_delegation_key(service, now)}
     urls = []
     for name in names:
         url = client.get_blob_client(name).url
-        if account_key:
+        if signing:
             sas = generate_blob_sas(
-                service.account_name or "",
-                container,
-                name,
-                account_key=account_key,
-                permission=BlobSasPermissions(read=True),
-                expiry=expiry,
-            )
+                service.account_name or "", container, name, permission=BlobSasPermissions(read=True),
+                start=now - CLOCK_SKEW, expiry=now + SAS_LIFETIME,
+                protocol="https" if url.startswith("https://") else None, **signing,
+            )  # fmt: skip
             url = f"{url}?{sas}"
         urls.append(url)
     return urls
+
+
+def user_delegation_key(service: Any, now: datetime) -> Any:
+    """A user delegation key for the app's identity, reused until it has less than a SAS lifetime left."""
+    with _keys_lock:
+        cached = _delegation_keys.get(service.url)
+        if cached is not None and cached[0] - now > SAS_LIFETIME + CLOCK_SKEW:
+            return cached[1]
+        expiry = now + DELEGATION_KEY_LIFETIME
+        key = service.get_user_delegation_key(now - CLOCK_SKEW, expiry, **STORAGE_TIMEOUTS)
+        _delegation_keys[service.url] = (expiry, key)
+        return key
 
 
 def _once(key: str, create: Any) -> None:

@@ -101,6 +101,6 @@ def served(app: Any, azurite: str) -> Iterator[Any]:
     from switchboard.devhost.processes import free_port
     from tests.support import FUNCTION_KEY
 
-    host = LocalHost(app, port=free_port(), function_keys=(FUNCTION_KEY,), queues=False).start()
+    host = LocalHost(app, port=free_port(), function_keys=(FUNCTION_KEY,), queues=False, provision=True).start()
     yield host
     host.stop()

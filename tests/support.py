@@ -23,6 +23,8 @@ BASE_ENV = {
     "TWILIO_PHONE_NUMBER": PHONE_NUMBER,
     "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
     "LOCAL_FUNCTION_KEY": FUNCTION_KEY,
+    # Tests never reach the internet: a REST call a test did not point at an emulator finds nothing listening.
+    "TWILIO_API_BASE_URL": "http://127.0.0.1:9",
 }
 
 Pairs = Sequence[tuple[str, str]] | Mapping[str, str]

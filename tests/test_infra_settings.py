@@ -341,3 +341,198 @@ def test_azd_hook_prints_outputs_that_exist() -> None:
     assert used, "the postprovision hook prints no outputs"
     assert used <= outputs, used - outputs
     assert re.search(r"^  api:\n    project: \.\n    language: python\n    host: function$", azure_yaml, re.M)
+
+
+# --- every queue, table and container the code uses exists in infra/ ---
+
+STORAGE_CLIENTS = {"queue_client": "queues", "table_client": "tables", "get_container_client": "containers"}
+SETTING_KINDS = {"_queue": "queues", "_queues": "queues", "_table": "tables", "_tables": "tables",
+                 "_container": "containers", "_containers": "containers"}  # fmt: skip
+KINDS = ("queues", "tables", "containers")
+
+
+def _string(node: ast.AST, names: dict[str, str]) -> str | None:
+    """A literal, a module constant, or an f-string of those (`f"{QUEUE}-poison-poison"`)."""
+    if isinstance(node, ast.JoinedStr):
+        parts = []
+        for value in node.values:
+            inner = value.value if isinstance(value, ast.FormattedValue) else value
+            part = _string(inner, names)
+            if part is None:
+                return None
+            parts.append(part)
+        return "".join(parts)
+    return _constant(node, names)
+
+
+def names_in_storage_calls(source: str) -> dict[str, set[str]]:
+    """Names given to `queue_client(...)`, `table_client(...)` and `.get_container_client(...)` in a module."""
+    tree = ast.parse(source)
+    strings = _module_strings(tree)
+    found: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args:
+            func = node.func
+            called = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if called in STORAGE_CLIENTS and (name := _string(node.args[0], strings)):
+                found[STORAGE_CLIENTS[called]].add(name)
+    return found
+
+
+def binding_names(app) -> dict[str, set[str]]:
+    """From the functions' bindings, as the host reads them: a queue trigger also needs its `-poison` queue."""
+    from switchboard.devhost.index import functions_of
+
+    found: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    for function in functions_of(app):
+        for binding in json.loads(function.get_function_json())["bindings"]:
+            kind = binding["type"]
+            if kind in ("queue", "queueTrigger"):
+                found["queues"].add(binding["queueName"])
+                if kind == "queueTrigger":  # the host moves a message that failed maxDequeueCount times here
+                    found["queues"].add(f"{binding['queueName']}-poison")
+            elif kind == "table":
+                found["tables"].add(binding["tableName"])
+            elif kind.startswith("blob") and "path" in binding:
+                container = binding["path"].split("/", 1)[0]
+                if "{" not in container:
+                    found["containers"].add(container)
+    return found
+
+
+def settings_names() -> dict[str, set[str]]:
+    """Defaults of the settings that name a queue, table or container (`records_table`, `holdmusic_containers`)."""
+    import dataclasses
+
+    from switchboard.settings import Settings
+
+    settings = Settings.from_env({"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "token"})
+    found: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    for field in dataclasses.fields(settings):
+        suffix = "_" + field.name.rsplit("_", 1)[-1]
+        if suffix in SETTING_KINDS:
+            value = getattr(settings, field.name)
+            found[SETTING_KINDS[suffix]] |= set(value) if isinstance(value, frozenset) else {value}
+    return found
+
+
+def code_storage_names(app) -> dict[str, set[str]]:
+    found = binding_names(app)
+    for extra in [settings_names()] + [
+        names_in_storage_calls(path.read_text(encoding="utf-8"))
+        for path in PACKAGE.rglob("*.py")
+        if not path.relative_to(PACKAGE).as_posix().startswith(NOT_APP_CODE)
+    ]:
+        for kind in KINDS:
+            found[kind] |= extra[kind]
+    return found
+
+
+@cache
+def infra_storage_names() -> dict[str, set[str]]:
+    """The `queueNames`, `tableNames` and `containerNames` arrays of infra/main.bicep."""
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    found = {}
+    for kind in KINDS:
+        block = re.search(rf"^var {kind[:-1]}Names = \[\n(.*?)^\]", main, re.M | re.S)
+        assert block, f"infra/main.bicep has no `var {kind[:-1]}Names = [...]`"
+        found[kind] = set(re.findall(r"^\s*'([^']+)'", block.group(1), re.M))
+    return found
+
+
+def test_the_storage_name_extraction_finds_the_names_we_know(app) -> None:
+    found = code_storage_names(app)
+    assert {"outbound", "outbound-poison", "outbound-poison-poison"} <= found["queues"]
+    assert {"records", "optouts"} <= found["tables"]
+    assert "holdmusic" in found["containers"]
+    source = (
+        "QUEUE = 'jobs'\n"
+        "a = queue_client(f'{QUEUE}-poison-poison')\n"
+        "b = table_client('ledger')\n"
+        "c = service.get_container_client('media')\n"
+        "d = queue_client(name)\n"
+    )
+    assert names_in_storage_calls(source) == {
+        "queues": {"jobs-poison-poison"}, "tables": {"ledger"}, "containers": {"media"},
+    }  # fmt: skip
+
+
+def test_every_queue_table_and_container_the_code_uses_exists_in_infra(app) -> None:
+    found, infra = code_storage_names(app), infra_storage_names()
+    missing = {kind: sorted(found[kind] - infra[kind]) for kind in KINDS if found[kind] - infra[kind]}
+    assert not missing, f"add these to the arrays in infra/main.bicep: {missing}"
+
+
+def test_health_checks_every_name_the_code_uses(app) -> None:
+    """switchboard/inventory.py is what /api/health and the local host work from: it must not miss a name."""
+    from switchboard.inventory import storage_names
+    from switchboard.settings import Settings
+
+    names = storage_names(Settings.from_env({"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "token"}))
+    found = code_storage_names(app)
+    inventory = {"queues": set(names.queues), "tables": set(names.tables), "containers": set(names.containers)}
+    missing = {kind: sorted(found[kind] - inventory[kind]) for kind in KINDS if found[kind] - inventory[kind]}
+    assert not missing, f"add these to switchboard/inventory.py: {missing}"
+
+
+def test_infra_storage_arrays_are_what_the_storage_account_gets() -> None:
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    assert re.search(r"queues: map\(queueNames, \w+ => \{name: \w+\}\)", main)
+    assert re.search(r"containers: concat\(\[\{name: deploymentStorageContainerName\}\], map\(containerNames,", main)
+    assert re.search(r"tableNames: tableNames", main)
+    tables = (INFRA / "app" / "tables.bicep").read_text(encoding="utf-8")
+    assert re.search(r"tableServices/tables@[\d-]+' = \[for tableName in tableNames:", tables)
+    assert "publicAccess" not in main, "the app's containers stay private (links carry a user-delegation SAS)"
+
+
+# --- deploy-time safety ---
+
+
+def test_api_key_and_secret_go_together_at_deploy_time() -> None:
+    """Both or neither: otherwise TWILIO_API_SECRET is a Key Vault reference to a secret that was never made."""
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    pattern = (
+        r"^var (\w+) = empty\(twilioApiKey\) && empty\(twilioApiSecret\) \? false : "
+        r"\(!empty\(twilioApiKey\) && !empty\(twilioApiSecret\) \? true : fail\('([^']+)'\)\)$"
+    )
+    gate = re.search(pattern, main, re.M)
+    assert gate, "main.bicep must fail() the deployment when only one of twilioApiKey/twilioApiSecret is given"
+    name, message = gate.groups()
+    assert "twilioApiKey" in message
+    assert "twilioApiSecret" in message
+    assert re.search(rf"!{name} \? \{{\}} : \{{\n\s+TWILIO_API_KEY: twilioApiKey\n\s+TWILIO_API_SECRET: '@Microsoft",
+                     main)  # fmt: skip
+    assert re.search(rf"twilioApiSecret: {name} \? twilioApiSecret : ''", main)
+    keyvault = (INFRA / "app" / "keyvault.bicep").read_text(encoding="utf-8")
+    assert "= if (!empty(twilioApiSecret))" in keyvault  # the secret exists exactly when the setting refers to it
+
+
+def test_basic_publishing_credentials_are_off() -> None:
+    api = (INFRA / "app" / "api.bicep").read_text(encoding="utf-8")
+    block = re.search(r"basicPublishingCredentialsPolicies: \[\n(.*?)\n    \]", api, re.S)
+    assert block, "the site module's basicPublishingCredentialsPolicies is not set"
+    policies = re.findall(r"name: '(\w+)'\n\s+allow: (\w+)", block.group(1))
+    assert sorted(policies) == [("ftp", "false"), ("scm", "false")]
+
+
+def test_producers_can_be_granted_queue_message_sender() -> None:
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    rbac = (INFRA / "app" / "rbac.bicep").read_text(encoding="utf-8")
+    assert re.search(r"^param producerPrincipalIds array = \[\]$", main, re.M)
+    assert "producerPrincipalIds: producerPrincipalIds" in main
+    sender = "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a"  # Storage Queue Data Message Sender (built-in role)
+    assert re.search(rf"^var (\w+) = '{sender}'", rbac, re.M)
+    assert re.search(r"= \[for producerPrincipalId in producerPrincipalIds: \{\n\s+name: guid\(storageAccount\.id, "
+                     r"producerPrincipalId, queueSenderRoleDefinitionId\)\n\s+scope: storageAccount", rbac)  # fmt: skip
+    given = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert given["producerPrincipalIds"]["value"] == "${SWITCHBOARD_PRODUCER_PRINCIPAL_IDS=[]}"
+
+
+def test_printed_urls_come_from_the_sites_default_hostname() -> None:
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    api = (INFRA / "app" / "api.bicep").read_text(encoding="utf-8")
+    assert re.search(r"^output SERVICE_API_HOSTNAME string = api\.outputs\.defaultHostname$", api, re.M)
+    assert re.search(r"^var siteUrl = 'https://\$\{api\.outputs\.SERVICE_API_HOSTNAME\}'$", main, re.M)
+    for output in ("TWILIO_VOICE_WEBHOOK_URL", "TWILIO_SMS_WEBHOOK_URL", "SWITCHBOARD_DASHBOARD_URL",
+                   "SWITCHBOARD_HEALTH_URL", "SWITCHBOARD_API_URL"):  # fmt: skip
+        assert re.search(rf"^output {output} string = '?\$?\{{?siteUrl", main, re.M), output

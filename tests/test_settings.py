@@ -30,7 +30,7 @@ def test_blank_required_setting_counts_as_missing() -> None:
 
 
 def test_secrets_stay_out_of_repr() -> None:
-    settings = Settings.from_env(MINIMAL | {"TWILIO_API_SECRET": "api-secret-value"})
+    settings = Settings.from_env(MINIMAL | {"TWILIO_API_KEY": "SK" + "1" * 32, "TWILIO_API_SECRET": "api-secret-value"})
     text = repr(settings)
     assert "secret-token-value" not in text
     assert "api-secret-value" not in text
@@ -109,3 +109,71 @@ def test_twimlet_defaults_are_safe() -> None:
 def test_bad_twimlet_settings_name_themselves(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env(MINIMAL | {name: value})
+
+
+KEY_VAULT_REFERENCE = "@Microsoft.KeyVault(SecretUri=https://kv-example.vault.azure.net/secrets/twilio-auth-token)"
+
+
+@pytest.mark.parametrize("name", ["TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "VOICE_GREETING"])
+def test_an_unresolved_key_vault_reference_is_refused_by_name(name: str) -> None:
+    env = (
+        MINIMAL
+        | {"TWILIO_API_KEY": "SK" + "1" * 32, "TWILIO_API_SECRET": "api-secret-value"}
+        | {name: KEY_VAULT_REFERENCE}
+    )
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(env)
+    message = str(refused.value)
+    assert f"App setting {name} holds an unresolved Key Vault reference" in message
+    assert "Key Vault Secrets User" in message
+    assert "then restart the app" in message
+    assert "kv-example" not in message
+
+
+def test_the_other_key_vault_reference_form_and_case_are_refused_too() -> None:
+    env = MINIMAL | {"TWILIO_AUTH_TOKEN": " @microsoft.keyvault(VaultName=kv;SecretName=twilio-auth-token)"}
+    with pytest.raises(SettingsError, match="TWILIO_AUTH_TOKEN holds an unresolved"):
+        Settings.from_env(env)
+
+
+def test_every_unresolved_reference_is_named_once() -> None:
+    env = MINIMAL | {
+        "TWILIO_AUTH_TOKEN": KEY_VAULT_REFERENCE,
+        "TWILIO_API_KEY": "SK" + "1" * 32,
+        "TWILIO_API_SECRET": KEY_VAULT_REFERENCE,
+        "APPSETTING_TWILIO_AUTH_TOKEN": KEY_VAULT_REFERENCE,
+    }
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(env)
+    message = str(refused.value)
+    assert message.count("TWILIO_AUTH_TOKEN holds") == 1
+    assert "TWILIO_API_SECRET holds" in message
+    assert "APPSETTING_" not in message
+
+
+@pytest.mark.parametrize(("given", "missing"), [("TWILIO_API_KEY", "TWILIO_API_SECRET"),
+                                                ("TWILIO_API_SECRET", "TWILIO_API_KEY")])  # fmt: skip
+def test_an_api_key_needs_its_secret_and_the_reverse(given: str, missing: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(MINIMAL | {given: "SK" + "1" * 32})
+    assert str(refused.value) == f"App setting {given} is set but {missing} is not: set both, or neither."
+    both = Settings.from_env(MINIMAL | {"TWILIO_API_KEY": "SK" + "1" * 32, "TWILIO_API_SECRET": "api-secret-value"})
+    assert (both.api_key, both.api_secret) == ("SK" + "1" * 32, "api-secret-value")
+
+
+def test_refused_settings_are_logged_once_per_instance(monkeypatch, caplog) -> None:
+    from switchboard import settings as module
+
+    monkeypatch.setattr(module, "_logged", set())
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", KEY_VAULT_REFERENCE)
+    with caplog.at_level("ERROR", logger="switchboard.settings"):
+        for _ in range(3):
+            module.get_settings.cache_clear()
+            with pytest.raises(SettingsError):
+                module.get_settings()
+    refused = [r.getMessage() for r in caplog.records if r.name == "switchboard.settings"]
+    assert len(refused) == 1
+    assert "TWILIO_AUTH_TOKEN holds an unresolved Key Vault reference" in refused[0]
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "a-resolved-token-value")  # resolved after a restart
+    module.get_settings.cache_clear()
+    assert module.get_settings().auth_token == "a-resolved-token-value"

@@ -91,12 +91,23 @@ module api 'br/public:avm/res/web/site:0.15.1' = {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
     }
+    // No FTP or SCM basic-auth publishing credentials: azd deploys with Microsoft Entra ID.
+    basicPublishingCredentialsPolicies: [
+      {
+        name: 'ftp'
+        allow: false
+      }
+      {
+        name: 'scm'
+        allow: false
+      }
+    ]
     virtualNetworkSubnetId: !empty(virtualNetworkSubnetId) ? virtualNetworkSubnetId : null
     appSettingsKeyValuePairs: allAppSettings
   }
 }
 
 output SERVICE_API_NAME string = api.outputs.name
-output SERVICE_API_HOSTNAME string = '${name}.azurewebsites.net'
+output SERVICE_API_HOSTNAME string = api.outputs.defaultHostname
 // Ensure output is always string, handle potential null from module output if SystemAssigned is not used
 output SERVICE_API_IDENTITY_PRINCIPAL_ID string = identityType == 'SystemAssigned' ? api.outputs.?systemAssignedMIPrincipalId ?? '' : ''

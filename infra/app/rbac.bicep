@@ -7,11 +7,13 @@ param allowUserIdentityPrincipal bool = false // Flag to enable user identity ro
 param enableBlob bool = true
 param enableQueue bool = false
 param enableTable bool = false
+param producerPrincipalIds array = [] // Other apps' identities that may enqueue outbound messages
 
 // Define Role Definition IDs internally
 var storageRoleDefinitionId  = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner role (host and Flex deployment package)
 var queueRoleDefinitionId = '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // Storage Queue Data Contributor role
 var tableRoleDefinitionId = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // Storage Table Data Contributor role
+var queueSenderRoleDefinitionId = 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a' // Storage Queue Data Message Sender role
 var monitoringRoleDefinitionId = '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher role ID
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2022-09-01' existing = {
@@ -87,6 +89,16 @@ resource tableRoleAssignment_User 'Microsoft.Authorization/roleAssignments@2022-
     principalType: 'User' // User Identity is a User Principal
   }
 }
+
+// Role assignments for producers: send messages, nothing else (no reading, peeking or deleting)
+resource producerQueueSenderRoleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for producerPrincipalId in producerPrincipalIds: {
+  name: guid(storageAccount.id, producerPrincipalId, queueSenderRoleDefinitionId)
+  scope: storageAccount
+  properties: {
+    roleDefinitionId: resourceId('Microsoft.Authorization/roleDefinitions', queueSenderRoleDefinitionId)
+    principalId: producerPrincipalId // principalType left out: an app's identity, a user or a group
+  }
+}]
 
 // Role assignment for Application Insights - Managed Identity
 resource appInsightsRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {

@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         function_keys=keys,
         queues=not args.no_queues,
         config_overrides=overrides,
+        provision=True,  # every queue, table and container, as infra/ creates them in Azure
     )
     host.start()
     print(f"Functions on {host.base_url}:", *host.describe(), sep="\n", flush=True)

@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ class LocalHost:
         function_keys: tuple[str, ...] = (),
         queues: bool = True,
         config_overrides: Mapping[str, Any] | None = None,
+        provision: bool = False,
     ) -> None:
         config = HostConfig.load(host_json)
         if config_overrides:
@@ -80,6 +81,7 @@ class LocalHost:
         # Timers run beside the queue listeners: both are background work a dev run can turn off.
         self.timers = [TimerRunner(t, self.send_output, self.stop_event) for t in timers_of(app)] if queues else []
         self._threads: list[threading.Thread] = []
+        self.provision = provision
 
     @property
     def port(self) -> int:
@@ -103,6 +105,8 @@ class LocalHost:
             client.send_message(encode(item, self.config.queues.message_encoding))
 
     def start(self) -> LocalHost:
+        if self.provision:
+            provision_storage()
         self._threads = [self.server.serve_in_thread()] + [listener.start() for listener in self.listeners]
         self._threads += [timer.start() for timer in self.timers]
         return self
@@ -133,4 +137,47 @@ class LocalHost:
         self.stop()
 
 
-__all__ = ["BANNER", "HttpFunction", "LocalHost", "QueueFunction", "load_app", "load_local_settings"]
+def provision_storage() -> list[str]:
+    """Create every queue, table and container the app uses (switchboard.inventory), as infra/ does in Azure.
+
+    Without this the app would find its tables only after its first write, and /api/health would say so.
+    Best effort: a storage problem is logged, and /api/health reports it in detail.
+    """
+    from azure.core.exceptions import ResourceExistsError
+
+    from switchboard.inventory import storage_names
+    from switchboard.settings import Settings, SettingsError
+    from switchboard.storage import blob_service_client, table_client
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError:
+        settings = Settings(account_sid="", auth_token="")  # the default names, still worth creating
+    names = storage_names(settings)
+    creators: list[tuple[str, Callable[[], object]]] = [
+        (f"queue {n}", queue_client(n).create_queue) for n in names.queues
+    ]
+    creators += [(f"table {n}", table_client(n).create_table) for n in names.tables]
+    creators += [(f"container {n}", blob_service_client().get_container_client(n).create_container)
+                 for n in names.containers]  # fmt: skip
+    created = []
+    for what, create in creators:
+        try:
+            create()
+            created.append(what)
+        except ResourceExistsError:
+            pass
+        except Exception as error:
+            log.warning("Could not create %s: %s", what, error)
+    return created
+
+
+__all__ = [
+    "BANNER",
+    "HttpFunction",
+    "LocalHost",
+    "QueueFunction",
+    "load_app",
+    "load_local_settings",
+    "provision_storage",
+]

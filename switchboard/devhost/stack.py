@@ -87,6 +87,8 @@ class Stack:
                 self.lines.append(f"Twilio emulator: {self.emulator_url} (TWILIO_API_BASE_URL; not real Twilio)")
             else:
                 self.lines.append(f"Twilio: the real API ({DEFAULT_API_BASE_URL}), with your credentials")
+            if not self.with_app:
+                self._provision(env)
             if self.with_app:
                 command = [*python, "switchboard.devhost", "--port", str(self.app_port),
                            "--settings", str(self.settings_path), *self.app_args]  # fmt: skip
@@ -107,6 +109,20 @@ class Stack:
         pid = self.azurite.process.pid if self.azurite.process else "?"
         where = f"data in {self.azurite.location}" if self.azurite.location else "in memory"
         self.lines.append(f"Azurite: {ports} (pid {pid}), {where}")
+
+    def _provision(self, env: dict[str, str]) -> None:
+        """Beside Core Tools, create every queue, table and container up front, as the local host (and infra/) do."""
+        from switchboard.devhost.host import provision_storage
+
+        saved = dict(os.environ)
+        os.environ.update(env)  # this launcher runs nothing else meanwhile
+        try:
+            created = provision_storage()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        if created:
+            self.lines.append(f"Storage: created {', '.join(created)}")
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str], ports: list[int]) -> None:
         out: Any = self.output if self.output is not None else None

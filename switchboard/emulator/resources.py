@@ -128,6 +128,20 @@ def _one(form: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+def account_resource(account_sid: str, created: datetime.datetime) -> dict[str, Any]:
+    """The Account, as `GET /2010-04-01/Accounts/{Sid}.json` answers it (the cheapest authenticated read)."""
+    base = f"/{API_VERSION}/Accounts/{account_sid}"
+    subresources = {"calls": "Calls", "messages": "Messages", "recordings": "Recordings", "keys": "Keys",
+                    "incoming_phone_numbers": "IncomingPhoneNumbers", "applications": "Applications"}  # fmt: skip
+    return {
+        # Twilio returns the account's auth token here; the emulator never echoes a secret.
+        "auth_token": None, "date_created": rfc2822(created), "date_updated": rfc2822(created),
+        "friendly_name": "Switchboard emulator", "owner_account_sid": account_sid, "sid": account_sid,
+        "status": "active", "type": "Full", "uri": base + ".json",
+        "subresource_uris": {name: f"{base}/{path}.json" for name, path in subresources.items()},
+    }  # fmt: skip
+
+
 def call_resource(account_sid: str, sid: str, form: dict[str, list[str]], created: datetime.datetime) -> dict[str, Any]:
     base = f"/{API_VERSION}/Accounts/{account_sid}/Calls/{sid}"
     to, from_ = _one(form, "To") or "", _one(form, "From") or ""

@@ -1,4 +1,4 @@
-"""The emulator's REST side: Calls.json and Messages.json under /2010-04-01/Accounts/{AccountSid}/.
+"""The emulator's REST side: the Account, and Calls.json and Messages.json under /2010-04-01/Accounts/{AccountSid}/.
 
 Shaped like Twilio's responses and errors (checked against Twilio's OpenAPI description in tests),
 with HTTP Basic auth, per-second rate limits (429 / 20429) and injectable faults.
@@ -26,6 +26,7 @@ from switchboard.emulator.faults import KINDS, FaultPlan
 from switchboard.emulator.resources import (
     API_VERSION,
     TwilioError,
+    account_resource,
     call_resource,
     check_call,
     check_message,
@@ -38,6 +39,7 @@ from switchboard.emulator.resources import (
 log = logging.getLogger("switchboard.emulator")
 LOOPBACK = "127.0.0.1"
 _PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/(?P<kind>Calls|Messages)(?:/(?P<sid>[^/.]+))?\.json$")
+_ACCOUNT = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/.]+)\.json$")
 FINAL_CALL_UPDATES = ("completed", "canceled")
 
 Listener = Callable[[str, dict[str, Any], dict[str, list[str]]], None]
@@ -68,6 +70,7 @@ class TwilioEmulator:
         self._created: dict[str, list[dict[str, list[str]]]] = {kind: [] for kind in KINDS}
         self._attempts: dict[str, list[dict[str, list[str]]]] = {kind: [] for kind in KINDS}
         self._recent: dict[str, deque[float]] = {kind: deque() for kind in KINDS}
+        self._started = now()
         self._server = _Server((LOOPBACK, port), self)
         if tls is not None:
             # The handshake runs in each request's thread (see _Server.finish_request), not in accept().
@@ -175,6 +178,9 @@ class TwilioEmulator:
         with self._lock:
             self._attempts[kind].append(form)
 
+    def account(self) -> dict[str, Any]:
+        return account_resource(self.account_sid, self._started)
+
     def fetch(self, kind: str, sid: str) -> dict[str, Any]:
         with self._lock:
             resource = self._resources[kind].get(sid)
@@ -265,6 +271,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+        account_match = _ACCOUNT.match(parts.path)
+        if account_match is not None and self.command == "GET":
+            return self._account(account_match["account"], parts.path)
         match = _PATH.match(parts.path)
         if match is None:
             return self._error(TwilioError(404, 20404, f"The requested resource {parts.path} was not found"))
@@ -288,6 +297,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._create(kind, form)
         except TwilioError as error:
             return self._error(error)
+
+    def _account(self, account: str, path: str) -> None:
+        emulator = self.server.emulator
+        if not emulator.authorised(self.headers.get("Authorization"), account):
+            return self._error(TwilioError(401, 20003, "Authenticate"))
+        if account != emulator.account_sid:
+            return self._error(TwilioError(404, 20404, f"The requested resource {path} was not found"))
+        return self._json(200, emulator.account())
 
     def _create(self, kind: str, form: dict[str, list[str]]) -> None:
         emulator = self.server.emulator

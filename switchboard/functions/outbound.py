@@ -100,15 +100,29 @@ def outbound_undecodable(timer: func.TimerRequest) -> None:
     sweep_undecodable(get_settings())
 
 
+UNDECODABLE_QUEUE = f"{QUEUE}-poison-poison"
+_missing_logged: set[str] = set()
+
+
 def sweep_undecodable(settings: Settings) -> list[str]:
+    from azure.core.exceptions import ResourceNotFoundError
+
     from switchboard.functions.recording import store_for
     from switchboard.outbound.undecodable import sweep
     from switchboard.records.store import utcnow
     from switchboard.storage import queue_client
 
-    return sweep(
-        queue_client(f"{QUEUE}-poison-poison", connection=CONNECTION, base64=False), store_for(settings), utcnow()
-    )
+    queue = queue_client(UNDECODABLE_QUEUE, connection=CONNECTION, base64=False)
+    try:
+        return sweep(queue, store_for(settings), utcnow())
+    except ResourceNotFoundError as error:
+        if getattr(error, "error_code", None) != "QueueNotFound":
+            raise
+        # Nothing can be waiting in a queue that does not exist; say so once, not every 5 minutes.
+        if UNDECODABLE_QUEUE not in _missing_logged:
+            _missing_logged.add(UNDECODABLE_QUEUE)
+            log.warning("Queue %s does not exist yet: nothing to sweep (infra/ creates it)", UNDECODABLE_QUEUE)
+        return []
 
 
 def new_id() -> str:

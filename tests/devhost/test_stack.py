@@ -10,7 +10,7 @@ import requests
 from switchboard.devhost.processes import PROJECT_ROOT, Azurite, free_port, port_open
 from switchboard.devhost.stack import Stack, emulator_port, uses_real_twilio
 from switchboard.emulator.inbound import inbound_call
-from tests.support import ACCOUNT_SID, AUTH_TOKEN, PHONE_NUMBER
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, FUNCTION_KEY, PHONE_NUMBER
 
 REAL_SID = "AC" + "5f" * 16
 TWILIO = "https://api.twilio.com"
@@ -59,8 +59,41 @@ def test_the_stack_runs_the_whole_inbound_path_and_stops_everything(tmp_path) ->
             timeout=10,
         )  # fmt: skip
         assert listed.status_code == 200
+        # The stack `make run` starts is healthy as it comes: every check passes, storage provisioned.
+        health = requests.get(f"{stack.app_origin}/api/health", headers={"x-functions-key": FUNCTION_KEY}, timeout=30)
+        assert health.status_code == 200, health.text
+        assert health.json()["checks"]["queue outbound-poison-poison"]["ok"]
+        assert health.json()["checks"]["twilio"]["ok"]
         processes = [process for _, process in stack.processes]
         ports = [stack.app_port, stack.emulator_port or 0, *stack.azurite.ports]
     log.close()
     assert all(process.poll() is not None for process in processes)
     assert not any(port_open(port) for port in ports)
+
+
+@pytest.mark.slow
+def test_beside_core_tools_the_stack_creates_every_queue_table_and_container(tmp_path) -> None:
+    """`make run` with Core Tools starts no local host: the launcher provisions storage itself."""
+    from azure.data.tables import TableServiceClient
+    from azure.storage.blob import BlobServiceClient
+    from azure.storage.queue import QueueServiceClient
+
+    from switchboard.inventory import storage_names
+    from switchboard.settings import Settings
+
+    log = (tmp_path / "stack.log").open("wb")
+    stack = Stack(
+        emulator_port=free_port(), azurite=Azurite.on_free_ports(), output=log, env=dict(os.environ),
+        settings_path=PROJECT_ROOT / "no-such-settings.json", with_app=False,
+    )  # fmt: skip
+    with stack:
+        connection = stack.azurite.connection_string
+        queues = {q.name for q in QueueServiceClient.from_connection_string(connection).list_queues()}
+        tables = {t.name for t in TableServiceClient.from_connection_string(connection).list_tables()}
+        containers = {c.name for c in BlobServiceClient.from_connection_string(connection).list_containers()}
+    log.close()
+    names = storage_names(Settings.from_env())
+    assert set(names.queues) <= queues
+    assert set(names.tables) <= tables
+    assert set(names.containers) <= containers
+    assert os.environ.get("AzureWebJobsStorage") != connection  # the launcher's own environment is left as it was

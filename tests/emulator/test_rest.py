@@ -173,3 +173,26 @@ def test_sdk_requests_use_only_documented_parameters(client: Client, emulator: T
     client.messages.create(to=TO, from_=FROM, body="x", media_url=["https://x.example/a.png"])
     assert set(emulator.created("calls")[0]) <= request_parameters(CALLS, "post")
     assert set(emulator.created("messages")[0]) <= request_parameters(MESSAGES, "post")
+
+
+ACCOUNT = "/2010-04-01/Accounts/{Sid}.json"
+
+
+def test_account_fetch_is_the_cheap_authenticated_read(client: Client, emulator: TwilioEmulator) -> None:
+    account = client.api.v2010.accounts(ACCOUNT_SID).fetch()
+    assert (account.sid, account.status, account.type) == (ACCOUNT_SID, "active", "Full")
+    payload = requests.get(f"{emulator.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}.json",
+                           auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5).json()  # fmt: skip
+    assert AUTH_TOKEN not in str(payload)
+    errors = [error.message for error in response_validator(ACCOUNT, "get").iter_errors(payload)]
+    assert errors == []
+    assert set(payload) == set(response_validator(ACCOUNT, "get").schema["properties"])
+    with pytest.raises(TwilioRestException) as refused:
+        Client(ACCOUNT_SID, "wrong-token-0123456789", http_client=client.http_client).api.v2010.accounts(
+            ACCOUNT_SID
+        ).fetch()
+    assert (refused.value.status, refused.value.code) == (401, 20003)
+    other = "AC" + "f" * 32
+    with pytest.raises(TwilioRestException) as missing:
+        client.api.v2010.accounts(other).fetch()
+    assert missing.value.status in (401, 404)

@@ -1,0 +1,272 @@
+"""What `GET /api/health` checks: settings, the public URL, storage, and the Twilio credentials.
+
+Each check answers ok or the problem in words that say what to fix, never a value that could be a
+secret. Storage and Twilio are asked in parallel with short timeouts, under one overall deadline, so a
+hung dependency makes the answer "no answer within N s" rather than a hung health check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from switchboard.inventory import StorageNames, storage_names
+from switchboard.settings import Settings, SettingsError, setting_problems
+
+log = logging.getLogger("switchboard.health")
+
+DEADLINE_SECONDS = 10.0
+TWILIO_TIMEOUT_SECONDS = 5.0
+# No retries and short timeouts: the health check reports, it does not try hard.
+STORAGE_OPTIONS: dict[str, Any] = {"retry_total": 0, "connection_timeout": 3, "read_timeout": 5}
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "detail" if self.ok else "problem": self.detail}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The scheme and host a request arrived at, as the client (Twilio, a browser) addressed it."""
+
+    scheme: str
+    host: str
+
+    @classmethod
+    def of_request(cls, url: str, headers: Mapping[str, str]) -> Origin:
+        lower = {key.lower(): value for key, value in headers.items()}
+        seen = urlsplit(url)
+        scheme = _first(lower.get("x-forwarded-proto")) or seen.scheme
+        host = _first(lower.get("x-forwarded-host")) or seen.netloc or lower.get("host", "")
+        return cls(scheme.lower(), host.lower())
+
+    def same_host(self, url: str) -> bool:
+        """Host and port, a scheme's default port counting as none: TLS may end before the app."""
+        parts = urlsplit(url)
+        return _host_port(self.scheme, self.host) == _host_port(parts.scheme, parts.netloc.lower())
+
+
+def run(env: Mapping[str, str], origin: Origin) -> tuple[int, dict[str, Any]]:
+    """All the checks. Returns the HTTP status (200 or 503) and the JSON body."""
+    checks, settings = settings_checks(env)
+    checks.append(public_url_check(env, origin))
+    probes: dict[str, Callable[[], Check]] = {}
+    names = storage_names(settings or _defaults())
+    storage = StorageProbe(names)
+    probes.update(storage.probes())
+    if settings is not None:
+        probes["twilio"] = lambda: twilio_check(settings)
+    results = _run_parallel(probes, DEADLINE_SECONDS)
+    checks.append(storage.summary(results))
+    checks.extend(results[name] for name in probes if name != "twilio")
+    skipped = Check("twilio", False, "not checked: fix the settings first")
+    checks.append(results["twilio"] if settings is not None else skipped)
+    failing = [check.name for check in checks if not check.ok]
+    body = {
+        "status": "failing" if failing else "ok",
+        "failing": failing,
+        "checks": {check.name: check.to_json() for check in checks},
+    }
+    return (503 if failing else 200), body
+
+
+def settings_checks(env: Mapping[str, str]) -> tuple[list[Check], Settings | None]:
+    """One check for the settings as a whole, and one per setting that is missing, unresolved or unpaired."""
+    per_setting = [Check(f"setting {name}", False, problem) for name, problem in setting_problems(env)]
+    try:
+        settings: Settings | None = Settings.from_env(env)
+    except SettingsError as error:
+        settings = None
+        if not per_setting:
+            per_setting = [Check("setting", False, str(error))]
+    if settings is not None:
+        return [Check("settings", True, "every required setting is present and every value can be used")], settings
+    names = ", ".join(check.name.removeprefix("setting ") for check in per_setting)
+    return [Check("settings", False, f"the app cannot start its work: see {names}"), *per_setting], None
+
+
+def public_url_check(env: Mapping[str, str], origin: Origin) -> Check:
+    configured = env.get("PUBLIC_BASE_URL", "").strip().rstrip("/")
+    if not configured:
+        return Check(
+            "public_base_url", True,
+            "not set: Twilio's signatures are checked against the URL each request arrives at",
+        )  # fmt: skip
+    if origin.same_host(configured):
+        return Check("public_base_url", True, f"matches the host that served this request ({origin.host})")
+    return Check(
+        "public_base_url", False,
+        f"PUBLIC_BASE_URL is {configured}, but this request reached {origin.host}: Twilio's signatures are checked "
+        f"against PUBLIC_BASE_URL, so every webhook sent to another host gets 403. Set it to the origin you give "
+        f"Twilio, and open /api/health through that origin.",
+    )  # fmt: skip
+
+
+class StorageProbe:
+    """Does each queue, table and container exist? Any answer from the service also proves it is reachable."""
+
+    def __init__(self, names: StorageNames) -> None:
+        self.names = names
+        self.reached: list[str] = []
+        self.unreachable: list[str] = []
+
+    def probes(self) -> dict[str, Callable[[], Check]]:
+        calls: dict[str, Callable[[str], object]] = {"queue": _peek_queue, "table": _query_table,
+                                                     "container": _container_properties}  # fmt: skip
+        wanted = [("queue", self.names.queues), ("table", self.names.tables), ("container", self.names.containers)]
+        return {f"{kind} {name}": self._probe(kind, name, calls[kind]) for kind, names in wanted for name in names}
+
+    def _probe(self, kind: str, name: str, call: Callable[[str], object]) -> Callable[[], Check]:
+        def probe() -> Check:
+            check = f"{kind} {name}"
+            problem = self._problem(kind, lambda: call(name))
+            return Check(check, problem is None, problem or "exists")
+
+        return probe
+
+    def _problem(self, kind: str, call: Callable[[], object]) -> str | None:  # noqa: PLR0911 (one answer per error)
+        from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+
+        from switchboard.storage import StorageConfigError
+
+        try:
+            call()
+        except StorageConfigError as error:
+            self.unreachable.append(str(error))
+            return str(error)
+        except ResourceNotFoundError:
+            self.reached.append(kind)
+            return f"the {kind} does not exist: infra/ creates it (run `azd provision`)"
+        except ClientAuthenticationError as error:
+            if error.response is None:  # no token: the identity (or az login) is not available
+                self.unreachable.append(f"no credential: {_first_line(error)}")
+                return f"no credential for storage: {_first_line(error)}"
+            self.reached.append(kind)
+            return f"refused ({_code(error)}): check the app identity's role assignments on the storage account"
+        except HttpResponseError as error:
+            self.reached.append(kind)
+            return f"storage answered {error.status_code} ({_code(error)})"
+        except Exception as error:  # connection refused, DNS, timeouts
+            self.unreachable.append(f"{type(error).__name__}: {_first_line(error)}")
+            return f"no answer from storage ({type(error).__name__})"
+        self.reached.append(kind)
+        return None
+
+    def summary(self, results: Mapping[str, Check]) -> Check:
+        from switchboard.storage import StorageConfigError, StorageTarget
+
+        try:
+            target = StorageTarget.resolve()
+        except StorageConfigError as error:
+            return Check("storage", False, str(error))
+        how = "managed identity" if target.uses_identity else "connection string"
+        if self.reached:
+            return Check("storage", True, f"reachable ({how})")
+        reason = self.unreachable[0] if self.unreachable else "no answer within the deadline"
+        return Check("storage", False, f"the storage account could not be reached ({how}): {reason}")
+
+
+def twilio_check(settings: Settings) -> Check:
+    """Fetch the Account resource: one authenticated GET, nothing changes."""
+    from twilio.base.exceptions import TwilioException, TwilioRestException
+
+    from switchboard.twilio_client import build_client
+
+    quick = dataclasses.replace(
+        settings, twilio_timeout_seconds=min(settings.twilio_timeout_seconds, TWILIO_TIMEOUT_SECONDS)
+    )
+    credential = "TWILIO_API_KEY/TWILIO_API_SECRET" if settings.api_key else "TWILIO_AUTH_TOKEN"
+    where = settings.api_base_url
+    try:
+        account = build_client(quick).api.v2010.accounts(settings.account_sid).fetch()
+    except TwilioRestException as error:
+        if error.status in (401, 403):
+            return Check("twilio", False, f"{where} refused the credentials ({error.status}, code {error.code}): "
+                                          f"check TWILIO_ACCOUNT_SID and {credential}")  # fmt: skip
+        return Check("twilio", False, f"{where} answered {error.status} (code {error.code}) for the account")
+    except TwilioException as error:
+        return Check("twilio", False, f"no answer from {where}: {_first_line(error)}")
+    except Exception as error:  # requests' connection errors and timeouts
+        return Check("twilio", False, f"no answer from {where} ({type(error).__name__})")
+    if str(account.status) != "active":
+        return Check("twilio", False, f"the account is {account.status}: calls and messages will fail")
+    return Check("twilio", True, f"credentials accepted ({credential}) by {where}")
+
+
+def _run_parallel(probes: Mapping[str, Callable[[], Check]], deadline: float) -> dict[str, Check]:
+    pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(probes))), thread_name_prefix="health")
+    futures: dict[str, Future[Check]] = {name: pool.submit(probe) for name, probe in probes.items()}
+    wait(futures.values(), timeout=deadline)
+    pool.shutdown(wait=False, cancel_futures=True)  # a hung call ends on its own timeout
+    results = {}
+    for name, future in futures.items():
+        if not future.done():
+            results[name] = Check(name, False, f"no answer within {deadline:.0f} s")
+        elif (error := future.exception()) is not None:
+            log.warning("Health check %s failed unexpectedly: %s", name, type(error).__name__)
+            results[name] = Check(name, False, f"the check itself failed ({type(error).__name__})")
+        else:
+            results[name] = future.result()
+    return results
+
+
+def _peek_queue(name: str) -> object:
+    from switchboard.storage import queue_client
+
+    return queue_client(name).peek_messages(max_messages=1, **STORAGE_OPTIONS)
+
+
+def _query_table(name: str) -> object:
+    from switchboard.storage import table_client
+
+    entities = table_client(name).query_entities(
+        "PartitionKey eq @pk", parameters={"pk": "~health"}, results_per_page=1, select=["PartitionKey"],
+        **STORAGE_OPTIONS,
+    )  # fmt: skip
+    return next(iter(entities), None)
+
+
+def _container_properties(name: str) -> object:
+    from switchboard.storage import blob_service_client
+
+    return blob_service_client().get_container_client(name).get_container_properties(**STORAGE_OPTIONS)
+
+
+def _defaults() -> Settings:
+    """Default resource names when the settings cannot be read: storage is still worth checking."""
+    return Settings(account_sid="", auth_token="")
+
+
+def _code(error: Any) -> str:
+    return str(getattr(error, "error_code", None) or getattr(error, "reason", None) or "no code")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
+
+
+def _first(value: str | None) -> str | None:
+    if not value:
+        return None
+    return value.split(",")[0].strip() or None
+
+
+def _host_port(scheme: str, netloc: str) -> tuple[str, int | None]:
+    netloc = netloc.rsplit("@", 1)[-1]
+    host, _, port = netloc.rpartition(":") if netloc.rsplit(":", 1)[-1].isdigit() and "]" not in netloc[-1:] else (
+        netloc, "", "")  # fmt: skip
+    number = int(port) if port else None
+    return host.strip("[]"), None if number == DEFAULT_PORTS.get(scheme) else number
