@@ -80,6 +80,14 @@ param twilioApiKey string = ''
 @description('Secret of the Twilio API key. Stored in Key Vault. Give it with twilioApiKey, or leave both empty.')
 param twilioApiSecret string = ''
 
+@secure()
+@description('Optional: Twilio\'s secondary Auth Token, accepted on webhooks during a token rotation')
+param twilioAuthTokenSecondary string = ''
+
+@secure()
+@description('Optional: webhook SharedKeys as <key id>:<secret>,<key id>:<secret> (TWILIO_WEBHOOK_SHARED_KEYS)')
+param twilioWebhookSharedKeys string = ''
+
 @description('Object IDs of other apps\' identities (or users, groups) that may enqueue outbound messages: each gets Storage Queue Data Message Sender on the storage account.')
 param producerPrincipalIds array = []
 
@@ -153,6 +161,8 @@ module keyVault './app/keyvault.bicep' = {
     tags: tags
     twilioAuthToken: twilioAuthToken
     twilioApiSecret: useTwilioApiKey ? twilioApiSecret : ''
+    twilioAuthTokenSecondary: twilioAuthTokenSecondary
+    twilioWebhookSharedKeys: twilioWebhookSharedKeys
     managedIdentityPrincipalId: apiUserAssignedIdentity.outputs.principalId
   }
 }
@@ -183,6 +193,12 @@ module api './app/api.bicep' = {
       !useTwilioApiKey ? {} : {
         TWILIO_API_KEY: twilioApiKey
         TWILIO_API_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioApiSecretSecretUri})'
+      },
+      empty(twilioAuthTokenSecondary) ? {} : {
+        TWILIO_AUTH_TOKEN_SECONDARY: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioAuthTokenSecondarySecretUri})'
+      },
+      empty(twilioWebhookSharedKeys) ? {} : {
+        TWILIO_WEBHOOK_SHARED_KEYS: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioWebhookSharedKeysSecretUri})'
       }
     )
   }

@@ -15,7 +15,8 @@ from typing import Any
 from switchboard.phones import mask_in_text
 
 REDACTED = "[redacted]"
-SECRET_SETTINGS = ("TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET")
+SECRET_SETTINGS = ("TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN_SECONDARY", "TWILIO_API_SECRET")
+SHARED_KEYS_SETTING = "TWILIO_WEBHOOK_SHARED_KEYS"  # id:secret,id2:secret2
 _secrets: tuple[str, ...] = ()
 _installed = False
 
@@ -36,6 +37,7 @@ def install(secrets: Iterable[str] = (), env: Mapping[str, str] | None = None) -
     global _secrets, _installed
     env = os.environ if env is None else env
     known = {env.get(name, "").strip() for name in SECRET_SETTINGS} | set(secrets)
+    known |= {entry.partition(":")[2].strip() for entry in env.get(SHARED_KEYS_SETTING, "").split(",")}
     _secrets = tuple(sorted(set(_secrets) | {s for s in known if s}, key=len, reverse=True))
     if _installed:
         return

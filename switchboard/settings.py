@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from switchboard.destinations import DestinationPolicy
 from switchboard.dialpolicy import DialPolicy
 from switchboard.hours import BusinessHours
 from switchboard.phones import is_e164
@@ -37,12 +38,17 @@ class Settings:
     # Secrets are kept out of repr so that a logged Settings never leaks them.
     account_sid: str
     auth_token: str = field(repr=False)
+    # Auth Token rotation: Twilio's secondary token is accepted too until it is promoted.
+    auth_token_secondary: str | None = field(default=None, repr=False)
+    # SharedKey webhook signing: key id -> secret; several ids let keys rotate without downtime.
+    webhook_shared_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
     api_key: str | None = None
     api_secret: str | None = field(default=None, repr=False)
     phone_number: str | None = None
     public_base_url: str | None = None
     api_base_url: str = DEFAULT_API_BASE_URL
     webhook_validation: bool = True
+    trust_forwarded_headers: bool = False
     voice_greeting: str | None = None
     voice_forward_to: str | None = None
     voice_forward_timeout: int = 20
@@ -52,6 +58,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     twilio_timeout_seconds: float = 10.0
     forward_allowed_destinations: DialPolicy = field(default_factory=DialPolicy)
+    outbound_destinations: DestinationPolicy = field(default_factory=DestinationPolicy)
     twiml_echo_enabled: bool = False
     holdmusic_containers: frozenset[str] = frozenset({"holdmusic"})
     voice_business_hours: BusinessHours | None = None
@@ -64,7 +71,8 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in logs, responses or records."""
-        return tuple(s for s in (self.auth_token, self.api_secret) if s)
+        values = (self.auth_token, self.auth_token_secondary, self.api_secret, *self.webhook_shared_keys.values())
+        return tuple(s for s in values if s)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -75,12 +83,15 @@ class Settings:
         return cls(
             account_sid=_required(env, "TWILIO_ACCOUNT_SID"),
             auth_token=_required(env, "TWILIO_AUTH_TOKEN"),
+            auth_token_secondary=_optional(env, "TWILIO_AUTH_TOKEN_SECONDARY"),
+            webhook_shared_keys=_shared_keys(env),
             api_key=_optional(env, "TWILIO_API_KEY"),
             api_secret=_optional(env, "TWILIO_API_SECRET"),
             phone_number=_optional(env, "TWILIO_PHONE_NUMBER"),
             public_base_url=_url(env, "PUBLIC_BASE_URL"),
             api_base_url=_url(env, "TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL,
             webhook_validation=_bool(env, "WEBHOOK_VALIDATION", default=True),
+            trust_forwarded_headers=_bool(env, "TRUST_FORWARDED_HEADERS", default=False),
             voice_greeting=_optional(env, "VOICE_GREETING"),
             voice_forward_to=_optional(env, "VOICE_FORWARD_TO"),
             voice_forward_timeout=_int(env, "VOICE_FORWARD_TIMEOUT", default=20, low=5, high=600),
@@ -90,6 +101,7 @@ class Settings:
             max_body_bytes=_int(env, "MAX_BODY_BYTES", default=64 * 1024, low=1024, high=1024 * 1024),
             twilio_timeout_seconds=float(_int(env, "TWILIO_TIMEOUT_SECONDS", default=10, low=1, high=120)),
             forward_allowed_destinations=_dial_policy(env),
+            outbound_destinations=_destinations(env),
             twiml_echo_enabled=_bool(env, "TWIML_ECHO_ENABLED", default=False),
             holdmusic_containers=frozenset(_csv(env, "HOLDMUSIC_CONTAINERS") or ["holdmusic"]),
             voice_business_hours=_business_hours(env),
@@ -215,6 +227,29 @@ def _dial_policy(env: Mapping[str, str]) -> DialPolicy:
         return DialPolicy.parse(env.get("FORWARD_ALLOWED_DESTINATIONS"), fallback=[_optional(env, "VOICE_FORWARD_TO")])
     except ValueError as error:
         raise SettingsError(f"App setting FORWARD_ALLOWED_DESTINATIONS: {error}") from None
+
+
+def _destinations(env: Mapping[str, str]) -> DestinationPolicy:
+    try:
+        listed = DialPolicy.parse(env.get("OUTBOUND_ALLOWED_DESTINATIONS"))
+    except ValueError as error:
+        raise SettingsError(f"App setting OUTBOUND_ALLOWED_DESTINATIONS: {error}") from None
+    return DestinationPolicy(
+        listed=listed,
+        home_number=_optional(env, "TWILIO_PHONE_NUMBER"),
+        allow_http=_bool(env, "ALLOW_HTTP_URLS", default=False),
+    )
+
+
+def _shared_keys(env: Mapping[str, str]) -> dict[str, str]:
+    """`id:secret,id2:secret2` (TWILIO_WEBHOOK_SHARED_KEYS). Secrets never appear in the error."""
+    keys: dict[str, str] = {}
+    for position, entry in enumerate(_csv(env, "TWILIO_WEBHOOK_SHARED_KEYS"), start=1):
+        key_id, separator, secret = entry.partition(":")
+        if not separator or not key_id.strip() or not secret.strip():
+            raise SettingsError(f"App setting TWILIO_WEBHOOK_SHARED_KEYS: entry {position} must be <key id>:<secret>")
+        keys[key_id.strip()] = secret.strip()
+    return keys
 
 
 def _business_hours(env: Mapping[str, str]) -> BusinessHours | None:

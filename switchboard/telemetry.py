@@ -26,7 +26,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from switchboard.phones import is_e164, mask
+from switchboard.phones import mask_in_text
 
 CONNECTION_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 AUTHENTICATION_SETTING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
@@ -66,7 +66,13 @@ def configure(env: Mapping[str, str] | None = None) -> bool:
         from azure.monitor.opentelemetry import configure_azure_monitor
         from opentelemetry import trace
 
-        options: dict[str, Any] = {"connection_string": connection_string, "disable_logging": True}
+        options: dict[str, Any] = {
+            "connection_string": connection_string,
+            "disable_logging": True,
+            # Runs before the exporter's batch processor: automatic HTTP and storage spans carry URLs
+            # with numbers in them (`Messages.json?To=%2B1555...`, `PartitionKey='n:+1555...'`).
+            "span_processors": [scrubbing_processor()],
+        }
         credential = _credential(env.get(AUTHENTICATION_SETTING, ""))
         if credential is not None:
             options["credential"] = credential
@@ -93,7 +99,7 @@ def attributes(values: Mapping[str, object]) -> dict[str, str | int | float | bo
         if value is None:
             continue
         name = ATTRIBUTE_NAMES.get(key, key if "." in key else f"switchboard.{key}")
-        shown = mask(value) if isinstance(value, str) and is_e164(value) else value
+        shown = mask_in_text(value) if isinstance(value, str) else value
         result[name] = shown if isinstance(shown, str | int | float | bool) else str(shown)
     return result
 
@@ -130,6 +136,69 @@ def log_event(logger: logging.Logger, event: str, *, level: int = logging.INFO, 
     """
     if not logger.isEnabledFor(level):
         return
-    fields = {key: (mask(v) if isinstance(v, str) and is_e164(v) else v) for key, v in values.items() if v is not None}
+    fields = {key: (mask_in_text(v) if isinstance(v, str) else v) for key, v in values.items() if v is not None}
     text = " ".join(f"{key}={value}" for key, value in fields.items())
     logger.log(level, "%s %s", event, text, extra={"switchboard": {"event": event, **fields}})
+
+
+def scrub_value(value: Any) -> Any:
+    """A span attribute value with phone numbers masked (strings, and sequences of strings)."""
+    if isinstance(value, str):
+        return mask_in_text(value)
+    if isinstance(value, tuple | list):
+        return type(value)(mask_in_text(item) if isinstance(item, str) else item for item in value)
+    return value
+
+
+def scrub_span(span: Any) -> None:
+    """Mask numbers in an ended span's name, attributes, events and status, before any exporter sees it.
+
+    The SDK offers no public way to change a span once it has ended, so this replaces the
+    ReadableSpan's own fields (`_name`, `_attributes`, `_events`, `_status`); the test runs the
+    real SDK and exporter to keep that honest across SDK versions.
+    """
+    from opentelemetry.attributes import BoundedAttributes
+    from opentelemetry.sdk.trace import Event
+    from opentelemetry.trace import Status
+
+    span._name = mask_in_text(span._name or "")
+    attributes = span._attributes
+    if attributes:
+        scrubbed = {key: scrub_value(value) for key, value in attributes.items()}
+        span._attributes = BoundedAttributes(
+            maxlen=getattr(attributes, "maxlen", None), attributes=scrubbed, immutable=True,
+            max_value_len=getattr(attributes, "max_value_len", None),
+        )  # fmt: skip
+    if span._events:
+        events = [
+            Event(mask_in_text(event.name), {k: scrub_value(v) for k, v in (event.attributes or {}).items()},
+                  event.timestamp)
+            for event in span._events
+        ]  # fmt: skip
+        span._events = _bounded(span._events, events)
+    status = span._status
+    if status is not None and status.description:
+        span._status = Status(status.status_code, mask_in_text(status.description))
+
+
+def _bounded(original: Any, items: list[Any]) -> Any:
+    from opentelemetry.sdk.util import BoundedList
+
+    if not isinstance(original, BoundedList):
+        return tuple(items)
+    maxlen = getattr(getattr(original, "_dq", None), "maxlen", None)  # the SDK's own bound, kept
+    bounded: Any = BoundedList(maxlen)
+    bounded.extend(items)
+    bounded.dropped = original.dropped
+    return bounded
+
+
+def scrubbing_processor() -> Any:
+    """A SpanProcessor that masks phone numbers in every span as it ends (see `scrub_span`)."""
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class ScrubbingSpanProcessor(SpanProcessor):
+        def on_end(self, span: Any) -> None:
+            scrub_span(span)
+
+    return ScrubbingSpanProcessor()

@@ -6,7 +6,8 @@ A voicemail's recording URL, duration and transcript are stored on the record of
 (the records table, found by CallSid), with an event per callback. Fields are merged, so
 Twilio's retried or out-of-order callbacks converge on one record.
 The notice is an `outbound` queue message of the outbound contract with the id `vm-<RecordingSid>`:
-the outbound worker's dedupe on that id turns a retried callback into one SMS.
+the outbound worker's dedupe on that id turns a retried callback into one SMS, and its destination
+policy (OUTBOUND_ALLOWED_DESTINATIONS) decides whether NotifyNumber may be texted at all.
 """
 
 from __future__ import annotations
@@ -66,7 +67,11 @@ class StorageVoicemailSink:
 
         store.update(record_id, merge)
         detail = f"transcription {event.transcription_status}" if event.transcription_status else "recording"
-        store.add_event(record_id, "voicemail", sid=event.recording_sid, detail=detail, now=now)
+        # One event per recording and stage, keyed on the shape-checked RecordingSid: a retried or
+        # replayed callback merges the same fields again and adds nothing.
+        stage = "transcription" if event.transcription_status or event.transcript else "recording"
+        if store.mark_once(record_id, f"voicemail:{event.recording_sid}:{stage}"):
+            store.add_event(record_id, "voicemail", sid=event.recording_sid, detail=detail, now=now)
 
     def notify_voicemail(self, number: str, event: VoicemailEvent) -> None:
         event = self._completed(event)

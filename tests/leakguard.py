@@ -32,8 +32,11 @@ import pytest
 from tests.support import ACCOUNT_SID, API_SECRET, AUTH_TOKEN, BASE_ENV
 
 LAST = "leak_check_last"
-# A full number as it could show up in text: E.164, or URL-encoded in a query string.
-FULL_NUMBER = re.compile(r"(?:\+|%2[Bb])[1-9]\d{6,14}(?!\d)")
+# A full number as it could show up in text: any run of 7-15 digits, with "+" or not, after a URL escape
+# (%2B, %252B, %3D...) or standing alone; not digits inside a longer word (SIDs, hex ids) or a decimal.
+FULL_NUMBER = re.compile(
+    r"(?:%25[0-9A-Fa-f]{2}|%[0-9A-Fa-f]{2}|\+|(?<![A-Za-z0-9_.]))(\d{7,15})(?![0-9A-Za-z_])(?!\.\d)"
+)
 # LogRecord attributes that are not text someone logged.
 _RECORD_PLUMBING = frozenset(
     {"name", "levelname", "pathname", "filename", "module", "funcName", "threadName", "processName", "taskName"}
@@ -62,7 +65,7 @@ def find_numbers(text: str) -> list[str]:
     """Full phone numbers in `text`, reported masked so the report itself leaks nothing."""
     from switchboard.phones import mask
 
-    return sorted({mask(match.replace("%2B", "+").replace("%2b", "+")) for match in FULL_NUMBER.findall(text)})
+    return sorted({mask("+" + digits) for digits in FULL_NUMBER.findall(text)})
 
 
 _FORMS = secret_forms()

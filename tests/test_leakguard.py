@@ -39,7 +39,11 @@ def test_secret_forms_cover_other_values() -> None:
         ("GET /x?From=%2B15558675310&To=%2b447700900123", ["+1555***5310", "+4477***0123"]),
         ("call from +1555***5310 ended", []),
         ("at 2026-11-27T04:44:32+00:00, id +12345", []),
-        ("SID CA0123456789 and 15558675310 without a plus", []),
+        ("SID CA0123456789 and 15558675310 without a plus", ["+1555***5310"]),
+        ("short 5551234, and double-encoded To=%252B15558675310", ["+1555***5310", "+5***4"]),
+        ("GET /x?q=To%3D447700900123", ["+4477***0123"]),
+        ("PartitionKey eq 'n:+15558675310'", ["+1555***5310"]),
+        ("row event:0001764567890123456:9f, SID RE0123456789abcdef0123456789abcdef, 0.12345678 s", []),
     ],
 )
 def test_full_numbers_are_found_and_reported_masked(text: str, found: list[str]) -> None:

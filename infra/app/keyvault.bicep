@@ -6,6 +6,10 @@ param tags object = {}
 param twilioAuthToken string
 @secure()
 param twilioApiSecret string = ''
+@secure()
+param twilioAuthTokenSecondary string = ''
+@secure()
+param twilioWebhookSharedKeys string = ''
 param managedIdentityPrincipalId string
 
 var keyVaultSecretsUserRoleDefinitionId = '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User role
@@ -46,6 +50,25 @@ resource apiSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!e
   }
 }
 
+// Optional: rotation of the Auth Token (Twilio's secondary token) and webhook SharedKeys (id:secret,...).
+resource authTokenSecondarySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(twilioAuthTokenSecondary)) {
+  parent: vault
+  name: 'twilio-auth-token-secondary'
+  properties: {
+    value: twilioAuthTokenSecondary
+    contentType: 'text/plain'
+  }
+}
+
+resource webhookSharedKeysSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(twilioWebhookSharedKeys)) {
+  parent: vault
+  name: 'twilio-webhook-shared-keys'
+  properties: {
+    value: twilioWebhookSharedKeys
+    contentType: 'text/plain'
+  }
+}
+
 // Role assignment for Key Vault secrets - Managed Identity
 resource secretsUserRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, managedIdentityPrincipalId, keyVaultSecretsUserRoleDefinitionId)
@@ -61,3 +84,5 @@ output name string = vault.name
 // Versionless URIs: the app picks up a rotated secret without a redeploy.
 output twilioAuthTokenSecretUri string = authTokenSecret.properties.secretUri
 output twilioApiSecretSecretUri string = '${vault.properties.vaultUri}secrets/twilio-api-secret'
+output twilioAuthTokenSecondarySecretUri string = '${vault.properties.vaultUri}secrets/twilio-auth-token-secondary'
+output twilioWebhookSharedKeysSecretUri string = '${vault.properties.vaultUri}secrets/twilio-webhook-shared-keys'

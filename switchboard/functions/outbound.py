@@ -65,6 +65,7 @@ def _observe(event: str, record: Record) -> None:
 @bp.queue_output(arg_name="out", queue_name=QUEUE, connection=CONNECTION)
 def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
     """Validate like the queue worker does, then enqueue; answers 202 with the request id."""
+    from switchboard.destinations import refusal
     from switchboard.outbound.contract import Invalid, validate
     from switchboard.settings import get_settings
 
@@ -79,10 +80,16 @@ def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResp
         return _json(400, {"error": "message must be a JSON object"})
     if "id" not in data:
         data = {**data, "id": new_id()}  # in the message, so the record can be found by it
+    settings = get_settings()
     try:
-        request = validate(data, default_id=data["id"], default_from=get_settings().phone_number)
+        request = validate(data, default_id=data["id"], default_from=settings.phone_number)
     except Invalid as error:
         return _json(400, {"error": str(error)})
+    refused = refusal(request, settings.outbound_destinations)
+    if refused is not None:
+        # Nothing is queued, so nothing can reach Twilio; the producer learns why at once.
+        log.warning("Refused outbound %s %s: destination not allowed: %s", request.type, request.id, refused)
+        return _json(400, {"error": f"destination not allowed: {refused}", "reason": "destination_not_allowed"})
     out.set(json.dumps(data, separators=(",", ":")))
     log.info("Enqueued %s %s", request.type, request.id)
     return _json(202, {"id": request.id})

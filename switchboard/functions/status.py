@@ -15,8 +15,6 @@ if TYPE_CHECKING:
     from switchboard.webhooks.request import WebhookRequest
 
 bp = func.Blueprint()
-# Twilio sends the same token when it retries a webhook.
-IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 
 
 @bp.route(route="voice/status", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -41,11 +39,10 @@ def _apply(kind: str, request: WebhookRequest, settings: Settings) -> None:
     from switchboard.records.store import utcnow
 
     request_id = request.query.get(REQUEST_ID_PARAM)
-    token = request.headers.get(IDEMPOTENCY_HEADER)
     form = request.form.to_dict()
     prefix = "Call" if kind == "call" else "Message"
     sid, status = form.get(f"{prefix}Sid"), form.get(f"{prefix}Status")
     with telemetry.span("twilio.status_callback", type=kind, sid=sid, status=status, request_id=request_id):
         store = store_for(settings)
-        record_id = record_status_callback(store, kind, form, request_id, utcnow(), idempotency_token=token)
+        record_id = record_status_callback(store, kind, form, request_id, utcnow())
         telemetry.annotate(request_id=record_id)

@@ -92,14 +92,18 @@ def handle(req: func.HttpRequest, flow: Flow, fallback: Callable[[], TwiML]) -> 
 
 
 def authorised(request: WebhookRequest, settings: Settings) -> bool:
-    from switchboard.webhooks.signature import is_valid
+    from switchboard.webhooks.signature import refusal
 
     if not settings.webhook_validation:
         log.warning("WEBHOOK_VALIDATION is off: accepting %s without a signature check", request.path)
         return True
-    if is_valid(request, settings.auth_token, settings.public_base_url):
+    tokens = [token for token in (settings.auth_token, settings.auth_token_secondary) if token]
+    reason = refusal(
+        request, tokens, settings.public_base_url, shared_keys=settings.webhook_shared_keys,
+        trust_forwarded=settings.trust_forwarded_headers,
+    )  # fmt: skip
+    if reason is None:
         return True
-    reason = "no signature" if "x-twilio-signature" not in request.headers else "signature mismatch"
     log.warning("Refused webhook to %s: %s", request.path, reason)
     return False
 

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from switchboard.outbound.contract import OutboundRequest, Rejection, clip, parse
+from switchboard.destinations import refusal
+from switchboard.outbound.contract import RAW_LIMIT, OutboundRequest, Rejection, clip, parse
 from switchboard.outbound.outcome import Failure, classify
 from switchboard.outbound.twilio_params import create_params
 from switchboard.phones import mask
@@ -84,6 +85,9 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
     if isinstance(parsed, Rejection):
         return reject(parsed, body, message_id, deps)
     request = parsed
+    refused = refusal(request, deps.settings.outbound_destinations)
+    if refused is not None:
+        return reject(_refused(request, refused, body), body, message_id, deps)
     store = deps.store
     digest = content_hash(request)
     opted_out = request.type == "sms" and store.is_opted_out(request.to)
@@ -151,6 +155,15 @@ def record_conflict(request: OutboundRequest, existing: Record, digest: str, mes
     if deps.store.append(marker, event):
         log.warning("Request id %s reused with different content: not sent", request.id)
     return existing
+
+
+def _refused(request: OutboundRequest, reason: str, body: bytes) -> Rejection:
+    """A well-formed request the destination policy refuses: rejected like a malformed one, before any claim."""
+    raw = clip(body.decode("utf-8", errors="replace"), RAW_LIMIT)
+    return Rejection(
+        request.id, f"destination not allowed: {reason}", raw, type=request.type, to=request.to,
+        from_=request.from_, id_given=request.id_given,
+    )  # fmt: skip
 
 
 def reject(rejection: Rejection, body: bytes, message_id: str, deps: Deps) -> Record:

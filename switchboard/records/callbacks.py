@@ -27,8 +27,10 @@ from switchboard.records.store import (
     event_entity,
     marker_entity,
 )
+from switchboard.sids import is_call_sid, is_message_sid, is_sid_of
 
 log = logging.getLogger("switchboard.records")
+OPT_CHANGE_KEY = "opt-change"
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,12 @@ class StatusUpdate:
             sid = params.get("MessageSid") or params.get("SmsSid")
             status = params.get("MessageStatus") or params.get("SmsStatus")
             duration = None
-        if not sid or not status:
+        status = (status or "").strip().lower()
+        # Only signed values in their documented shapes: a re-split form cannot make a "new" SID or status.
+        if not is_sid_of(kind, sid) or not lc.is_twilio_status(kind, status):
             return None
         return cls(
-            kind=kind, sid=sid, status=status.strip().lower(), to=params.get("To") or None,
+            kind=kind, sid=str(sid), status=status, to=params.get("To") or None,
             from_=params.get("From") or None, direction=params.get("Direction") or None, duration=duration,
             price=params.get("Price") or None, price_unit=params.get("PriceUnit") or None,
             answered_by=params.get("AnsweredBy") or None, recording_url=params.get("RecordingUrl") or None,
@@ -92,11 +96,14 @@ def apply(record: Record, update: StatusUpdate, now: datetime) -> Record | None:
     return record.with_changes(now, **changes)
 
 
-def delivery_key(update: StatusUpdate, params: Mapping[str, str], idempotency_token: str | None) -> str:
-    """What makes two deliveries the same callback: Twilio's idempotency token, else SID, status and sequence."""
-    if idempotency_token:
-        return f"token:{idempotency_token}"
-    return f"callback:{update.sid}:{update.status}:{params.get('SequenceNumber', '')}"
+def delivery_key(update: StatusUpdate) -> str:
+    """What makes two deliveries the same callback: the SID and the status, both signed and shape-checked.
+
+    Not `I-Twilio-Idempotency-Token`: it is a header outside the signature, so anyone replaying a
+    captured callback could mint new tokens and add event rows without limit. Not `SequenceNumber`
+    either: a re-split form can drop it, which would make a second key. A SID reports each status once.
+    """
+    return f"callback:{update.sid}:{update.status}"
 
 
 def record_status_callback(
@@ -105,8 +112,6 @@ def record_status_callback(
     params: Mapping[str, str],
     request_id: str | None,
     now: datetime,
-    *,
-    idempotency_token: str | None = None,
 ) -> str | None:
     """Apply one status callback; returns the id of the record it landed on (None if unusable).
 
@@ -114,9 +119,9 @@ def record_status_callback(
     """
     update = StatusUpdate.from_params(kind, params)
     if update is None:
-        log.warning("Ignored a %s status callback without a SID or status", kind)
+        log.warning("Ignored a %s status callback without a well-formed SID and a known status", kind)
         return None
-    key = delivery_key(update, params, idempotency_token)
+    key = delivery_key(update)
     if request_id and not ID_PATTERN.fullmatch(request_id):
         request_id = None
     # The request id in the signed StatusCallback URL finds the record in one read; the SID index is
@@ -188,7 +193,7 @@ def _orphan(store: RecordStore, update: StatusUpdate, params: Mapping[str, str],
 
 def record_inbound_call(store: RecordStore, params: Mapping[str, str], now: datetime) -> str | None:
     sid = params.get("CallSid")
-    if not sid:
+    if not is_call_sid(sid) or sid is None:
         return None
     record = Record(
         id=sid, type="call", direction="inbound", status=params.get("CallStatus") or "ringing", created_at=iso(now),
@@ -203,7 +208,7 @@ def record_inbound_call(store: RecordStore, params: Mapping[str, str], now: date
 
 def record_inbound_message(store: RecordStore, params: Mapping[str, str], now: datetime) -> str | None:
     sid = params.get("MessageSid") or params.get("SmsSid")
-    if not sid:
+    if not is_message_sid(sid) or sid is None:
         return None
     sender, body = params.get("From"), params.get("Body") or ""
     record = Record(
@@ -216,9 +221,25 @@ def record_inbound_message(store: RecordStore, params: Mapping[str, str], now: d
         store.add_event(sid, "incoming", status="received", sid=sid, params=params, now=now)
     keyword = opt_keyword(body)
     if sender and keyword in ("stop", "start"):
-        store.set_opt_out(sender, keyword == "stop", keyword=body.strip().upper(), via=params.get("To"), now=now)
-        log.info("%s opted %s", mask(sender), "out" if keyword == "stop" else "back in")
+        _apply_opt_change(store, sid, sender, opted_out=keyword == "stop", body=body, to=params.get("To"), now=now)
     return sid
+
+
+def _apply_opt_change(
+    store: RecordStore, sid: str, sender: str, *, opted_out: bool, body: str, to: str | None, now: datetime
+) -> None:
+    """Apply a STOP or START once per MessageSid: a replayed or retried message changes nothing.
+
+    An inbound SMS webhook carries no timestamp and MessageSids are not ordered, so the order
+    is the order of first arrival; remembering which messages were applied is what stops an
+    old signed START, replayed after a newer STOP, from opting the number back in.
+    """
+    if store.was_marked(sid, OPT_CHANGE_KEY):
+        log.info("Opt-%s from %s was already applied (message replayed)", "out" if opted_out else "in", mask(sender))
+        return
+    store.set_opt_out(sender, opted_out, keyword=body.strip().upper()[:32], via=to, now=now, message_sid=sid)
+    store.mark_once(sid, OPT_CHANGE_KEY)
+    log.info("%s opted %s", mask(sender), "out" if opted_out else "back in")
 
 
 def _int(value: str | None) -> int | None:

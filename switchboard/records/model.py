@@ -30,6 +30,13 @@ SID_ROW = "sid"
 FINGERPRINT_ROW = "fp"
 EVENT_PREFIX = "event:"
 INVERTED_BASE = 10**16 - 1  # µs timestamps stay below this until the year 2286
+# Table Storage: a string property holds 64 KiB (32 K UTF-16 code units) and an entity 1 MiB in all.
+# Every text field is clipped to its own limit, and the limits add up to well under 1 MiB, so that
+# any message, however hostile, ends in a record under its own id.
+PROPERTY_UNITS = 32 * 1024
+TEXT_LIMITS = {"body": 16_000, "request": 30_000, "transcript": 16_000, "reason": 4_000, "error_message": 4_000,
+               "raw": 4_000, "recording_url": 4_000}  # fmt: skip
+DEFAULT_TEXT_LIMIT = 1_000  # ids, numbers, statuses, times: short in any message that is not an attack
 
 
 def record_partition(record_id: str) -> str:
@@ -114,7 +121,8 @@ class Record:
         for key, value in asdict(self).items():
             if key == "etag" or value is None:
                 continue
-            entity[_STORED.get(key, key)] = value
+            stored = storable(value, TEXT_LIMITS.get(key, DEFAULT_TEXT_LIMIT)) if isinstance(value, str) else value
+            entity[_STORED.get(key, key)] = value if key == "id" else stored
         return entity
 
     @classmethod
@@ -149,10 +157,30 @@ class Record:
         }
         out |= {key: value for key, value in optional.items() if value is not None}
         if self.request:
-            out["request"] = json.loads(self.request)
+            try:
+                out["request"] = json.loads(self.request)
+            except ValueError:  # clipped: kept as text
+                out["request"] = self.request
         if events is not None:
             out["events"] = events
         return out
+
+
+def storable(text: str, limit: int = PROPERTY_UNITS) -> str:
+    """`text` as a table property can hold it: at most `limit` UTF-16 code units, lone surrogates replaced."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # JSON can carry a lone surrogate ("\\ud800"); no table can store one
+        text = text.encode("utf-8", errors="replace").decode("utf-8")
+    limit = min(limit, PROPERTY_UNITS)
+    if len(text) * 2 <= limit:  # fast path: no character is more than two units
+        return text
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit - 1:
+            return text[:index] + "…"
+    return text
 
 
 # Table property names that differ from the field names ("from" is a keyword in several SDKs).

@@ -32,6 +32,7 @@ from switchboard.records.model import (
     number_row,
     record_partition,
     sid_partition,
+    storable,
 )
 from switchboard.storage import DEFAULT_CONNECTION
 
@@ -221,6 +222,10 @@ class RecordStore:
             **self.options,
         )
 
+    def was_marked(self, record_id: str, key: str) -> bool:
+        """Whether `mark_once(record_id, key)` has been done."""
+        return self._point(record_partition(record_id), _dedupe_row(key), "PartitionKey") is not None
+
     def mark_once(self, record_id: str, key: str) -> bool:
         """Remember that the delivery named `key` was applied to the record; False if it already was.
 
@@ -306,7 +311,9 @@ class RecordStore:
     def is_opted_out(self, number: str) -> bool:
         return bool(self._point(number, "optout", "opted_out", table=self.optouts))
 
-    def set_opt_out(self, number: str, opted_out: bool, *, keyword: str, via: str | None, now: datetime) -> None:
+    def set_opt_out(
+        self, number: str, opted_out: bool, *, keyword: str, via: str | None, now: datetime, message_sid: str = ""
+    ) -> None:
         from azure.data.tables import UpdateMode
 
         entity = {
@@ -315,6 +322,7 @@ class RecordStore:
             "opted_out": opted_out,
             "keyword": keyword,
             "via": via or "",
+            "message_sid": message_sid,
             "updated_at": iso(now),
         }
         self.optouts.upsert_entity(entity, mode=UpdateMode.REPLACE, **self.options)
@@ -347,7 +355,7 @@ def event_entity(
         "at": iso(moment),
         "kind": kind,
     }
-    optional = {"status": status, "sid": sid, "detail": detail}
+    optional = {"status": status, "sid": sid, "detail": storable(detail, 4_000) if detail else None}
     entity |= {key: value for key, value in optional.items() if value is not None}
     if params:
         text = json.dumps(dict(params), separators=(",", ":"))
@@ -357,13 +365,16 @@ def event_entity(
 
 def marker_entity(record_id: str, key: str) -> dict[str, Any]:
     """The row that says the delivery named `key` was applied to the record (see `mark_once`)."""
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
-    return {"PartitionKey": record_partition(record_id), "RowKey": f"{DEDUPE_PREFIX}{digest}"}
+    return {"PartitionKey": record_partition(record_id), "RowKey": _dedupe_row(key)}
 
 
 def _code(error: Exception) -> str:
     code = getattr(error, "error_code", None)
     return str(getattr(code, "value", code) or "")
+
+
+def _dedupe_row(key: str) -> str:
+    return DEDUPE_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
 def _etag(metadata: Mapping[str, Any]) -> str | None:

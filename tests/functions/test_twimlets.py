@@ -226,7 +226,7 @@ def test_voicemail_recording_and_transcription_land_in_storage_and_the_outbound_
     assert stored["transcript"] == "Call me back please."
     assert stored["recording_duration"] == 9  # merged, not replaced
     assert [e["detail"] for e in stored["events"] if e["kind"] == "voicemail"] == [
-        "recording", "transcription completed", "transcription completed",
+        "recording", "transcription completed",
     ]  # fmt: skip
 
     link = recording["RecordingUrl"]

@@ -1,75 +1,130 @@
-"""Twilio retries webhooks with the same `I-Twilio-Idempotency-Token`: no retry double-records or double-forwards."""
+"""Issue 11 point 5: replayed or re-split signed requests cannot add events, notices or opt-in changes."""
 
 from __future__ import annotations
 
+import base64
+import json
+import uuid
+
 import pytest
 
-from switchboard.emulator.rest import TwilioEmulator
-from switchboard.functions.recording import store_for
-from switchboard.settings import get_settings
+from switchboard.sids import is_call_sid, is_message_sid, is_recording_sid
 from tests.outbound.conftest import deliver, new_id, record
-from tests.support import PUBLIC_BASE_URL, post_signed, xml_of
+from tests.support import (
+    PHONE_NUMBER,
+    PUBLIC_BASE_URL,
+    XML_DECLARATION,
+    function,
+    http_request,
+    signed_form,
+    twilio_signature,
+)
 
 pytestmark = pytest.mark.azurite
-TO = "+15558675310"
+INTERNAL = "http://127.0.0.1:7071/api"
 
 
-def _status(app, kind: str, params: dict[str, str], request_id: str, token: str | None):
-    path, name = ("voice/status", "voice_status") if kind == "call" else ("sms/status", "sms_status")
-    url = f"{PUBLIC_BASE_URL}/api/{path}?request_id={request_id}"
-    headers = {"I-Twilio-Idempotency-Token": token} if token else {}
-    from tests.support import function, http_request, signed_form
-
-    signed_headers, body = signed_form(url, params)
-    return function(app, name)(http_request("POST", url, headers=signed_headers | headers, body=body))
+def _hex() -> str:
+    return uuid.uuid4().hex
 
 
-def _callbacks(app, request_id: str) -> list[str]:
-    return [e["status"] for e in record(app, request_id)["events"] if e["kind"] == "callback"]
+def _post(app, function_name: str, path: str, params: dict[str, str], headers: dict[str, str] | None = None, **route):
+    url = f"{PUBLIC_BASE_URL}/api/{path}"
+    signed_headers, body = signed_form(f"{INTERNAL}/{path}", params, signed_as=url)
+    request = http_request("POST", f"{INTERNAL}/{path}", headers=signed_headers | (headers or {}), body=body,
+                           route_params=route)  # fmt: skip
+    return function(app, function_name)(request)
 
 
-def test_a_retried_status_callback_is_recorded_once(app, twilio: TwilioEmulator) -> None:
+def test_sid_shapes_are_fullmatched() -> None:
+    sid = "0123456789abcdef" * 2
+    assert is_call_sid("CA" + sid)
+    assert is_message_sid("SM" + sid)
+    assert is_message_sid("MM" + sid)
+    assert is_recording_sid("RE" + sid)
+    for bad in ("CA" + sid + "RecordingStatuscompleted", "CA" + sid[:-1], "CA" + sid[:-1] + "g", "ca" + sid,
+                "CA" + sid + "\n", "SM" + sid[:31], "RE" + sid + "0"):  # fmt: skip
+        assert not is_call_sid(bad), bad
+        assert not is_message_sid(bad), bad
+        assert not is_recording_sid(bad), bad
+
+
+def test_a_re_split_voicemail_callback_adds_no_event_and_no_second_notice(app, azurite: str) -> None:
+    """Twilio signs key+value without separators: `RecordingSid` can swallow `RecordingStatus`."""
+    from switchboard.functions.recording import store_for
+    from switchboard.settings import get_settings
+    from switchboard.storage import queue_client
+
+    call_sid, recording_sid = "CA" + _hex(), "RE" + _hex()
+    path = "twiml/voicemail?Transcribe=false&NotifyNumber=%2B15558675310&Stage=recording"
+    params = {"CallSid": call_sid, "From": "+15550001111", "RecordingDuration": "7", "RecordingSid": recording_sid,
+              "RecordingStatus": "completed", "RecordingUrl": f"https://api.twilio.com/R/{recording_sid}"}  # fmt: skip
+    resplit = {key: value for key, value in params.items() if key != "RecordingStatus"}
+    resplit["RecordingSid"] = recording_sid + "RecordingStatus" + "completed"
+    public = f"{PUBLIC_BASE_URL}/api/{path}"
+    assert twilio_signature(public, params) == twilio_signature(public, resplit)  # the attack's premise
+
+    for form in (params, resplit, params):
+        assert _post(app, "twiml_twimlet", path, form, name="voicemail").status_code == 200
+    _, events = store_for(get_settings()).record_with_events(call_sid)
+    assert [(e["kind"], e.get("sid")) for e in events if e["kind"] == "voicemail"] == [("voicemail", recording_sid)]
+    queued = queue_client("outbound", base64=False).peek_messages(max_messages=32)
+    ids = {json.loads(base64.b64decode(m.content))["id"] for m in queued}
+    assert {i for i in ids if i.startswith(f"vm-{recording_sid}")} == {f"vm-{recording_sid}"}
+
+
+def test_forged_idempotency_tokens_add_no_events(app, twilio) -> None:
     request_id = new_id()
-    deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": "replay"})
+    deliver(app, {"type": "call", "id": request_id, "to": "+15558675310", "say": "Hi"})
     sid = record(app, request_id)["sid"]
-    params = {"MessageSid": sid, "MessageStatus": "delivered", "To": TO}
-    for _ in range(3):  # Twilio's retries carry the same token
-        assert _status(app, "sms", params, request_id, token="tok-1").status_code == 200
-    assert _callbacks(app, request_id) == ["delivered"]
-    assert record(app, request_id)["status"] == "delivered"
+    params = {"CallSid": sid, "CallStatus": "completed", "CallDuration": "3", "SequenceNumber": "3"}
+    for _ in range(4):  # the token is a header outside the signature: anyone can vary it
+        headers = {"I-Twilio-Idempotency-Token": uuid.uuid4().hex}
+        response = _post(app, "voice_status", f"voice/status?request_id={request_id}", params, headers)
+        assert response.get_body().decode() == f"{XML_DECLARATION}<Response />"
+    callbacks = [e for e in record(app, request_id)["events"] if e["kind"] == "callback"]
+    assert [e["status"] for e in callbacks] == ["completed"]
 
 
-def test_a_repeated_callback_without_a_token_is_recognised_by_sid_and_status(app, twilio: TwilioEmulator) -> None:
+def test_a_re_split_status_callback_is_not_a_new_event(app, twilio) -> None:
     request_id = new_id()
-    deliver(app, {"type": "call", "id": request_id, "to": TO, "say": "replay"})
+    deliver(app, {"type": "sms", "id": request_id, "to": "+15558675310", "body": "Hi"})
     sid = record(app, request_id)["sid"]
-    for status, sequence in (("ringing", "1"), ("ringing", "1"), ("completed", "3"), ("completed", "3")):
-        params = {"CallSid": sid, "CallStatus": status, "To": TO, "SequenceNumber": sequence}
-        assert _status(app, "call", params, request_id, token=None).status_code == 200
-    assert _callbacks(app, request_id) == ["ringing", "completed"]
+    params = {"MessageSid": sid, "MessageStatus": "delivered", "SmsSid": sid, "SmsStatus": "delivered"}
+    resplit = {"MessageSid": sid, "MessageStatus": "delivered" + "SmsSid" + sid, "SmsStatus": "delivered"}
+    url = f"{PUBLIC_BASE_URL}/api/sms/status?request_id={request_id}"
+    assert twilio_signature(url, params) == twilio_signature(url, resplit)
+    for form in (params, resplit):
+        assert _post(app, "sms_status", f"sms/status?request_id={request_id}", form).status_code == 200
+    assert [e["status"] for e in record(app, request_id)["events"] if e["kind"] == "callback"] == ["delivered"]
 
 
-def test_distinct_deliveries_are_all_kept(app, twilio: TwilioEmulator) -> None:
-    request_id = new_id()
-    deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": "two tokens"})
-    sid = record(app, request_id)["sid"]
-    _status(app, "sms", {"MessageSid": sid, "MessageStatus": "sent", "To": TO}, request_id, token="a")
-    _status(app, "sms", {"MessageSid": sid, "MessageStatus": "delivered", "To": TO}, request_id, token="b")
-    assert _callbacks(app, request_id) == ["sent", "delivered"]
+def test_a_callback_with_a_malformed_sid_creates_nothing(app, azurite: str) -> None:
+    from tests.outbound.conftest import get_record
+
+    sid = "CA" + _hex() + "ffff"
+    response = _post(app, "voice_status", "voice/status", {"CallSid": sid, "CallStatus": "completed"})
+    assert response.status_code == 200
+    assert get_record(app, sid)[0] == 404
 
 
-def test_a_retried_inbound_sms_is_recorded_once_and_forwarded_by_the_one_answer_twilio_keeps(
-    app, azurite: str, configure
-) -> None:
-    configure(SMS_FORWARD_TO="+15005550001", SMS_AUTO_REPLY=None)
-    sid = "SM" + new_id()[2:].ljust(32, "0")
-    params = {"MessageSid": sid, "From": "+15557654321", "To": "+15005550006", "Body": "hello twice"}
-    url = f"{PUBLIC_BASE_URL}/api/sms/incoming"
-    answers = [xml_of(post_signed(app, "sms_incoming", url, params)) for _ in range(2)]
-    # Twilio retries only when it got no usable answer, so it acts on exactly one of these: the same TwiML.
-    assert answers[0] == answers[1]
-    assert answers[0].count("<Message") == 1
-    stored, events = store_for(get_settings()).record_with_events(sid)
-    assert stored is not None
-    assert stored.status == "received"
-    assert [e["kind"] for e in events] == ["incoming"]
+def test_an_old_start_replayed_after_a_newer_stop_does_not_opt_back_in(app, azurite: str) -> None:
+    from switchboard.functions.recording import store_for
+    from switchboard.settings import get_settings
+
+    number = "+1555" + str(uuid.uuid4().int)[-7:]
+    store = store_for(get_settings())
+
+    def text(sid: str, body: str) -> None:
+        params = {"MessageSid": sid, "SmsSid": sid, "From": number, "To": PHONE_NUMBER, "Body": body}
+        assert _post(app, "sms_incoming", "sms/incoming", params).status_code == 200
+
+    start, stop = "SM" + _hex(), "SM" + _hex()
+    text(start, "START")
+    assert store.is_opted_out(number) is False
+    text(stop, "STOP")
+    assert store.is_opted_out(number) is True
+    text(start, "START")  # the old, validly signed START, replayed
+    assert store.is_opted_out(number) is True
+    text("SM" + _hex(), "unstop")  # a new START still works
+    assert store.is_opted_out(number) is False

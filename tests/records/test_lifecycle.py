@@ -16,6 +16,8 @@ from switchboard.records.keywords import opt_keyword
 from switchboard.records.model import Record, iso, number_row
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+# SIDs in Twilio's documented shape: two letters and 32 hex digits.
+CA1, CA2, CA9, SM1 = "CA" + "1" * 32, "CA" + "2" * 32, "CA" + "9" * 32, "SM" + "1" * 32
 
 
 @pytest.mark.parametrize(
@@ -54,16 +56,16 @@ def test_worker_may_send_only_before_a_sid_and_a_final_status() -> None:
 
 def _record(**changes) -> Record:
     base = Record(id="r1", type="call", direction="outbound", status="queued", created_at=iso(NOW),
-                  updated_at=iso(NOW), sid="CA1")  # fmt: skip
+                  updated_at=iso(NOW), sid=CA1)  # fmt: skip
     return base.with_changes(NOW, **changes) if changes else base
 
 
 def test_a_late_callback_keeps_its_details_but_not_its_status() -> None:
     done = _record(status="completed", duration=42)
-    late = StatusUpdate.from_params("call", {"CallSid": "CA1", "CallStatus": "ringing"})
+    late = StatusUpdate.from_params("call", {"CallSid": CA1, "CallStatus": "ringing"})
     assert late is not None
     assert apply(done, late, NOW) is None
-    priced = StatusUpdate.from_params("call", {"CallSid": "CA1", "CallStatus": "completed", "Price": "-0.013"})
+    priced = StatusUpdate.from_params("call", {"CallSid": CA1, "CallStatus": "completed", "Price": "-0.013"})
     assert priced is not None
     updated = apply(done, priced, NOW)
     assert updated is not None
@@ -72,7 +74,7 @@ def test_a_late_callback_keeps_its_details_but_not_its_status() -> None:
 
 def test_callback_fields_are_stored() -> None:
     update = StatusUpdate.from_params("call", {
-        "CallSid": "CA1", "CallStatus": "completed", "CallDuration": "17", "AnsweredBy": "human",
+        "CallSid": CA1, "CallStatus": "completed", "CallDuration": "17", "AnsweredBy": "human",
         "RecordingUrl": "https://api.twilio.com/rec/RE1", "ErrorCode": "",
     })  # fmt: skip
     assert update is not None
@@ -81,24 +83,24 @@ def test_callback_fields_are_stored() -> None:
     assert (updated.status, updated.duration, updated.answered_by) == ("completed", 17, "human")
     assert updated.error_code is None
     assert updated.recording_url == "https://api.twilio.com/rec/RE1"
-    sms = StatusUpdate.from_params("sms", {"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "30003"})
+    sms = StatusUpdate.from_params("sms", {"MessageSid": SM1, "MessageStatus": "undelivered", "ErrorCode": "30003"})
     assert sms is not None
     assert sms.error_code == 30003
     assert StatusUpdate.from_params("sms", {"MessageStatus": "sent"}) is None
 
 
 def test_a_callback_for_another_sid_changes_nothing() -> None:
-    update = StatusUpdate.from_params("call", {"CallSid": "CA2", "CallStatus": "completed"})
+    update = StatusUpdate.from_params("call", {"CallSid": CA2, "CallStatus": "completed"})
     assert update is not None
     assert apply(_record(), update, NOW) is None
 
 
 def test_a_callback_links_a_record_that_has_no_sid_yet() -> None:
-    update = StatusUpdate.from_params("call", {"CallSid": "CA9", "CallStatus": "initiated"})
+    update = StatusUpdate.from_params("call", {"CallSid": CA9, "CallStatus": "initiated"})
     assert update is not None
     updated = apply(_record(sid=None, status="unknown", reason="doubt"), update, NOW)
     assert updated is not None
-    assert (updated.sid, updated.status, updated.reason) == ("CA9", "initiated", None)
+    assert (updated.sid, updated.status, updated.reason) == (CA9, "initiated", None)
 
 
 @pytest.mark.parametrize(

@@ -54,11 +54,11 @@ def test_public_base_url_replaces_internal_origin() -> None:
     assert not is_valid(request, AUTH_TOKEN, None)
 
 
-def test_forwarded_proto_and_host_are_used_without_public_base_url() -> None:
+def test_forwarded_proto_and_host_are_used_only_when_trusted() -> None:
     internal = "http://127.0.0.1:7071/api/sms/incoming"
     headers, body = signed_form(internal, PARAMS, signed_as="https://sb.example.org/api/sms/incoming")
     headers |= {"X-Forwarded-Proto": "https, http", "X-Forwarded-Host": "sb.example.org"}
-    assert is_valid(form_request(internal, headers, body), AUTH_TOKEN, None)
+    assert is_valid(form_request(internal, headers, body), AUTH_TOKEN, None, trust_forwarded=True)
 
 
 def test_default_port_is_optional_either_way() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from twilio.twiml.voice_response import VoiceResponse
 
 from switchboard.phones import is_e164
+from switchboard.sids import is_call_sid, is_recording_sid
 from switchboard.twiml.common import SMS_LIMIT, clip, say_or_play
 from switchboard.twiml.twimlets.base import BadParameter, Call, VoicemailEvent, log
 
@@ -80,6 +81,9 @@ def _event(call: Call) -> VoicemailEvent:
     call_sid, recording_sid = call.get("CallSid"), call.get("RecordingSid")
     if not call_sid or not recording_sid:
         raise BadParameter("a voicemail callback needs CallSid and RecordingSid")
+    # Fullmatch, so that a re-split signed form cannot pass off a longer RecordingSid as a new voicemail.
+    if not is_call_sid(call_sid) or not is_recording_sid(recording_sid):
+        raise BadParameter("CallSid or RecordingSid is not in Twilio's documented shape")
     duration = call.get("RecordingDuration")
     transcript = call.get("TranscriptionText") if call.stage == TRANSCRIPTION else None
     caller = call.control("VoicemailFrom") or call.get("From")

@@ -1,0 +1,244 @@
+"""Pure: the outbound destination policy, one check for everything the queue asks Twilio to dial, text or fetch.
+
+A leaked function key or storage credential must not turn the app into a dial-out service.
+Before an outbound request is claimed, `refusal(request, policy)` says why it must not reach
+Twilio (or None):
+
+- `to`, and every number in inline TwiML (`<Dial>` text, `<Number>`, `<Sms to>`, `<Message to>`),
+  must be allowed: a number listed in `OUTBOUND_ALLOWED_DESTINATIONS` (exact E.164, or a prefix
+  ending in `*`, the syntax of `FORWARD_ALLOWED_DESTINATIONS`), or, by default, a number in the
+  country of `TWILIO_PHONE_NUMBER`. Premium-rate and shared-cost numbers are refused unless listed
+  exactly. `<Sip>` is refused: a SIP URI can route anywhere.
+- `url`, `play`, `media_url` and URLs in inline TwiML are https (http only with `ALLOW_HTTP_URLS`,
+  for local development) and never name a loopback, private, link-local or otherwise non-public
+  address. Host names are not resolved: Twilio resolves them later, from its own network, so an
+  answer here would prove nothing (and would invite DNS rebinding). Literal addresses in any
+  notation `inet_aton` accepts (`127.1`, `0x7f000001`, `2130706433`) and the reserved names
+  `localhost`, `*.localhost`, `*.local`, `*.internal`, `*.home.arpa` are refused.
+
+`phonenumbers` is imported at first check: webhooks never pay for its metadata at cold start.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from switchboard.dialpolicy import DialPolicy
+from switchboard.phones import is_e164, mask
+
+if TYPE_CHECKING:
+    from switchboard.outbound.contract import OutboundRequest
+
+# TwiML that names a number to dial or text, and attributes that hold a URL Twilio fetches or calls.
+_NUMBER_TEXT = frozenset({"Dial", "Number"})
+_NUMBER_ATTRIBUTE = {"Sms": "to", "Message": "to"}
+_URL_TEXT = frozenset({"Play", "Redirect"})
+_URL_ATTRIBUTES = frozenset({"action", "url", "waitUrl", "statusCallback", "recordingStatusCallback"})
+_REFUSED_ELEMENTS = {"Sip": "<Sip> is not allowed in outbound TwiML: a SIP URI can route anywhere"}
+_VERBS = {name.lower(): name for name in (*_NUMBER_TEXT, *_NUMBER_ATTRIBUTE, *_URL_TEXT, *_REFUSED_ELEMENTS)}
+_LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".localdomain")
+
+
+@dataclass(frozen=True)
+class DestinationPolicy:
+    listed: DialPolicy = field(default_factory=DialPolicy)
+    # The number whose country is "home" (TWILIO_PHONE_NUMBER), or an ISO country code (DEFAULT_COUNTRY).
+    home_number: str | None = None
+    home_country: str | None = None
+    allow_http: bool = False
+
+    def number_refusal(self, number: str) -> str | None:
+        """Why `number` may not be dialled or texted, or None when it may."""
+        if not is_e164(number):
+            return f"{number!r} is not an E.164 number"
+        if number in self.listed.exact:
+            return None
+        kind = costly_type(number)
+        if kind is not None:
+            return f"{mask(number)} is a {kind} number"
+        if any(number.startswith(prefix) for prefix in self.listed.prefixes):
+            return None
+        home = self.home_region()
+        if home is not None and region_of(number) == home:
+            return None
+        where = f"outside {home}" if home else "not listed, and TWILIO_PHONE_NUMBER gives no home country"
+        return f"{mask(number)} is {where} and not in OUTBOUND_ALLOWED_DESTINATIONS"
+
+    def home_region(self) -> str | None:
+        if self.home_country:
+            return self.home_country.upper()
+        return region_of(self.home_number) if self.home_number else None
+
+    def url_refusal(self, url: str) -> str | None:
+        return url_refusal(url, allow_http=self.allow_http)
+
+
+def refusal(request: OutboundRequest, policy: DestinationPolicy) -> str | None:
+    """The first reason `request` must not reach Twilio under `policy`, or None."""
+    reason = policy.number_refusal(request.to)
+    if reason:
+        return f"to: {reason}"
+    for key in ("url", "play"):
+        value = getattr(request, key)
+        if value is not None and (reason := policy.url_refusal(value)):
+            return f"{key}: {reason}"
+    for value in request.media_url:
+        if reason := policy.url_refusal(value):
+            return f"media_url: {reason}"
+    if request.twiml is not None:
+        return twiml_refusal(request.twiml, policy)
+    return None
+
+
+def twiml_refusal(document: str, policy: DestinationPolicy) -> str | None:
+    """Every number and URL in a TwiML document, checked. The XML is parsed (no DTDs, no entities)."""
+    import defusedxml.ElementTree as SafeET
+
+    try:
+        root = SafeET.fromstring(document, forbid_dtd=True)
+    except Exception as error:  # ParseError, or defusedxml's refusal of a DTD or an entity
+        return f"twiml: not accepted ({type(error).__name__})"
+    for element in root.iter():
+        # TwiML verbs are case-sensitive and namespace-free; compare loosely so that no spelling slips by.
+        raw_tag = element.tag if isinstance(element.tag, str) else ""
+        tag = _VERBS.get(raw_tag.rsplit("}", 1)[-1].lower(), "")
+        if tag in _REFUSED_ELEMENTS:
+            return f"twiml: {_REFUSED_ELEMENTS[tag]}"
+        for number in _numbers(element, tag):
+            if reason := policy.number_refusal(number):
+                return f"twiml <{tag}>: {reason}"
+        for url in _urls(element, tag):
+            if reason := policy.url_refusal(url):
+                return f"twiml <{tag}>: {reason}"
+    return None
+
+
+def _numbers(element: object, tag: str) -> Iterator[str]:
+    text = (getattr(element, "text", None) or "").strip()
+    if tag in _NUMBER_TEXT and text:
+        yield text
+    attribute = _NUMBER_ATTRIBUTE.get(tag)
+    if attribute:
+        value = (getattr(element, "attrib", {}).get(attribute) or "").strip()
+        if value:
+            yield value
+
+
+def _urls(element: object, tag: str) -> Iterator[str]:
+    text = (getattr(element, "text", None) or "").strip()
+    if tag in _URL_TEXT and text:
+        yield text
+    for name, value in getattr(element, "attrib", {}).items():
+        if name.rsplit("}", 1)[-1] in _URL_ATTRIBUTES and value.strip():
+            yield value.strip()
+
+
+def url_refusal(url: str, *, allow_http: bool) -> str | None:
+    """Why Twilio must not be handed `url`, or None. Relative URLs are refused: Twilio needs absolute ones."""
+    if "\\" in url or any(ord(c) < 0x21 for c in url):
+        return "URL contains a backslash, a space or a control character"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        return "not a valid URL"
+    reason = None
+    if parts.scheme == "http" and not allow_http:
+        reason = "must be https (http only with ALLOW_HTTP_URLS, for local development)"
+    elif parts.scheme not in ("https", "http"):
+        reason = "must be an https URL"
+    elif not host:
+        reason = "has no host"
+    elif not is_public_host(host):
+        reason = f"host {host!r} is a loopback, private, link-local or reserved address"
+    return reason
+
+
+def is_public_host(host: str) -> bool:
+    """False for literal non-public addresses (any notation) and reserved local names. Names are not resolved."""
+    name = host.strip("[]").rstrip(".").lower()
+    if not name or name == "localhost" or name.endswith(_LOCAL_SUFFIXES):
+        return False
+    address = _literal_address(name)
+    if address is None:
+        return "." in name  # a single-label name resolves on the local network only
+    if getattr(address, "ipv4_mapped", None) is not None:
+        address = address.ipv4_mapped
+    return bool(address.is_global and not address.is_multicast)
+
+
+def _literal_address(name: str) -> Any:
+    """The IPv4Address or IPv6Address `name` spells, or None for a host name. (Imported here: cold start.)"""
+    import ipaddress
+    import socket
+
+    try:
+        return ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        pass
+    # Legacy IPv4 notations many fetchers still accept: 127.1, 0x7f.0.0.1, 017700000001, 2130706433.
+    if all(c in "0123456789abcdefx." for c in name) and any(c.isdigit() for c in name):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return None
+    return None
+
+
+# -- phonenumbers, imported at first use ------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _parsed(number: str) -> Any:
+    """phonenumbers' PhoneNumber for an E.164 string, or None."""
+    import phonenumbers
+
+    try:
+        return phonenumbers.parse(number)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+@lru_cache(maxsize=4096)
+def region_of(number: str) -> str | None:
+    """The ISO country of an E.164 number; for a number phonenumbers cannot place, its calling code's main country."""
+    import phonenumbers
+
+    parsed = _parsed(number)
+    if parsed is None:
+        return None
+    region = phonenumbers.region_code_for_number(parsed)
+    if region is not None or phonenumbers.is_valid_number(parsed):
+        return region
+    # Not a number any network has assigned (e.g. the fictional +1 555 range). Its calling code names the
+    # country, except where one code serves several (+1: the Caribbean): there the leading digits decide.
+    from phonenumbers.phonemetadata import PhoneMetadata
+
+    regions = phonenumbers.region_codes_for_country_code(parsed.country_code or 0)
+    national = str(parsed.national_number)
+    for candidate in regions[1:]:
+        metadata = PhoneMetadata.metadata_for_region(candidate)
+        pattern = getattr(metadata, "leading_digits", None)
+        if pattern and re.match(pattern, national):
+            return str(candidate)
+    main = regions[0] if regions else phonenumbers.UNKNOWN_REGION
+    return None if main == phonenumbers.UNKNOWN_REGION else str(main)
+
+
+@lru_cache(maxsize=4096)
+def costly_type(number: str) -> str | None:
+    """The word "premium-rate" or "shared-cost" when phonenumbers knows the number as such, else None."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberType
+
+    parsed = _parsed(number)
+    if parsed is None:
+        return None
+    kind = phonenumbers.number_type(parsed)
+    return {PhoneNumberType.PREMIUM_RATE: "premium-rate", PhoneNumberType.SHARED_COST: "shared-cost"}.get(kind)
