@@ -18,7 +18,7 @@ $(STAMP_PY): requirements.txt requirements-dev.txt
 	@touch $@
 
 $(STAMP_NODE): package.json package-lock.json
-	@command -v node >/dev/null || { echo "Node.js 18 or newer is required (for Azurite)"; exit 1; }
+	@command -v node >/dev/null || { echo "Node.js 20 or newer is required (Azurite, twilio-node)"; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 

@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from switchboard.functions import dashboard, health, outbound, records, sms, status, twiml, voice
+from switchboard.functions import dashboard, health, mailer, outbound, records, sms, status, twiml, voice
 from switchboard.logs import install as install_log_masking
 from switchboard.telemetry import configure as configure_telemetry
 
@@ -18,3 +18,4 @@ app.register_functions(status.bp)
 app.register_functions(records.bp)
 app.register_functions(dashboard.bp)
 app.register_functions(health.bp)
+app.register_functions(mailer.bp)

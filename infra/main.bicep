@@ -91,6 +91,13 @@ param twilioWebhookSharedKeys string = ''
 @description('Object IDs of other apps\' identities (or users, groups) that may enqueue outbound messages: each gets Storage Queue Data Message Sender on the storage account.')
 param producerPrincipalIds array = []
 
+@secure()
+@description('Optional SMTP server for voicemail e-mail, smtp://user:password@host:587 (STARTTLS). Stored in Key Vault.')
+param smtpUrl string = ''
+
+@description('Sender address of voicemail e-mail; needed with smtpUrl.')
+param emailFrom string = ''
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -106,10 +113,13 @@ var queueNames = [
   'outbound' // part of the message contract (docs/outbound.md)
   'outbound-poison' // where the host moves a message that failed maxDequeueCount times
   'outbound-poison-poison' // where it moves a poison message it cannot decode; swept by outbound_undecodable
+  'voicemail-email' // the voicemail twimlet's Email, sent once per recording (switchboard/mailqueue.py)
+  'voicemail-email-poison' // an e-mail that failed maxDequeueCount times waits here
 ]
 var tableNames = [
   'records'
   'optouts'
+  'mailsent' // one row per voicemail e-mail: a repeated callback sends no second one
 ]
 var containerNames = [
   'holdmusic' // private: the holdmusic twimlet links its files with user-delegation SAS
@@ -163,6 +173,7 @@ module keyVault './app/keyvault.bicep' = {
     twilioApiSecret: useTwilioApiKey ? twilioApiSecret : ''
     twilioAuthTokenSecondary: twilioAuthTokenSecondary
     twilioWebhookSharedKeys: twilioWebhookSharedKeys
+    smtpUrl: smtpUrl
     managedIdentityPrincipalId: apiUserAssignedIdentity.outputs.principalId
   }
 }
@@ -199,6 +210,11 @@ module api './app/api.bicep' = {
       },
       empty(twilioWebhookSharedKeys) ? {} : {
         TWILIO_WEBHOOK_SHARED_KEYS: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioWebhookSharedKeysSecretUri})'
+      },
+      // The SMTP URL carries the SMTP password: a Key Vault reference, like the Twilio secrets.
+      empty(smtpUrl) ? {} : {
+        SMTP_URL: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.smtpUrlSecretUri})'
+        EMAIL_FROM: emailFrom
       }
     )
   }

@@ -9,6 +9,8 @@ Storage comes from `--storage` (a connection string), else the `AzureWebJobsStor
 `--function-key`/`SWITCHBOARD_FUNCTION_KEY`; locally `http://127.0.0.1:7071` and `LOCAL_FUNCTION_KEY`)
 until the request reaches a final status, for at most `--wait-timeout` seconds.
 Exit status: 0 sent/delivered/completed, 1 any other final status, 2 timed out or unreachable.
+Storage or the app unreachable, or a key refused: one line on stderr saying what to start or set, within
+seconds (bounded timeouts and retries), never a traceback.
 """
 
 from __future__ import annotations
@@ -35,6 +37,13 @@ FINAL = SUCCESS | frozenset(
 LOCAL_API_URL = "http://127.0.0.1:7071"
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 EXIT_OK, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 2
+# Bounded so that an unreachable stack is reported in seconds: connect 3 s, one retry after 1 s.
+CONNECT_TIMEOUT, READ_TIMEOUT, STORAGE_RETRIES, HTTP_TIMEOUT = 3, 5, 1, 5.0
+START_LOCAL = "start the local stack with `make run` (Azurite on 127.0.0.1:10001)"
+
+
+class Unreachable(Exception):
+    """A failure to tell the user in one line (what to start or set); exit status 2."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -109,7 +118,7 @@ def setting(flag: str | None, env: Mapping[str, str], name: str, local: Mapping[
     return ""
 
 
-def fetch_record(api_url: str, key: str, request_id: str, timeout: float = 10.0) -> dict[str, Any] | None:
+def fetch_record(api_url: str, key: str, request_id: str, timeout: float = HTTP_TIMEOUT) -> dict[str, Any] | None:
     """The record as JSON, or None while the app has not recorded the request yet (404)."""
     url = f"{api_url.rstrip('/')}/api/records/{urllib.parse.quote(request_id, safe='')}"
     request = urllib.request.Request(url, headers={"x-functions-key": key, "Accept": "application/json"})  # noqa: S310
@@ -167,7 +176,14 @@ def main(argv: list[str] | None = None, *, env: Mapping[str, str] | None = None)
     local = local_values(args.settings)
     try:
         message = build_message(args)
+    except ValueError as invalid:
+        print(f"error: {invalid}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
         request_id = enqueue(args, env, local, message)
+    except Unreachable as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_TIMEOUT
     except ValueError as invalid:
         print(f"error: {invalid}", file=sys.stderr)
         return EXIT_FAILED
@@ -179,11 +195,56 @@ def enqueue(args: argparse.Namespace, env: Mapping[str, str], local: Mapping[str
     storage = setting(args.storage, env, "AzureWebJobsStorage", local)
     if args.storage or not env.get("AzureWebJobsStorage__accountName"):
         if not storage:
-            raise ValueError("no storage: pass --storage or set AzureWebJobsStorage")
+            raise ValueError(
+                "no storage: pass --storage or set AzureWebJobsStorage (locally: run from the checkout, "
+                "where local.settings.json has it, or `make run` first)"
+            )
         os.environ["AzureWebJobsStorage"] = storage
-    from switchboard.storage import queue_client
+    import logging
 
-    return client.enqueue(queue_client(args.queue), message)
+    from azure.core.exceptions import AzureError
+    from azure.storage.queue import LinearRetry
+
+    from switchboard.storage import StorageConfigError, queue_client
+
+    logging.getLogger("azure").setLevel(logging.CRITICAL)  # the one-line error below says it all
+    try:
+        queue = queue_client(
+            args.queue, connection_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
+            retry_policy=LinearRetry(backoff=1, random_jitter_range=0, retry_total=STORAGE_RETRIES),
+        )  # fmt: skip
+    except StorageConfigError as error:
+        raise Unreachable(str(error)) from None
+    try:
+        return client.enqueue(queue, message)
+    except AzureError as error:
+        raise Unreachable(storage_problem(error, queue.url, args.queue)) from None
+
+
+def storage_problem(error: Exception, url: str, queue_name: str) -> str:
+    """One line: what went wrong with the queue service, and what to start or set."""
+    from urllib.parse import urlsplit
+
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+
+    where = urlsplit(url).netloc or "the storage account"
+    code = getattr(error, "error_code", None) or ""
+    status = getattr(error, "status_code", None)
+    local = where.startswith(("127.0.0.1", "localhost"))
+    if isinstance(error, ServiceRequestError):
+        hint = START_LOCAL if local else "check AzureWebJobsStorage / --storage and your network"
+        return f"cannot reach the queue service at {where}: {hint}"
+    if isinstance(error, ClientAuthenticationError) or status in (401, 403):
+        if code in ("AuthenticationFailed", "AuthorizationFailure") or status in (401, 403):
+            return (
+                f"the queue service at {where} refused the credentials ({status} {code}): set the right AccountKey "
+                "in AzureWebJobsStorage or --storage (for Azurite: UseDevelopmentStorage=true), or, with "
+                "AzureWebJobsStorage__accountName, give your identity the Storage Queue Data Message Sender role"
+            )
+        return f"no Azure credential for the queue service at {where}: run `az login` or set AzureWebJobsStorage"
+    if isinstance(error, HttpResponseError) and code == "QueueNotFound":
+        return f"no queue {queue_name!r} at {where}: start the app once (`make run`) so it creates it, or pass --queue"
+    return f"the queue service at {where} failed: {type(error).__name__} {status or ''} {code}".rstrip()
 
 
 def wait_and_report(args: argparse.Namespace, env: Mapping[str, str], local: Mapping[str, str], request_id: str) -> int:
@@ -197,8 +258,17 @@ def wait_and_report(args: argparse.Namespace, env: Mapping[str, str], local: Map
             lambda: fetch_record(api_url, key, request_id),
             timeout=args.wait_timeout, interval=args.poll_interval, out=sys.stderr,
         )  # fmt: skip
+    except urllib.error.HTTPError as error:
+        if error.code in (401, 403):
+            hint = "set SWITCHBOARD_FUNCTION_KEY or --function-key (locally: LOCAL_FUNCTION_KEY)"
+            print(f"error: {api_url} refused the function key (HTTP {error.code}): {hint}", file=sys.stderr)
+        else:
+            print(f"error: {api_url}/api/records/{request_id} answered HTTP {error.code}", file=sys.stderr)
+        return EXIT_TIMEOUT
     except (urllib.error.URLError, OSError, ValueError) as error:
-        print(f"error: cannot read {api_url}/api/records/{request_id}: {error}", file=sys.stderr)
+        reason = getattr(error, "reason", error)
+        hint = "start the app with `make run`" if "127.0.0.1" in api_url else "check SWITCHBOARD_API_URL / --api-url"
+        print(f"error: cannot reach the app at {api_url} ({reason}): {hint}", file=sys.stderr)
         return EXIT_TIMEOUT
     if record is None:
         print(f"error: no final status within {args.wait_timeout:g}s", file=sys.stderr)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from switchboard.phones import is_e164
+from switchboard.phones import DEFAULT_COUNTRY, is_e164, to_e164
 
 _PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}\*$")
 
@@ -26,10 +26,13 @@ class DialPolicy:
     configured: bool = False
 
     @classmethod
-    def parse(cls, text: str | None, fallback: Iterable[str | None] = ()) -> DialPolicy:
-        """Parse the setting; raise ValueError naming the first bad entry."""
+    def parse(
+        cls, text: str | None, fallback: Iterable[str | None] = (), default_country: str = DEFAULT_COUNTRY
+    ) -> DialPolicy:
+        """Parse the setting; raise ValueError naming the first bad entry. Numbers may be national (415-555-1212)."""
         if not text or not text.strip():
-            return cls(exact=frozenset(n for n in fallback if n is not None and is_e164(n)), configured=False)
+            numbers = (to_e164(n, default_country) for n in fallback)
+            return cls(exact=frozenset(n for n in numbers if n is not None), configured=False)
         exact: set[str] = set()
         prefixes: list[str] = []
         for raw in text.split(","):
@@ -38,8 +41,8 @@ class DialPolicy:
                 continue
             if _PREFIX.match(entry):
                 prefixes.append(entry[:-1])
-            elif is_e164(entry):
-                exact.add(entry)
+            elif (number := to_e164(entry, default_country)) is not None:
+                exact.add(number)
             else:
                 raise ValueError(
                     f"{entry!r} is neither an E.164 number (+15558675310) nor a prefix ending in * (+1555*)"

@@ -13,8 +13,11 @@ from dataclasses import dataclass, fields
 
 from switchboard.settings import Settings
 
-# The outbound trigger, its poison queue (also a trigger) and that one's poison queue (swept by a timer).
-QUEUES = ("outbound", "outbound-poison", "outbound-poison-poison")
+# The outbound trigger, its poison queue (also a trigger) and that one's poison queue (swept by a timer);
+# the voicemail e-mail trigger and its poison queue.
+QUEUES = ("outbound", "outbound-poison", "outbound-poison-poison", "voicemail-email", "voicemail-email-poison")
+# Tables that no setting names: the voicemail e-mail's sent-once rows.
+TABLES = ("mailsent",)
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class StorageNames:
 
 def storage_names(settings: Settings) -> StorageNames:
     queues: set[object] = set(QUEUES)
-    tables: set[object] = set()
+    tables: set[object] = set(TABLES)
     containers: set[object] = set()
     for field in fields(settings):
         value = getattr(settings, field.name)

@@ -1,4 +1,10 @@
-"""Phone numbers: E.164 checks and masking for logs."""
+"""Phone numbers: parsing to E.164 (through Google's libphonenumber data), checks and masking for logs.
+
+Twimlet URLs and settings are written by people: `415-555-1212`, `(415) 555-1212`, `0044 20 7946 0000`,
+`+31 20 123 4567`. `to_e164` turns each into E.164 with `DEFAULT_COUNTRY` for numbers without a country
+code, as twimlets.com did for US numbers. Machines (the outbound queue) must write E.164 themselves:
+`is_e164` is the strict check for them.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +22,73 @@ _NUMBER_IN_TEXT = re.compile(
     r"\d{7,15}"
     r"(?![0-9A-Za-z_])(?!\.\d)"
 )
+# What a person may type around a number; anything else (letters, "tel:", SIP) is not a phone number here.
+_WRITTEN = re.compile(r"[0-9+()\-.\s/]{2,40}")
+DEFAULT_COUNTRY = "US"
 
 
 def is_e164(value: object) -> bool:
     return isinstance(value, str) and bool(E164.fullmatch(value))
+
+
+def to_e164(value: object, default_country: str = DEFAULT_COUNTRY) -> str | None:
+    """`415-555-1212` -> `+14155551212` (with the default country); None when it is not a phone number.
+
+    E.164 input is returned as is without loading the library (the common, cold-start-sensitive case).
+    Numbers are checked as *possible* (right length for their country; NXX-NXX-XXXX in North America),
+    not *valid*: libphonenumber does not know every range a carrier hands out, and Twilio's documented
+    examples use the fictional 555 area code (`555-867-5309`).
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if is_e164(text):
+        return text
+    if not _WRITTEN.fullmatch(text) or not any(c.isdigit() for c in text):
+        return None
+    import phonenumbers  # deferred: its metadata costs cold start, and most numbers are E.164 already
+
+    if text.startswith("00"):
+        text = "+" + text[2:]  # the international prefix of most of the world, whatever the default country
+    try:
+        number = phonenumbers.parse(text, default_country.upper())
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number) or not _nanp_shape(number):
+        return None
+    formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return formatted if is_e164(formatted) else None
+
+
+def _nanp_shape(number: object) -> bool:
+    """North American numbers are NXX-NXX-XXXX: area code and exchange never start with 0 or 1.
+
+    (`0612345678` read as a US number is someone's mistake, not a US number.)
+    """
+    national = str(getattr(number, "national_number", ""))
+    if getattr(number, "country_code", None) != 1:
+        return True
+    return len(national) == 10 and national[0] not in "01" and national[3] not in "01"
+
+
+def national_digits(number: str, default_country: str = DEFAULT_COUNTRY) -> str:
+    """The digits a person in `default_country` would dial: the national number at home, else all digits."""
+    import phonenumbers
+
+    try:
+        parsed = phonenumbers.parse(number, default_country.upper())
+    except phonenumbers.NumberParseException:
+        return "".join(c for c in number if c.isdigit())
+    if parsed.country_code == phonenumbers.country_code_for_region(default_country.upper()):
+        return phonenumbers.national_significant_number(parsed)
+    return f"{parsed.country_code}{phonenumbers.national_significant_number(parsed)}"
+
+
+def is_country(code: str) -> bool:
+    """An ISO 3166 region libphonenumber knows (`US`, `GB`, `NL`)."""
+    import phonenumbers
+
+    return code.upper() in phonenumbers.SUPPORTED_REGIONS
 
 
 def mask(number: str) -> str:

@@ -16,7 +16,7 @@ from functools import lru_cache
 from switchboard.destinations import DestinationPolicy
 from switchboard.dialpolicy import DialPolicy
 from switchboard.hours import BusinessHours
-from switchboard.phones import is_e164
+from switchboard.phones import DEFAULT_COUNTRY, is_country, to_e164
 
 log = logging.getLogger("switchboard.settings")
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
@@ -67,12 +67,29 @@ class Settings:
     voice_voicemail_notify: str | None = None
     records_table: str = "records"
     optouts_table: str = "optouts"
+    default_country: str = DEFAULT_COUNTRY
+    # smtp://user:password@host:587 (STARTTLS); the voicemail twimlet's `Email` needs it and EMAIL_FROM.
+    smtp_url: str | None = field(default=None, repr=False)
+    email_from: str | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in logs, responses or records."""
-        values = (self.auth_token, self.auth_token_secondary, self.api_secret, *self.webhook_shared_keys.values())
+        values = (
+            self.auth_token,
+            self.auth_token_secondary,
+            self.api_secret,
+            *self.webhook_shared_keys.values(),
+            *self._smtp_passwords(),
+        )
         return tuple(s for s in values if s)
+
+    def _smtp_passwords(self) -> tuple[str, ...]:
+        """The SMTP password as written in SMTP_URL (percent-encoded) and as sent."""
+        from urllib.parse import unquote, urlsplit
+
+        password = urlsplit(self.smtp_url).password if self.smtp_url else None
+        return (password, unquote(password)) if password else ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +97,7 @@ class Settings:
         problems = setting_problems(env)
         if problems:
             raise SettingsError(" ".join(dict.fromkeys(problem for _, problem in problems)))
+        country = _country(env)
         return cls(
             account_sid=_required(env, "TWILIO_ACCOUNT_SID"),
             auth_token=_required(env, "TWILIO_AUTH_TOKEN"),
@@ -93,23 +111,26 @@ class Settings:
             webhook_validation=_bool(env, "WEBHOOK_VALIDATION", default=True),
             trust_forwarded_headers=_bool(env, "TRUST_FORWARDED_HEADERS", default=False),
             voice_greeting=_optional(env, "VOICE_GREETING"),
-            voice_forward_to=_optional(env, "VOICE_FORWARD_TO"),
+            voice_forward_to=_number_or_address(env, "VOICE_FORWARD_TO", country),
             voice_forward_timeout=_int(env, "VOICE_FORWARD_TIMEOUT", default=20, low=5, high=600),
-            voice_blocklist=frozenset(_csv(env, "VOICE_BLOCKLIST")),
+            voice_blocklist=frozenset(to_e164(n, country) or n for n in _csv(env, "VOICE_BLOCKLIST")),
             sms_auto_reply=_optional(env, "SMS_AUTO_REPLY"),
-            sms_forward_to=_optional(env, "SMS_FORWARD_TO"),
+            sms_forward_to=_number_or_address(env, "SMS_FORWARD_TO", country),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", default=64 * 1024, low=1024, high=1024 * 1024),
             twilio_timeout_seconds=float(_int(env, "TWILIO_TIMEOUT_SECONDS", default=10, low=1, high=120)),
-            forward_allowed_destinations=_dial_policy(env),
-            outbound_destinations=_destinations(env),
+            forward_allowed_destinations=_dial_policy(env, country),
+            outbound_destinations=_destinations(env, country),
             twiml_echo_enabled=_bool(env, "TWIML_ECHO_ENABLED", default=False),
             holdmusic_containers=frozenset(_csv(env, "HOLDMUSIC_CONTAINERS") or ["holdmusic"]),
             voice_business_hours=_business_hours(env),
             voice_voicemail=_bool(env, "VOICE_VOICEMAIL", default=False),
             voice_voicemail_greeting=_optional(env, "VOICE_VOICEMAIL_GREETING"),
-            voice_voicemail_notify=_e164(env, "VOICE_VOICEMAIL_NOTIFY"),
+            voice_voicemail_notify=_e164(env, "VOICE_VOICEMAIL_NOTIFY", country),
             records_table=_table(env, "RECORDS_TABLE", default="records"),
             optouts_table=_table(env, "OPTOUTS_TABLE", default="optouts"),
+            default_country=country,
+            smtp_url=_smtp_url(env),
+            email_from=_email_from(env),
         )
 
 
@@ -222,16 +243,20 @@ def _csv(env: Mapping[str, str], name: str) -> list[str]:
     return [part.strip() for part in env.get(name, "").split(",") if part.strip()]
 
 
-def _dial_policy(env: Mapping[str, str]) -> DialPolicy:
+def _dial_policy(env: Mapping[str, str], country: str = DEFAULT_COUNTRY) -> DialPolicy:
     try:
-        return DialPolicy.parse(env.get("FORWARD_ALLOWED_DESTINATIONS"), fallback=[_optional(env, "VOICE_FORWARD_TO")])
+        return DialPolicy.parse(
+            env.get("FORWARD_ALLOWED_DESTINATIONS"),
+            fallback=[_optional(env, "VOICE_FORWARD_TO")],
+            default_country=country,
+        )
     except ValueError as error:
         raise SettingsError(f"App setting FORWARD_ALLOWED_DESTINATIONS: {error}") from None
 
 
-def _destinations(env: Mapping[str, str]) -> DestinationPolicy:
+def _destinations(env: Mapping[str, str], country: str = DEFAULT_COUNTRY) -> DestinationPolicy:
     try:
-        listed = DialPolicy.parse(env.get("OUTBOUND_ALLOWED_DESTINATIONS"))
+        listed = DialPolicy.parse(env.get("OUTBOUND_ALLOWED_DESTINATIONS"), default_country=country)
     except ValueError as error:
         raise SettingsError(f"App setting OUTBOUND_ALLOWED_DESTINATIONS: {error}") from None
     return DestinationPolicy(
@@ -264,10 +289,56 @@ def _business_hours(env: Mapping[str, str]) -> BusinessHours | None:
         ) from None
 
 
-def _e164(env: Mapping[str, str], name: str) -> str | None:
+def _e164(env: Mapping[str, str], name: str, country: str = DEFAULT_COUNTRY) -> str | None:
     value = _optional(env, name)
-    if value is not None and not is_e164(value):
-        raise SettingsError(f"App setting {name} must be an E.164 number such as +15558675310")
+    if value is None:
+        return None
+    number = to_e164(value, country)
+    if number is None:
+        raise SettingsError(
+            f"App setting {name} must be a phone number such as +15558675310 (or national, in DEFAULT_COUNTRY)"
+        )
+    return number
+
+
+def _number_or_address(env: Mapping[str, str], name: str, country: str) -> str | None:
+    """A phone number in any written form becomes E.164; anything else (a SIP address) is kept as given."""
+    value = _optional(env, name)
+    return None if value is None else (to_e164(value, country) or value)
+
+
+def _country(env: Mapping[str, str]) -> str:
+    value = (_optional(env, "DEFAULT_COUNTRY") or DEFAULT_COUNTRY).upper()
+    if value == DEFAULT_COUNTRY:
+        return value  # no need to load the number library for the default
+    if not re.fullmatch(r"[A-Z]{2}", value) or not is_country(value):
+        raise SettingsError("App setting DEFAULT_COUNTRY must be a two-letter ISO country code such as US or GB")
+    return value
+
+
+def _smtp_url(env: Mapping[str, str]) -> str | None:
+    from urllib.parse import urlsplit
+
+    value = _optional(env, "SMTP_URL")
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        port, parts = -1, None
+    if parts is None or parts.scheme not in ("smtp", "smtps") or not parts.hostname or port == -1:
+        # The value holds a password: never echo it.
+        raise SettingsError("App setting SMTP_URL must look like smtp://user:password@host:587 (or smtps://...:465)")
+    return value
+
+
+def _email_from(env: Mapping[str, str]) -> str | None:
+    from switchboard.mail import is_address
+
+    value = _optional(env, "EMAIL_FROM")
+    if value is not None and not is_address(value):
+        raise SettingsError("App setting EMAIL_FROM must be an e-mail address such as voicemail@example.com")
     return value
 
 

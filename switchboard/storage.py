@@ -98,8 +98,12 @@ def _credential(kind: str | None, client_id: str | None) -> Any:
     return DefaultAzureCredential(managed_identity_client_id=client_id)
 
 
-def queue_client(queue_name: str, *, connection: str = DEFAULT_CONNECTION, base64: bool = True) -> QueueClient:
-    """A queue client. `base64=True` matches the Functions host's default messageEncoding."""
+def queue_client(
+    queue_name: str, *, connection: str = DEFAULT_CONNECTION, base64: bool = True, **sdk_options: Any
+) -> QueueClient:
+    """A queue client. `base64=True` matches the Functions host's default messageEncoding.
+
+    `sdk_options` go to the SDK client (e.g. `connection_timeout`, `retry_policy` for a bounded CLI)."""
     from azure.storage.queue import BinaryBase64DecodePolicy, QueueClient, TextBase64EncodePolicy
 
     policies: dict[str, Any] = (
@@ -108,9 +112,10 @@ def queue_client(queue_name: str, *, connection: str = DEFAULT_CONNECTION, base6
         else {}
     )
     target = StorageTarget.resolve(connection)
+    options = policies | sdk_options
     if target.connection_string:
-        return QueueClient.from_connection_string(target.connection_string, queue_name, **policies)
-    return QueueClient(target._service_uri("queue"), queue_name, credential=target.credential(), **policies)
+        return QueueClient.from_connection_string(target.connection_string, queue_name, **options)
+    return QueueClient(target._service_uri("queue"), queue_name, credential=target.credential(), **options)
 
 
 def table_client(table_name: str, *, connection: str = DEFAULT_CONNECTION) -> TableClient:
@@ -129,3 +134,19 @@ def blob_service_client(*, connection: str = DEFAULT_CONNECTION) -> BlobServiceC
     if target.connection_string:
         return BlobServiceClient.from_connection_string(target.connection_string)
     return BlobServiceClient(target._service_uri("blob"), credential=target.credential())
+
+
+_created: set[str] = set()
+
+
+def create_once(key: str, create: Any) -> None:
+    """Create a table or queue the first time this process needs it (`key` names it, e.g. `queue:outbound`)."""
+    import contextlib
+
+    from azure.core.exceptions import ResourceExistsError
+
+    if key in _created:
+        return
+    with contextlib.suppress(ResourceExistsError):
+        create()
+    _created.add(key)

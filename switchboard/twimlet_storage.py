@@ -12,7 +12,6 @@ policy (OUTBOUND_ALLOWED_DESTINATIONS) decides whether NotifyNumber may be texte
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -26,10 +25,10 @@ from switchboard.phones import mask
 from switchboard.records.model import Record, iso
 from switchboard.records.store import RecordStore, utcnow
 from switchboard.settings import get_settings
-from switchboard.storage import blob_service_client, queue_client
+from switchboard.storage import blob_service_client, create_once, queue_client
 from switchboard.twiml.twimlets.base import VoicemailEvent
 from switchboard.twiml.twimlets.holdmusic import is_audio
-from switchboard.twiml.twimlets.voicemail import notice
+from switchboard.twiml.twimlets.voicemail import email_text, notice
 
 log = logging.getLogger("switchboard.twimlets")
 
@@ -40,7 +39,6 @@ SAS_LIFETIME = timedelta(hours=2)
 DELEGATION_KEY_LIFETIME = timedelta(hours=6)  # reused for about 4 hours, then renewed
 CLOCK_SKEW = timedelta(minutes=5)  # start times in the past: storage's clock may be ahead of ours
 STORAGE_TIMEOUTS: dict[str, Any] = {"connection_timeout": 3, "read_timeout": 5}
-_created: set[str] = set()
 _delegation_keys: dict[str, tuple[datetime, Any]] = {}
 _keys_lock = threading.Lock()
 
@@ -77,9 +75,24 @@ class StorageVoicemailSink:
         event = self._completed(event)
         message = {"type": "sms", "id": f"vm-{event.recording_sid}", "to": number, "body": notice(event)}
         client = queue_client(OUTBOUND_QUEUE)
-        _once(f"queue:{OUTBOUND_QUEUE}", client.create_queue)
+        create_once(f"queue:{OUTBOUND_QUEUE}", client.create_queue)
         client.send_message(json.dumps(message))
         log.info("Queued voicemail notice %s to %s", message["id"], mask(number))
+
+    def email_voicemail(self, address: str, event: VoicemailEvent) -> None:
+        """Queue the e-mail (`voicemail-email`, id `vm-email-<RecordingSid>`); the mail worker sends it once."""
+        from switchboard.mail import Mail, mask_address
+        from switchboard.mailqueue import enqueue
+
+        settings = get_settings()
+        if not settings.smtp_url or not settings.email_from:
+            log.warning(
+                "voicemail %s: Email is set but e-mail is not configured (SMTP_URL and EMAIL_FROM); not sent to %s",
+                event.recording_sid, mask_address(address),
+            )  # fmt: skip
+            return
+        subject, body = email_text(self._completed(event))
+        enqueue(f"vm-email-{event.recording_sid}", Mail(to=address, subject=subject, body=body))
 
     @staticmethod
     def _completed(event: VoicemailEvent) -> VoicemailEvent:
@@ -155,14 +168,3 @@ def user_delegation_key(service: Any, now: datetime) -> Any:
         key = service.get_user_delegation_key(now - CLOCK_SKEW, expiry, **STORAGE_TIMEOUTS)
         _delegation_keys[service.url] = (expiry, key)
         return key
-
-
-def _once(key: str, create: Any) -> None:
-    """Create a table or queue the first time this process needs it."""
-    from azure.core.exceptions import ResourceExistsError
-
-    if key in _created:
-        return
-    with contextlib.suppress(ResourceExistsError):
-        create()
-    _created.add(key)

@@ -94,6 +94,19 @@ def start_emulator(configure: Callable[..., None]) -> Iterator[Callable[..., Any
         emulator.stop()
 
 
+@pytest.fixture
+def queue_name(azurite: str) -> Iterator[str]:
+    """A fresh queue on the session's Azurite (not the app's `outbound`), deleted afterwards."""
+    import uuid
+
+    from switchboard.storage import queue_client
+
+    name = "outbound-" + uuid.uuid4().hex[:10]
+    queue_client(name).create_queue()
+    yield name
+    queue_client(name).delete_queue()
+
+
 @pytest.fixture(scope="session")
 def served(app: Any, azurite: str) -> Iterator[Any]:
     """The real app over HTTP through the local host (no queue listeners), with the tests' function key."""

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -68,16 +67,6 @@ def records() -> Iterator[RecordsServer]:
     yield server
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def queue_name(azurite: str) -> Iterator[str]:
-    from switchboard.storage import queue_client
-
-    name = "outbound-" + uuid.uuid4().hex[:10]
-    queue_client(name).create_queue()
-    yield name
-    queue_client(name).delete_queue()
 
 
 def run_cli(*args: str, azurite: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,7 @@ def test_exact_numbers_and_prefixes() -> None:
     assert not policy.allows("+19005550000")
 
 
-@pytest.mark.parametrize("bad", ["*", "+*", "15558675310", "+1555-867", "+0555*", "+1555**", "tel:+15558675310"])
+@pytest.mark.parametrize("bad", ["*", "+*", "0612345678", "+1555-867", "+0555*", "+1555**", "tel:+15558675310"])
 def test_entries_that_are_not_numbers_or_prefixes_are_refused(bad: str) -> None:
     with pytest.raises(ValueError, match=r"neither an E\.164 number"):
         DialPolicy.parse(f"+15558675310,{bad}")
@@ -35,3 +35,11 @@ def test_unset_allows_only_the_configured_forward_number() -> None:
     assert policy.allows("+15551230000")
     assert not policy.allows("+15551230001")
     assert not DialPolicy.parse(None).allows("+15551230000")
+
+
+def test_national_numbers_in_the_setting_become_e164() -> None:
+    policy = DialPolicy.parse("415-555-1212, (510) 555-1212, +31*")
+    assert policy.exact == frozenset({"+14155551212", "+15105551212"})
+    assert policy.allows("+14155551212")
+    gb = DialPolicy.parse("020 7946 0000", default_country="GB")
+    assert gb.exact == frozenset({"+442079460000"})

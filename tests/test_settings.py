@@ -104,11 +104,41 @@ def test_twimlet_defaults_are_safe() -> None:
         ("VOICE_BUSINESS_HOURS", "always"),
         ("VOICE_VOICEMAIL_NOTIFY", "0612345678"),
         ("TWIML_ECHO_ENABLED", "maybe"),
+        ("DEFAULT_COUNTRY", "USA"),
+        ("DEFAULT_COUNTRY", "XX"),
+        ("EMAIL_FROM", "voicemail"),
+        ("SMTP_URL", "https://mail.example.net"),
     ],
 )
 def test_bad_twimlet_settings_name_themselves(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env(MINIMAL | {name: value})
+
+
+def test_numbers_in_settings_are_read_in_the_default_country() -> None:
+    us = Settings.from_env(MINIMAL | {"VOICE_FORWARD_TO": "(415) 555-1212", "VOICE_VOICEMAIL_NOTIFY": "415.555.1313",
+                                      "VOICE_BLOCKLIST": "900-555-0100, +15550001111"})  # fmt: skip
+    assert us.default_country == "US"
+    assert us.voice_forward_to == "+14155551212"
+    assert us.voice_voicemail_notify == "+14155551313"
+    assert us.voice_blocklist == frozenset({"+19005550100", "+15550001111"})
+    assert us.forward_allowed_destinations.allows("+14155551212")  # VOICE_FORWARD_TO is the fallback
+    gb = Settings.from_env(MINIMAL | {"DEFAULT_COUNTRY": "gb", "VOICE_VOICEMAIL_NOTIFY": "020 7946 0000"})
+    assert (gb.default_country, gb.voice_voicemail_notify) == ("GB", "+442079460000")
+    sip = Settings.from_env(MINIMAL | {"VOICE_FORWARD_TO": "sip:desk@pbx.example.net"})
+    assert sip.voice_forward_to == "sip:desk@pbx.example.net"  # not a number: kept as given
+
+
+def test_smtp_settings_and_their_secret() -> None:
+    url = "smtp://mailer:p%40ss-word-93@smtp.example.net:587"
+    settings = Settings.from_env(MINIMAL | {"SMTP_URL": url, "EMAIL_FROM": "voicemail@example.net"})
+    assert (settings.smtp_url, settings.email_from) == (url, "voicemail@example.net")
+    assert {"p@ss-word-93", "p%40ss-word-93"} <= set(settings.secrets)
+    assert "p%40ss" not in repr(settings)
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(MINIMAL | {"SMTP_URL": "smtp://mailer:p%40ss-word-93@smtp.example.net:notaport"})
+    assert "p%40ss" not in str(error.value)
+    assert "ss-word" not in str(error.value)
 
 
 KEY_VAULT_REFERENCE = "@Microsoft.KeyVault(SecretUri=https://kv-example.vault.azure.net/secrets/twilio-auth-token)"

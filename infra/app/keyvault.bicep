@@ -1,4 +1,4 @@
-// Key Vault (RBAC mode) holding the Twilio secrets; the function app reads them through Key Vault references.
+// Key Vault (RBAC mode) holding the Twilio secrets (and the SMTP URL, which carries a password); the function app reads them through Key Vault references.
 param name string
 param location string = resourceGroup().location
 param tags object = {}
@@ -10,6 +10,8 @@ param twilioApiSecret string = ''
 param twilioAuthTokenSecondary string = ''
 @secure()
 param twilioWebhookSharedKeys string = ''
+@secure()
+param smtpUrl string = ''
 param managedIdentityPrincipalId string
 
 var keyVaultSecretsUserRoleDefinitionId = '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User role
@@ -69,6 +71,15 @@ resource webhookSharedKeysSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' 
   }
 }
 
+resource smtpUrlSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(smtpUrl)) {
+  parent: vault
+  name: 'smtp-url'
+  properties: {
+    value: smtpUrl
+    contentType: 'text/plain'
+  }
+}
+
 // Role assignment for Key Vault secrets - Managed Identity
 resource secretsUserRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, managedIdentityPrincipalId, keyVaultSecretsUserRoleDefinitionId)
@@ -86,3 +97,4 @@ output twilioAuthTokenSecretUri string = authTokenSecret.properties.secretUri
 output twilioApiSecretSecretUri string = '${vault.properties.vaultUri}secrets/twilio-api-secret'
 output twilioAuthTokenSecondarySecretUri string = '${vault.properties.vaultUri}secrets/twilio-auth-token-secondary'
 output twilioWebhookSharedKeysSecretUri string = '${vault.properties.vaultUri}secrets/twilio-webhook-shared-keys'
+output smtpUrlSecretUri string = '${vault.properties.vaultUri}secrets/smtp-url'

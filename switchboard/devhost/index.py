@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import azure.functions as func
 
@@ -39,7 +40,8 @@ class HttpFunction:
         found = self.pattern.fullmatch(path)
         if not found:
             return None
-        return {key: value for key, value in found.groupdict().items() if value is not None}
+        # The Functions host hands route values decoded (`records/order-1%3Ashipped` -> `order-1:shipped`).
+        return {key: unquote(value) for key, value in found.groupdict().items() if value is not None}
 
     @property
     def specificity(self) -> tuple[int, int]:

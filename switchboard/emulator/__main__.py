@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--slow-answer-seconds", type=float, default=2.0)
     serve_parser.add_argument("--callback-order", choices=("twilio", "reverse", "shuffle"), default="twilio")
     serve_parser.add_argument("--duplicate-callbacks", type=float, default=0.0, metavar="P")
+    serve_parser.add_argument("--pace", type=float, default=0.0, metavar="R",
+                              help="real seconds per simulated call second (0: instant, 1: real time)")  # fmt: skip
     call_parser = commands.add_parser("call", help="play an inbound call and print what the caller hears")
     call_parser.add_argument("--digits", action="append", default=[], help="keys for the next <Gather> (repeatable)")
     call_parser.add_argument("--dial", action="append", default=[], metavar="NUMBER=STATUS",
@@ -86,7 +88,7 @@ def serve(args: argparse.Namespace, settings: object) -> int:
     emulator = TwilioEmulator.from_settings(settings, port=args.port)
     emulator.rate_limits = {k: v for k, v in (("calls", args.rate_calls), ("messages", args.rate_messages)) if v}
     plan = CallbackPlan(duplicates=args.duplicate_callbacks, order=args.callback_order)
-    simulator = Simulator(emulator, slow_answer_seconds=args.slow_answer_seconds, plan=plan)
+    simulator = Simulator(emulator, slow_answer_seconds=args.slow_answer_seconds, plan=plan, pace=args.pace)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())

@@ -6,12 +6,14 @@ this module only reads XML and the call's script (digits to press, dial outcomes
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 from switchboard.emulator.outcomes import call_outcome
+from switchboard.emulator.resources import rfc2822
 
 MAX_TWIML_BYTES = 64 * 1024  # Twilio refuses larger documents (error 12300 family); keeps a bad server bounded
 DIAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
@@ -61,6 +63,18 @@ class CallScript:
 
 
 @dataclass(frozen=True)
+class DialLeg:
+    """A call <Dial> placed (a child call of the walked one): Twilio lists it with ParentCallSid."""
+
+    sid: str
+    to: str
+    status: str
+    duration: int
+    caller_id: str | None  # <Dial callerId>; None: the parent call's From
+    offset: int  # seconds into the document when it was placed
+
+
+@dataclass(frozen=True)
 class Turn:
     """The result of one document."""
 
@@ -71,6 +85,7 @@ class Turn:
     seconds: int = 0  # simulated time the document took
     digits_used: int = 0
     reject_reason: str | None = None
+    legs: tuple[DialLeg, ...] = ()
 
 
 def parse(document: bytes | str) -> ET.Element:
@@ -90,14 +105,27 @@ def parse(document: bytes | str) -> ET.Element:
     return root
 
 
-def interpret(root: ET.Element, document_url: str | None, script: CallScript, *, digits_offset: int = 0) -> Turn:
-    """Walk one <Response>: what the caller hears, then where Twilio goes next."""
-    walk = _Walk(document_url, script, digits_offset)
+def interpret(
+    root: ET.Element,
+    document_url: str | None,
+    script: CallScript,
+    *,
+    digits_offset: int = 0,
+    started: datetime.datetime | None = None,
+) -> Turn:
+    """Walk one <Response>: what the caller hears, then where Twilio goes next.
+
+    `started` is the moment the document began playing (for RecordingStartTime); default the epoch.
+    """
+    walk = _Walk(document_url, script, digits_offset, started)
     return walk.run(root)
 
 
 class _Walk:
-    def __init__(self, document_url: str | None, script: CallScript, digits_offset: int) -> None:
+    def __init__(
+        self, document_url: str | None, script: CallScript, digits_offset: int, started: datetime.datetime | None
+    ) -> None:
+        self.started = started or datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
         self.url = document_url
         self.script = script
         self.digits_offset = digits_offset
@@ -105,11 +133,12 @@ class _Walk:
         self.callbacks: list[Request] = []
         self.seconds = 0
         self.digits_used = 0
+        self.legs: list[DialLeg] = []
 
     def turn(self, ended_by: str, next_request: Request | None = None, reject_reason: str | None = None) -> Turn:
         return Turn(
             tuple(self.transcript), next_request, ended_by, tuple(self.callbacks), self.seconds,
-            self.digits_used, reject_reason,
+            self.digits_used, reject_reason, tuple(self.legs),
         )  # fmt: skip
 
     def resolve(self, target: str | None) -> str | None:
@@ -220,12 +249,21 @@ class _Walk:
             if child.tag in NOUNS and child.get("url"):
                 self.transcript.append(f"[not walked] the callee's whisper {child.get('url')}")
         duration = outcome.duration if outcome.status == "completed" else 0
+        placed = self.seconds
         self.seconds += duration or _int(verb.get("timeout"), 30) // 2
+        leg_sid = _sid("CA", self.url, target, self.seconds)
+        # Every number, client or SIP address rings: a child call each; the winner's is DialCallSid.
+        for tag, number in (t for t in targets if t[0] in ("Number", "Client", "Sip")):
+            won = number == target
+            sid = leg_sid if won else _sid("CA", self.url, number, self.seconds, "lost")
+            status = outcome.status if won else ("canceled" if answered else self.script.dial_outcome(number).status)
+            shown = number if tag == "Number" else f"{tag.lower()}:{number}"
+            self.legs.append(DialLeg(sid, shown, status, duration if won else 0, verb.get("callerId"), placed))
         if verb.get("action") is None:
             return None  # no action: continue with the next verb
         params = [("DialCallStatus", outcome.status), ("DialCallDuration", str(duration))]
         if outcome.status == "completed":
-            params.append(("DialCallSid", _sid("CA", self.url, target, self.seconds)))
+            params.append(("DialCallSid", leg_sid))
         return self.turn("dial", self.request(verb, verb.get("action"), params))
 
     def record(self, verb: ET.Element) -> Turn | None:
@@ -235,6 +273,7 @@ class _Walk:
             self.seconds += _int(verb.get("timeout"), 5)
             self.transcript.append("Record: silence, nothing recorded")
             return None  # Twilio moves on to the next verb
+        recording_started = self.started + datetime.timedelta(seconds=self.seconds)
         self.seconds += seconds
         recording_sid = _sid("RE", self.url, self.seconds, self.transcript)
         base = self.script.recording_base or RECORDINGS.format(account="AC" + "0" * 32)
@@ -250,8 +289,10 @@ class _Walk:
             method = (verb.get("recordingStatusCallbackMethod") or "POST").upper()
             url = self.resolve(status_callback)
             if url:
+                # <Record> records the caller: one channel, the inbound track.
                 params = [*recording, ("RecordingStatus", "completed"), ("RecordingChannels", "1"),
-                          ("RecordingSource", "RecordVerb")]  # fmt: skip
+                          ("RecordingSource", "RecordVerb"), ("RecordingStartTime", rfc2822(recording_started) or ""),
+                          ("RecordingTrack", "inbound")]  # fmt: skip
                 self.callbacks.append(Request(url, "GET" if method == "GET" else "POST", tuple(params)))
         transcribe_callback = verb.get("transcribeCallback")
         if transcribe_callback or (verb.get("transcribe") or "").lower() == "true":

@@ -6,8 +6,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard.emulator.callflow import CallScript, DialOutcome, TwimlError, parse
-from switchboard.emulator.resources import API_VERSION, new_sid
-from switchboard.emulator.voice import CallParty, CallResult, read_capped, signed_request, walk_call
+from switchboard.emulator.resources import API_VERSION, new_sid, num_segments
+from switchboard.emulator.voice import (
+    LOCATION_FIELDS,
+    CallParty,
+    CallResult,
+    number_location,
+    read_capped,
+    signed_request,
+    walk_call,
+)
 
 
 @dataclass(frozen=True)
@@ -46,11 +54,15 @@ def inbound_call(
 
 
 def sms_params(account_sid: str, message_sid: str, to: str, from_: str, body: str) -> dict[str, str]:
-    return {
+    params = {
         "AccountSid": account_sid, "ApiVersion": API_VERSION, "Body": body, "From": from_,
-        "MessageSid": message_sid, "NumMedia": "0", "NumSegments": "1", "SmsMessageSid": message_sid,
-        "SmsSid": message_sid, "SmsStatus": "received", "To": to,
+        "MessageSid": message_sid, "NumMedia": "0", "NumSegments": str(num_segments(body)),
+        "SmsMessageSid": message_sid, "SmsSid": message_sid, "SmsStatus": "received", "To": to,
     }  # fmt: skip
+    for side, number in (("From", from_), ("To", to)):
+        for name, value in zip(LOCATION_FIELDS, number_location(number), strict=True):
+            params[side + name] = value
+    return params
 
 
 def inbound_sms(

@@ -19,9 +19,19 @@ from typing import Any
 
 from switchboard.emulator.callflow import CallScript
 from switchboard.emulator.outcomes import call_outcome, message_outcome
-from switchboard.emulator.resources import API_VERSION, now, rfc2822
+from switchboard.emulator.resources import API_VERSION, TwilioError, rfc2822, rfc2822_to_datetime
 from switchboard.emulator.rest import TwilioEmulator
-from switchboard.emulator.voice import CallParty, CallResult, Exchange, signed_request, walk_call
+from switchboard.emulator.voice import (
+    CallParty,
+    CallResult,
+    Exchange,
+    LiveUpdate,
+    WalkHooks,
+    new_idempotency_token,
+    signed_request,
+    voice_params,
+    walk_call,
+)
 from switchboard.phones import mask_in_text
 
 log = logging.getLogger("switchboard.emulator")
@@ -55,10 +65,13 @@ class CallbackPlan:
 
 @dataclass(frozen=True)
 class Callback:
+    """One event's webhook. Its `token` (I-Twilio-Idempotency-Token) is the same on every delivery of it."""
+
     sid: str
     method: str
     url: str
     params: dict[str, str]
+    token: str = field(default_factory=new_idempotency_token)
 
 
 @dataclass
@@ -80,9 +93,13 @@ class Simulator:
         slow_answer_seconds: float = 2.0,
         plan: CallbackPlan | None = None,
         scripts: dict[str, CallScript] | None = None,
+        pace: float = 0.0,
     ) -> None:
         import requests
 
+        if pace < 0:
+            raise ValueError("pace is real seconds per simulated second, 0 or more")
+        self.pace = pace  # 0: calls play instantly in simulated time; 1: in real time
         self.emulator = emulator
         self.plan = plan or CallbackPlan()
         self.slow_answer_seconds = slow_answer_seconds
@@ -161,6 +178,7 @@ class Simulator:
     # --- calls -----------------------------------------------------------------------------
     def run_call(self, resource: dict[str, Any], form: dict[str, list[str]]) -> None:
         sid, to, from_ = resource["sid"], resource["to"], resource["from"]
+        clock = self.emulator.clock
         outbox = _Outbox()
         callback = _one(form, "StatusCallback")
         method = (_one(form, "StatusCallbackMethod") or "POST").upper()
@@ -169,7 +187,7 @@ class Simulator:
 
         def emit(event: str, status: str, **extra: str) -> None:
             if callback and event in events:
-                params = _call_params(party, status, outbox.sequence) | extra
+                params = _call_params(party, status, outbox.sequence, rfc2822(clock.now()) or "") | extra
                 outbox.sequence += 1
                 self._deliver(outbox, Callback(sid, method, callback, params))
 
@@ -179,49 +197,115 @@ class Simulator:
             self._finish_call(sid, "failed", 0, None)
             emit("completed", "failed", CallDuration="0")
             return self._flush(outbox)
+        if self._ended_by_rest(sid):  # canceled while queued
+            emit("completed", self._status(sid), CallDuration="0")
+            return self._flush(outbox)
         self.emulator.update_resource("calls", sid, status="ringing")
         emit("ringing", "ringing")
         if outcome.status in ("busy", "no-answer"):
             self._finish_call(sid, outcome.status, 0, None)
             emit("completed", outcome.status, CallDuration="0")
             return self._flush(outbox)
-        if outcome.slow and self._stopping.wait(self.slow_answer_seconds):
+        if outcome.slow and self._ring(sid):
             return None
-        started = now()
+        if self._ended_by_rest(sid):  # canceled while ringing
+            emit("completed", self._status(sid), CallDuration="0")
+            return self._flush(outbox)
+        started = clock.now()
         self.emulator.update_resource("calls", sid, status="in-progress", start_time=rfc2822(started))
         answered_by = {"AnsweredBy": outcome.answered_by} if _one(form, "MachineDetection") else {}
         if answered_by:
             self.emulator.update_resource("calls", sid, answered_by=outcome.answered_by)
         emit("answered", "in-progress", **answered_by)
+        hooks = WalkHooks(
+            should_stop=lambda: self._ended_by_rest(sid),
+            take_update=lambda: self._take_update(sid),
+            play=lambda seconds: self._play(sid, seconds),
+            started=started,
+        )
         walk = walk_call(
             party, self.scripts.get(to, CallScript()), url=_one(form, "Url"),
-            method=_one(form, "Method") or "POST", twiml=_one(form, "Twiml"), session=self._session,
-            should_stop=lambda: self._ended_by_rest(sid),
+            method=_one(form, "Method") or "POST", twiml=_one(form, "Twiml"), session=self._session, hooks=hooks,
         )  # fmt: skip
         if _one(form, "Url") is None and _one(form, "Twiml") is None:
             walk.transcript.append("[error] no Url or Twiml: ApplicationSid is not emulated")
         with self._lock:
             self.walks[sid] = walk
         duration = max(1, walk.seconds)
-        final = self.emulator.fetch("calls", sid)["status"]
+        final = self._status(sid)
         status = final if final in FINAL_CALL else walk.status
-        self._finish_call(sid, status, duration, started)
+        duration = self._finish_call(sid, status, duration, started)
+        for leg in walk.legs:
+            placed = started + datetime.timedelta(seconds=leg.offset)
+            self.emulator.add_child_call(sid, leg, leg.caller_id or from_, placed)
         emit("completed", status, CallDuration=str(duration))
         return self._flush(outbox)
 
-    def _ended_by_rest(self, sid: str) -> bool:
-        return self._stopping.is_set() or self.emulator.fetch("calls", sid)["status"] in FINAL_CALL
+    def _ring(self, sid: str) -> bool:
+        """A slow answer rings for real time (so a REST update can meet a ringing call); True if stopping."""
+        deadline = time.monotonic() + self.slow_answer_seconds
+        while time.monotonic() < deadline:
+            if self._stopping.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+                return True
+            if self._ended_by_rest(sid):
+                return False
+        return False
 
-    def _finish_call(self, sid: str, status: str, duration: int, started: datetime.datetime | None) -> None:
+    def _take_update(self, sid: str) -> LiveUpdate | None:
+        pending = self.emulator.take_redirect(sid)
+        return LiveUpdate(pending.url, pending.method, pending.twiml) if pending else None
+
+    def _play(self, sid: str, seconds: int) -> int:
+        """Let `seconds` of call time pass: at once (pace 0), or `pace` real seconds each, cut short by a
+        live update or a hang-up. Returns the simulated seconds that passed."""
+        if self.pace <= 0 or seconds <= 0:
+            return seconds
+        began = time.monotonic()
+        deadline = began + seconds * self.pace
+        while time.monotonic() < deadline:
+            if self._stopping.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+                break
+            if self.emulator.has_redirect(sid) or self._ended_by_rest(sid):
+                break
+        else:
+            return seconds
+        return min(seconds, int((time.monotonic() - began) / self.pace))
+
+    def _ended_by_rest(self, sid: str) -> bool:
+        return self._stopping.is_set() or self._status(sid) in FINAL_CALL
+
+    def _status(self, sid: str) -> str:
+        """The call's status; a call deleted over REST (possible once it has ended) reads as completed."""
+        try:
+            return str(self.emulator.fetch("calls", sid)["status"])
+        except TwilioError:
+            return "completed"
+
+    def _finish_call(self, sid: str, status: str, duration: int, started: datetime.datetime | None) -> int:
+        """Record the call's end on the emulator's clock (advanced to it); returns the duration reported."""
+        clock = self.emulator.clock
         fields: dict[str, Any] = {"status": status, "duration": str(duration)}
         if started is not None:
-            fields["end_time"] = rfc2822(started + datetime.timedelta(seconds=duration))
+            ended = started + datetime.timedelta(seconds=duration)
+            clock.advance_to(ended)
+            fields["end_time"] = rfc2822(ended)
         elif status != "canceled":
-            fields["end_time"] = rfc2822(now())
-        current = self.emulator.fetch("calls", sid)
-        if current["status"] in ("completed", "canceled") and current.get("end_time"):
-            fields = {"duration": str(duration)}  # ended by a REST update: keep its status and end time
+            fields["end_time"] = rfc2822(clock.now())
+        try:
+            current = self.emulator.fetch("calls", sid)
+        except TwilioError:
+            return duration  # deleted over REST once it had ended: nothing left to update
+        ended_at = rfc2822_to_datetime(current.get("end_time"))
+        if current["status"] in ("completed", "canceled") and ended_at is not None:
+            # Ended by a REST update: its status and end time stand; the duration is what it lasted.
+            lasted = int((ended_at - started).total_seconds()) if started is not None else 0
+            duration = max(0, lasted)
+            fields = {"duration": str(duration)}
+        elif current["status"] == "canceled":
+            fields = {"duration": "0"}
+            duration = 0
         self.emulator.update_resource("calls", sid, **fields)
+        return duration
 
     # --- messages ----------------------------------------------------------------------------
     def run_message(self, resource: dict[str, Any], form: dict[str, list[str]]) -> None:
@@ -231,13 +315,15 @@ class Simulator:
         method = (_one(form, "StatusCallbackMethod") or "POST").upper()
         outcome = message_outcome(to)
 
-        def advance(status: str, **fields: Any) -> None:
+        def advance(status: str, raw_dlr_done_date: str | None = None, **fields: Any) -> None:
             self.emulator.update_resource("messages", sid, status=status, **fields)
             if not callback:
                 return
             params = _message_params(self.emulator.account_sid, resource, status)
             if fields.get("error_code"):
                 params["ErrorCode"] = str(fields["error_code"])
+            if raw_dlr_done_date:
+                params["RawDlrDoneDate"] = raw_dlr_done_date
             self._deliver(outbox, Callback(sid, method, callback, params))
 
         if resource["status"] == "accepted":
@@ -249,11 +335,15 @@ class Simulator:
         if outcome.status == "failed":
             advance("failed", error_code=outcome.error_code, error_message=outcome.error_message)
             return self._flush(outbox)
-        advance("sent", date_sent=rfc2822(now()))
+        clock = self.emulator.clock
+        advance("sent", date_sent=rfc2822(clock.now()))
+        # The carrier's delivery receipt: its done date (YYMMDDhhmm, UTC) is passed on as RawDlrDoneDate.
+        receipt = clock.now().strftime("%y%m%d%H%M")
         if outcome.status == "undelivered":
-            advance("undelivered", error_code=outcome.error_code, error_message=outcome.error_message)
+            advance("undelivered", error_code=outcome.error_code, error_message=outcome.error_message,
+                    raw_dlr_done_date=receipt)  # fmt: skip
         else:
-            advance("delivered")
+            advance("delivered", raw_dlr_done_date=receipt)
         return self._flush(outbox)
 
     # --- delivery ------------------------------------------------------------------------------
@@ -289,8 +379,9 @@ class Simulator:
         for attempt in range(self.plan.retries + 1):
             try:
                 response = signed_request(
-                    self._session, token, callback.method, callback.url, callback.params, timeout=10
-                )
+                    self._session, token, callback.method, callback.url, callback.params, timeout=10,
+                    idempotency_token=callback.token,
+                )  # fmt: skip
                 response.close()
                 if response.status_code < 500 and response.status_code != 429:
                     if response.status_code >= 400:
@@ -315,12 +406,10 @@ def _events(form: dict[str, list[str]]) -> set[str]:
     return (events & set(CALL_EVENTS)) | {"completed"} if events else {"completed"}
 
 
-def _call_params(party: CallParty, status: str, sequence: int) -> dict[str, str]:
-    return {
-        "AccountSid": party.account_sid, "ApiVersion": API_VERSION, "CallSid": party.call_sid,
-        "CallStatus": status, "CallbackSource": "call-progress-events", "Called": party.to,
-        "Caller": party.from_, "Direction": party.direction, "From": party.from_,
-        "SequenceNumber": str(sequence), "Timestamp": rfc2822(now()) or "", "To": party.to,
+def _call_params(party: CallParty, status: str, sequence: int, timestamp: str) -> dict[str, str]:
+    """A call status callback: the voice request's parameters plus Twilio's callback fields."""
+    return voice_params(party, status) | {
+        "CallbackSource": "call-progress-events", "SequenceNumber": str(sequence), "Timestamp": timestamp,
     }  # fmt: skip
 
 

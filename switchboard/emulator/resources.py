@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Any
@@ -58,6 +60,118 @@ def rfc2822(moment: datetime.datetime | None) -> str | None:
 
 def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+class SimClock:
+    """The emulator's clock: wall time, moved forward by the simulated seconds calls take.
+
+    Calls are walked in simulated time (a `<Pause length="30"/>` takes no real 30 s), so a call's
+    `end_time` is `start_time + duration`; the clock is advanced to it before the call reads `completed`,
+    so no resource, callback or `Date` header ever shows a moment after the clock's `now()`.
+    The clock never goes back; with real-time pacing it simply keeps up with the wall.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._offset = 0.0
+        self._last = 0.0
+
+    def timestamp(self) -> float:
+        with self._lock:
+            self._last = max(self._last, time.time() + self._offset)
+            return self._last
+
+    def now(self) -> datetime.datetime:
+        moment = datetime.datetime.fromtimestamp(self.timestamp(), datetime.timezone.utc)
+        return moment.replace(microsecond=0)
+
+    def advance_to(self, moment: datetime.datetime) -> None:
+        """Move the clock forward to `moment` (a moment already passed changes nothing)."""
+        target = moment.timestamp()
+        with self._lock:
+            current = time.time() + self._offset
+            if target > current:
+                self._offset += target - current
+
+    @property
+    def ahead_seconds(self) -> float:
+        """How far the clock runs ahead of the wall: the simulated time not yet played in real time."""
+        with self._lock:
+            return self._offset
+
+
+# GSM 03.38: the basic set (1 septet) and the extension table (escape + 1: 2 septets).
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
+
+
+def num_segments(body: str) -> int:
+    """Segments an SMS body needs, as carriers count them (Twilio's Smart Encoding off).
+
+    GSM-7 when every character is in GSM 03.38: 160 septets in one segment, else 153 per segment, an
+    extension character taking 2 septets and never split across segments. Otherwise UCS-2: 70 UTF-16
+    units in one segment, else 67 per segment, a surrogate pair never split.
+    """
+    if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in body):
+        units = [2 if c in GSM7_EXTENSION else 1 for c in body]
+        single, multi = 160, 153
+    else:
+        units = [len(c.encode("utf-16-le")) // 2 for c in body]
+        single, multi = 70, 67
+    if sum(units) <= single:
+        return 1
+    segments, used = 1, 0
+    for size in units:
+        if used + size > multi:
+            segments, used = segments + 1, 0
+        used += size
+    return segments
+
+
+def rfc2822_to_datetime(value: str | None) -> datetime.datetime | None:
+    from email.utils import parsedate_to_datetime
+
+    return parsedate_to_datetime(value) if value else None
+
+
+def list_filter_value(name: str, value: str) -> tuple[datetime.datetime, bool]:
+    """A list filter's date (`YYYY-MM-DD`, UTC) or date-time (ISO 8601); True when it is a whole day."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = datetime.date.fromisoformat(text)
+            return datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.timezone.utc), True
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise TwilioError(
+            400, 20001, f"Invalid {name}: {value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment, False
+
+
+def matches_time(moment: datetime.datetime | None, operator: str, bound: datetime.datetime, whole_day: bool) -> bool:
+    """Twilio's date filters: `X=<date>` on that UTC day, `X>` on or after, `X<` on or before the moment given.
+
+    A date alone means midnight (UTC) of that date, as Twilio's reference says ("StartTime<=YYYY-MM-DD: calls
+    that started on or before midnight of this date"); the SDKs send dates as `YYYY-MM-DDT00:00:00Z`.
+    On the wire, `StartTime>=2026-01-31` is the parameter `StartTime>` with the value `2026-01-31`, so `>`
+    and `>=` are one filter, as are `<` and `<=`.
+    """
+    if moment is None:
+        return False
+    moment = moment.astimezone(datetime.timezone.utc)
+    if operator == ">":
+        return moment >= bound
+    if operator == "<":
+        return moment <= bound
+    if whole_day or bound.time() == datetime.time(0):  # a date, or a date the SDK sent as its midnight
+        return moment.date() == bound.date()
+    return moment == bound
 
 
 def _destination_ok(value: str) -> bool:
@@ -170,7 +284,7 @@ def message_resource(
     media = form.get("MediaUrl", []) + form.get("MediaUrl[]", [])
     service = _one(form, "MessagingServiceSid")
     return {
-        "body": body, "num_segments": str(max(1, -(-len(body) // 153) if len(body) > 160 else 1)),
+        "body": body, "num_segments": str(num_segments(body) if body else 1),
         "direction": "outbound-api", "from": _one(form, "From"), "to": _one(form, "To"),
         "date_updated": rfc2822(created), "price": None, "error_message": None, "uri": base + ".json",
         "account_sid": account_sid, "num_media": str(len(media)), "status": "accepted" if service else "queued",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import hmac
 import json
 import logging
@@ -18,22 +19,28 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from switchboard.emulator.callflow import DialLeg
 from switchboard.emulator.faults import KINDS, FaultPlan
 from switchboard.emulator.resources import (
     API_VERSION,
+    SimClock,
     TwilioError,
     account_resource,
     call_resource,
     check_call,
     check_message,
+    list_filter_value,
+    matches_time,
     message_resource,
     new_sid,
-    now,
     rfc2822,
+    rfc2822_to_datetime,
 )
 
 log = logging.getLogger("switchboard.emulator")
@@ -41,6 +48,29 @@ LOOPBACK = "127.0.0.1"
 _PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/(?P<kind>Calls|Messages)(?:/(?P<sid>[^/.]+))?\.json$")
 _ACCOUNT = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/.]+)\.json$")
 FINAL_CALL_UPDATES = ("completed", "canceled")
+ENDED_CALL = frozenset({"completed", "canceled", "failed", "busy", "no-answer"})
+# A message can be deleted (or its body redacted) once Twilio is done delivering it.
+DONE_MESSAGE = frozenset({"sent", "delivered", "undelivered", "failed", "received", "read", "canceled"})
+MAX_PAGE_SIZE = 1000
+# List filters as Twilio's OpenAPI description names them: (query name, resource field).
+EQUALITY_FILTERS = {
+    "calls": (("To", "to"), ("From", "from"), ("ParentCallSid", "parent_call_sid"), ("Status", "status")),
+    "messages": (("To", "to"), ("From", "from")),
+}
+TIME_FILTERS = {
+    "calls": (("StartTime", "start_time"), ("EndTime", "end_time")),
+    "messages": (("DateSent", "date_sent"),),
+}
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """A live call update: the TwiML the call runs next (Twiml), or where to fetch it (Url, Method)."""
+
+    url: str | None
+    method: str
+    twiml: str | None
+
 
 Listener = Callable[[str, dict[str, Any], dict[str, list[str]]], None]
 
@@ -65,12 +95,14 @@ class TwilioEmulator:
         self.rate_limits = dict(rate_limits or {})  # {"calls": per second, "messages": per second}
         self.faults = FaultPlan()
         self.listeners: list[Listener] = []  # called with (kind, resource, form) after a create is answered
+        self.clock = SimClock()
+        self._redirects: dict[str, Redirect] = {}
         self._lock = threading.Lock()
         self._resources: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
         self._created: dict[str, list[dict[str, list[str]]]] = {kind: [] for kind in KINDS}
         self._attempts: dict[str, list[dict[str, list[str]]]] = {kind: [] for kind in KINDS}
         self._recent: dict[str, deque[float]] = {kind: deque() for kind in KINDS}
-        self._started = now()
+        self._started = self.clock.now()
         self._server = _Server((LOOPBACK, port), self)
         if tls is not None:
             # The handshake runs in each request's thread (see _Server.finish_request), not in accept().
@@ -132,9 +164,11 @@ class TwilioEmulator:
     def update_resource(self, kind: str, sid: str, **fields: Any) -> dict[str, Any]:
         """Change a resource as Twilio would while a call or message progresses."""
         with self._lock:
-            resource = self._resources[kind][sid]
+            resource = self._resources[kind].get(sid)
+            if resource is None:  # deleted over REST meanwhile: Twilio keeps nothing to update either
+                return {}
             resource.update(fields)
-            resource["date_updated"] = rfc2822(now())
+            resource["date_updated"] = rfc2822(self.clock.now())
             return dict(resource)
 
     # --- request handling ----------------------------------------------------------------
@@ -168,10 +202,26 @@ class TwilioEmulator:
         (check_call if kind == "calls" else check_message)(form)
         sid = new_sid("CA" if kind == "calls" else "SM")
         build = call_resource if kind == "calls" else message_resource
-        resource = build(self.account_sid, sid, form, now())
+        resource = build(self.account_sid, sid, form, self.clock.now())
         with self._lock:
             self._resources[kind][sid] = resource
             self._created[kind].append(form)
+        return dict(resource)
+
+    def add_child_call(self, parent_sid: str, leg: DialLeg, from_: str, placed: datetime.datetime) -> dict[str, Any]:
+        """A call a <Dial> placed: listed with `ParentCallSid`, direction `outbound-dial`, as Twilio lists them."""
+        sid, status, duration = leg.sid, leg.status, leg.duration
+        resource = call_resource(self.account_sid, sid, {"To": [leg.to], "From": [from_]}, placed)
+        answered = status == "completed"
+        ended = placed + datetime.timedelta(seconds=duration)
+        resource |= {
+            "parent_call_sid": parent_sid, "direction": "outbound-dial", "status": status,
+            "start_time": rfc2822(placed) if answered else None, "end_time": rfc2822(ended) if answered else None,
+            "duration": str(duration), "date_updated": rfc2822(ended),
+        }  # fmt: skip
+        self.clock.advance_to(ended)
+        with self._lock:
+            self._resources["calls"][sid] = resource
         return dict(resource)
 
     def record_attempt(self, kind: str, form: dict[str, list[str]]) -> None:
@@ -190,28 +240,86 @@ class TwilioEmulator:
         return dict(resource)
 
     def update_call(self, sid: str, form: dict[str, list[str]]) -> dict[str, Any]:
+        """Twilio's call update: `Status` ends it; `Url` or `Twiml` redirects it to new TwiML, now if it is
+        in progress, once it is answered if it is still queued or ringing. An ended call answers 21220."""
         resource = self.fetch("calls", sid)
-        status = next(iter(form.get("Status", [])), None)
+        status = _first(form, "Status")
+        url, twiml = _first(form, "Url"), _first(form, "Twiml")
+        if status is not None and status not in FINAL_CALL_UPDATES:
+            raise TwilioError(400, 21218, f"Invalid Status: {status}")
+        if (status is not None or url is not None or twiml is not None) and resource["status"] in ENDED_CALL:
+            raise TwilioError(400, 21220, "Call is not in-progress. Cannot redirect.")
+        if url is not None and not url.lower().startswith(("http://", "https://")):
+            raise TwilioError(400, 21205, f"Url is not a valid URL: {url}")
         if status is not None:
-            if status not in FINAL_CALL_UPDATES:
-                raise TwilioError(400, 21218, f"Invalid Status: {status}")
-            if resource["status"] in ("completed", "canceled", "failed", "busy", "no-answer"):
-                raise TwilioError(400, 21220, "Call is not in-progress. Cannot redirect.")
-            moment = rfc2822(now())
-            return self.update_resource("calls", sid, status=status, end_time=moment)
+            if status == "canceled" and resource["status"] == "in-progress":
+                return resource  # Twilio: canceled affects only a queued or ringing call
+            fields: dict[str, Any] = {"status": status}
+            if status == "completed":
+                fields["end_time"] = rfc2822(self.clock.now())
+            with self._lock:
+                self._redirects.pop(sid, None)
+            return self.update_resource("calls", sid, **fields)
+        if url is not None or twiml is not None:
+            method = (_first(form, "Method") or "POST").upper()
+            with self._lock:
+                self._redirects[sid] = Redirect(url if twiml is None else None, method, twiml)
+            return self.update_resource("calls", sid)
         return resource
 
-    def page(self, kind: str, query: dict[str, str], path: str) -> dict[str, Any]:
-        filters = {
-            field: query[name]
-            for name, field in (("To", "to"), ("From", "from"), ("Status", "status"))
-            if name in query
-        }
+    def has_redirect(self, sid: str) -> bool:
         with self._lock:
-            items = [dict(r) for r in self._resources[kind].values() if all(r.get(k) == v for k, v in filters.items())]
+            return sid in self._redirects
+
+    def take_redirect(self, sid: str) -> Redirect | None:
+        """The call's pending live update, if any (for the walker): taken once."""
+        with self._lock:
+            return self._redirects.pop(sid, None)
+
+    def update_message(self, sid: str, form: dict[str, list[str]]) -> dict[str, Any]:
+        """Twilio's message update: `Body=""` redacts a message Twilio is done with; `Status=canceled` only
+        cancels a scheduled message, which the emulator never has (30409)."""
+        resource = self.fetch("messages", sid)
+        if _first(form, "Status") is not None:
+            raise TwilioError(400, 30409, "This message cannot be canceled")
+        body = _first(form, "Body")
+        if body is None:
+            return resource
+        if body != "":
+            raise TwilioError(400, 20001, "Body can only be updated to an empty string (redaction)")
+        if resource["status"] not in DONE_MESSAGE:
+            raise TwilioError(400, 20009, "Cannot redact a message that is still being delivered")
+        return self.update_resource("messages", sid, body="")
+
+    def delete(self, kind: str, sid: str) -> None:
+        """Twilio's DELETE: 204 for a finished call or message; 20009 while it is still going."""
+        resource = self.fetch(kind, sid)
+        done = resource["status"] in (ENDED_CALL if kind == "calls" else DONE_MESSAGE)
+        if not done:
+            what = "call" if kind == "calls" else "message"
+            raise TwilioError(400, 20009, f"Cannot delete this {what} before it is complete ({resource['status']})")
+        with self._lock:
+            self._resources[kind].pop(sid, None)
+            self._redirects.pop(sid, None)
+
+    def page(self, kind: str, query: dict[str, str], path: str) -> dict[str, Any]:
+        size = _paging_number(query, "PageSize", 50, 1, MAX_PAGE_SIZE)
+        number = _paging_number(query, "Page", 0, 0, None)
+        checks = [(field, query[name]) for name, field in EQUALITY_FILTERS[kind] if name in query]
+        timed = [
+            (field, operator, *list_filter_value(name + operator, query[name + operator]))
+            for name, field in TIME_FILTERS[kind]
+            for operator in ("", ">", "<")
+            if query.get(name + operator)
+        ]
+        with self._lock:
+            items = [
+                dict(r)
+                for r in self._resources[kind].values()
+                if all(r.get(k) == v for k, v in checks)
+                and all(matches_time(rfc2822_to_datetime(r.get(k)), op, bound, day) for k, op, bound, day in timed)
+            ]
         items.reverse()  # newest first, as Twilio lists them
-        size = max(1, min(1000, int(query.get("PageSize", "50") or 50)))
-        number = max(0, int(query.get("Page", "0") or 0))
         start = number * size
         chunk = items[start : start + size]
         base = {k: v for k, v in query.items() if k not in ("Page", "PageToken")} | {"PageSize": str(size)}
@@ -230,6 +338,26 @@ class TwilioEmulator:
                 listener(kind, resource, form)
             except Exception:
                 log.exception("Emulator listener failed for %s", resource.get("sid"))
+
+
+def _first(form: dict[str, list[str]], name: str) -> str | None:
+    values = form.get(name)
+    return values[0] if values else None
+
+
+def _paging_number(query: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
+    """`PageSize` / `Page` as Twilio reads them; a bad value is a 400 with Twilio's error JSON, not a crash."""
+    raw = query.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"of {low} or more"
+        raise TwilioError(400, 20001, f"Invalid {name}: {raw!r}; must be an integer {bounds}")
+    return value
 
 
 class _Server(ThreadingHTTPServer):
@@ -266,6 +394,33 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle()
 
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header from the emulator's clock, so it agrees with the resources' times."""
+        return format_datetime(self.server.emulator.clock.now(), usegmt=True)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Twilio answers every error with its JSON, never http.server's HTML page."""
+        if code == 501:  # a method http.server has no handler for
+            error = TwilioError(405, 20004, f"Method not allowed: {self.command}")
+        else:
+            error = TwilioError(code, 20001 if code < 500 else 20500, message or self.responses.get(code, ("",))[0])
+        self.close_connection = True
+        if self.command == "HEAD" or code < 200 or code in (204, 304):
+            self.send_response(error.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self._error(error)
+
     def _handle(self) -> None:  # noqa: PLR0911 (one answer per route)
         emulator = self.server.emulator
         parts = urlsplit(self.path)
@@ -286,14 +441,19 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in parse_qsl(raw, keep_blank_values=True):
             form.setdefault(key, []).append(value)
         try:
+            if self.command not in ("GET", "POST") and not (self.command == "DELETE" and sid):
+                raise TwilioError(405, 20004, f"Method not allowed: {self.command}")
             if self.command == "GET" and sid:
                 return self._json(200, emulator.fetch(kind, sid))
             if self.command == "GET":
                 return self._json(200, emulator.page(kind, dict(parse_qsl(parts.query)), parts.path))
+            if self.command == "DELETE":
+                emulator.delete(kind, sid)
+                return self._empty(204)
             if sid and kind == "calls":
                 return self._json(200, emulator.update_call(sid, form))
             if sid:
-                raise TwilioError(405, 20004, "Method not allowed")
+                return self._json(200, emulator.update_message(sid, form))
             return self._create(kind, form)
         except TwilioError as error:
             return self._error(error)
@@ -324,6 +484,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(201, resource)
         emulator.notify(kind, resource, form)
         return None
+
+    def _empty(self, status: int) -> None:
+        try:
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            log.debug("Client went away before the answer")
 
     def _error(self, error: TwilioError) -> None:
         self._json(error.status, error.body())

@@ -24,7 +24,7 @@ def sms_incoming(request: WebhookRequest, settings: Settings) -> MessagingRespon
     from switchboard.records.callbacks import record_inbound_message
     from switchboard.twiml.sms import SmsConfig, incoming_message
 
-    params = request.params
+    params = request.form  # Twilio's fields; the reply's configuration comes from settings
     twiml = incoming_message(params.get("From"), params.get("Body", "") or "", SmsConfig.from_settings(settings))
     record_quietly(settings, record_inbound_message, request.form.to_dict())  # also STOP/START opt-outs
     return twiml

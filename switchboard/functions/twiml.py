@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from switchboard.functions.webhook import Flow
     from switchboard.settings import Settings
+    from switchboard.twiml import twimlets
     from switchboard.webhooks.request import WebhookRequest
 
 bp = func.Blueprint()
@@ -24,7 +25,7 @@ bp = func.Blueprint()
 def twiml_message(request: WebhookRequest, settings: Settings) -> VoiceResponse:
     from switchboard.twiml import twimlets
 
-    twiml = twimlets.message(request.params)
+    twiml = twimlets.message(call_of(request, settings))
     record_inbound(request, settings)
     return twiml
 
@@ -41,24 +42,35 @@ def twiml_twimlet(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _flow(name: str) -> Flow:
-    from switchboard.twiml import twimlets
-    from switchboard.twimlet_storage import StorageVoicemailSink, list_audio_blobs
-
     def flow(request: WebhookRequest, settings: Settings) -> TwiML:
-        call = twimlets.Call(
-            params=request.params,
-            query=request.query,
-            path=request.path,
-            config=twimlets.TwimletConfig.from_settings(settings),
-            voicemail=StorageVoicemailSink(),
-            list_audio=list_audio_blobs,
-        )
-        twiml = twimlets.answer(name, call)
+        from switchboard.twiml import twimlets
+
+        twiml = twimlets.answer(name, call_of(request, settings))
         record_inbound(request, settings)
         return twiml
 
     flow.__name__ = f"twiml_{name}"
     return flow
+
+
+def call_of(request: WebhookRequest, settings: Settings) -> twimlets.Call:
+    """The signed query configures; Twilio's fields come from the form (POST) or the query (GET)."""
+    from switchboard.twiml import twimlets
+    from switchboard.twimlet_storage import StorageVoicemailSink, list_audio_blobs
+    from switchboard.urls import path_prefix
+    from switchboard.webhooks.signature import signed_url
+
+    return twimlets.Call(
+        query=request.query,
+        form=request.form,
+        method=request.method,
+        path=request.path,
+        request_url=signed_url(request, settings.public_base_url),
+        prefix=path_prefix(settings.public_base_url),
+        config=twimlets.TwimletConfig.from_settings(settings),
+        voicemail=StorageVoicemailSink(),
+        list_audio=list_audio_blobs,
+    )
 
 
 def record_inbound(request: WebhookRequest, settings: Settings) -> None:
@@ -69,6 +81,6 @@ def record_inbound(request: WebhookRequest, settings: Settings) -> None:
     from switchboard.functions.recording import record_quietly
     from switchboard.records.callbacks import record_inbound_call
 
-    form = request.form.to_dict()
+    form = (request.query if request.method == "GET" else request.form).to_dict()
     if form.get("Direction") == "inbound" and form.get("CallSid"):
         record_quietly(settings, record_inbound_call, form)

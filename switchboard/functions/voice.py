@@ -25,8 +25,12 @@ def voice_incoming(request: WebhookRequest, settings: Settings) -> VoiceResponse
     from switchboard.functions.recording import record_quietly
     from switchboard.records.callbacks import record_inbound_call
     from switchboard.twiml.voice import VoiceConfig, answer_call
+    from switchboard.urls import path_prefix
 
     config = VoiceConfig.from_settings(settings)
-    twiml = answer_call(request.params, request.query, request.path, config, datetime.now(timezone.utc))
+    twiml = answer_call(
+        request.form, request.query, request.path, config, datetime.now(timezone.utc),
+        prefix=path_prefix(settings.public_base_url),
+    )  # fmt: skip
     record_quietly(settings, record_inbound_call, request.form.to_dict())  # after the answer is built; never fails it
     return twiml

@@ -222,7 +222,11 @@ def _e164(data: Mapping[str, Any], key: str, *, required: bool) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not E164_PATTERN.fullmatch(value):
-        raise Invalid(f"{key}: must be an E.164 phone number such as +15558675310")
+        # Programs write this queue: a national number (415-555-1212) would make us guess its country.
+        raise Invalid(
+            f"{key}: must be an E.164 phone number such as +15558675310 (with + and country code;"
+            " the outbound contract does not guess the country of a national number)"
+        )
     return value
 
 

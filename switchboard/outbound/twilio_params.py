@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from twilio.twiml.voice_response import VoiceResponse
 
 from switchboard.outbound.contract import OutboundRequest
+from switchboard.urls import public_url
 
 VOICE_STATUS_PATH = "/api/voice/status"
 SMS_STATUS_PATH = "/api/sms/status"
@@ -24,7 +25,7 @@ REQUEST_ID_PARAM = "request_id"
 def status_callback_url(public_base_url: str | None, path: str, request_id: str) -> str | None:
     if not public_base_url:
         return None
-    return f"{public_base_url.rstrip('/')}{path}?{urlencode({REQUEST_ID_PARAM: request_id})}"
+    return f"{public_url(public_base_url, path)}?{urlencode({REQUEST_ID_PARAM: request_id})}"
 
 
 def inline_twiml(request: OutboundRequest) -> str | None:

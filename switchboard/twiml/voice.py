@@ -47,31 +47,35 @@ class VoiceConfig:
         )
 
 
-def answer_call(params: Params, query: Params, path: str, config: VoiceConfig, now: datetime) -> VoiceResponse:
+def answer_call(
+    form: Params, query: Params, path: str, config: VoiceConfig, now: datetime, *, prefix: str = ""
+) -> VoiceResponse:
     """The whole inbound flow: blocklist, business hours, forward, and voicemail when nobody answers.
 
-    Voicemail is the voicemail twimlet itself (its route, its callbacks), configured from settings.
+    `form` holds Twilio's fields (From, To, DialCallStatus); the configuration comes from settings and
+    our own signed query (Stage). Voicemail is the voicemail twimlet itself (its route, its callbacks).
+    `prefix` is the path of PUBLIC_BASE_URL, so follow-ups resolve behind a gateway.
     """
-    caller = params.get("From")
+    caller = form.get("From")
     if caller and caller in config.blocklist:
-        return incoming_call(caller, params.get("To"), config)
-    mailbox = _voicemail_call(params, path, config)
+        return incoming_call(caller, form.get("To"), config)
+    mailbox = _voicemail_call(form, path, config, prefix)
     if query.get("Stage") == DIAL_RESULT:
-        return after_dial(params.get("DialCallStatus"), mailbox.self_url())
+        return after_dial(form.get("DialCallStatus"), mailbox.self_url())
     closed = config.business_hours is not None and not config.business_hours.is_open(now)
     if closed or (config.voicemail and not config.forward_to):
         return voicemail(mailbox)
-    action = f"{path}?Stage={DIAL_RESULT}" if config.voicemail else None
-    return incoming_call(caller, params.get("To"), config, dial_action=action)
+    action = f"{prefix}{path}?Stage={DIAL_RESULT}" if config.voicemail else None
+    return incoming_call(caller, form.get("To"), config, dial_action=action)
 
 
-def _voicemail_call(params: Params, path: str, config: VoiceConfig) -> Call:
+def _voicemail_call(form: Params, path: str, config: VoiceConfig, prefix: str) -> Call:
     pairs = [("Message", config.voicemail_greeting or VOICEMAIL_GREETING)]
     if config.voicemail_notify:
         pairs.append(("NotifyNumber", config.voicemail_notify))
     # /api/voice/incoming -> /api/twiml/voicemail, whatever the route prefix.
     query = Params(tuple(pairs))
-    return Call(params=params.merged(query), query=query, path=path.rsplit("/", 2)[0] + "/twiml/voicemail")
+    return Call(query=query, form=form, path=path.rsplit("/", 2)[0] + "/twiml/voicemail", prefix=prefix)
 
 
 def incoming_call(

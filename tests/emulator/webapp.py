@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -22,6 +22,7 @@ class Received:
     path: str  # with the query
     params: dict[str, str]  # form fields (POST) or query parameters (GET)
     signature_valid: bool
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class WebApp:
@@ -76,7 +77,7 @@ def _handler(app: WebApp) -> type[BaseHTTPRequestHandler]:
             valid = bool(app.validator.validate(url, form, signature))
             params = form if self.command == "POST" else dict(parse_qsl(parts.query, keep_blank_values=True))
             with app.lock:
-                app.received.append(Received(self.command, self.path, params, valid))
+                app.received.append(Received(self.command, self.path, params, valid, dict(self.headers.items())))
             route = app.routes.get(parts.path)
             status, body = (404, "") if route is None else (200, "<Response/>")
             if route is not None:

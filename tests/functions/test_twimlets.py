@@ -128,7 +128,7 @@ def test_forward_outside_the_allow_list_never_dials(app, configure, caplog) -> N
     "query",
     [
         "forward",
-        "forward?PhoneNumber=%2B15551234567&Timeout=%00",
+        "forward?PhoneNumber=%2B15551234567&CallerId=%00",
         "simulring?PhoneNumbers%5B0%5D=%E2%98%8E",
         "menu?Options%5B%5D=x",
         "conference?Password=%3Cscript%3E",
@@ -158,7 +158,7 @@ def test_findme_walks_the_list_then_fails_over(app, configure) -> None:
         current = follow(current, element(xml, "Dial").attrib["action"])
     assert dialled == ["+15551234567", "+15551234568"]
     assert xml_of(twimlet(app, current, {**CALL, "DialCallStatus": "no-answer"})) == (
-        f"{DECL}<Response><Redirect>/api/twiml/voicemail</Redirect></Response>"
+        f"{DECL}<Response><Redirect>{BASE}/voicemail</Redirect></Response>"
     )
 
 

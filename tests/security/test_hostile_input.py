@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import os
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import given, settings
@@ -100,8 +101,9 @@ def _on_the_wire(value: str) -> bytes:
 def test_xml_injection_is_escaped_into_text(app, payload: str) -> None:
     from xml.etree.ElementTree import fromstring
 
-    url = f"{PUBLIC_BASE_URL}/api/twiml/message"
-    body = xml_of(post_signed(app, "twiml_message", url, {"Message": payload}))
+    # The payload sits in the signed URL: that is where a twimlet's configuration comes from.
+    url = f"{PUBLIC_BASE_URL}/api/twiml/message?{urlencode({'Message': payload})}"
+    body = xml_of(post_signed(app, "twiml_message", url, {"CallSid": "CA" + "0" * 32}))
     check_twiml(body.encode())
     say = fromstring(body).find("Say")  # noqa: S314 (our own output)
     # Characters XML 1.0 cannot carry are the builder's to drop; everything else is said as written.
@@ -127,8 +129,8 @@ def test_a_non_utf8_body_without_a_signature_is_forbidden(app) -> None:
 
 
 def test_characters_xml_cannot_hold_are_dropped_not_served(app) -> None:
-    url = f"{PUBLIC_BASE_URL}/api/twiml/message"
-    body = xml_of(post_signed(app, "twiml_message", url, {"Message": "Press\x1f 1\x00 now\ufffe", "Voice": "a\x0bb"}))
+    query = urlencode({"Message": "Press\x1f 1\x00 now\ufffe", "Voice": "a\x0bb"})
+    body = xml_of(post_signed(app, "twiml_message", f"{PUBLIC_BASE_URL}/api/twiml/message?{query}", {}))
     assert body.endswith('<Response><Say voice="ab">Press 1 now</Say></Response>')
 
 

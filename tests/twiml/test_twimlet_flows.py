@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.saved: list[VoicemailEvent] = []
         self.notified: list[tuple[str, VoicemailEvent]] = []
+        self.emailed: list[tuple[str, VoicemailEvent]] = []
 
     def save_voicemail(self, event: VoicemailEvent) -> None:
         self.saved.append(event)
@@ -33,10 +35,13 @@ class Mailbox:
     def notify_voicemail(self, number: str, event: VoicemailEvent) -> None:
         self.notified.append((number, event))
 
+    def email_voicemail(self, address: str, event: VoicemailEvent) -> None:
+        self.emailed.append((address, event))
+
 
 def run(name: str, query: Pairs, form: Pairs = (), config: TwimletConfig = ALLOW, **extra) -> str:
     call = Call(
-        params=Params(tuple(form) + tuple(query)),
+        form=Params(tuple(form)),
         query=Params(tuple(query)),
         path=f"/api/twiml/{name}",
         config=config,
@@ -118,10 +123,8 @@ def test_unset_allow_list_says_what_to_set(caplog) -> None:
     "query",
     [
         [],
-        [("PhoneNumber", "5551234567")],
+        [("PhoneNumber", "0612345678")],
         [("PhoneNumber", "+1555123456789012")],
-        [("PhoneNumber", "+15551234567"), ("Timeout", "abc")],
-        [("PhoneNumber", "+15551234567"), ("Timeout", "3")],
         [("PhoneNumber", "+15551234567"), ("CallerId", "anonymous")],
         [("PhoneNumber", "+15551234567"), ("FailUrl", "javascript:alert(1)")],
         [("PhoneNumber", "+15551234567"), ("AllowedCallers[]", "me")],
@@ -145,12 +148,13 @@ def test_simulring_rings_every_number_with_a_whisper() -> None:
     )
 
 
-def test_simulring_without_message_and_with_timeout() -> None:
+def test_simulring_without_message_announces_the_caller_and_with_timeout() -> None:
     query = [("PhoneNumbers[]", "+15551234567"), ("PhoneNumbers[]", "+15551234568"), ("Timeout", "15")]
     assert run("simulring", query) == (
         f'{DECL}<Response><Dial action="/api/twiml/simulring?PhoneNumbers%5B%5D=%2B15551234567'
         '&amp;PhoneNumbers%5B%5D=%2B15551234568&amp;Timeout=15&amp;Stage=dial-result" timeout="15">'
-        "<Number>+15551234567</Number><Number>+15551234568</Number></Dial></Response>"
+        '<Number url="/api/twiml/whisper">+15551234567</Number><Number url="/api/twiml/whisper">+15551234568</Number>'
+        "</Dial></Response>"
     )
 
 
@@ -168,11 +172,21 @@ def test_simulring_outcome_goes_to_fail_url() -> None:
         [],
         [("PhoneNumbers[]", f"+155512345{n:02d}") for n in range(11)],
         [("PhoneNumbers[]", "+15551234567"), ("PhoneNumbers[]", "+19005550123")],
-        [("PhoneNumbers[]", "+15551234567"), ("PhoneNumbers[]", "555")],
+        [("PhoneNumbers[]", "555"), ("PhoneNumbers[]", "boss")],
     ],
 )
 def test_simulring_bad_number_lists(query: Pairs) -> None:
     assert run("simulring", query) == SORRY
+
+
+def test_a_bad_list_entry_is_skipped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    query = [("PhoneNumbers[]", "+15551234567"), ("PhoneNumbers[]", "555"), ("PhoneNumbers[]", "(555) 234-4568")]
+    with caplog.at_level(logging.WARNING, logger="switchboard.twimlets"):
+        xml = run("simulring", query)
+    assert ">+15551234567</Number>" in xml
+    assert ">+15552344568</Number>" in xml
+    assert xml.count("<Number") == 2
+    assert "PhoneNumbers entry 1 is not a phone number; skipped" in caplog.text
 
 
 # findme
@@ -223,7 +237,22 @@ def test_whisper_says_the_message() -> None:
     assert run("whisper", [("Message", "Call from the website")]) == (
         f"{DECL}<Response><Say>Call from the website</Say></Response>"
     )
-    assert run("whisper", []) == f"{DECL}<Response />"
+
+
+def test_whisper_without_message_reads_the_callers_number_and_wants_a_key() -> None:
+    assert run("whisper", [], [("From", "+14155551212")]) == (
+        f'{DECL}<Response><Gather action="/api/twiml/whisper?Stage=human-check" numDigits="1" timeout="10">'
+        "<Say>You are receiving a call from 4. 1. 5. 5. 5. 5. 1. 2. 1. 2. Press any key to accept.</Say>"
+        "</Gather><Hangup /></Response>"
+    )
+    assert run("whisper", [], [("From", "+442079460000")]) == (
+        f'{DECL}<Response><Gather action="/api/twiml/whisper?Stage=human-check" numDigits="1" timeout="10">'
+        "<Say>You are receiving a call from 4. 4. 2. 0. 7. 9. 4. 6. 0. 0. 0. 0. Press any key to accept.</Say>"
+        "</Gather><Hangup /></Response>"
+    )
+    assert "<Say>You are receiving a call. Press any key to accept.</Say>" in run(
+        "whisper", [], [("From", "anonymous")]
+    )
 
 
 def test_whisper_human_check_gathers_a_key() -> None:
@@ -238,7 +267,7 @@ def test_whisper_key_bridges_and_silence_hangs_up() -> None:
     query = [("HumanCheck", "true"), ("Stage", "human-check")]
     assert run("whisper", query, [("Digits", "5")]) == f"{DECL}<Response />"
     assert run("whisper", query) == HANGUP
-    assert run("whisper", [("HumanCheck", "perhaps")]) == SORRY
+    assert run("whisper", [("Message", "Hi"), ("HumanCheck", "perhaps")]) == SORRY
 
 
 # menu
@@ -393,7 +422,9 @@ def test_notice_fits_one_long_sms() -> None:
 
 # conference
 
-ROOM = "<Say>You are now entering the conference.</Say><Dial><Conference>conference</Conference></Dial>"
+UNNAMED = "conference-" + hashlib.sha256(b"\n\n").hexdigest()[:24]
+PASSWORD_ROOM = "conference-" + hashlib.sha256(b"\n\n4321").hexdigest()[:24]
+ROOM = f"<Say>You are now entering the conference.</Say><Dial><Conference>{UNNAMED}</Conference></Dial>"
 
 
 def test_conference_without_password_joins() -> None:
@@ -414,7 +445,9 @@ def password_prompt(attempt: int) -> str:
 def test_conference_password_is_gathered_with_bounded_retries() -> None:
     assert run("conference", [("Password", "4321")]) == f"{DECL}<Response>{password_prompt(1)}</Response>"
     stage = [("Password", "4321"), ("Stage", "password")]
-    assert run("conference", [*stage, ("Attempt", "1")], [("Digits", "4321")]) == f"{DECL}<Response>{ROOM}</Response>"
+    assert run("conference", [*stage, ("Attempt", "1")], [("Digits", "4321")]) == (
+        f"{DECL}<Response>{ROOM.replace(UNNAMED, PASSWORD_ROOM)}</Response>"
+    )
     assert run("conference", [*stage, ("Attempt", "1")], [("Digits", "1111")]) == (
         f"{DECL}<Response><Say>That password is not correct.</Say>{password_prompt(2)}</Response>"
     )
@@ -450,8 +483,34 @@ def test_conference_music_is_a_genre_or_a_url(music: str, wait_url: str | None) 
     expected = (wait_url or music).replace("&", "&amp;")
     assert run("conference", [("Music", music)]) == (
         f"{DECL}<Response><Say>You are now entering the conference.</Say><Dial>"
-        f'<Conference waitMethod="GET" waitUrl="{expected}">conference</Conference></Dial></Response>'
+        f'<Conference waitMethod="GET" waitUrl="{expected}">{UNNAMED}</Conference></Dial></Response>'
     )
+
+
+def test_conference_unknown_music_falls_back_to_twilios_default() -> None:
+    assert run("conference", [("Music", "polka")]) == f"{DECL}<Response>{ROOM}</Response>"
+
+
+def test_unnamed_conferences_stay_apart_and_stable() -> None:
+    def room(query: Pairs) -> str:
+        # With a password, the room is where the right digits lead.
+        return element_text(run("conference", [*query, ("Stage", "password")], [("Digits", "999")]), "Conference")
+
+    sales = [("Message", "Sales line"), ("Moderators[0]", "+15550000001")]
+    support = [("Message", "Support line"), ("Moderators[0]", "+15550000001")]
+    assert room(sales) == room(sales) != room(support)
+    assert room(sales) != room([*sales, ("Password", "999")]) != room([])
+    assert room([("Moderators[0]", "555-200-0001")]) == room([("Moderators[0]", "+15552000001")])
+    assert room([("Name", "Weekly"), *sales]) == "Weekly"
+
+
+def element_text(xml: str, tag: str) -> str:
+    import xml.etree.ElementTree as ET
+
+    found = ET.fromstring(xml.removeprefix(DECL)).find(f".//{tag}")  # noqa: S314 - our own output
+    assert found is not None
+    assert found.text is not None
+    return found.text
 
 
 @pytest.mark.parametrize(
@@ -459,7 +518,6 @@ def test_conference_music_is_a_genre_or_a_url(music: str, wait_url: str | None) 
     [
         [("Password", "12")],
         [("Password", "12a4")],
-        [("Music", "polka")],
         [("Moderators[]", "boss")],
         [("Name", "x" * 129)],
         [("Password", "1234"), ("Stage", "password"), ("Attempt", "one")],
@@ -559,7 +617,7 @@ def test_echo_is_refused_while_off() -> None:
 @pytest.mark.parametrize(
     ("name", "spellings", "needle"),
     [
-        ("simulring", ["PhoneNumbers", "PhoneNumbers[]", "PhoneNumbers[0]"], "<Number>+15551234567</Number>"),
+        ("simulring", ["PhoneNumbers", "PhoneNumbers[]", "PhoneNumbers[0]"], ">+15551234567</Number>"),
         ("findme", ["PhoneNumbers", "PhoneNumbers[]", "PhoneNumbers[0]"], ">+15551234567</Number>"),
         ("forward", ["PhoneNumber", "PhoneNumber[]", "PhoneNumber[0]"], "<Number>+15551234567</Number>"),
     ],
@@ -608,3 +666,46 @@ def test_get_webhooks_do_not_carry_twilios_parameters_into_follow_ups() -> None:
     query = [("PhoneNumber", "+15551234567"), ("CallSid", "CA1"), ("From", "+15550001111"), ("Caller", "+15550001111"),
              ("To", "+15005550006"), ("CallStatus", "ringing"), ("Direction", "inbound")]  # fmt: skip
     assert 'action="/api/twiml/forward?PhoneNumber=%2B15551234567&amp;Stage=dial-result"' in run("forward", query)
+
+
+# Relative URLs resolve against the URL Twilio requested, as Twilio resolves them, then pass the same checks
+
+HERE = "https://sb.example.net/api/twiml/"
+
+
+def test_relative_fail_url_options_message_url_and_music_resolve_against_the_request() -> None:
+    fail = [("PhoneNumber", "+15551234567"), ("FailUrl", "voicemail?Email=me%40example.com"), ("Stage", "dial-result")]
+    assert run("forward", fail, [("DialCallStatus", "busy")], request_url=HERE + "forward?x=1") == (
+        f"{DECL}<Response><Redirect>{HERE}voicemail?Email=me%40example.com</Redirect></Response>"
+    )
+    menu = [("Options[1]", "../other/sales"), ("Stage", "choice"), ("Loop", "1")]
+    assert run("menu", menu, [("Digits", "1")], request_url=HERE + "menu") == (
+        f"{DECL}<Response><Redirect>https://sb.example.net/api/other/sales</Redirect></Response>"
+    )
+    assert run(
+        "message", [("Message", "audio/hello.mp3"), ("Message", "Hello there.")], request_url=HERE + "message"
+    ) == (f"{DECL}<Response><Play>{HERE}audio/hello.mp3</Play><Say>Hello there.</Say></Response>")
+    music = run("holdmusic", [("Url", "/music/a.mp3"), ("Shuffle", "false")], request_url=HERE + "holdmusic")
+    assert music.startswith(f"{DECL}<Response><Play>https://sb.example.net/music/a.mp3</Play><Redirect>")
+    room = run("conference", [("Name", "B"), ("Music", "holdmusic?Container=lobby")], request_url=HERE + "conference")
+    assert f'waitUrl="{HERE}holdmusic?Container=lobby"' in room
+
+
+@pytest.mark.parametrize(
+    ("name", "query"),
+    [
+        ("forward", [("PhoneNumber", "+15551234567"), ("FailUrl", "javascript:alert(1)"), ("Stage", "dial-result")]),
+        ("menu", [("Options[1]", "ftp://example.net/x")]),
+        ("menu", [("Options[1]", "data:text/xml,<Response/>")]),
+    ],
+)
+def test_resolved_urls_pass_the_same_checks(name: str, query: Pairs) -> None:
+    assert run(name, query, [("DialCallStatus", "busy")], request_url=HERE + name) == SORRY
+
+
+@pytest.mark.parametrize(
+    ("timeout", "dialled"), [("3", "5"), ("0", "5"), ("601", "600"), ("9999", "600"), ("abc", "20")]
+)
+def test_timeout_is_clamped_to_twilios_range(timeout: str, dialled: str) -> None:
+    xml = run("forward", [("PhoneNumber", "+15551234567"), ("Timeout", timeout)])
+    assert f'timeout="{dialled}"><Number>+15551234567</Number>' in xml

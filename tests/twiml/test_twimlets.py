@@ -2,9 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from switchboard.twiml.twimlets import message
+from switchboard.twiml.twimlets import Call
+from switchboard.twiml.twimlets import message as message_twimlet
 from switchboard.webhooks.request import Params
 from tests.support import XML_DECLARATION as DECL
+
+
+def message(query: Params) -> object:
+    return message_twimlet(Call(query=query, path="/api/twiml/message"))
 
 
 def test_hello_world_from_the_azure_guide() -> None:

@@ -36,7 +36,7 @@ __all__ = [
 MISCONFIGURED = "Sorry, this number is not set up correctly. Goodbye."
 
 TWIMLETS: dict[str, Callable[[Call], TwiML]] = {
-    "message": lambda call: message(call.params),
+    "message": message,
     "forward": forward,
     "simulring": simulring,
     "findme": findme,

@@ -8,10 +8,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from switchboard.dialpolicy import DialPolicy
-from switchboard.phones import is_e164, mask
+from switchboard.phones import DEFAULT_COUNTRY, mask, to_e164
 from switchboard.settings import Settings
 from switchboard.twiml.common import URL_LIMIT, is_http_url
 from switchboard.webhooks.request import Params
@@ -32,6 +32,9 @@ TWILIO_REQUEST_KEYS = frozenset(
     }
 )  # fmt: skip
 MAX_NUMBERS = 10
+# Twilio's <Dial timeout> range; it clamps values outside it, and so do we.
+DIAL_TIMEOUT_MIN, DIAL_TIMEOUT_MAX = 5, 600
+AUDIO_EXTENSIONS = (".mp3", ".wav", ".aif", ".aiff", ".gsm", ".ul", ".ulaw")
 _DIGITS = re.compile(r"^[0-9]{1,6}$")
 _COUNTER = re.compile(r"^[0-9]{1,4}$")
 
@@ -58,6 +61,8 @@ class VoicemailSink(Protocol):
 
     def notify_voicemail(self, number: str, event: VoicemailEvent) -> None: ...
 
+    def email_voicemail(self, address: str, event: VoicemailEvent) -> None: ...
+
 
 ListAudio = Callable[[str], Sequence[str]]
 
@@ -67,6 +72,7 @@ class TwimletConfig:
     destinations: DialPolicy = field(default_factory=DialPolicy)
     echo_enabled: bool = False
     holdmusic_containers: frozenset[str] = frozenset({"holdmusic"})
+    default_country: str = DEFAULT_COUNTRY
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TwimletConfig:
@@ -74,6 +80,7 @@ class TwimletConfig:
             destinations=settings.forward_allowed_destinations,
             echo_enabled=settings.twiml_echo_enabled,
             holdmusic_containers=settings.holdmusic_containers,
+            default_country=settings.default_country,
         )
 
 
@@ -82,11 +89,21 @@ _SHARED_RNG = random.Random()  # noqa: S311 (shuffling a playlist needs no secre
 
 @dataclass(frozen=True)
 class Call:
-    """One request to a twimlet. `params` is form then query; follow-up URLs are built from `path` + `query`."""
+    """One request to a twimlet.
 
-    params: Params
+    The signed URL is the configuration: `get`, `phone`, `url`... read the URL's `query` only. Twilio's own
+    request fields (`From`, `Digits`, `DialCallStatus`, ...) come from `request_field`: the POSTed `form`, or the
+    query when Twilio used GET. Extra form fields (a Voice SDK's caller-chosen params) configure nothing.
+    Follow-up URLs are `prefix` (the path of PUBLIC_BASE_URL) + `path` + query; relative URLs in the
+    configuration resolve against `request_url`, the public URL Twilio requested, as Twilio resolves them.
+    """
+
     query: Params
     path: str
+    form: Params = field(default_factory=Params)
+    method: str = "POST"
+    request_url: str = ""
+    prefix: str = ""
     config: TwimletConfig = field(default_factory=TwimletConfig)
     voicemail: VoicemailSink | None = None
     list_audio: ListAudio | None = None
@@ -98,11 +115,17 @@ class Call:
         return self.query.get("Stage") or ""
 
     def get(self, name: str) -> str | None:
-        """The first non-blank value, in any twimlets.com spelling: `X`, `X[]` or `X[0]`."""
-        for value in self.params.list_param(name):
+        """The first non-blank configured value, in any twimlets.com spelling: `X`, `X[]` or `X[0]`."""
+        for value in self.query.list_param(name):
             if value.strip():
                 return value.strip()
         return None
+
+    def request_field(self, name: str) -> str | None:
+        """One of Twilio's request fields: from the form on POST, from the query on GET."""
+        source = self.query if self.method == "GET" else self.form
+        value = source.get(name)
+        return value.strip() if value is not None and value.strip() else None
 
     def control(self, name: str) -> str | None:
         """Our own bookkeeping (stage, loop counters) is read from the signed URL only."""
@@ -123,13 +146,23 @@ class Call:
 
     def sibling_url(self, name: str, params: Sequence[tuple[str, str]] | None, /, **control: str | int) -> str:
         """Another twimlet next to this one (`whisper`, `voicemail`); `params=None` keeps this request's query."""
-        base = self.path.rsplit("/", 1)[0] + "/" + name
+        base = self.prefix + self.path.rsplit("/", 1)[0] + "/" + name
         if params is None:
             pairs = [(k, v) for k, v in self.query.pairs if k not in CONTROL_KEYS and k not in TWILIO_REQUEST_KEYS]
         else:
             pairs = list(params)
         pairs += [(key, str(value)) for key, value in control.items()]
         return base + ("?" + urlencode(pairs) if pairs else "")
+
+    def resolve(self, value: str) -> str:
+        """A relative URL (`voicemail?Email=...`, `/busy.mp3`) resolved as Twilio does, against the request URL."""
+        if is_http_url(value) or not self.request_url:
+            return value
+        return urljoin(self.request_url, value)
+
+    @property
+    def country(self) -> str:
+        return self.config.default_country
 
     # Parameter checks: each raises BadParameter with a reason fit for the log.
 
@@ -139,20 +172,37 @@ class Call:
             if required:
                 raise BadParameter(f"{name} is required")
             return None
-        if not is_e164(value):
-            raise BadParameter(f"{name} is not an E.164 number")
-        return value
+        number = to_e164(value, self.country)
+        if number is None:
+            raise BadParameter(f"{name} is not a phone number")
+        return number
 
     def phones(self, name: str, *, required: bool = False) -> list[str]:
-        values = [v.strip() for v in self.params.list_param(name) if v.strip()]
+        """A list of numbers; an entry that is not a number is skipped and logged, as long as one is left."""
+        values = [v.strip() for v in self.query.list_param(name) if v.strip()]
         if required and not values:
             raise BadParameter(f"{name} is required")
         if len(values) > MAX_NUMBERS:
             raise BadParameter(f"{name} lists {len(values)} numbers; at most {MAX_NUMBERS} are dialled")
-        for value in values:
-            if not is_e164(value):
-                raise BadParameter(f"{name} holds {mask(value) if value.startswith('+') else 'a value'} not in E.164")
-        return values
+        numbers: list[str] = []
+        for position, value in enumerate(values):
+            number = to_e164(value, self.country)
+            if number is None:
+                log.warning("%s entry %d is not a phone number; skipped", name, position)
+            elif number not in numbers:
+                numbers.append(number)
+        if values and not numbers:
+            raise BadParameter(f"{name} holds no phone number")
+        return numbers
+
+    def caller_numbers(self) -> set[str]:
+        """`From` and `To` of this call as E.164: twimlets.com matched Moderators and AllowedCallers against either."""
+        found = set()
+        for name in ("From", "To"):
+            number = to_e164(self.request_field(name), self.country)
+            if number is not None:
+                found.add(number)
+        return found
 
     def destinations(self, numbers: Sequence[str]) -> list[str]:
         """Refuse numbers outside FORWARD_ALLOWED_DESTINATIONS (toll-fraud guard)."""
@@ -176,6 +226,16 @@ class Call:
             raise BadParameter(f"{name} must be a whole number from {low} to {high}")
         return int(value)
 
+    def timeout(self, default: int) -> int:
+        """`Timeout` clamped to Twilio's <Dial> range, as Twilio itself clamps; not a number -> the default."""
+        value = self.get("Timeout")
+        if value is None:
+            return default
+        if not _DIGITS.match(value):
+            log.warning("Timeout is not a whole number; using %d", default)
+            return default
+        return min(max(int(value), DIAL_TIMEOUT_MIN), DIAL_TIMEOUT_MAX)
+
     def flag(self, name: str, default: bool) -> bool:
         value = self.get(name)
         if value is None:
@@ -190,9 +250,32 @@ class Call:
         value = self.get(name)
         if value is None:
             return None
-        if not is_url(value):
+        return self.checked_url(value, name)
+
+    def checked_url(self, value: str, name: str) -> str:
+        """Relative URLs are resolved against the request URL, then pass the same check as absolute ones."""
+        resolved = self.resolve(value)
+        if not is_url(resolved):
             raise BadParameter(f"{name} is not an http(s) URL or a path")
+        return resolved
+
+    def audio_or_text(self, value: str) -> str:
+        """A `Message`: an http(s) URL or a relative audio file (`greeting.mp3`) is played; other text is said."""
+        if is_http_url(value):
+            return value
+        # Resolved against the request URL, it becomes an absolute URL and is played. Without one (the
+        # default voice flow, configured by settings) a relative value stays words to say.
+        if looks_like_audio_path(value) and self.request_url:
+            return self.checked_url(value, "Message")
         return value
+
+
+def looks_like_audio_path(value: str) -> bool:
+    """`greeting.mp3`, `/audio/hello.wav?v=2`: a relative URL of an audio file, not words to say."""
+    text = value.strip()
+    if not text or any(c.isspace() for c in text) or len(text) > URL_LIMIT:
+        return False
+    return urlsplit(text).path.lower().endswith(AUDIO_EXTENSIONS)
 
 
 def is_url(value: str) -> bool:

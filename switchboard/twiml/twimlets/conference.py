@@ -7,7 +7,7 @@ import re
 from twilio.twiml.voice_response import VoiceResponse
 
 from switchboard.twiml.common import is_http_url, say_or_play
-from switchboard.twiml.twimlets.base import BadParameter, Call
+from switchboard.twiml.twimlets.base import BadParameter, Call, log
 
 PASSWORD = "password"  # noqa: S105 - a stage name, not a secret
 MAX_ATTEMPTS = 3
@@ -23,19 +23,20 @@ _NAME_LIMIT = 128
 
 
 def conference(call: Call) -> VoiceResponse:
-    name = call.get("Name") or "conference"
-    if len(name) > _NAME_LIMIT:
-        raise BadParameter(f"Name is longer than {_NAME_LIMIT} characters")
     password = call.get("Password")
     if password is not None and not _PASSWORD.match(password):
         raise BadParameter("Password must be 3 to 20 digits")
     moderators = call.phones("Moderators")
-    wait_url = music_url(call.get("Music"))
+    name = call.get("Name") or room_name(call.get("Message"), moderators, password)
+    if len(name) > _NAME_LIMIT:
+        raise BadParameter(f"Name is longer than {_NAME_LIMIT} characters")
+    music = call.get("Music")
+    wait_url = music_url(music if music is None or music.lower() in GENRES else call.resolve(music))
     if password:
         attempt = call.counter("Attempt", 1)
         if call.stage != PASSWORD:
             return _prompt(call, VoiceResponse(), 1)
-        if call.get("Digits") != password:
+        if call.request_field("Digits") != password:
             response = VoiceResponse()
             if attempt >= MAX_ATTEMPTS:
                 response.say(REFUSED)
@@ -44,10 +45,12 @@ def conference(call: Call) -> VoiceResponse:
             response.say(WRONG)
             return _prompt(call, response, attempt + 1)
     response = VoiceResponse()
-    say_or_play(response, call.get("Message") or WELCOME)
+    message = call.get("Message")
+    say_or_play(response, call.audio_or_text(message) if message else WELCOME)
     attributes: dict[str, object] = {}
     if moderators:
-        is_moderator = call.get("From") in moderators
+        # As on twimlets.com, From or To: a moderator reached by an outbound call (From = our number) counts.
+        is_moderator = bool(call.caller_numbers() & set(moderators))
         attributes["start_conference_on_enter"] = is_moderator
         if is_moderator:
             attributes["end_conference_on_exit"] = True
@@ -58,14 +61,29 @@ def conference(call: Call) -> VoiceResponse:
 
 
 def music_url(music: str | None) -> str | None:
-    """A genre maps to Twilio's hold music; a URL (our own /api/twiml/holdmusic, an mp3) is used as is."""
+    """A genre maps to Twilio's hold music; a URL (our own /api/twiml/holdmusic, an mp3) is used as is.
+
+    Anything else leaves waitUrl out, so Twilio plays its default hold music (as twimlets.com did).
+    """
     if music is None:
         return None
     if music.lower() in GENRES:
         return GENRE_URL.format(genre=music.lower())
     if is_http_url(music):
         return music
-    raise BadParameter(f"Music must be a URL or one of {', '.join(sorted(GENRES))}")
+    log.warning("Music is neither a URL nor one of %s; using the default hold music", ", ".join(sorted(GENRES)))
+    return None
+
+
+def room_name(message: str | None, moderators: list[str], password: str | None) -> str:
+    """A stable room for an unnamed conference, from its configuration (twimlets.com hashed Message + Moderators).
+
+    The password is part of it, so two lines that differ only in their password never share a room.
+    """
+    import hashlib
+
+    material = "\n".join([message or "", ",".join(moderators), password or ""])
+    return "conference-" + hashlib.sha256(material.encode("utf-8")).hexdigest()[:24]
 
 
 def _prompt(call: Call, response: VoiceResponse, attempt: int) -> VoiceResponse:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from switchboard.phones import national_digits
 from switchboard.twiml.common import say_or_play
-from switchboard.twiml.twimlets.base import Call, log
+from switchboard.twiml.twimlets.base import Call, log, looks_like_audio_path
 
 DIAL_RESULT = "dial-result"
 HUMAN_CHECKED = "human-check"
 REFUSED_CALLER = "Sorry, you are not allowed to call this number. Goodbye."
 ACCEPT_PROMPT = "Press any key to accept this call."
+# twimlets.com's default whisper: the caller's number digit by digit, then a key press to accept.
+ANNOUNCE = "You are receiving a call from {digits}. Press any key to accept."
+ANNOUNCE_UNKNOWN = "You are receiving a call. Press any key to accept."
 ANSWERED = frozenset({"completed", "answered"})
 
 
@@ -18,13 +22,13 @@ def forward(call: Call) -> VoiceResponse:
     """`PhoneNumber`, `CallerId`, `Timeout` (20), `FailUrl`, `AllowedCallers[]`."""
     fail_url = call.url("FailUrl")
     if call.stage == DIAL_RESULT:
-        return after_dial(call.get("DialCallStatus"), fail_url)
+        return after_dial(call.request_field("DialCallStatus"), fail_url)
     number = call.destinations([call.phone("PhoneNumber", required=True) or ""])[0]
     caller_id = call.phone("CallerId")
-    timeout = call.integer("Timeout", 20, 5, 600)
+    timeout = call.timeout(20)
     allowed = call.phones("AllowedCallers")
-    caller = call.get("From")
-    if allowed and caller not in allowed:
+    # As on twimlets.com, the caller (From) or the number called (To) may be the allowed one.
+    if allowed and not call.caller_numbers() & set(allowed):
         log.warning("forward refused a caller not in AllowedCallers")
         response = VoiceResponse()
         response.say(REFUSED_CALLER)
@@ -37,9 +41,9 @@ def simulring(call: Call) -> VoiceResponse:
     """`PhoneNumbers[]` rung at once, `Timeout` (20), `Message` whispered to the callee, `FailUrl`."""
     fail_url = call.url("FailUrl")
     if call.stage == DIAL_RESULT:
-        return after_dial(call.get("DialCallStatus"), fail_url)
+        return after_dial(call.request_field("DialCallStatus"), fail_url)
     numbers = call.destinations(call.phones("PhoneNumbers", required=True))
-    timeout = call.integer("Timeout", 20, 5, 600)
+    timeout = call.timeout(20)
     whisper_url = _whisper_url(call, human_check=False)
     return dial(numbers, call.self_url(Stage=DIAL_RESULT), timeout, whisper_url=whisper_url)
 
@@ -48,10 +52,10 @@ def findme(call: Call) -> VoiceResponse:
     """`PhoneNumbers[]` rung one after another, `Timeout` (60), `Message`, `FailUrl`; callees press a key."""
     fail_url = call.url("FailUrl")
     numbers = call.destinations(call.phones("PhoneNumbers", required=True))
-    timeout = call.integer("Timeout", 60, 5, 600)
+    timeout = call.timeout(60)
     index = 0
     if call.stage == DIAL_RESULT:
-        status = call.get("DialCallStatus")
+        status = call.request_field("DialCallStatus")
         if status in ANSWERED:
             return _hangup()
         index = call.counter("Index", 0) + 1
@@ -63,24 +67,39 @@ def findme(call: Call) -> VoiceResponse:
 
 
 def whisper(call: Call) -> VoiceResponse:
-    """What the callee hears before the call is bridged: `Message`, `HumanCheck` (press a key to accept)."""
+    """What the callee hears before the call is bridged: `Message`, `HumanCheck` (press a key to accept).
+
+    With no `Message` the callee hears the caller's number digit by digit and must press a key,
+    as on twimlets.com: a voicemail box answering the callee's phone never takes the call.
+    """
     response = VoiceResponse()
     message = call.get("Message")
     if call.stage == HUMAN_CHECKED:
         # A key was pressed: an empty response bridges the call. Silence means voicemail or nobody.
-        if not call.get("Digits"):
+        if not call.request_field("Digits"):
             response.hangup()
         return response
-    if not call.flag("HumanCheck", False):
-        if message:
-            say_or_play(response, message)
+    if message and not call.flag("HumanCheck", False):
+        say_or_play(response, call.audio_or_text(message))
         return response
     gather = response.gather(num_digits=1, timeout=10, action=call.self_url(Stage=HUMAN_CHECKED))
     if message:
-        say_or_play(gather, message)
-    gather.say(ACCEPT_PROMPT)
+        say_or_play(gather, call.audio_or_text(message))
+        gather.say(ACCEPT_PROMPT)
+    else:
+        gather.say(announcement(call.request_field("From"), call.country))
     response.hangup()
     return response
+
+
+def announcement(caller: str | None, country: str) -> str:
+    """`+14155551212` -> "... from 4. 1. 5. 5. 5. 5. 1. 2. 1. 2. Press any key to accept." (digits, not a number)."""
+    from switchboard.phones import to_e164
+
+    number = to_e164(caller, country)
+    if number is None:
+        return ANNOUNCE_UNKNOWN
+    return ANNOUNCE.format(digits=". ".join(national_digits(number, country)))
 
 
 def dial(
@@ -104,18 +123,25 @@ def dial(
 
 
 def after_dial(status: str | None, fail_url: str | None) -> VoiceResponse:
-    """The <Dial action>: an answered call is over; otherwise go to FailUrl, or hang up."""
+    """The <Dial action>: an answered call is over; otherwise go to FailUrl, or hang up.
+
+    An audio FailUrl (`please-try-later.mp3`, as in Twilio's examples) is played: twimlets.com answered
+    with a redirect that Twilio followed and played; a <Redirect> would POST to a static file.
+    """
     if status in ANSWERED or not fail_url:
         return _hangup()
     response = VoiceResponse()
+    if looks_like_audio_path(fail_url):
+        response.play(fail_url)
+        response.hangup()
+        return response
     response.redirect(fail_url)
     return response
 
 
-def _whisper_url(call: Call, *, human_check: bool) -> str | None:
+def _whisper_url(call: Call, *, human_check: bool) -> str:
+    """Every callee hears a whisper: the `Message`, or (without one) the caller's number and a key to press."""
     message = call.get("Message")
-    if not message and not human_check:
-        return None
     pairs = [("Message", message)] if message else []
     if human_check:
         pairs.append(("HumanCheck", "true"))

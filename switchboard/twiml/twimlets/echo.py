@@ -23,7 +23,7 @@ class Verbatim(TwiML):
 def echo(call: Call) -> TwiML:
     if not call.config.echo_enabled:
         raise BadParameter("echo is off; set TWIML_ECHO_ENABLED=true to serve it")
-    text = (call.params.get("Twiml") or "").strip()
+    text = (call.query.get("Twiml") or "").strip()  # the signed URL only: a form field cannot inject TwiML
     check(text)
     return Verbatim(text)
 

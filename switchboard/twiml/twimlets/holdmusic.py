@@ -1,21 +1,29 @@
-"""holdmusic: `Url[]` (a playlist) or `Container` (an Azure Blob container), `Message`, `Shuffle` (true); loops."""
+"""holdmusic: `Url[]` (a playlist), `Container` (an Azure Blob container) or `Bucket` (Twilio's music), `Message`,
+`Shuffle` (true); loops."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
 
 from switchboard.twiml.common import is_http_url, say_or_play
-from switchboard.twiml.twimlets.base import BadParameter, Call
+from switchboard.twiml.twimlets.base import AUDIO_EXTENSIONS, BadParameter, Call
 
-AUDIO_EXTENSIONS = (".mp3", ".wav", ".aif", ".aiff", ".gsm", ".ul", ".ulaw")
 MAX_TRACKS = 50
+TWIMLETS_HOLDMUSIC = "https://twimlets.com/holdmusic"
+TWILIO_BUCKET_PREFIX = "com.twilio.music."
+TWILIO_GENRES = frozenset({"ambient", "classical", "electronica", "guitars", "newage", "rock", "soft-rock"})
 
 
 def holdmusic(call: Call) -> VoiceResponse:
-    urls = [url.strip() for url in call.params.list_param("Url") if url.strip()]
+    urls = [call.resolve(url.strip()) for url in call.query.list_param("Url") if url.strip()]
     container = call.get("Container")
-    if urls and container:
-        raise BadParameter("give Url[] or Container, not both")
+    bucket = call.get("Bucket")
+    if sum(1 for given in (urls, container, bucket) if given) > 1:
+        raise BadParameter("give one of Url[], Container or Bucket")
+    if bucket:
+        return _twilio_bucket(call, bucket)
     if container:
         urls = list(_container(call, container))
     if not urls:
@@ -26,6 +34,7 @@ def holdmusic(call: Call) -> VoiceResponse:
     if call.flag("Shuffle", True):
         call.rng.shuffle(urls)
     message = call.get("Message")
+    message = call.audio_or_text(message) if message else None
     response = VoiceResponse()
     for url in urls[:MAX_TRACKS]:
         response.play(url)
@@ -33,6 +42,24 @@ def holdmusic(call: Call) -> VoiceResponse:
             say_or_play(response, message)
     # Fetching the route again reshuffles (and relists the container), so the music never ends.
     response.redirect(call.self_url())
+    return response
+
+
+def _twilio_bucket(call: Call, bucket: str) -> VoiceResponse:
+    """twimlets.com's `Bucket` lists an S3 bucket; Twilio's own music buckets are played by twimlets.com itself.
+
+    (The same hold music <Conference> uses by default.) Other S3 buckets are not listed from here:
+    put the files in a Blob container (`Container`) or list them (`Url[]`).
+    """
+    genre = bucket.removeprefix(TWILIO_BUCKET_PREFIX)
+    if not bucket.startswith(TWILIO_BUCKET_PREFIX) or genre not in TWILIO_GENRES:
+        raise BadParameter("Bucket must be one of Twilio's music buckets (com.twilio.music.<genre>)")
+    pairs = [("Bucket", bucket)]
+    message = call.get("Message")
+    if message:
+        pairs.append(("Message", message))
+    response = VoiceResponse()
+    response.redirect(f"{TWIMLETS_HOLDMUSIC}?{urlencode(pairs)}", method="GET")
     return response
 
 

@@ -7,7 +7,7 @@ import re
 from twilio.twiml.voice_response import VoiceResponse
 
 from switchboard.twiml.common import say_or_play
-from switchboard.twiml.twimlets.base import BadParameter, Call, is_url
+from switchboard.twiml.twimlets.base import BadParameter, Call
 
 CHOICE = "choice"
 MAX_LOOPS = 3
@@ -21,7 +21,7 @@ def menu(call: Call) -> VoiceResponse:
     loop = call.counter("Loop", 1)
     response = VoiceResponse()
     if call.stage == CHOICE:
-        target = options.get(call.get("Digits") or "")
+        target = options.get(call.request_field("Digits") or "")
         if target:
             response.redirect(target)
             return response
@@ -34,19 +34,18 @@ def menu(call: Call) -> VoiceResponse:
     gather = response.gather(num_digits=max(len(key) for key in options), action=call.self_url(Stage=CHOICE, Loop=loop))
     message = call.get("Message")
     if message:
-        say_or_play(gather, message)
+        say_or_play(gather, call.audio_or_text(message))
     # No key pressed: Twilio goes on to the next verb, which counts as a miss.
     response.redirect(call.self_url(Stage=CHOICE, Loop=loop))
     return response
 
 
 def _options(call: Call) -> dict[str, str]:
-    options = {key: url.strip() for key, url in call.params.indexed("Options").items() if url.strip()}
+    options = {key: url.strip() for key, url in call.query.indexed("Options").items() if url.strip()}
     if not options:
         raise BadParameter("menu needs at least one Options[<digits>]=<url>")
-    for key, url in options.items():
+    for key in options:
         if not _KEY.match(key):
             raise BadParameter(f"Options[{key[:12]}] is not a key of digits")
-        if not is_url(url):
-            raise BadParameter(f"Options[{key}] is not an http(s) URL or a path")
-    return options
+    # Relative targets (`Options[1]=voicemail?...`) resolve against this request's URL, as Twilio would.
+    return {key: call.checked_url(url, f"Options[{key}]") for key, url in options.items()}

@@ -1,14 +1,16 @@
 """voicemail: `Message` (greeting), `Transcribe` (true), `NotifyNumber`; callbacks store it and queue an SMS notice.
 
 Stages: none (greet and record), `recorded` (the <Record> action: thank and hang up),
-`recording` (recordingStatusCallback) and `transcription` (transcribeCallback). `Email` from
-twimlets.com is accepted and ignored: there is no mail server; use `NotifyNumber`.
+`recording` (recordingStatusCallback) and `transcription` (transcribeCallback). `Email` sends
+the recording link, duration and transcript by e-mail (SMTP_URL, EMAIL_FROM), `NotifyNumber` by
+SMS; both wait for the transcript when transcription is on, and go out once per recording.
 """
 
 from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from switchboard.mail import is_address
 from switchboard.phones import is_e164
 from switchboard.sids import is_call_sid, is_recording_sid
 from switchboard.twiml.common import SMS_LIMIT, clip, say_or_play
@@ -30,8 +32,21 @@ def voicemail(call: Call) -> VoiceResponse:
         response.hangup()
         return response
     if call.stage in (RECORDING, TRANSCRIPTION):
-        return _callback(call, notify, transcribe)
-    return record(call, call.get("Message") or GREETING, transcribe=transcribe, caller=call.get("From"))
+        return _callback(call, notify, _email(call), transcribe)
+    message = call.get("Message")
+    greeting = call.audio_or_text(message) if message else GREETING
+    return record(call, greeting, transcribe=transcribe, caller=call.request_field("From"))
+
+
+def _email(call: Call) -> str | None:
+    """`Email`, if it is an address; a bad one is logged (never the value) and the voicemail still taken."""
+    address = call.get("Email")
+    if address is None:
+        return None
+    if not is_address(address):
+        log.warning("voicemail Email is not a valid e-mail address; no e-mail will be sent")
+        return None
+    return address
 
 
 def record(call: Call, greeting: str, *, transcribe: bool, caller: str | None) -> VoiceResponse:
@@ -65,34 +80,53 @@ def notice(event: VoicemailEvent) -> str:
     return clip(head + said + link, SMS_LIMIT)
 
 
-def _callback(call: Call, notify: str | None, transcribe: bool) -> VoiceResponse:
+def email_text(event: VoicemailEvent) -> tuple[str, str]:
+    """The e-mail's subject and body, as twimlets.com wrote them: who, how long, the transcript, the link."""
+    who = event.caller or "an unknown caller"
+    lines = [f"You have a new voicemail from {who}."]
+    if event.duration is not None:
+        lines.append(f"Length: {event.duration} seconds.")
+    if event.transcript:
+        lines += ["", "Text of the transcribed voicemail:", event.transcript]
+    elif event.transcription_status and event.transcription_status != "completed":
+        lines += ["", f"The transcription {event.transcription_status}."]
+    if event.recording_url:
+        lines += ["", "Listen to the message:", f"{event.recording_url}.mp3"]
+    return f"New voicemail from {who}", "\n".join(lines) + "\n"
+
+
+def _callback(call: Call, notify: str | None, email: str | None, transcribe: bool) -> VoiceResponse:
     event = _event(call)
     if call.voicemail is None:
         raise BadParameter("voicemail callbacks need storage, which is not wired")
     call.voicemail.save_voicemail(event)
-    # With transcription on, the notice waits for the transcript so that it carries it.
-    if notify and (call.stage == TRANSCRIPTION or not transcribe):
+    # With transcription on, the notices wait for the transcript so that they carry it.
+    final = call.stage == TRANSCRIPTION or not transcribe
+    if email and final:
+        call.voicemail.email_voicemail(email, event)
+    if notify and final:
         call.voicemail.notify_voicemail(notify, event)
     log.info("voicemail %s stored (%s)", event.recording_sid, call.stage)
     return VoiceResponse()
 
 
 def _event(call: Call) -> VoicemailEvent:
-    call_sid, recording_sid = call.get("CallSid"), call.get("RecordingSid")
+    field = call.request_field
+    call_sid, recording_sid = field("CallSid"), field("RecordingSid")
     if not call_sid or not recording_sid:
         raise BadParameter("a voicemail callback needs CallSid and RecordingSid")
     # Fullmatch, so that a re-split signed form cannot pass off a longer RecordingSid as a new voicemail.
     if not is_call_sid(call_sid) or not is_recording_sid(recording_sid):
         raise BadParameter("CallSid or RecordingSid is not in Twilio's documented shape")
-    duration = call.get("RecordingDuration")
-    transcript = call.get("TranscriptionText") if call.stage == TRANSCRIPTION else None
-    caller = call.control("VoicemailFrom") or call.get("From")
+    duration = field("RecordingDuration")
+    transcript = field("TranscriptionText") if call.stage == TRANSCRIPTION else None
+    caller = call.control("VoicemailFrom") or field("From")
     return VoicemailEvent(
         call_sid=call_sid,
         recording_sid=recording_sid,
-        recording_url=call.get("RecordingUrl"),
+        recording_url=field("RecordingUrl"),
         duration=int(duration) if duration and duration.isdigit() else None,
         transcript=transcript,
-        transcription_status=call.get("TranscriptionStatus") if call.stage == TRANSCRIPTION else None,
+        transcription_status=field("TranscriptionStatus") if call.stage == TRANSCRIPTION else None,
         caller=caller if is_e164(caller) else None,
     )

@@ -1,0 +1,16 @@
+"""The voicemail e-mail queue: `voicemail-email` -> SMTP, once per recording (see switchboard.mailqueue)."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from switchboard.settings import get_settings
+
+bp = func.Blueprint()
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="voicemail-email", connection="AzureWebJobsStorage")
+def voicemail_email(msg: func.QueueMessage) -> None:
+    from switchboard.mailqueue import deliver
+
+    deliver(msg.get_body(), get_settings())

@@ -1,0 +1,130 @@
+"""The voicemail e-mail's retry-safe path: one queue message per recording, sent once, retried when it fails.
+
+The voicemail callback queues `{"id": "vm-email-<RecordingSid>", "to", "subject", "body"}` on the
+`voicemail-email` queue, as the SMS notice goes onto `outbound` with the id `vm-<RecordingSid>`.
+The worker keeps one row per id in the `mailsent` table:
+
+1. The id is claimed with an insert (`sending`); a row already `sent` means a repeated callback
+   or a redelivery: nothing is sent again.
+2. A row found `sending` is an attempt in flight or one that died: a fresh one (younger than
+   STALE_AFTER) is retried later, an old one is taken over (ETag-guarded, so one worker wins).
+3. SMTP accepted the message: the row becomes `sent`. SMTP failed: the row is released and the
+   exception makes the host retry after its visibility timeout, at most `maxDequeueCount` (5)
+   times; then the message rests in `voicemail-email-poison` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from switchboard.mail import Mail, MailError, SmtpServer, is_address, mask_address
+from switchboard.settings import Settings
+
+log = logging.getLogger("switchboard.mail")
+
+QUEUE = "voicemail-email"
+TABLE = "mailsent"
+PARTITION = "voicemail"
+STALE_AFTER = timedelta(minutes=2)
+
+
+class RetryLater(RuntimeError):
+    """Raised so that the Functions host delivers the message again after its visibility timeout."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: str
+    status: str  # sent | duplicate | rejected
+
+
+def enqueue(mail_id: str, mail: Mail) -> None:
+    from switchboard.storage import create_once, queue_client
+
+    client = queue_client(QUEUE)
+    create_once(f"queue:{QUEUE}", client.create_queue)
+    payload = {"id": mail_id, "to": mail.to, "subject": mail.subject, "body": mail.body}
+    client.send_message(json.dumps(payload))
+    log.info("Queued voicemail e-mail %s to %s", mail_id, mask_address(mail.to))
+
+
+def deliver(body: bytes | str, settings: Settings, now: datetime | None = None) -> Outcome:
+    """Handle one queue message. Raises (so the host retries) when the e-mail could not be sent."""
+    try:
+        data = json.loads(body)
+        mail_id, mail = str(data["id"]), Mail(to=data["to"], subject=str(data["subject"]), body=str(data["body"]))
+    except (ValueError, KeyError, TypeError):
+        log.error("Dropped a voicemail e-mail message that is not valid JSON with id, to, subject and body")
+        return Outcome("", "rejected")
+    if not is_address(mail.to) or not mail_id.startswith("vm-email-") or len(mail_id) > 200:
+        log.error("Dropped voicemail e-mail %s: not a valid address or id", mail_id[:80])
+        return Outcome(mail_id, "rejected")
+    if not settings.smtp_url or not settings.email_from:
+        # Retrying cannot help until someone configures SMTP; say so and keep the message in the poison queue.
+        raise RetryLater("voicemail e-mail is not configured: set SMTP_URL and EMAIL_FROM")
+    now = now or datetime.now(timezone.utc)
+    table = _table()
+    if not _claim(table, mail_id, now):
+        log.info("Voicemail e-mail %s was sent already; not sending it again", mail_id)
+        return Outcome(mail_id, "duplicate")
+    try:
+        SmtpServer.parse(settings.smtp_url).send(mail, settings.email_from)
+    except MailError as error:
+        with contextlib.suppress(Exception):
+            table.delete_entity(PARTITION, mail_id)  # released: the next delivery tries again at once
+        log.warning("Voicemail e-mail %s to %s failed, will retry: %s", mail_id, mask_address(mail.to), error)
+        raise RetryLater(str(error)) from None
+    table.upsert_entity({"PartitionKey": PARTITION, "RowKey": mail_id, "status": "sent", "sent_at": _iso(now)})
+    log.info("Sent voicemail e-mail %s to %s", mail_id, mask_address(mail.to))
+    return Outcome(mail_id, "sent")
+
+
+def _claim(table: Any, mail_id: str, now: datetime) -> bool:
+    """True when this worker may send: a new id, or an attempt that went stale."""
+    from azure.core import MatchConditions
+    from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+
+    row = {"PartitionKey": PARTITION, "RowKey": mail_id, "status": "sending", "started_at": _iso(now)}
+    try:
+        table.create_entity(row)
+        return True
+    except ResourceExistsError:
+        pass
+    try:
+        existing = table.get_entity(PARTITION, mail_id)
+    except ResourceNotFoundError:
+        raise RetryLater(f"{mail_id} changed hands; trying again") from None
+    if existing.get("status") == "sent":
+        return False
+    started = _parse(existing.get("started_at"))
+    if started is not None and now - started < STALE_AFTER:
+        raise RetryLater(f"{mail_id} is being sent by another worker")
+    try:
+        table.update_entity(row, etag=existing.metadata["etag"], match_condition=MatchConditions.IfNotModified)
+    except HttpResponseError:
+        raise RetryLater(f"{mail_id} was taken over by another worker") from None
+    return True
+
+
+def _table() -> Any:
+    from switchboard.storage import create_once, table_client
+
+    table = table_client(TABLE)
+    create_once(f"table:{TABLE}", table.create_table)
+    return table
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def _parse(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
