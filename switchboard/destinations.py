@@ -4,12 +4,14 @@ A leaked function key or storage credential must not turn the app into a dial-ou
 Before an outbound request is claimed, `refusal(request, policy)` says why it must not reach
 Twilio (or None):
 
-- `to`, and every number in inline TwiML (`<Dial>` text, `<Number>`, `<Sms to>`, `<Message to>`),
+- `to`, and every number in inline TwiML (`<Dial>` text, also after a nested noun, `<Number>`,
+  `<WhatsApp>`, `<Sms to>`, `<Message to>`),
   must be allowed: a number listed in `OUTBOUND_ALLOWED_DESTINATIONS` (exact E.164, or a prefix
   ending in `*`, the syntax of `FORWARD_ALLOWED_DESTINATIONS`), or, by default, a number in the
   country of `TWILIO_PHONE_NUMBER`. Premium-rate and shared-cost numbers are refused unless listed
   exactly. `<Sip>` is refused: a SIP URI can route anywhere.
-- `url`, `play`, `media_url` and URLs in inline TwiML are https (http only with `ALLOW_HTTP_URLS`,
+- `url`, `play`, `media_url` and URLs in inline TwiML (`<Play>`/`<Redirect>` text, any `action`,
+  `*Url` or `*Callback` attribute) are https (http only with `ALLOW_HTTP_URLS`,
   for local development) and never name a loopback, private, link-local or otherwise non-public
   address. Host names are not resolved: Twilio resolves them later, from its own network, so an
   answer here would prove nothing (and would invite DNS rebinding). Literal addresses in any
@@ -35,12 +37,18 @@ if TYPE_CHECKING:
     from switchboard.outbound.contract import OutboundRequest
 
 # TwiML that names a number to dial or text, and attributes that hold a URL Twilio fetches or calls.
-_NUMBER_TEXT = frozenset({"Dial", "Number"})
+_NUMBER_TEXT = frozenset({"Dial", "Number", "WhatsApp"})
 _NUMBER_ATTRIBUTE = {"Sms": "to", "Message": "to"}
 _URL_TEXT = frozenset({"Play", "Redirect"})
-_URL_ATTRIBUTES = frozenset({"action", "url", "waitUrl", "statusCallback", "recordingStatusCallback"})
+# Any attribute named action, *url or *callback (transcribeCallback, amdStatusCallback, referUrl, eventCallbackUrl...).
+_URL_ATTRIBUTE = re.compile(r"action|.*url|.*callback", re.IGNORECASE)
+# Media streams connect over WebSockets: their `url` is wss:// (ws:// only with ALLOW_HTTP_URLS).
+_WEBSOCKET_ELEMENTS = frozenset({"Stream", "ConversationRelay"})
 _REFUSED_ELEMENTS = {"Sip": "<Sip> is not allowed in outbound TwiML: a SIP URI can route anywhere"}
-_VERBS = {name.lower(): name for name in (*_NUMBER_TEXT, *_NUMBER_ATTRIBUTE, *_URL_TEXT, *_REFUSED_ELEMENTS)}
+_VERBS = {
+    name.lower(): name
+    for name in (*_NUMBER_TEXT, *_NUMBER_ATTRIBUTE, *_URL_TEXT, *_WEBSOCKET_ELEMENTS, *_REFUSED_ELEMENTS)
+}
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".localdomain")
 
 
@@ -74,8 +82,8 @@ class DestinationPolicy:
             return self.home_country.upper()
         return region_of(self.home_number) if self.home_number else None
 
-    def url_refusal(self, url: str) -> str | None:
-        return url_refusal(url, allow_http=self.allow_http)
+    def url_refusal(self, url: str, *, websocket: bool = False) -> str | None:
+        return url_refusal(url, allow_http=self.allow_http, websocket=websocket)
 
 
 def refusal(request: OutboundRequest, policy: DestinationPolicy) -> str | None:
@@ -105,23 +113,33 @@ def twiml_refusal(document: str, policy: DestinationPolicy) -> str | None:
         return f"twiml: not accepted ({type(error).__name__})"
     for element in root.iter():
         # TwiML verbs are case-sensitive and namespace-free; compare loosely so that no spelling slips by.
-        raw_tag = element.tag if isinstance(element.tag, str) else ""
-        tag = _VERBS.get(raw_tag.rsplit("}", 1)[-1].lower(), "")
+        tag = _VERBS.get(_local(element.tag).lower(), "")
         if tag in _REFUSED_ELEMENTS:
             return f"twiml: {_REFUSED_ELEMENTS[tag]}"
         for number in _numbers(element, tag):
             if reason := policy.number_refusal(number):
                 return f"twiml <{tag}>: {reason}"
-        for url in _urls(element, tag):
-            if reason := policy.url_refusal(url):
-                return f"twiml <{tag}>: {reason}"
+        for name, url in _urls(element, tag):
+            websocket = tag in _WEBSOCKET_ELEMENTS and name.lower() == "url"
+            if reason := policy.url_refusal(url, websocket=websocket):
+                return f"twiml <{tag or _local(element.tag)[:40]}>: {reason}"
     return None
+
+
+def _local(tag: object) -> str:
+    """A tag or attribute name without its namespace."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
 def _numbers(element: object, tag: str) -> Iterator[str]:
     text = (getattr(element, "text", None) or "").strip()
     if tag in _NUMBER_TEXT and text:
         yield text
+    if tag == "Dial":
+        # Mixed content: text after a nested noun (`<Dial><Client>a</Client>+44...</Dial>`) is the Dial's too.
+        for child in element:  # type: ignore[attr-defined]
+            if tail := (child.tail or "").strip():
+                yield tail
     attribute = _NUMBER_ATTRIBUTE.get(tag)
     if attribute:
         value = (getattr(element, "attrib", {}).get(attribute) or "").strip()
@@ -129,17 +147,21 @@ def _numbers(element: object, tag: str) -> Iterator[str]:
             yield value
 
 
-def _urls(element: object, tag: str) -> Iterator[str]:
+def _urls(element: object, tag: str) -> Iterator[tuple[str, str]]:
+    """(attribute name, URL) pairs; "" names the element's text."""
     text = (getattr(element, "text", None) or "").strip()
     if tag in _URL_TEXT and text:
-        yield text
+        yield "", text
     for name, value in getattr(element, "attrib", {}).items():
-        if name.rsplit("}", 1)[-1] in _URL_ATTRIBUTES and value.strip():
-            yield value.strip()
+        if _URL_ATTRIBUTE.fullmatch(_local(name)) and value.strip():
+            yield _local(name), value.strip()
 
 
-def url_refusal(url: str, *, allow_http: bool) -> str | None:
-    """Why Twilio must not be handed `url`, or None. Relative URLs are refused: Twilio needs absolute ones."""
+def url_refusal(url: str, *, allow_http: bool, websocket: bool = False) -> str | None:
+    """Why Twilio must not be handed `url`, or None. Relative URLs are refused: Twilio needs absolute ones.
+
+    `websocket`: a media stream's URL, where wss plays the part of https (and ws of http).
+    """
     if "\\" in url or any(ord(c) < 0x21 for c in url):
         return "URL contains a backslash, a space or a control character"
     try:
@@ -148,11 +170,12 @@ def url_refusal(url: str, *, allow_http: bool) -> str | None:
         parts.port  # noqa: B018 (raises ValueError on a bad port)
     except ValueError:
         return "not a valid URL"
+    secure, plain = ("wss", "ws") if websocket else ("https", "http")
     reason = None
-    if parts.scheme == "http" and not allow_http:
-        reason = "must be https (http only with ALLOW_HTTP_URLS, for local development)"
-    elif parts.scheme not in ("https", "http"):
-        reason = "must be an https URL"
+    if parts.scheme == plain and not allow_http:
+        reason = f"must be {secure} ({plain} only with ALLOW_HTTP_URLS, for local development)"
+    elif parts.scheme not in (secure, plain):
+        reason = f"must be a {secure}:// URL"
     elif not host:
         reason = "has no host"
     elif not is_public_host(host):
@@ -162,15 +185,46 @@ def url_refusal(url: str, *, allow_http: bool) -> str | None:
 
 def is_public_host(host: str) -> bool:
     """False for literal non-public addresses (any notation) and reserved local names. Names are not resolved."""
-    name = host.strip("[]").rstrip(".").lower()
+    name = _ascii_host(host.strip("[]"))
+    if name is None:
+        return False
+    name = name.rstrip(".").lower()
     if not name or name == "localhost" or name.endswith(_LOCAL_SUFFIXES):
         return False
     address = _literal_address(name)
     if address is None:
         return "." in name  # a single-label name resolves on the local network only
-    if getattr(address, "ipv4_mapped", None) is not None:
-        address = address.ipv4_mapped
-    return bool(address.is_global and not address.is_multicast)
+    return all(each.is_global and not each.is_multicast for each in _embedded(address))
+
+
+def _ascii_host(host: str) -> str | None:
+    """The host as a resolver sees it, or None when it cannot be one.
+
+    URL parsers percent-decode a host and map it through IDNA (WHATWG), so `%31%32%37.0.0.1` and
+    fullwidth digits and dots (U+FF11, U+FF0E...) both reach 127.0.0.1: check the ASCII form, not the spelling.
+    """
+    from urllib.parse import unquote
+
+    name = unquote(host)
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")  # nameprep: NFKC, ideographic dots
+        except UnicodeError:
+            return None
+    return name if re.fullmatch(r"[0-9A-Za-z._:%-]+", name) else None
+
+
+def _embedded(address: Any) -> list[Any]:
+    """The address and every IPv4 address it carries: mapped, compatible, 6to4, Teredo, NAT64 (64:ff9b::/96)."""
+    import ipaddress
+
+    found = [address]
+    if address.version == 6:
+        found += [a for a in (address.ipv4_mapped, address.sixtofour, *(address.teredo or ())) if a is not None]
+        packed = int(address)
+        if packed >> 32 == 0 or packed >> 32 == 0x64FF9B << 64:  # ::a.b.c.d and 64:ff9b::a.b.c.d
+            found.append(ipaddress.IPv4Address(packed & 0xFFFFFFFF))
+    return found
 
 
 def _literal_address(name: str) -> Any:

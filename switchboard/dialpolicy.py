@@ -4,7 +4,8 @@ A signed twimlet URL that leaks (a log, a screenshot, a shared config) must not 
 app into a dial-out service for premium-rate numbers. `FORWARD_ALLOWED_DESTINATIONS` lists
 what may be dialled: exact E.164 numbers (`+15558675310`) or prefixes ending in `*`
 (`+1555*`, `+31*`). A bare `*` is refused on purpose: name the countries you call.
-When the setting is unset only `VOICE_FORWARD_TO` (if set) may be dialled.
+When the setting is unset only `VOICE_FORWARD_TO` (if set) may be dialled. A prefix never allows a
+premium-rate or shared-cost number (`+1*` does not open `+1 900`): list such a number exactly.
 """
 
 from __future__ import annotations
@@ -52,4 +53,12 @@ class DialPolicy:
     def allows(self, number: str | None) -> bool:
         if number is None or not is_e164(number):
             return False
-        return number in self.exact or any(number.startswith(prefix) for prefix in self.prefixes)
+        if number in self.exact:
+            return True
+        if not any(number.startswith(prefix) for prefix in self.prefixes):
+            return False
+        # As for outbound: a prefix (`+1*`) never opens premium-rate or shared-cost numbers; list them exactly.
+        # Imported here: phonenumbers loads only when a prefix matched, never at cold start.
+        from switchboard.destinations import costly_type
+
+        return costly_type(number) is None

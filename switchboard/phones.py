@@ -26,6 +26,16 @@ _NUMBER_IN_TEXT = re.compile(
 _WRITTEN = re.compile(r"[0-9+()\-.\s/]{2,40}")
 DEFAULT_COUNTRY = "US"
 
+# Numbers written with separators: "+1 555-867-5310", "+44 (20) 7946 0000" (after a "+"), and the
+# North American "(555) 867-5310" / "555.867.5310". Dates and times (2026-12-01, 20:08:01) are neither.
+# Every group is separator-led, so a long digit run cannot make the pattern backtrack.
+SEPARATED_NUMBER = re.compile(
+    r"(?<![0-9A-Za-z_])(?:"
+    r"\+[1-9][0-9]{0,14}(?:[ -]\(?[0-9]{1,14}\)?){1,7}"
+    r"|\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4}"
+    r")(?![0-9A-Za-z_])"
+)
+
 
 def is_e164(value: object) -> bool:
     return isinstance(value, str) and bool(E164.fullmatch(value))
@@ -107,4 +117,11 @@ def _mask_digits(digits: str) -> str:
 
 
 def mask_in_text(text: str) -> str:
-    return _NUMBER_IN_TEXT.sub(lambda m: _mask_digits(m.group(0)), text)
+    return _NUMBER_IN_TEXT.sub(lambda m: _mask_digits(m.group(0)), SEPARATED_NUMBER.sub(_mask_separated, text))
+
+
+def _mask_separated(match: re.Match[str]) -> str:
+    digits = re.sub(r"[^0-9]", "", match.group(0))
+    if not 7 <= len(digits) <= 15:
+        return match.group(0)
+    return ("+" if match.group(0).startswith("+") else "") + _mask_digits(digits)

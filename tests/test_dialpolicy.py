@@ -29,6 +29,14 @@ def test_only_e164_numbers_can_be_allowed(number: str | None) -> None:
     assert not DialPolicy.parse("+1*").allows(number)
 
 
+def test_a_prefix_never_opens_premium_rate_or_shared_cost_numbers() -> None:
+    policy = DialPolicy.parse("+1*,+44*,+19005550124")
+    assert policy.allows("+15558675310")
+    assert not policy.allows("+19005550123")  # US premium rate
+    assert not policy.allows("+448712345678")  # UK premium rate
+    assert policy.allows("+19005550124")  # listed exactly: the operator's own decision
+
+
 def test_unset_allows_only_the_configured_forward_number() -> None:
     policy = DialPolicy.parse("", fallback=["+15551230000", None, "not a number"])
     assert not policy.configured

@@ -37,6 +37,12 @@ RUN = re.compile(r"\d{7,}")
         "https://h.example/n/15558675310/x",
         "tel:+447700900123,",
         "(+15558675310)",
+        # Written with separators, as people and upstream apps do.
+        "to '+1 555-867-5310' is not an E.164 number",
+        "call +44 20 7946 0000 now",
+        "+1 (555) 867-5310",
+        "{'to': '(555) 867-5310'}",
+        "555.867.5310 and 555-867-5310",
     ],
 )
 def test_numbers_in_any_spelling_are_masked(text: str) -> None:
@@ -57,6 +63,8 @@ def test_numbers_in_any_spelling_are_masked(text: str) -> None:
         "request t-1234567890abcdef and queue id 8c1d9d2e",
         "+1555***5310 and 1555***5310",
         "status 200 in 1234 ms, port 7071",
+        "on 2026-12-01 20:08:01 +00:00 after 12-34-56, version 1.2.3-4",
+        "offset +01:00, delta +12 -3",
     ],
 )
 def test_ids_times_and_masked_numbers_are_left_alone(text: str) -> None:

@@ -40,7 +40,9 @@ class LocalHttpServer(ThreadingHTTPServer):
         self.send_output = send_output
 
     def has_key(self, given: str | None) -> bool:
-        return bool(given) and any(hmac.compare_digest(given or "", key) for key in self.function_keys)
+        # As bytes: compare_digest raises TypeError on non-ASCII str (`?code=%ff` decodes to U+FFFD).
+        given_bytes = (given or "").encode("utf-8")
+        return bool(given) and any(hmac.compare_digest(given_bytes, key.encode("utf-8")) for key in self.function_keys)
 
     def serve_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="devhost-http", daemon=True)

@@ -74,7 +74,7 @@ def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResp
         return _json(413, {"error": "request body too large"})
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # also UnicodeDecodeError, and an integer over 4300 digits
         return _json(400, {"error": "body is not valid JSON"})
     if not isinstance(data, dict):
         return _json(400, {"error": "message must be a JSON object"})

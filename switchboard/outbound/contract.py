@@ -101,8 +101,8 @@ def parse(raw: bytes | str, *, default_id: str, default_from: str | None = None)
             return Rejection(default_id, "message is not UTF-8", kept)
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
-        return Rejection(default_id, f"message is not valid JSON: {error}", kept)
+    except (ValueError, RecursionError) as error:  # ValueError: JSONDecodeError, or an integer over 4300 digits
+        return Rejection(default_id, f"message is not valid JSON: {str(error)[:200]}", kept)
     if not isinstance(data, dict):
         return Rejection(default_id, "message must be a JSON object", kept)
     given_id = data.get("id")

@@ -130,6 +130,8 @@ def record_status_callback(
     if record is None:
         owner = store.record_id_for_sid(update.sid)
         record = store.get(owner) if owner else None
+    # A repeat (its marker exists) changes nothing, details included: the marker rides in the same
+    # transaction as the change, so a re-split replay of a signed callback cannot alter `Price` and the like.
     if record is not None and _land(store, record, update, params, key=key, now=now):
         return record.id
     return _orphan(store, update, params, now, key)
@@ -184,7 +186,7 @@ def _orphan(store: RecordStore, update: StatusUpdate, params: Mapping[str, str],
     if created:
         store.link_sid(update.sid, update.sid)
         log.warning("Status callback for unknown %s %s: recorded as an orphan", update.kind, update.sid)
-    else:
+    elif not store.was_marked(stored.id, key):
         store.update(update.sid, lambda current: apply(current, update, now))
     if store.mark_once(stored.id, key):
         store.add_event(stored.id, "callback", status=update.status, sid=update.sid, params=params, now=now)
@@ -243,10 +245,12 @@ def _apply_opt_change(
 
 
 def _int(value: str | None) -> int | None:
+    """A whole number Table Storage can hold (Edm.Int32), else None: an odd value must not lose the status."""
     try:
-        return int(value) if value else None
+        number = int(value) if value else None
     except ValueError:
         return None
+    return number if number is not None and -(2**31) <= number < 2**31 else None
 
 
 __all__ = ["StatusUpdate", "apply", "lc", "record_inbound_call", "record_inbound_message", "record_status_callback"]

@@ -74,6 +74,13 @@ def test_hello_world_over_http(served: LocalHost, configure) -> None:
     assert response.text == f"{DECL}<Response><Say>Hello world.</Say></Response>"
 
 
+@pytest.mark.parametrize("code", ["%ff", "%c3%28", "%E2%80%AE", "x" * 5000])
+def test_a_non_ascii_or_odd_function_key_is_401_not_a_dropped_connection(served: LocalHost, code: str) -> None:
+    for path in ("dashboard?q=x&code=", "outbound?code="):
+        response = requests.request("GET" if path[0] == "d" else "POST", f"{served.base_url}/{path}{code}", timeout=10)
+        assert response.status_code == 401
+
+
 def test_declared_methods_and_unknown_routes(served: LocalHost) -> None:
     assert requests.get(f"{served.base_url}/voice/incoming", timeout=10).status_code == 405
     assert requests.post(f"{served.base_url}/nope", timeout=10).status_code == 404

@@ -122,6 +122,8 @@ def test_forward_outside_the_allow_list_never_dials(app, configure, caplog) -> N
     assert xml_of(twimlet(app, "forward?PhoneNumber=%2B19005550123", CALL)) == SORRY
     assert "FORWARD_ALLOWED_DESTINATIONS is unset" in caplog.text
     assert "<Dial" in xml_of(twimlet(app, "forward?PhoneNumber=%2B15551230000", CALL))
+    configure(FORWARD_ALLOWED_DESTINATIONS="+1*")  # a whole country, still never its premium-rate numbers
+    assert xml_of(twimlet(app, "forward?PhoneNumber=%2B19005550123", CALL)) == SORRY
 
 
 @pytest.mark.parametrize(

@@ -207,6 +207,7 @@ E164_WHY = (
     ("payload", "error"),
     [
         (b"{nope", "body is not valid JSON"),
+        (b'{"type": "call", "timeout": ' + b"9" * 5000 + b"}", "body is not valid JSON"),  # int over 4300 digits
         (b"[]", "message must be a JSON object"),
         ({"type": "call", "to": "12345", "say": "x"}, f"to: {E164_WHY}"),
         # Twimlet URLs take national numbers; the queue contract, written by programs, does not guess a country.
@@ -226,3 +227,12 @@ def test_a_malformed_request_id_in_a_callback_is_ignored(app, twilio: TwilioEmul
     response = callback(app, "sms", {"MessageSid": sid, "MessageStatus": "sent"}, "bad'id%2Fx")
     assert response.status_code == 200
     assert record(app, request_id)["status"] == "sent"  # found by SID instead
+
+
+@pytest.mark.parametrize("field", ["ErrorCode", "CallDuration", "Duration"])
+def test_a_number_too_big_for_a_table_column_does_not_lose_the_status(app, twilio: TwilioEmulator, field: str) -> None:
+    request_id = new_id()
+    deliver(app, {"type": "call", "id": request_id, "to": "+15558675310", "say": "Hi"})
+    sid = record(app, request_id)["sid"]
+    callback(app, "call", {"CallSid": sid, "CallStatus": "completed", field: "9" * 10}, request_id)
+    assert record(app, request_id)["status"] == "completed"

@@ -59,3 +59,15 @@ def test_the_poison_handler_records_an_oversized_message_under_its_id(app, twili
     assert body["status"] == "rejected"
     assert body["reason"].startswith("dead-lettered, never processed: to: must be an E.164")
     assert len(body["to"]) <= 1_000
+
+
+@pytest.mark.parametrize("queue", ["outbound", "outbound-poison"])
+def test_an_integer_too_long_to_parse_is_recorded_not_raised(app, twilio: TwilioEmulator, queue: str) -> None:
+    """Python refuses integers over 4,300 digits with ValueError, not JSONDecodeError: still a rejection."""
+    message_id = new_id()
+    raw = f'{{"type": "call", "to": "+15558675310", "say": "{message_id}", "timeout": {"1" * 5_000}}}'
+    deliver(app, raw, message_id=message_id, queue=queue)  # must not raise: a raise would lose the message
+    body = record(app, message_id)
+    assert body["status"] == "rejected"
+    assert "not valid JSON" in body["reason"]
+    assert twilio.attempts("calls") == []

@@ -103,6 +103,7 @@ def test_the_seed_example_is_in_the_schema_and_valid(schema: Draft202012Validato
         (b"[1, 2]", "JSON object"),
         (b'"hello"', "JSON object"),
         (b"\xff\xfe{}", "not UTF-8"),
+        (b'{"type": "call", "timeout": ' + b"1" * 5000 + b"}", "not valid JSON"),  # over int's 4300 digits
     ],
 )
 def test_messages_that_do_not_parse_are_rejected_with_their_text(raw: bytes, reason: str) -> None:

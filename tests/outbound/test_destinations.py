@@ -80,6 +80,14 @@ def test_settings_build_the_policy_from_the_phone_number_and_the_list() -> None:
         "https://example.com\\@127.0.0.1/t",
         "ftp://example.com/a.mp3",
         "https://example.com:99999/",
+        # Spellings a WHATWG/IDNA URL parser turns into a private address.
+        "https://\uff11\uff12\uff17.\uff10.\uff10.\uff11/t",  # fullwidth digits
+        "https://%31%32%37.0.0.1/t",  # percent-encoded host
+        "https://%6c%6f%63%61%6c%68%6f%73%74/t",
+        # IPv6 addresses that carry a private IPv4 address.
+        "https://[::127.0.0.1]/t",  # IPv4-compatible
+        "https://[64:ff9b::a9fe:a9fe]/t",  # NAT64 of 169.254.169.254
+        "https://[2002:7f00:1::]/t",  # 6to4 of 127.0.0.1
     ],
 )
 def test_urls_must_be_https_and_public(url: str) -> None:
@@ -87,7 +95,8 @@ def test_urls_must_be_https_and_public(url: str) -> None:
 
 
 def test_public_https_urls_pass_and_http_only_when_allowed() -> None:
-    for url in ("https://example.com/twiml?x=1", "https://8.8.8.8/a.mp3", "https://[2001:4860::8888]/x"):
+    public = ("https://example.com/twiml?x=1", "https://8.8.8.8/a.mp3", "https://[2001:4860::8888]/x")
+    for url in (*public, "https://b\u00fccher.example/a.mp3", "https://[64:ff9b::808:808]/x"):
         assert url_refusal(url, allow_http=False) is None, url
     assert url_refusal("http://example.com/t", allow_http=True) is None
     assert url_refusal("http://127.0.0.1/t", allow_http=True) is not None  # development still never opens loopback
@@ -109,6 +118,24 @@ def test_public_https_urls_pass_and_http_only_when_allowed() -> None:
         ('<Response xmlns="urn:x"><Dial><Number>+19005550123</Number></Dial></Response>', "premium-rate"),
         ("<Response><dial>+19005550123</dial></Response>", "premium-rate"),
         ('<!DOCTYPE r [<!ENTITY n "+19005550123">]><Response><Dial>&n;</Dial></Response>', "not accepted"),
+        # Text after a nested noun is the <Dial>'s too; <Dial><WhatsApp> dials a number.
+        ("<Response><Dial><Number>+15558675310</Number>+442071838750</Dial></Response>", "outside US"),
+        ("<Response><Dial><Client>alice</Client> +19005550123 </Dial></Response>", "premium-rate"),
+        ("<Response><Dial><WhatsApp>+442071838750</WhatsApp></Dial></Response>", "outside US"),
+        # Every callback attribute Twilio calls, not only the common ones.
+        ('<Response><Record transcribeCallback="https://127.0.0.1/t"/></Response>', "<Record>: host"),
+        ('<Response><Gather partialResultCallback="https://10.0.0.1/p"/></Response>', "<Gather>: host"),
+        ('<Response><Dial referUrl="https://localhost/r">+15558675310</Dial></Response>', "loopback"),
+        ('<Response><Dial><Number amdStatusCallback="https://[::1]/a">+15558675310</Number></Dial></Response>', "host"),
+        (
+            '<Response><Dial><Conference eventCallbackUrl="https://169.254.169.254/e">r</Conference></Dial></Response>',
+            "host",
+        ),
+        (
+            '<Response><Dial><Number StatusCallback="https://127.0.0.1/s">+15558675310</Number></Dial></Response>',
+            "host",
+        ),
+        ("<Response><Refer><Sip>sip:pay@premium.example</Sip></Refer></Response>", "<Sip>"),
     ],
 )
 def test_numbers_and_urls_in_inline_twiml_are_checked(twiml: str, found: str) -> None:
@@ -118,6 +145,20 @@ def test_numbers_and_urls_in_inline_twiml_are_checked(twiml: str, found: str) ->
 def test_allowed_twiml_passes() -> None:
     twiml = "<Response><Say>Hi</Say><Dial><Number>+15558675310</Number><Client>alice</Client></Dial></Response>"
     assert twiml_refusal(twiml, HOME) is None
+
+
+def test_media_streams_connect_over_public_wss_only() -> None:
+    def stream(url: str) -> str:
+        return f'<Response><Connect><Stream url="{url}" statusCallback="https://example.com/s"/></Connect></Response>'
+
+    assert twiml_refusal(stream("wss://media.example.com/stream"), HOME) is None
+    assert "must be wss" in (twiml_refusal(stream("ws://media.example.com/stream"), HOME) or "")
+    assert "loopback" in (twiml_refusal(stream("wss://127.0.0.1/stream"), HOME) or "")
+    assert "must be a wss:// URL" in (twiml_refusal(stream("https://media.example.com/stream"), HOME) or "")
+    # Only the stream's own url is a WebSocket: its callbacks stay https.
+    callback = '<Response><Start><Stream url="wss://m.example.com/s" statusCallback="wss://m.example.com/cb"/></Start></Response>'
+    assert "statusCallback" not in (twiml_refusal(callback, HOME) or "statusCallback")
+    assert "must be a https:// URL" in (twiml_refusal(callback, HOME) or "")
 
 
 def _request(**fields: object) -> OutboundRequest:

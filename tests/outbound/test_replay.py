@@ -128,3 +128,21 @@ def test_an_old_start_replayed_after_a_newer_stop_does_not_opt_back_in(app, azur
     assert store.is_opted_out(number) is True
     text("SM" + _hex(), "unstop")  # a new START still works
     assert store.is_opted_out(number) is False
+
+
+def test_a_re_split_status_callback_cannot_rewrite_the_record(app, twilio) -> None:
+    """Same SID and status, same signature, but `Price` swallows `PriceUnit`: the record keeps Twilio's values."""
+    request_id = new_id()
+    deliver(app, {"type": "call", "id": request_id, "to": "+15558675310", "say": "Hi"})
+    sid = record(app, request_id)["sid"]
+    params = {"AnsweredBy": "human", "ApiVersion": "2010-04-01", "CallSid": sid, "CallStatus": "completed",
+              "Price": "-0.0130", "PriceUnit": "USD"}  # fmt: skip
+    resplit = {"AnsweredBy": "human" + "ApiVersion" + "2010-04-01", "CallSid": sid, "CallStatus": "completed",
+               "Price": "-0.0130" + "PriceUnit" + "USD"}  # fmt: skip
+    url = f"{PUBLIC_BASE_URL}/api/voice/status?request_id={request_id}"
+    assert twilio_signature(url, params) == twilio_signature(url, resplit)  # the attack's premise
+    for form in (params, resplit):
+        assert _post(app, "voice_status", f"voice/status?request_id={request_id}", form).status_code == 200
+    stored = record(app, request_id)
+    assert (stored["price"], stored["price_unit"], stored["answered_by"]) == ("-0.0130", "USD", "human")
+    assert [e["status"] for e in stored["events"] if e["kind"] == "callback"] == ["completed"]
