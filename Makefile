@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: setup run demo test lint typecheck unit clean chromium chaos load bench
+.PHONY: setup run demo test lint typecheck unit clean chromium chaos load bench package
 
 setup: $(STAMP_PY) $(STAMP_NODE) local.settings.json
 
@@ -52,7 +52,7 @@ unit: setup chromium
 test: lint typecheck unit
 
 clean:
-	rm -rf $(VENV) node_modules .azurite .run .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) node_modules .azurite .run .dist .pytest_cache .mypy_cache .ruff_cache test-artifacts
 
 # Debian's chromium for the operator page's browser tests: installed only when missing and we are root;
 # otherwise those tests skip with the reason.
@@ -66,12 +66,17 @@ chromium:
 	  || echo "chromium could not be installed: the browser tests will be skipped"; \
 	fi
 
-# Fault injection (N = 1,000, every fault on) and a 60 s webhook load run; see docs/reliability.md.
+# Fault injection (N = 1,000, every fault on, three local hosts on the same queues) and a 60 s webhook load run;
+# see docs/reliability.md.
 chaos: setup
 	$(PY) -m chaos --n 1000 --kills 5
 
 load: setup
 	$(PY) -m chaos.load --seconds 60
+
+# The deployment artifact: .dist/switchboard.zip and its unpacked tree .dist/app (azure.yaml's prepackage hook).
+package: setup
+	$(PY) -m tools.package
 
 # Benchmarks (not part of `make test`): starts its own Azurite and Twilio emulator on free ports,
 # writes bench/results.json, bench/RESULTS.md and bench/scaling.png. Under 10 minutes on 2 cores.

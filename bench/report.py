@@ -9,15 +9,21 @@ from typing import Any
 NOTES = [
     "## How to read these numbers",
     "",
-    "- **Cold start** runs a new interpreter per sample, so both sides include the interpreter's own start-up.",
+    "- **Cold start** runs a new interpreter per sample, so both sides include the interpreter's own start-up. "
+    "The targeted row runs the `make package` artifact unpacked into a temporary folder with "
+    "`PYTHONDONTWRITEBYTECODE=1`, as Azure's read-only mount does; the checkout row is context.",
     "- **Webhooks**: the floor is only the SDK's work (`RequestValidator.validate` on an already parsed form, then "
     "the same TwiML built and serialised). The handler also parses the raw request, applies the body cap, "
     "rebuilds the public URL and builds the `HttpResponse`.",
     "- **Outbound**: all three contenders send the same SMS to the Twilio emulator and make the same number of "
     "Table operations as the worker (counted from its HTTP requests), so the comparison is about client reuse and "
-    "the worker's own logic. Everything is on 127.0.0.1 without TLS, where a new connection costs well under a "
-    "millisecond; against api.twilio.com and Azure Storage over TLS a new client per message also pays a TLS "
-    "handshake each time, which this benchmark does not measure.",
+    "the worker's own logic. The targeted rows run over TLS: the benchmark makes a CA with trustme, Azurite serves "
+    "HTTPS with `--cert`/`--key`, the emulator serves HTTPS, and the SDKs trust the CA through "
+    "`REQUESTS_CA_BUNDLE`, so a new client per message pays a TLS handshake to each service, as it would against "
+    "api.twilio.com and Azure Storage. Loopback TLS is still far cheaper than a handshake across a network. "
+    "The plain-HTTP rows are context.",
+    "- **Round trips** are Table requests per message as the SDKs sent them (a transaction is one request), "
+    "the most seen over the calibration messages; the budget is the issue's (8 in all, 5 before Twilio answers).",
     "- **End to end**: all N requests are enqueued at once, as a burst, so latency from enqueue to final record is "
     "mostly time spent waiting in the queue; throughput is the figure to compare. A final record is one with a "
     "Twilio SID (or a final failure status); the emulator answers creates and sends no status callbacks here.",

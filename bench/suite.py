@@ -6,12 +6,13 @@ import contextlib
 import datetime
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, e2e, machine, outbound, plot, report, webhooks
+from bench import coldstart, e2e, machine, outbound, plot, report, tls, webhooks
 from bench.payloads import APP_ENV
 from bench.twilio_server import TwilioProcess
 from switchboard.devhost.processes import PROJECT_ROOT, Azurite
@@ -21,13 +22,13 @@ SIZES: dict[str, dict[str, Any]] = {
     "full": {
         "coldstart": {"runs": 20, "first_call_repeats": 5, "source_runs": 5},
         "webhooks": {"calls": 20_000, "shipped_every": 40},
-        "outbound": {"sizes": [100, 250, 600]},
+        "outbound": {"sizes": [100, 250, 600], "tls_sizes": [300]},
         "e2e": {"sizes": [500, 2_000]},
     },
     "quick": {
         "coldstart": {"runs": 2, "first_call_repeats": 1, "source_runs": 1},
         "webhooks": {"calls": 50, "shipped_every": 1},
-        "outbound": {"sizes": [10, 20]},
+        "outbound": {"sizes": [10, 20], "tls_sizes": [10]},
         "e2e": {"sizes": [10, 20]},
     },
 }
@@ -52,8 +53,9 @@ def log(message: str) -> None:
 
 
 @contextlib.contextmanager
-def azurite() -> Iterator[Azurite]:
-    server = Azurite.on_free_ports().start()
+def azurite(certificates: tls.Certificates | None = None) -> Iterator[Azurite]:
+    files = {"cert": certificates.cert, "key": certificates.key} if certificates else {}
+    server = Azurite.on_free_ports(**files).start()
     log(f"Azurite pid {server.process.pid if server.process else '?'} on ports {server.ports}")
     try:
         yield server
@@ -116,28 +118,43 @@ def _add(results: dict[str, Any], name: str, section: dict[str, Any]) -> None:
 
 
 def run_outbound(results: dict[str, Any], sizes: dict[str, Any]) -> dict[str, Any]:
-    # A fresh Azurite: what earlier sections stored must not slow this one down.
+    """Plain HTTP first (context, and the figures the scaling rows read), then the same over TLS."""
     with azurite() as storage:
         os.environ["AzureWebJobsStorage"] = storage.connection_string
-        return _run_outbound(results, storage, sizes)
+        plain = _run_outbound(results, storage, sizes, sizes["outbound"]["sizes"])
+    log("   the same over TLS (a test CA made here; Azurite with --cert/--key, the emulator on HTTPS)")
+    with tempfile.TemporaryDirectory(prefix="switchboard-tls-") as work:
+        certificates = tls.make(Path(work))
+        with azurite(certificates) as storage, tls.trusted(certificates):
+            os.environ["AzureWebJobsStorage"] = storage.connection_string
+            secure = _run_outbound(results, storage, sizes, sizes["outbound"]["tls_sizes"], certificates)
+    plain["figures"] = outbound.round_trip_figures(secure["plan"]) + secure["figures"] + plain["figures"]
+    plain["detail"]["tls"] = secure["detail"]
+    plain["plan"] = secure["plan"]
+    return plain
 
 
-def _run_outbound(results: dict[str, Any], storage: Azurite, sizes: dict[str, Any]) -> dict[str, Any]:
+def _run_outbound(
+    results: dict[str, Any], storage: Azurite, sizes: dict[str, Any], run_sizes: list[int],
+    certificates: tls.Certificates | None = None,
+) -> dict[str, Any]:  # fmt: skip
     import function_app
     from switchboard.records import store
 
     store.reset_stores()  # the app caches its Table clients per connection: start clean
     from switchboard.settings import get_settings
 
-    twilio = TwilioProcess().start()
+    server_env = dict(os.environ) | (certificates.server_env() if certificates else {})
+    twilio = TwilioProcess(env=server_env).start()
     os.environ["TWILIO_API_BASE_URL"] = twilio.base_url
     get_settings.cache_clear()  # the app reads its settings once; they changed
     services = {storage.table_port: "table", storage.queue_port: "queue", _port(twilio.base_url): "twilio"}
     try:
         section = outbound.measure(
-            function_app.app, twilio.base_url, storage.connection_string, services, sizes["outbound"]["sizes"]
-        )
-        if section["detail"]["worker_available"] and "coldstart" in results["details"]:
+            function_app.app, twilio.base_url, storage.connection_string, services, run_sizes,
+            tls=certificates is not None,
+        )  # fmt: skip
+        if section["detail"]["worker_available"] and "coldstart" in results["details"] and certificates is None:
             log("   first outbound sends in fresh processes")
             repeats = sizes["coldstart"]["first_call_repeats"]
             first = coldstart.first_calls(coldstart.with_bytecode(), repeats, "outbound")

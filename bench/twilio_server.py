@@ -38,7 +38,14 @@ def available() -> bool:
 def serve() -> int:
     from bench.payloads import ACCOUNT_SID, AUTH_TOKEN
 
-    emulator = emulator_class()(ACCOUNT_SID, AUTH_TOKEN, port=0).start()
+    tls = None
+    if os.environ.get("BENCH_TLS_CERT"):
+        import ssl
+
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(os.environ["BENCH_TLS_CERT"], os.environ["BENCH_TLS_KEY"])
+    extra = {"tls": tls} if tls else {}
+    emulator = emulator_class()(ACCOUNT_SID, AUTH_TOKEN, port=0, **extra).start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
 

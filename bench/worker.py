@@ -13,8 +13,10 @@ from bench.payloads import BODY, DESTINATION
 OUTBOUND_QUEUE = "outbound"
 
 
-def message(request_id: str) -> dict[str, Any]:
+def message(request_id: str, kind: str = "sms") -> dict[str, Any]:
     """One outbound request, as other apps put it on the `outbound` queue."""
+    if kind == "call":
+        return {"type": "call", "id": request_id, "to": DESTINATION, "say": "Hello world."}
     return {"type": "sms", "id": request_id, "to": DESTINATION, "body": BODY}
 
 
@@ -26,15 +28,16 @@ def find_worker(app: Any) -> Any | None:
 
 
 class Worker:
-    def __init__(self, function: Any) -> None:
+    def __init__(self, function: Any, kind: str = "sms") -> None:
         self.function = function
+        self.kind = kind
 
     def __call__(self, request_id: str) -> None:
         from azure.functions.queue import QueueMessage
 
         from switchboard.devhost.invoke import invoke
 
-        body = json.dumps(message(request_id)).encode()
+        body = json.dumps(message(request_id, self.kind)).encode()
         now = datetime.datetime.now(datetime.timezone.utc)
         trigger = QueueMessage(
             id=str(uuid.uuid4()), body=body, dequeue_count=1, pop_receipt="bench",

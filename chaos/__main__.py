@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle-seconds", type=float, default=defaults.settle_seconds)
     parser.add_argument("--malformed", type=float, default=defaults.malformed)
     parser.add_argument("--twice", type=float, default=defaults.twice)
+    parser.add_argument("--hosts", type=int, default=defaults.hosts, help="local hosts on the same queues")
+    parser.add_argument("--lease", type=float, default=defaults.lease, help="seconds a host holds a message")
     parser.add_argument("--no-azurite-restart", action="store_true")
     parser.add_argument("--workdir", type=Path, default=defaults.workdir)
     args = parser.parse_args(argv)
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(
         n=args.n, kills=args.kills, seed=args.seed, enqueue_seconds=args.enqueue_seconds,
         settle_seconds=args.settle_seconds, malformed=args.malformed, twice=args.twice,
-        azurite_restart=not args.no_azurite_restart, workdir=args.workdir,
+        azurite_restart=not args.no_azurite_restart, workdir=args.workdir, hosts=args.hosts, lease=args.lease,
     )  # fmt: skip
     return execute(options)
 

@@ -97,7 +97,7 @@ def final_state(run: Run, emulator: Any, timeout: float, previous: State | None 
     return state
 
 
-def check(run: Run, emulator: Any, sender: CallbackSender, state: State, host_log: Path) -> dict[str, Any]:
+def check(run: Run, emulator: Any, sender: CallbackSender, state: State, host_logs: list[Path]) -> dict[str, Any]:
     from switchboard.records import lifecycle as lc
 
     violations: list[str] = []
@@ -180,7 +180,10 @@ def check(run: Run, emulator: Any, sender: CallbackSender, state: State, host_lo
     if secrets_in_records:
         violations.append(f"secrets in stored records: {secrets_in_records}")
 
-    log_text = host_log.read_text(encoding="utf-8", errors="replace") if host_log.exists() else ""
+    log_text = "\n".join(log.read_text(encoding="utf-8", errors="replace") for log in host_logs if log.exists())
+    # Evidence that hosts held the same message at once: a copy found another host's attempt in flight.
+    overlaps = log_text.count("may still be in flight")
+    redeliveries = log_text.count("was delivered again")
     secrets_in_log = sum(log_text.count(secret) for secret in (AUTH_TOKEN, API_SECRET))
     numbers_in_log = len(FULL_NUMBER.findall(log_text))
     if secrets_in_log:
@@ -210,6 +213,9 @@ def check(run: Run, emulator: Any, sender: CallbackSender, state: State, host_lo
         "unknown_reasons": dict(
             Counter(str(rec.get("reason")) for rec in matched.values() if rec.get("status") == lc.UNKNOWN)
         ),
+        "hosts": len(host_logs),
+        "same_message_held_twice_seen": overlaps,
+        "found_already_claimed": redeliveries,
         "kills": run.kills,
         "azurite_restarts": run.azurite_restarts,
         "dead_lettered_events": len(dead),
@@ -248,6 +254,9 @@ def print_report(report: dict[str, Any]) -> None:
         ("status callbacks posted", report["callbacks_posted"],
          f"{report['callbacks_duplicated']} duplicated, shuffled; undeliverable {report['callbacks_undeliverable']}"),
         ("Azurite restarts", report["azurite_restarts"], ""),
+        ("hosts on the same queues", report["hosts"],
+         f"attempt found in flight elsewhere: {report['same_message_held_twice_seen']}; first delivery found "
+         f"its id claimed: {report['found_already_claimed']}"),
         ("secrets / full numbers in logs", f"{report['secrets_in_host_log']} / {report['full_numbers_in_host_log']}",
          "must be 0 / 0"),
         ("secrets in stored records", report["secrets_in_records"], "must be 0"),

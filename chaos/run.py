@@ -50,6 +50,11 @@ class Options:
     fault_drop: float = 0.02
     fault_slow: float = 0.01
     duplicate_callbacks: float = 0.2
+    # Local hosts consuming the same queues at once, as several instances do in Azure. A message is
+    # leased for `lease` seconds: an attempt that runs longer (a slow Twilio answer, then reconciliation)
+    # becomes visible to another host while the first still holds it.
+    hosts: int = 3
+    lease: float = 3.0
 
 
 @dataclass
@@ -154,7 +159,7 @@ def _send(queue: Any, text: str) -> Any:
     return queue.send_message(text)
 
 
-def chaos_schedule(run: Run, host: LocalHostProcess, azurite: Any, stop: threading.Event) -> None:
+def chaos_schedule(run: Run, hosts: list[LocalHostProcess], azurite: Any, stop: threading.Event) -> None:
     options = run.options
     rng = random.Random(options.seed + 1)
     window = options.enqueue_seconds + 4
@@ -169,9 +174,13 @@ def chaos_schedule(run: Run, host: LocalHostProcess, azurite: Any, stop: threadi
         if delay > 0 and stop.wait(delay):
             return
         if what == "kill":
+            number = rng.randrange(len(hosts))
+            host = hosts[number]
             host.kill()
             run.kills += 1
-            run.say(f"SIGKILL the local host (kill {run.kills} of {options.kills}); restarting it")
+            run.say(
+                f"SIGKILL local host {number + 1} of {len(hosts)} (kill {run.kills} of {options.kills}); restarting it"
+            )
             time.sleep(rng.uniform(0.2, 1.0))
             host.start()
         else:
@@ -198,19 +207,25 @@ def execute(options: Options) -> int:
     sender = CallbackSender(AUTH_TOKEN, duplicate=options.duplicate_callbacks, seed=options.seed)
     emulator.listeners.append(sender.on_create)
     emulator.start()
-    port = free_port()
-    env = app_environment(port, emulator.base_url, azurite.connection_string, options.client_timeout)
-    os.environ.update(env)  # the harness reads records through the app's own store
-    host = LocalHostProcess(
-        port, env, workdir / f"host-{run_tag}.log",
-        {"visibility_timeout": 1, "processing_lease": 5, "max_polling_interval": 0.5},
-    )  # fmt: skip
+    hosts = []
+    for number in range(max(1, options.hosts)):
+        port = free_port()
+        env = app_environment(port, emulator.base_url, azurite.connection_string, options.client_timeout)
+        hosts.append(LocalHostProcess(
+            port, env, workdir / f"host-{run_tag}-{number + 1}.log",
+            {"visibility_timeout": 1, "processing_lease": options.lease, "max_polling_interval": 0.5},
+        ))  # fmt: skip
+    os.environ.update(hosts[0].env)  # the harness reads records through the app's own store
     stop = threading.Event()
     try:
-        host.start()
-        run.say(f"Run {run_tag}: {options.n} requests over {options.enqueue_seconds:.0f}s, {options.kills} kills")
+        for host in hosts:
+            host.start()
+        run.say(
+            f"Run {run_tag}: {options.n} requests over {options.enqueue_seconds:.0f}s, {len(hosts)} hosts on the "
+            f"same queues (lease {options.lease:g}s), {options.kills} kills"
+        )
         producer = threading.Thread(target=enqueue_all, args=(run, stop), name="enqueue")
-        chaos = threading.Thread(target=chaos_schedule, args=(run, host, azurite, stop), name="chaos")
+        chaos = threading.Thread(target=chaos_schedule, args=(run, hosts, azurite, stop), name="chaos")
         producer.start()
         chaos.start()
         producer.join()
@@ -222,11 +237,12 @@ def execute(options: Options) -> int:
         state = final_state(run, emulator, 30.0, previous=state)
     finally:
         stop.set()
-        host.stop()
+        for host in hosts:
+            host.stop()
         emulator.stop()
         sender.close()
         azurite.stop()
-    report = check(run, emulator, sender, state, host.log_path)
+    report = check(run, emulator, sender, state, [host.log_path for host in hosts])
     print_report(report)
     (workdir / f"report-{run_tag}.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     return 0 if not report["violations"] else 1

@@ -75,10 +75,16 @@ class Azurite:
     location: Path | None = None
     log_file: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # PEM files: with both, Azurite serves HTTPS (`--cert`/`--key`) and the connection string says https.
+    cert: Path | None = None
+    key: Path | None = None
 
     @classmethod
-    def on_free_ports(cls, location: Path | None = None, log_file: Path | None = None) -> Azurite:
-        return cls(free_port(), free_port(), free_port(), location, log_file)
+    def on_free_ports(
+        cls, location: Path | None = None, log_file: Path | None = None, *, cert: Path | None = None,
+        key: Path | None = None,
+    ) -> Azurite:  # fmt: skip
+        return cls(free_port(), free_port(), free_port(), location, log_file, cert=cert, key=key)
 
     @property
     def ports(self) -> tuple[int, int, int]:
@@ -86,11 +92,12 @@ class Azurite:
 
     @property
     def connection_string(self) -> str:
-        if self.ports == (10000, 10001, 10002):
+        scheme = "https" if self.cert else "http"
+        if self.ports == (10000, 10001, 10002) and scheme == "http":
             return "UseDevelopmentStorage=true"
-        base = f"http://{LOOPBACK}"
+        base = f"{scheme}://{LOOPBACK}"
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+            f"DefaultEndpointsProtocol={scheme};AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
             f"BlobEndpoint={base}:{self.blob_port}/{DEV_ACCOUNT};"
             f"QueueEndpoint={base}:{self.queue_port}/{DEV_ACCOUNT};"
             f"TableEndpoint={base}:{self.table_port}/{DEV_ACCOUNT};"
@@ -109,6 +116,8 @@ class Azurite:
             "--queueHost", LOOPBACK, "--queuePort", str(self.queue_port),
             "--tableHost", LOOPBACK, "--tablePort", str(self.table_port),
         ]  # fmt: skip
+        if self.cert and self.key:
+            command += ["--cert", str(self.cert), "--key", str(self.key)]
         if self.location is None:
             command.append("--inMemoryPersistence")
         else:

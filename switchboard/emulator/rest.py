@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -86,8 +87,10 @@ class TwilioEmulator:
         port: int = 0,
         api_keys: dict[str, str] | None = None,
         rate_limits: dict[str, float] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.account_sid = account_sid
+        self.tls = tls  # a server context: serve HTTPS (the benchmark's own test CA signs the certificate)
         self._auth_token = auth_token
         self._api_keys = dict(api_keys or {})
         self.rate_limits = dict(rate_limits or {})  # {"calls": per second, "messages": per second}
@@ -103,6 +106,9 @@ class TwilioEmulator:
         self._started = self.clock.now()
         self.media = MediaLibrary(account_sid)  # Recordings and message Media (switchboard.emulator.recordings)
         self._server = _Server((LOOPBACK, port), self)
+        if tls is not None:
+            # The handshake runs in each request's thread (see _Server.finish_request), not in accept().
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -122,7 +128,7 @@ class TwilioEmulator:
 
     @property
     def base_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{LOOPBACK}:{self.port}"
 
     def start(self) -> TwilioEmulator:
         self._thread = threading.Thread(target=self.serve_forever, name="twilio-emulator", daemon=True)
@@ -363,6 +369,12 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], emulator: TwilioEmulator) -> None:
         super().__init__(address, _Handler)
         self.emulator = emulator
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            request.settimeout(10)
+            request.do_handshake()
+        super().finish_request(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that dies mid-request (a killed worker) is expected here, not worth a traceback on stderr.

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import azure.functions as func
-
-from switchboard.settings import get_settings
 
 if TYPE_CHECKING:
     from switchboard.dashboard.reader import TableRecordReader
@@ -23,9 +20,11 @@ _readers: dict[tuple[str, str], TableRecordReader] = {}
 def dashboard(req: func.HttpRequest) -> func.HttpResponse:
     # Imported here: webhooks never pay for the page's modules at cold start.
     import secrets
+    from datetime import datetime, timezone
 
     from switchboard.dashboard.page import build_page, parse_days
     from switchboard.dashboard.reader import TableRecordReader
+    from switchboard.settings import get_settings
 
     table = get_settings().records_table
     key = (table, os.environ.get("AzureWebJobsStorage", ""))  # one reader per table and account

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from switchboard.settings import get_settings
-
 bp = func.Blueprint()
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="voicemail-email", connection="AzureWebJobsStorage")
 def voicemail_email(msg: func.QueueMessage) -> None:
     from switchboard.mailqueue import deliver
+    from switchboard.settings import get_settings  # on the first message, not at every cold start
 
     deliver(msg.get_body(), get_settings())

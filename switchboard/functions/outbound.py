@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from switchboard import telemetry
-from switchboard.destinations import refusal
-from switchboard.functions.recording import store_for
-from switchboard.outbound.contract import Invalid, validate
-from switchboard.outbound.undecodable import sweep
-from switchboard.outbound.worker import Deps, handle_message, handle_poison
-from switchboard.records.model import Record
-from switchboard.settings import Settings, get_settings
-from switchboard.twilio_client import get_client
+if TYPE_CHECKING:
+    from switchboard.outbound.worker import Deps
+    from switchboard.records.model import Record
+    from switchboard.settings import Settings
+# The worker, its contract and storage load on the first message, not at every cold start.
 
 bp = func.Blueprint()
 log = logging.getLogger("switchboard.outbound")
@@ -26,11 +23,19 @@ MAX_REQUEST_BYTES = 64 * 1024
 
 
 def deps(settings: Settings) -> Deps:
+    from switchboard.functions.recording import store_for
+    from switchboard.outbound.worker import Deps
+    from switchboard.twilio_client import get_client
+
     return Deps(settings=settings, store=store_for(settings), client=lambda: get_client(settings))
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=QUEUE, connection=CONNECTION)
 def outbound_send(msg: func.QueueMessage) -> None:
+    from switchboard import telemetry
+    from switchboard.outbound.worker import handle_message
+    from switchboard.settings import get_settings
+
     dequeue_count = int(msg.dequeue_count or 1)
     with telemetry.span("outbound.send", queue_message_id=msg.id, dequeue_count=dequeue_count):
         record = handle_message(msg.id or new_id(), msg.get_body(), dequeue_count, deps(get_settings()))
@@ -39,12 +44,18 @@ def outbound_send(msg: func.QueueMessage) -> None:
 
 @bp.queue_trigger(arg_name="msg", queue_name=f"{QUEUE}-poison", connection=CONNECTION)
 def outbound_poison(msg: func.QueueMessage) -> None:
+    from switchboard import telemetry
+    from switchboard.outbound.worker import handle_poison
+    from switchboard.settings import get_settings
+
     with telemetry.span("outbound.poison", queue_message_id=msg.id):
         _observe("outbound.dead_lettered", handle_poison(msg.id or new_id(), msg.get_body(), deps(get_settings())))
 
 
 def _observe(event: str, record: Record) -> None:
     """The request id, SID, type and status on the current span, and one structured log line."""
+    from switchboard import telemetry
+
     telemetry.annotate(request_id=record.id, sid=record.sid, type=record.type, status=record.status)
     telemetry.log_event(log, event, request_id=record.id, type=record.type, to=record.to, sid=record.sid,
                         status=record.status, error_code=record.error_code)  # fmt: skip
@@ -54,6 +65,10 @@ def _observe(event: str, record: Record) -> None:
 @bp.queue_output(arg_name="out", queue_name=QUEUE, connection=CONNECTION)
 def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
     """Validate like the queue worker does, then enqueue; answers 202 with the request id."""
+    from switchboard.destinations import refusal
+    from switchboard.outbound.contract import Invalid, validate
+    from switchboard.settings import get_settings
+
     body = req.get_body() or b""
     if len(body) > MAX_REQUEST_BYTES:
         return _json(413, {"error": "request body too large"})
@@ -87,6 +102,8 @@ def _json(status: int, payload: dict[str, object]) -> func.HttpResponse:
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=False)
 def outbound_undecodable(timer: func.TimerRequest) -> None:
     """Record messages the host could not base64-decode (they end in `outbound-poison-poison`)."""
+    from switchboard.settings import get_settings
+
     sweep_undecodable(get_settings())
 
 
@@ -97,6 +114,8 @@ _missing_logged: set[str] = set()
 def sweep_undecodable(settings: Settings) -> list[str]:
     from azure.core.exceptions import ResourceNotFoundError
 
+    from switchboard.functions.recording import store_for
+    from switchboard.outbound.undecodable import sweep
     from switchboard.records.store import utcnow
     from switchboard.storage import queue_client
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from switchboard.records.store import RecordStore, get_store, utcnow
-from switchboard.settings import Settings
+if TYPE_CHECKING:
+    from switchboard.records.store import RecordStore
+    from switchboard.settings import Settings
 
 log = logging.getLogger("switchboard.records")
 
@@ -18,6 +19,8 @@ WEBHOOK_STORAGE_OPTIONS: dict[str, Any] = {"retry_total": 0, "connection_timeout
 
 
 def store_for(settings: Settings, **request_options: Any) -> RecordStore:
+    from switchboard.records.store import get_store
+
     return get_store(settings.records_table, settings.optouts_table, **request_options)
 
 
@@ -27,6 +30,8 @@ def record_quietly(
     params: Mapping[str, str],
 ) -> None:
     """Run a record write for an inbound webhook; log and carry on if storage fails."""
+    from switchboard.records.store import utcnow
+
     try:
         store = store_for(settings, **WEBHOOK_STORAGE_OPTIONS).with_options(**WEBHOOK_STORAGE_OPTIONS)
         write(store, params, utcnow())

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 
 import azure.functions as func
 
-from switchboard.functions.recording import store_for
-from switchboard.outbound.contract import E164_PATTERN, ID_PATTERN
-from switchboard.settings import get_settings
-
 bp = func.Blueprint()
-SID_PATTERN = re.compile(r"(CA|SM|MM|MG)[0-9a-fA-F]{32}")
+SID_PATTERN = r"(CA|SM|MM|MG)[0-9a-fA-F]{32}"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
@@ -20,12 +15,18 @@ MAX_LIMIT = 100
 @bp.route(route="records/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def record_get(req: func.HttpRequest) -> func.HttpResponse:
     """One record and its events, by request id or by Twilio SID."""
+    import re
+
+    from switchboard.functions.recording import store_for
+    from switchboard.outbound.contract import ID_PATTERN
+    from switchboard.settings import get_settings
+
     wanted = req.route_params.get("id", "")
     if not ID_PATTERN.fullmatch(wanted):
         return _json(400, {"error": "id must be a request id or a Twilio SID"})
     store = store_for(get_settings())
     record, events = store.record_with_events(wanted)
-    if record is None and SID_PATTERN.fullmatch(wanted):
+    if record is None and re.fullmatch(SID_PATTERN, wanted):
         owner = store.record_id_for_sid(wanted)
         if owner is not None:
             record, events = store.record_with_events(owner)
@@ -37,6 +38,10 @@ def record_get(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="records", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def records_list(req: func.HttpRequest) -> func.HttpResponse:
     """A number's records (either side of the call or message), newest first."""
+    from switchboard.functions.recording import store_for
+    from switchboard.outbound.contract import E164_PATTERN
+    from switchboard.settings import get_settings
+
     number = (req.params.get("number") or "").strip()
     if number and not number.startswith("+") and number.isdigit():
         number = "+" + number  # a "+" sent unencoded in a query string arrives as a space

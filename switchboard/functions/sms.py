@@ -3,34 +3,39 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
-from twilio.twiml.messaging_response import MessagingResponse
 
-from switchboard.functions.recording import record_quietly
-from switchboard.functions.webhook import twilio_webhook
-from switchboard.records.callbacks import record_inbound_message
-from switchboard.settings import Settings, get_settings
-from switchboard.twiml.sms import SmsConfig, incoming_message
-from switchboard.webhooks.request import WebhookRequest
+from switchboard.functions.webhook import empty_messaging, twilio_webhook
+
+if TYPE_CHECKING:
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    from switchboard.settings import Settings
+    from switchboard.webhooks.request import WebhookRequest
 
 bp = func.Blueprint()
 log = logging.getLogger("switchboard.sms")
 
 
 @bp.route(route="sms/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@twilio_webhook(fallback=MessagingResponse)
+@twilio_webhook(fallback=empty_messaging)
 def sms_incoming(request: WebhookRequest, settings: Settings) -> MessagingResponse:
+    from switchboard.functions.recording import record_quietly
+    from switchboard.records.callbacks import record_inbound_message
+    from switchboard.twiml.sms import SmsConfig, incoming_message
+
     params = request.form  # Twilio's fields; the reply's configuration comes from settings
     twiml = incoming_message(params.get("From"), params.get("Body", "") or "", SmsConfig.from_settings(settings))
     form = request.form.to_dict()
     record_quietly(settings, record_inbound_message, form)  # also STOP/START opt-outs
     if form.get("NumMedia", "0") not in ("", "0"):
-        copy_media_quietly(form)
+        copy_media_quietly(form, settings)
     return twiml
 
 
-def copy_media_quietly(form: dict[str, str]) -> None:
+def copy_media_quietly(form: dict[str, str], settings: Settings) -> None:
     """Queue copies of an MMS's media into the user's Blob Storage; never fails the reply."""
     from switchboard.functions.recording import WEBHOOK_STORAGE_OPTIONS, store_for
     from switchboard.media.blobs import enqueue_or_note
@@ -38,7 +43,7 @@ def copy_media_quietly(form: dict[str, str]) -> None:
 
     record_id = form.get("MessageSid") or form.get("SmsSid") or ""
     try:
-        store = store_for(get_settings(), **WEBHOOK_STORAGE_OPTIONS).with_options(**WEBHOOK_STORAGE_OPTIONS)
+        store = store_for(settings, **WEBHOOK_STORAGE_OPTIONS).with_options(**WEBHOOK_STORAGE_OPTIONS)
         enqueue_or_note(store, media_jobs(record_id, form))
     except Exception as error:
         log.warning("Could not queue the media of %s: %s", record_id, error)

@@ -2,37 +2,42 @@
 
 from __future__ import annotations
 
-import azure.functions as func
-from twilio.twiml.messaging_response import MessagingResponse
-from twilio.twiml.voice_response import VoiceResponse
+from typing import TYPE_CHECKING
 
-from switchboard import telemetry
-from switchboard.functions.recording import store_for
-from switchboard.functions.webhook import twilio_webhook
-from switchboard.outbound.twilio_params import REQUEST_ID_PARAM
-from switchboard.records.callbacks import record_status_callback
-from switchboard.records.store import utcnow
-from switchboard.settings import Settings
-from switchboard.webhooks.request import WebhookRequest
+import azure.functions as func
+
+from switchboard.functions.webhook import empty_messaging, empty_voice, twilio_webhook
+
+if TYPE_CHECKING:
+    from twilio.twiml import TwiML
+
+    from switchboard.settings import Settings
+    from switchboard.webhooks.request import WebhookRequest
 
 bp = func.Blueprint()
 
 
 @bp.route(route="voice/status", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@twilio_webhook(fallback=VoiceResponse)
-def voice_status(request: WebhookRequest, settings: Settings) -> VoiceResponse:
+@twilio_webhook(fallback=empty_voice)
+def voice_status(request: WebhookRequest, settings: Settings) -> TwiML:
     _apply("call", request, settings)
-    return VoiceResponse()
+    return empty_voice()
 
 
 @bp.route(route="sms/status", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@twilio_webhook(fallback=MessagingResponse)
-def sms_status(request: WebhookRequest, settings: Settings) -> MessagingResponse:
+@twilio_webhook(fallback=empty_messaging)
+def sms_status(request: WebhookRequest, settings: Settings) -> TwiML:
     _apply("sms", request, settings)
-    return MessagingResponse()
+    return empty_messaging()
 
 
 def _apply(kind: str, request: WebhookRequest, settings: Settings) -> None:
+    from switchboard import telemetry
+    from switchboard.functions.recording import store_for
+    from switchboard.outbound.twilio_params import REQUEST_ID_PARAM
+    from switchboard.records.callbacks import record_status_callback
+    from switchboard.records.store import utcnow
+
     request_id = request.query.get(REQUEST_ID_PARAM)
     form = request.form.to_dict()
     prefix = "Call" if kind == "call" else "Message"

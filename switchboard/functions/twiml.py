@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import azure.functions as func
-from twilio.twiml import TwiML
-from twilio.twiml.voice_response import VoiceResponse
+from typing import TYPE_CHECKING
 
-from switchboard.functions.recording import record_quietly
-from switchboard.functions.webhook import Flow, handle, plain, twilio_webhook
-from switchboard.records.callbacks import record_inbound_call
-from switchboard.settings import Settings, get_settings
-from switchboard.twiml import twimlets
-from switchboard.twiml.common import apology
-from switchboard.twimlet_storage import StorageVoicemailSink, list_audio_blobs
-from switchboard.urls import path_prefix
-from switchboard.webhooks.request import WebhookRequest
-from switchboard.webhooks.signature import signed_url
+import azure.functions as func
+
+from switchboard.functions.webhook import apology, handle, plain, twilio_webhook
+
+if TYPE_CHECKING:
+    from twilio.twiml import TwiML
+    from twilio.twiml.voice_response import VoiceResponse
+
+    from switchboard.functions.webhook import Flow
+    from switchboard.settings import Settings
+    from switchboard.twiml import twimlets
+    from switchboard.webhooks.request import WebhookRequest
 
 bp = func.Blueprint()
 
@@ -23,6 +23,8 @@ bp = func.Blueprint()
 @bp.route(route="twiml/message", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @twilio_webhook(fallback=apology)
 def twiml_message(request: WebhookRequest, settings: Settings) -> VoiceResponse:
+    from switchboard.twiml import twimlets
+
     twiml = twimlets.message(call_of(request, settings))
     record_inbound(request, settings)
     return twiml
@@ -30,6 +32,9 @@ def twiml_message(request: WebhookRequest, settings: Settings) -> VoiceResponse:
 
 @bp.route(route="twiml/{name}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def twiml_twimlet(req: func.HttpRequest) -> func.HttpResponse:
+    from switchboard.settings import get_settings
+    from switchboard.twiml import twimlets
+
     name = req.route_params.get("name", "")
     if not twimlets.is_served(name, twimlets.TwimletConfig.from_settings(get_settings())):
         return plain(404, "Not found")
@@ -38,6 +43,8 @@ def twiml_twimlet(req: func.HttpRequest) -> func.HttpResponse:
 
 def _flow(name: str) -> Flow:
     def flow(request: WebhookRequest, settings: Settings) -> TwiML:
+        from switchboard.twiml import twimlets
+
         twiml = twimlets.answer(name, call_of(request, settings))
         record_inbound(request, settings)
         return twiml
@@ -48,6 +55,11 @@ def _flow(name: str) -> Flow:
 
 def call_of(request: WebhookRequest, settings: Settings) -> twimlets.Call:
     """The signed query configures; Twilio's fields come from the form (POST) or the query (GET)."""
+    from switchboard.twiml import twimlets
+    from switchboard.twimlet_storage import StorageVoicemailSink, list_audio_blobs
+    from switchboard.urls import path_prefix
+    from switchboard.webhooks.signature import signed_url
+
     return twimlets.Call(
         query=request.query,
         form=request.form,
@@ -66,6 +78,9 @@ def record_inbound(request: WebhookRequest, settings: Settings) -> None:
 
     Outbound calls already have their record, and later stages of the same call find theirs claimed.
     """
+    from switchboard.functions.recording import record_quietly
+    from switchboard.records.callbacks import record_inbound_call
+
     form = (request.query if request.method == "GET" else request.form).to_dict()
     if form.get("Direction") == "inbound" and form.get("CallSid"):
         record_quietly(settings, record_inbound_call, form)

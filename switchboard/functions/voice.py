@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import azure.functions as func
-from twilio.twiml.voice_response import VoiceResponse
 
-from switchboard.functions.recording import record_quietly
-from switchboard.functions.webhook import twilio_webhook
-from switchboard.records.callbacks import record_inbound_call
-from switchboard.settings import Settings
-from switchboard.twiml.common import apology
-from switchboard.twiml.voice import VoiceConfig, answer_call
-from switchboard.urls import path_prefix
-from switchboard.webhooks.request import WebhookRequest
+from switchboard.functions.webhook import apology, twilio_webhook
+
+if TYPE_CHECKING:
+    from twilio.twiml.voice_response import VoiceResponse
+
+    from switchboard.settings import Settings
+    from switchboard.webhooks.request import WebhookRequest
 
 bp = func.Blueprint()
 
@@ -22,6 +20,13 @@ bp = func.Blueprint()
 @bp.route(route="voice/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @twilio_webhook(fallback=apology)
 def voice_incoming(request: WebhookRequest, settings: Settings) -> VoiceResponse:
+    from datetime import datetime, timezone
+
+    from switchboard.functions.recording import record_quietly
+    from switchboard.records.callbacks import record_inbound_call
+    from switchboard.twiml.voice import VoiceConfig, answer_call
+    from switchboard.urls import path_prefix
+
     config = VoiceConfig.from_settings(settings)
     twiml = answer_call(
         request.form, request.query, request.path, config, datetime.now(timezone.utc),

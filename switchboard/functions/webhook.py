@@ -2,6 +2,8 @@
 
 Every Twilio-facing route goes through `twilio_webhook`: body cap, parsing,
 signature check, then the flow, whose TwiML is serialised by the SDK's builders.
+Declaring a function imports nothing beyond azure.functions: the request, signature, settings
+and TwiML modules load on the first call, not at every cold start.
 """
 
 from __future__ import annotations
@@ -9,18 +11,19 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import azure.functions as func
-from twilio.twiml import TwiML
 
-from switchboard.settings import Settings, get_settings
-from switchboard.webhooks.request import BadRequest, WebhookRequest
-from switchboard.webhooks.signature import refusal
+if TYPE_CHECKING:
+    from twilio.twiml import TwiML
+
+    from switchboard.settings import Settings
+    from switchboard.webhooks.request import WebhookRequest
 
 log = logging.getLogger("switchboard.webhook")
 
-Flow: TypeAlias = Callable[[WebhookRequest, Settings], TwiML]
+Flow: TypeAlias = "Callable[[WebhookRequest, Settings], TwiML]"
 HttpHandler: TypeAlias = Callable[[func.HttpRequest], func.HttpResponse]
 XML_TYPE = "text/xml"
 # Characters XML 1.0 cannot carry, even escaped; the builders pass them through from caller input.
@@ -43,7 +46,30 @@ def twilio_webhook(fallback: Callable[[], TwiML]) -> Callable[[Flow], HttpHandle
     return decorate
 
 
+def empty_voice() -> TwiML:
+    """Fallback for callbacks: an empty <Response/>."""
+    from twilio.twiml.voice_response import VoiceResponse
+
+    return VoiceResponse()
+
+
+def empty_messaging() -> TwiML:
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    return MessagingResponse()
+
+
+def apology() -> TwiML:
+    """Fallback for calls: tell the caller something went wrong instead of Twilio's error tone."""
+    from switchboard.twiml.common import apology as say_sorry
+
+    return say_sorry()
+
+
 def handle(req: func.HttpRequest, flow: Flow, fallback: Callable[[], TwiML]) -> func.HttpResponse:
+    from switchboard.settings import get_settings
+    from switchboard.webhooks.request import BadRequest, WebhookRequest
+
     settings = get_settings()
     body = req.get_body() or b""
     if len(body) > settings.max_body_bytes:
@@ -66,6 +92,8 @@ def handle(req: func.HttpRequest, flow: Flow, fallback: Callable[[], TwiML]) -> 
 
 
 def authorised(request: WebhookRequest, settings: Settings) -> bool:
+    from switchboard.webhooks.signature import refusal
+
     if not settings.webhook_validation:
         log.warning("WEBHOOK_VALIDATION is off: accepting %s without a signature check", request.path)
         return True

@@ -3,9 +3,12 @@
 Delivery from the queue is at least once and Twilio's create endpoints take no idempotency
 key, so the record in Table Storage is the lock:
 
-1. The request id is claimed with an insert that fails if the row exists.
-2. Before Twilio is called the record moves to `sending` (attempts + 1, attempt_started_at),
-   ETag-guarded, so two workers holding the same message cannot both send it.
+1. The request id is claimed with an insert that fails if the row exists, straight into `sending`
+   (attempts 1, attempt_started_at, the content's hash): of two workers holding the same message,
+   only the one whose insert succeeded sends. A retry of an existing record moves it to `sending`
+   with an ETag-guarded update before Twilio is called, so again only one worker wins.
+   An existing id whose stored content hash differs is an id conflict: never sent, recorded as an
+   `id_conflict` event on the existing record, which keeps describing what Twilio was asked.
 3. Twilio's answer decides: a SID is recorded; a 4xx (not 429) is `failed`; 429, 5xx and
    connection failures are `retrying` and raise, so the host retries after visibilityTimeout.
 4. No answer (read timeout, dropped connection): Twilio is asked what it has (same To and
@@ -14,12 +17,17 @@ key, so the record in Table Storage is the lock:
 5. A record found in `sending` by a redelivery means a worker died mid-attempt: after
    the same reconciliation it is adopted or marked `unknown`, never sent again.
 
+Round trips: an SMS costs one opt-out read and one insert before the Twilio POST; after it, the SID
+index row, one transaction that records the SID with the ETag the insert returned together with
+its `sent` event, and the number and day index rows. A call skips the opt-out read.
+
 A duplicate call is worse than a missed one: `unknown` is a final status a person can act on,
 while a second call to someone's phone cannot be taken back.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -34,7 +42,7 @@ from switchboard.outbound.twilio_params import create_params
 from switchboard.phones import mask
 from switchboard.records import lifecycle as lc
 from switchboard.records.model import Record, iso, parse_iso
-from switchboard.records.store import RecordStore, utcnow
+from switchboard.records.store import RecordStore, StaleRecord, event_entity, marker_entity, utcnow
 from switchboard.settings import Settings
 
 if TYPE_CHECKING:
@@ -65,6 +73,12 @@ class Deps:
         return timedelta(seconds=2 * self.settings.twilio_timeout_seconds + 5)
 
 
+def content_hash(request: OutboundRequest) -> str:
+    """What was asked, as a digest: the same message delivered again has the same one."""
+    text = json.dumps(request.summary(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps) -> Record:
     """Process one message from the `outbound` queue. Raises TransientSendError to be retried."""
     parsed = parse(body, default_id=message_id, default_from=deps.settings.phone_number)
@@ -74,18 +88,73 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
     refused = refusal(request, deps.settings.outbound_destinations)
     if refused is not None:
         return reject(_refused(request, refused, body), body, message_id, deps)
+    store = deps.store
+    digest = content_hash(request)
+    opted_out = request.type == "sms" and store.is_opted_out(request.to)
+    if not opted_out:
+        # Build the client and its resource (the SDK imports them lazily, ~150 ms cold) before the
+        # record says `sending`: a crash meanwhile would leave an attempt that never left as unknown.
+        client = deps.client()
+        _ = client.calls if request.type == "call" else client.messages
     now = deps.now()
     fresh = Record(
-        id=request.id, type=request.type, direction="outbound", status=lc.PENDING, created_at=iso(now),
-        updated_at=iso(now), to=request.to, from_=request.from_ or request.messaging_service_sid,
+        id=request.id, type=request.type, direction="outbound", status=lc.REJECTED if opted_out else lc.SENDING,
+        created_at=iso(now), updated_at=iso(now), to=request.to, from_=request.from_ or request.messaging_service_sid,
         body=request.body, request=json.dumps(request.summary()), queue_message_id=message_id,
+        attempts=0 if opted_out else 1, attempt_started_at=None if opted_out else iso(now),
+        reason="opted_out" if opted_out else None, content_hash=digest,
     )  # fmt: skip
-    record, created = deps.store.claim(fresh)
-    if created and not request.id_given:
-        deps.store.remember_fingerprint(body, request.id)
-    if not created and dequeue_count == 1:
-        log.info("Request %s was delivered again; its record is %s", request.id, record.status)
+    events = (
+        [event_entity(request.id, "rejected", status=lc.REJECTED, detail="opted_out", now=now)] if opted_out else []
+    )
+    claimed = store.insert(fresh, *events)
+    if claimed is not None:
+        if not request.id_given:
+            store.remember_fingerprint(body, request.id)
+        try:
+            if opted_out:
+                return claimed
+            log.info("Sending %s %s to %s (attempt 1)", request.type, request.id, mask(request.to))
+            return attempt_send(request, claimed, deps)
+        finally:
+            store.index(claimed)  # after the send: a redelivery writes them if this run stops short
+    existing = store.get(request.id)
+    if existing is None:
+        raise TransientSendError(f"record {request.id} vanished")
+    store.index(existing)  # a run cut short before its index rows gets them now
+    if conflicts(existing, request, digest):
+        return record_conflict(request, existing, digest, message_id, deps)
+    if dequeue_count == 1:
+        log.info("Request %s was delivered again; its record is %s", request.id, existing.status)
     return deliver(request, deps)
+
+
+def conflicts(existing: Record, request: OutboundRequest, digest: str) -> bool:
+    """Does the stored record describe a different message than this one under the same id?"""
+    if existing.direction != "outbound":
+        return True  # an inbound or orphan record (its id is a SID)
+    if existing.content_hash:
+        return existing.content_hash != digest
+    if existing.request:  # a record written before content hashes were stored
+        try:
+            return bool(json.loads(existing.request) != request.summary())
+        except ValueError:
+            return False
+    return False  # a message that never parsed: its record is final, nothing is sent for it anyway
+
+
+def record_conflict(request: OutboundRequest, existing: Record, digest: str, message_id: str, deps: Deps) -> Record:
+    """Never send it; say so on the existing record (once per content), which is left as it was."""
+    now = deps.now()
+    detail = (
+        f"id_conflict: a {request.type} request with this id and different content (sha256 {digest[:16]}, "
+        f"queue message {message_id}) was not sent"
+    )
+    marker = marker_entity(existing.id, f"id_conflict:{digest}")
+    event = event_entity(existing.id, "id_conflict", status=existing.status, detail=clip(detail, 1000), now=now)
+    if deps.store.append(marker, event):
+        log.warning("Request id %s reused with different content: not sent", request.id)
+    return existing
 
 
 def _refused(request: OutboundRequest, reason: str, body: bytes) -> Rejection:
@@ -151,20 +220,20 @@ def deliver(request: OutboundRequest, deps: Deps) -> Record:
 
         attempt, applied = store.update(request.id, claim_attempt)
         if applied and attempt is not None:
+            log.info("Sending %s %s to %s (attempt %d)", request.type, request.id, mask(request.to), attempt.attempts)
             return attempt_send(request, attempt, deps)
     raise TransientSendError(f"record {request.id} kept changing; will try again")
 
 
 def attempt_send(request: OutboundRequest, record: Record, deps: Deps) -> Record:
     params = create_params(request, deps.settings.public_base_url)
-    log.info("Sending %s %s to %s (attempt %d)", request.type, request.id, mask(request.to), record.attempts)
     try:
         client = deps.client()
         resource = (client.calls if request.type == "call" else client.messages).create(**params)
     except Exception as error:
         failure = classify(error)
         return handle_failure(request, record, failure, deps)
-    return adopt(deps, request, str(resource.sid), _status(resource, request.type), event="sent")
+    return adopt(deps, request, str(resource.sid), _status(resource, request.type), event="sent", known=record)
 
 
 def handle_failure(request: OutboundRequest, record: Record, failure: Failure, deps: Deps) -> Record:
@@ -247,7 +316,10 @@ def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[tupl
     return matches
 
 
-def adopt(deps: Deps, request: OutboundRequest, sid: str, status: str, *, event: str) -> Record:
+def adopt(
+    deps: Deps, request: OutboundRequest, sid: str, status: str, *, event: str, known: Record | None = None
+) -> Record:
+    """Record the SID Twilio gave (or reconciliation found). `known` is the record as this worker last wrote it."""
     store = deps.store
     owner = store.link_sid(sid, request.id)
     if owner != request.id:
@@ -262,6 +334,16 @@ def adopt(deps: Deps, request: OutboundRequest, sid: str, status: str, *, event:
             now, sid=sid, status=new_status or current.status, error_code=None, error_message=None, reason=None
         )
 
+    changed = link(known) if known is not None and known.etag else None
+    if changed is not None:
+        # The ETag the claim returned: no re-read, and the event rides in the same transaction.
+        try:
+            stored = store.commit(changed, event_entity(request.id, event, status=status, sid=sid, now=now))
+        except StaleRecord:
+            pass  # a status callback got there first: merge with what it wrote, below
+        else:
+            log.info("%s %s %s as %s (%s)", request.type.upper(), request.id, event, sid, status)
+            return stored
     record, _ = store.update(request.id, link)
     store.add_event(request.id, event, status=status, sid=sid, now=now)
     log.info("%s %s %s as %s (%s)", request.type.upper(), request.id, event, sid, status)

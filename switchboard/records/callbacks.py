@@ -18,7 +18,15 @@ from switchboard.phones import mask
 from switchboard.records import lifecycle as lc
 from switchboard.records.keywords import opt_keyword
 from switchboard.records.model import Record, iso
-from switchboard.records.store import RecordStore
+from switchboard.records.store import (
+    UPDATE_ATTEMPTS,
+    RecordConflict,
+    RecordStore,
+    RowExists,
+    StaleRecord,
+    event_entity,
+    marker_entity,
+)
 from switchboard.sids import is_call_sid, is_message_sid, is_sid_of
 
 log = logging.getLogger("switchboard.records")
@@ -116,24 +124,54 @@ def record_status_callback(
     key = delivery_key(update)
     if request_id and not ID_PATTERN.fullmatch(request_id):
         request_id = None
-    record_id = request_id if request_id and store.get(request_id) is not None else None
-    record_id = record_id or store.record_id_for_sid(update.sid)
-    if record_id is not None and store.was_marked(record_id, key):
-        # A repeat changes nothing, details included: a re-split replay of the same signed callback
-        # (`Price` swallowing `PriceUnit`) keeps its SID and status but not its values.
-        log.info("Status callback %s for %s was a repeat: already recorded", update.status, update.sid)
-        return record_id
-    if record_id is not None:
-        record, applied = store.update(record_id, lambda current: apply(current, update, now))
-        if record is not None and record.sid == update.sid:
-            if applied:
-                store.link_sid(update.sid, record_id)
-            if store.mark_once(record_id, key):
-                store.add_event(record_id, "callback", status=update.status, sid=update.sid, params=params, now=now)
-            else:
-                log.info("Status callback %s for %s was a repeat: already recorded", update.status, update.sid)
-            return record_id
+    # The request id in the signed StatusCallback URL finds the record in one read; the SID index is
+    # the fallback (callbacks configured elsewhere, and orphans).
+    record = store.get(request_id) if request_id else None
+    if record is None:
+        owner = store.record_id_for_sid(update.sid)
+        record = store.get(owner) if owner else None
+    # A repeat (its marker exists) changes nothing, details included: the marker rides in the same
+    # transaction as the change, so a re-split replay of a signed callback cannot alter `Price` and the like.
+    if record is not None and _land(store, record, update, params, key=key, now=now):
+        return record.id
     return _orphan(store, update, params, now, key)
+
+
+def _land(
+    store: RecordStore, record: Record, update: StatusUpdate, params: Mapping[str, str], *, key: str, now: datetime
+) -> bool:
+    """Apply the callback: the record's change, its event and its de-duplication marker in one transaction.
+
+    False when the record belongs to another SID. A repeated delivery finds its marker and changes nothing.
+    """
+    for _ in range(UPDATE_ATTEMPTS):
+        changed = apply(record, update, now)
+        if (changed or record).sid != update.sid:
+            return False
+        rows = (
+            marker_entity(record.id, key),
+            event_entity(record.id, "callback", status=update.status, sid=update.sid, params=params, now=now),
+        )
+        try:
+            if changed is None:
+                fresh = store.append(*rows)
+            else:
+                store.commit(changed, *rows)
+                fresh = True
+                if record.sid is None:
+                    store.link_sid(update.sid, record.id)
+        except RowExists:
+            fresh = False
+        except StaleRecord:
+            current = store.get(record.id)
+            if current is None:
+                return False
+            record = current
+            continue
+        if not fresh:
+            log.info("Status callback %s for %s was a repeat: already recorded", update.status, update.sid)
+        return True
+    raise RecordConflict(f"record {record.id} kept changing under {UPDATE_ATTEMPTS} attempts")
 
 
 def _orphan(store: RecordStore, update: StatusUpdate, params: Mapping[str, str], now: datetime, key: str) -> str:

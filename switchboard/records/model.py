@@ -110,6 +110,8 @@ class Record:
     # The last attempt got no answer and Twilio showed nothing then: look again before the next send.
     recheck: bool | None = None
     blobs: str | None = None  # JSON list of blob names (recordings, MMS media) copied to the user's storage
+    # sha256 of what was asked (the request's summary, unclipped): a reused id with other content is a conflict.
+    content_hash: str | None = None
     etag: str | None = None  # from the table; not stored
 
     @property

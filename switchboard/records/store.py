@@ -51,6 +51,14 @@ class RecordConflict(RuntimeError):
     """Another writer kept winning the ETag race."""
 
 
+class StaleRecord(RuntimeError):
+    """The record changed since the ETag a transaction was guarded by."""
+
+
+class RowExists(RuntimeError):
+    """A row a transaction meant to create is already there (a marker: this change was already applied)."""
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -82,10 +90,71 @@ class RecordStore:
             if existing is None:  # deleted in between: very unlikely, try once more
                 metadata = self.records.create_entity(record.to_entity(), **self.options)
             else:
-                self._index(existing)  # a claim cut short before its index rows gets them on the retry
+                self.index(existing)  # a claim cut short before its index rows gets them on the retry
                 return existing, False
-        self._index(record)
+        self.index(record)
         return Record.from_entity(record.to_entity(), etag=_etag(metadata)), True
+
+    def insert(self, record: Record, *rows: dict[str, Any]) -> Record | None:
+        """Create the record (and `rows` of its partition, events say) in one transaction; None if the id exists.
+
+        Index rows are not written here: the caller writes them with `index`, after the work that must
+        come first (a redelivered message writes them again if the first run stopped short).
+        """
+        from azure.core.exceptions import ResourceExistsError
+        from azure.data.tables import TableTransactionError
+
+        try:
+            if rows:
+                results = self.records.submit_transaction(
+                    [("create", record.to_entity()), *(("create", row) for row in rows)], **self.options
+                )
+                metadata = results[0]
+            else:
+                metadata = self.records.create_entity(record.to_entity(), **self.options)
+        except ResourceExistsError:
+            return None
+        except TableTransactionError as error:
+            if _code(error) == "EntityAlreadyExists":
+                return None
+            raise
+        return Record.from_entity(record.to_entity(), etag=_etag(metadata))
+
+    def commit(self, record: Record, *rows: dict[str, Any]) -> Record:
+        """Replace the record if it still has `record.etag`, and create `rows` beside it: one transaction.
+
+        Raises StaleRecord when another writer changed the record first, RowExists when one of `rows`
+        (a marker) is already there. Returns the record with its new ETag.
+        """
+        from azure.core import MatchConditions
+        from azure.data.tables import TableTransactionError
+
+        if record.etag is None:
+            raise StaleRecord(f"record {record.id} has no ETag to guard the write")
+        update = ("update", record.to_entity(), {"mode": "replace", "etag": record.etag,
+                                                 "match_condition": MatchConditions.IfNotModified})  # fmt: skip
+        try:
+            results = self.records.submit_transaction([update, *(("create", row) for row in rows)], **self.options)
+        except TableTransactionError as error:
+            code = _code(error)
+            if code == "UpdateConditionNotSatisfied":
+                raise StaleRecord(f"record {record.id} changed") from error
+            if code == "EntityAlreadyExists":
+                raise RowExists(f"a row beside record {record.id} already exists") from error
+            raise
+        return Record.from_entity(record.to_entity(), etag=_etag(results[0]))
+
+    def append(self, *rows: dict[str, Any]) -> bool:
+        """Create rows of one record's partition (a marker and an event) in one transaction; False if one exists."""
+        from azure.data.tables import TableTransactionError
+
+        try:
+            self.records.submit_transaction([("create", row) for row in rows], **self.options)
+        except TableTransactionError as error:
+            if _code(error) == "EntityAlreadyExists":
+                return False
+            raise
+        return True
 
     def get(self, record_id: str) -> Record | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -137,7 +206,7 @@ class RecordStore:
                 events.append(event_json(entity))
         return record, events
 
-    def add_event(
+    def add_event(  # one round trip; `commit` writes an event with a record change instead
         self,
         record_id: str,
         kind: str,
@@ -148,19 +217,10 @@ class RecordStore:
         params: Mapping[str, Any] | None = None,
         now: datetime | None = None,
     ) -> None:
-        moment = now or utcnow()
-        entity: dict[str, Any] = {
-            "PartitionKey": record_partition(record_id),
-            "RowKey": event_row(moment),
-            "at": iso(moment),
-            "kind": kind,
-        }
-        optional = {"status": status, "sid": sid, "detail": storable(detail, 4_000) if detail else None}
-        entity |= {key: value for key, value in optional.items() if value is not None}
-        if params:
-            text = json.dumps(dict(params), separators=(",", ":"))
-            entity["params"] = text if len(text) <= MAX_PARAMS_CHARS else json.dumps({"truncated": True})
-        self.records.create_entity(entity, **self.options)
+        self.records.create_entity(
+            event_entity(record_id, kind, status=status, sid=sid, detail=detail, params=params, now=now),
+            **self.options,
+        )
 
     def was_marked(self, record_id: str, key: str) -> bool:
         """Whether `mark_once(record_id, key)` has been done."""
@@ -174,9 +234,8 @@ class RecordStore:
         """
         from azure.core.exceptions import ResourceExistsError
 
-        entity = {"PartitionKey": record_partition(record_id), "RowKey": _dedupe_row(key)}
         try:
-            self.records.create_entity(entity, **self.options)
+            self.records.create_entity(marker_entity(record_id, key), **self.options)
         except ResourceExistsError:
             return False
         return True
@@ -228,7 +287,7 @@ class RecordStore:
                 break
         return found
 
-    def _index(self, record: Record) -> None:
+    def index(self, record: Record) -> None:
         """The number index (To and From) and the day index rows of a newly claimed record.
 
         Index rows hold only the record id: status and the rest change after creation, so readers
@@ -276,6 +335,42 @@ class RecordStore:
         except ResourceNotFoundError:
             return None
         return entity.get(name)
+
+
+def event_entity(
+    record_id: str,
+    kind: str,
+    *,
+    status: str | None = None,
+    sid: str | None = None,
+    detail: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """An event row in the record's partition (so it can share a transaction with the record)."""
+    moment = now or utcnow()
+    entity: dict[str, Any] = {
+        "PartitionKey": record_partition(record_id),
+        "RowKey": event_row(moment),
+        "at": iso(moment),
+        "kind": kind,
+    }
+    optional = {"status": status, "sid": sid, "detail": storable(detail, 4_000) if detail else None}
+    entity |= {key: value for key, value in optional.items() if value is not None}
+    if params:
+        text = json.dumps(dict(params), separators=(",", ":"))
+        entity["params"] = text if len(text) <= MAX_PARAMS_CHARS else json.dumps({"truncated": True})
+    return entity
+
+
+def marker_entity(record_id: str, key: str) -> dict[str, Any]:
+    """The row that says the delivery named `key` was applied to the record (see `mark_once`)."""
+    return {"PartitionKey": record_partition(record_id), "RowKey": _dedupe_row(key)}
+
+
+def _code(error: Exception) -> str:
+    code = getattr(error, "error_code", None)
+    return str(getattr(code, "value", code) or "")
 
 
 def _dedupe_row(key: str) -> str:

@@ -42,7 +42,9 @@ def test_every_ratio_is_computed_from_its_two_medians(results) -> None:
     data, markdown, _ = results
     keys = {row["key"] for row in data["figures"]}
     assert {"cold_start", "webhook_voice_incoming", "webhook_sms_incoming", "webhook_twiml_message"} <= keys
-    assert {"outbound_vs_floor", "outbound_vs_naive", "e2e_throughput"} <= keys
+    assert {"cold_start_packaged", "outbound_vs_floor", "outbound_vs_naive", "e2e_throughput"} <= keys
+    assert {"outbound_vs_floor_plain", "outbound_vs_naive_plain"} <= keys
+    assert {f"round_trips_{kind}_{part}" for kind in ("sms", "call") for part in ("round_trips", "before_post")} <= keys
     for row in data["figures"]:
         assert row["name"] in markdown
         if row["measured"] is None or row["baseline"] is None:
@@ -72,10 +74,21 @@ def test_figures_match_the_detailed_measurements(results) -> None:
     assert rows["webhook_voice_incoming"]["measured"] == voice["handler_us"]["median"]
     assert rows["webhook_voice_incoming"]["baseline"] == voice["floor_us"]["median"]
     assert voice["handler_us"]["n"] == voice["floor_us"]["n"] == data["sizes"]["webhooks"]["calls"]
+    packaged = cold["packaged"]
+    assert rows["cold_start_packaged"]["measured"] == packaged["app_ms"]["median"]
+    assert rows["cold_start_packaged"]["baseline"] == packaged["floor_ms"]["median"]
+    assert sys.implementation.cache_tag in packaged["cache_tags"]
     outbound = data["details"]["outbound"]
     largest = str(data["sizes"]["outbound"]["sizes"][-1])
-    assert rows["outbound_vs_floor"]["baseline"] == outbound["by_size"][largest]["floor"]["median"]
+    assert rows["outbound_vs_floor_plain"]["baseline"] == outbound["by_size"][largest]["floor"]["median"]
     assert outbound["twilio_creates_seen"]["messages"] == outbound["twilio_creates_expected"]
+    secure = outbound["tls"]
+    largest_tls = str(data["sizes"]["outbound"]["tls_sizes"][-1])
+    assert rows["outbound_vs_floor"]["baseline"] == secure["by_size"][largest_tls]["floor"]["median"]
+    assert secure["twilio_creates_seen"]["messages"] == secure["twilio_creates_expected"]
+    plan = secure["plan"]
+    assert rows["round_trips_sms_round_trips"]["measured"] == plan["sms_round_trips"] > 0
+    assert plan["sms_before_post"] <= plan["sms_round_trips"]
 
 
 def test_the_plot_is_drawn(results) -> None:

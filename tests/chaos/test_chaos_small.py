@@ -1,4 +1,4 @@
-"""A small chaos run in every `make test`: the same harness as `make chaos`, at N = 60 with two kills."""
+"""A small chaos run in every `make test`: the same harness as `make chaos` (three hosts), at N = 60 with two kills."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def test_a_small_chaos_run_keeps_every_promise(tmp_path: Path) -> None:
     assert "All promises held." in result.stdout
     report = json.loads(next(tmp_path.glob("report-*.json")).read_text(encoding="utf-8"))
     assert report["kills"] == 2
+    assert report["hosts"] == 3
     assert report["azurite_restarts"] == 1
     assert report["final_records"] == report["requests"] == 60
     assert report["malformed"] >= 5

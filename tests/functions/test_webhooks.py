@@ -104,7 +104,7 @@ def test_validation_off_needs_explicit_setting_and_warns_every_time(app, configu
 
 
 def test_a_failing_flow_answers_the_caller_politely(app, configure, monkeypatch) -> None:
-    from switchboard.functions import voice
+    from switchboard.twiml import voice  # the handler imports answer_call from here when called
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("boom")

@@ -1,0 +1,178 @@
+"""The outbound path's storage cost and the id-conflict rule, on Azurite with the real SDKs over HTTP.
+
+Round trips are counted from the HTTP requests the SDKs send (both send through requests.Session), in
+order, so that what happens before Twilio's answer returns is told apart from what follows it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from switchboard.emulator.rest import TwilioEmulator
+from switchboard.outbound.worker import TransientSendError
+from tests.outbound.conftest import callback, deliver, new_id, one, record
+
+pytestmark = pytest.mark.azurite
+TO = "+15558675310"
+MAX_TABLE_ROUND_TRIPS = 8
+MAX_BEFORE_POST = 5
+
+
+@dataclass
+class Trips:
+    table_port: int
+    twilio_port: int
+    table: list[str] = field(default_factory=list)  # method and path, in order
+    before_post: int | None = None  # table requests sent before the first Twilio POST returned
+
+    def seen(self, method: str, url: str, finished: bool) -> None:
+        port = urlsplit(url).port
+        if port == self.table_port and not finished:
+            self.table.append(f"{method} {urlsplit(url).path}")
+        elif port == self.twilio_port and method == "POST" and finished and self.before_post is None:
+            self.before_post = len(self.table)
+
+
+@contextlib.contextmanager
+def counting(azurite: str, twilio: TwilioEmulator) -> Iterator[Trips]:
+    import requests
+
+    table_port = int(re.search(r"TableEndpoint=http://[^:]+:(\d+)", azurite)[1])
+    trips = Trips(table_port, urlsplit(twilio.base_url).port or 0)
+    original = requests.Session.send
+
+    def send(session: requests.Session, request: Any, **kwargs: Any) -> Any:
+        trips.seen(request.method, request.url, finished=False)
+        try:
+            return original(session, request, **kwargs)
+        finally:
+            trips.seen(request.method, request.url, finished=True)
+
+    requests.Session.send = send  # type: ignore[method-assign,assignment]
+    try:
+        yield trips
+    finally:
+        requests.Session.send = original  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "sms", "to": TO, "body": "Your order has shipped."},
+        {"type": "call", "to": TO, "say": "Hello world."},
+        {"type": "sms", "to": TO, "body": "no id: the queue message id is used"},
+    ],
+    ids=["sms", "call", "sms-without-id"],
+)
+def test_one_message_costs_at_most_8_table_round_trips_5_before_the_post(
+    app, azurite: str, twilio: TwilioEmulator, message: dict[str, str]
+) -> None:
+    deliver(app, {"type": "sms", "id": new_id(), "to": TO, "body": "warm"})  # tables exist, clients built
+    request_id = new_id()
+    number = "+1555" + str(int(request_id[-7:], 16) % 10_000_000).zfill(7)  # its own number index partition
+    message = {**message, "to": number}
+    given = message if "no id" in message.get("body", "") else {**message, "id": request_id}
+    with counting(azurite, twilio) as trips:
+        deliver(app, given, message_id=request_id)
+    assert trips.before_post is not None, "the message reached Twilio"
+    assert len(trips.table) <= MAX_TABLE_ROUND_TRIPS, trips.table
+    assert trips.before_post <= MAX_BEFORE_POST, trips.table[: trips.before_post]
+    body = record(app, request_id)
+    assert (body["status"], body["attempts"]) == ("queued", 1)
+    assert [event["kind"] for event in body["events"]] == ["sent"]
+    assert record(app, body["sid"])["id"] == request_id  # the SID index row
+    assert app_records_for(app, number) == [request_id]  # the number index row
+
+
+def app_records_for(app, number: str) -> list[str]:
+    import json
+
+    from tests.support import PUBLIC_BASE_URL, function, http_request
+
+    url = f"{PUBLIC_BASE_URL}/api/records?number=%2B{number[1:]}&limit=5"
+    response = function(app, "records_list")(http_request("GET", url))
+    return [item["id"] for item in json.loads(response.get_body())["records"]]
+
+
+def test_a_status_callback_costs_two_table_round_trips(app, azurite: str, twilio: TwilioEmulator) -> None:
+    request_id = new_id()
+    deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": "tracked"})
+    sid = record(app, request_id)["sid"]
+    params = {"MessageSid": sid, "MessageStatus": "delivered", "To": TO}
+    with counting(azurite, twilio) as trips:
+        assert callback(app, "sms", params, request_id=request_id).status_code == 200
+    assert len(trips.table) == 2, trips.table  # read the record; one transaction: record, event, marker
+    with counting(azurite, twilio) as repeat:
+        assert callback(app, "sms", params, request_id=request_id).status_code == 200
+    assert len(repeat.table) == 2, repeat.table
+    body = record(app, request_id)
+    assert body["status"] == "delivered"
+    assert [event["kind"] for event in body["events"]] == ["sent", "callback"]
+
+
+# -- id conflicts ----------------------------------------------------------------------------------
+
+
+def conflict_events(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [event for event in body["events"] if event["kind"] == "id_conflict"]
+
+
+def test_a_reused_id_with_other_content_is_never_sent(app, twilio: TwilioEmulator) -> None:
+    request_id = new_id()
+    first = {"type": "sms", "id": request_id, "to": TO, "body": "the first message"}
+    other = {"type": "sms", "id": request_id, "to": TO, "body": "a different message"}
+    deliver(app, first)
+    deliver(app, other)
+    deliver(app, other, dequeue_count=2)  # a redelivery of the conflicting message adds nothing
+    [created] = twilio.created("messages")
+    assert one(created, "Body") == "the first message"
+    body = record(app, request_id)
+    assert (body["status"], body["body"], body["request"]["body"]) == (
+        "queued",
+        "the first message",
+        "the first message",
+    )
+    [event] = conflict_events(body)
+    assert event["detail"].startswith("id_conflict")
+    assert event["status"] == "queued"
+    deliver(app, first, dequeue_count=2)  # the same content again is a plain duplicate, not a conflict
+    assert len(conflict_events(record(app, request_id))) == 1
+    assert len(twilio.created("messages")) == 1
+
+
+def test_a_reused_id_while_the_first_is_retrying_sends_only_the_first(app, twilio: TwilioEmulator) -> None:
+    """The record says what Twilio was asked: the conflicting message must not ride on the first one's retry."""
+    request_id = new_id()
+    first = {"type": "sms", "id": request_id, "to": TO, "body": "ticket 1 is ready"}
+    other = {"type": "sms", "id": request_id, "to": "+15558675311", "body": "ticket 2 is ready"}
+    twilio.faults.add("messages", status=503, code=20503, times=1)
+    with pytest.raises(TransientSendError):
+        deliver(app, first)
+    assert record(app, request_id)["status"] == "retrying"
+    deliver(app, other)
+    assert record(app, request_id)["status"] == "retrying"
+    assert len(twilio.created("messages")) == 0
+    deliver(app, first, dequeue_count=2)
+    [created] = twilio.created("messages")
+    assert (one(created, "To"), one(created, "Body")) == (TO, "ticket 1 is ready")
+    body = record(app, request_id)
+    assert (body["status"], body["to"], body["body"]) == ("queued", TO, "ticket 1 is ready")
+    [event] = conflict_events(body)
+    assert "not sent" in event["detail"]
+
+
+def test_a_call_under_an_sms_id_is_a_conflict(app, twilio: TwilioEmulator) -> None:
+    request_id = new_id()
+    deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": "text first"})
+    deliver(app, {"type": "call", "id": request_id, "to": TO, "say": "then a call"})
+    assert twilio.attempts("calls") == []
+    body = record(app, request_id)
+    assert (body["type"], body["status"]) == ("sms", "queued")
+    assert len(conflict_events(body)) == 1

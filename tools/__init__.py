@@ -1,0 +1,1 @@
+"""Developer tools that never run in Azure (excluded by .funcignore)."""
