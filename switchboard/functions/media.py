@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
-from twilio.twiml.voice_response import VoiceResponse
 
 from switchboard.functions.recording import store_for
-from switchboard.functions.webhook import twilio_webhook
-from switchboard.outbound.twilio_params import REQUEST_ID_PARAM
-from switchboard.settings import Settings, get_settings
-from switchboard.webhooks.request import WebhookRequest
+from switchboard.functions.webhook import empty_voice, twilio_webhook
+
+if TYPE_CHECKING:
+    from twilio.twiml.voice_response import VoiceResponse
+
+    from switchboard.settings import Settings
+    from switchboard.webhooks.request import WebhookRequest
 
 bp = func.Blueprint()
 log = logging.getLogger("switchboard.media")
@@ -34,10 +36,13 @@ _session: list[Any] = []
 
 
 @bp.route(route="voice/recording", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@twilio_webhook(fallback=VoiceResponse)
+@twilio_webhook(fallback=empty_voice)
 def voice_recording(request: WebhookRequest, settings: Settings) -> VoiceResponse:
+    from twilio.twiml.voice_response import VoiceResponse
+
     from switchboard.media.blobs import enqueue_or_note
     from switchboard.media.callbacks import record_recording
+    from switchboard.outbound.twilio_params import REQUEST_ID_PARAM
     from switchboard.records.store import utcnow
 
     store = store_for(settings)
@@ -58,7 +63,7 @@ def media_download(msg: func.QueueMessage) -> None:
     except BadJob as error:
         log.error("Dropped a media job that can never succeed: %s", error)
         return
-    settings = get_settings()
+    settings = _settings()
     try:
         outcome = copy(job, settings, store_for(settings), container_for(settings, job.kind), _http())
     except BadJob as error:
@@ -77,7 +82,7 @@ def media_download_poison(msg: func.QueueMessage) -> None:
     except BadJob as error:
         log.error("Unreadable message in %s-poison: %s", QUEUE, error)
         return
-    _note_failure(get_settings(), job, "gave up after repeated failures; the copy at Twilio is kept")
+    _note_failure(_settings(), job, "gave up after repeated failures; the copy at Twilio is kept")
 
 
 def _note_failure(settings: Settings, job: Any, detail: str) -> None:
@@ -111,7 +116,7 @@ def media_get(req: func.HttpRequest) -> func.HttpResponse:
     record_id, name = req.route_params.get("id", ""), req.route_params.get("name", "")
     if not ID_PATTERN.fullmatch(record_id) or not BLOB_NAME.fullmatch(name):
         return _text(400, "id must be a record id and name a stored file name such as RE….wav")
-    settings = get_settings()
+    settings = _settings()
     store = store_for(settings)
     record = store.get(record_id)
     if record is None:
@@ -140,3 +145,9 @@ def media_get(req: func.HttpRequest) -> func.HttpResponse:
 
 def _text(status: int, text: str) -> func.HttpResponse:
     return func.HttpResponse(text, status_code=status, mimetype="text/plain", charset="utf-8")
+
+
+def _settings() -> Settings:
+    from switchboard.settings import get_settings  # deferred: settings pull in the policy modules
+
+    return get_settings()

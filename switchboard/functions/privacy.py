@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import azure.functions as func
 
 from switchboard.functions.recording import store_for
-from switchboard.settings import TRUE_WORDS, Settings, get_settings
+
+if TYPE_CHECKING:
+    from switchboard.settings import Settings
 
 bp = func.Blueprint()
 log = logging.getLogger("switchboard.records")
@@ -38,7 +41,9 @@ def number_erase(req: func.HttpRequest) -> func.HttpResponse:
         number = "+" + number  # a "+" sent unencoded arrives as a space, or not at all
     if not E164_PATTERN.fullmatch(number):
         return _json(400, {"error": "number must be an E.164 phone number such as +15558675310"})
-    settings = get_settings()
+    settings = _settings()
+    from switchboard.settings import TRUE_WORDS
+
     optout = (req.params.get("optout") or "").strip().lower() in TRUE_WORDS
     salt = settings.erasure_audit_salt or derived_salt(settings.auth_token)
     result = erase_number(store_for(settings), number, _blob_deleter(settings), salt=salt, optout=optout)
@@ -48,7 +53,7 @@ def number_erase(req: func.HttpRequest) -> func.HttpResponse:
 @bp.timer_trigger(arg_name="timer", schedule="0 17 * * * *", run_on_startup=False, use_monitor=False)
 def retention_sweep(timer: func.TimerRequest) -> None:
     """Delete records older than RETENTION_DAYS (a no-op when it is unset)."""
-    run_retention(get_settings())
+    run_retention(_settings())
 
 
 def run_retention(settings: Settings) -> dict[str, int] | None:
@@ -64,3 +69,9 @@ def run_retention(settings: Settings) -> dict[str, int] | None:
 
 def _json(status: int, payload: dict[str, object]) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(payload), status_code=status, mimetype="application/json", charset="utf-8")
+
+
+def _settings() -> Settings:
+    from switchboard.settings import get_settings  # deferred: settings pull in the policy modules
+
+    return get_settings()
