@@ -229,21 +229,38 @@ class MediaLibrary:
             resource = self._recordings.get(sid)
         if resource is None or (call is not None and resource["call_sid"] != call):
             raise TwilioError(404, 20404, f"The requested resource {path} was not found")
+        if answer := self._delete_or_fetch(
+            method, ext, sid, resource, resources=self._recordings, files=self._recording_files
+        ):
+            return answer
+        if ext == ".mp3":
+            raise TwilioError(404, 20404, f"The requested resource {path} was not found (the emulator makes no MP3)")
+        with self._lock:
+            body = self._recording_files[sid]
+        return self._redirect(body, "audio/x-wav", origin)
+
+    def _delete_or_fetch(
+        self,
+        method: str,
+        ext: str | None,
+        sid: str,
+        resource: dict[str, Any],
+        *,
+        resources: dict[str, Any],
+        files: dict[str, Any],
+    ) -> tuple[int, dict[str, str], dict[str, Any] | None] | None:
+        """DELETE of the resource (204), or its JSON on GET; None when the media itself is asked for."""
         if method == "DELETE" and ext == ".json":
             with self._lock:
-                self._recordings.pop(sid, None)
-                self._recording_files.pop(sid, None)
+                resources.pop(sid, None)
+                files.pop(sid, None)
                 self.deleted.append(sid)
             return 204, {}, None
         if method != "GET":
             raise TwilioError(405, 20004, "Method not allowed")
         if ext == ".json":
             return 200, {}, dict(resource)
-        if ext == ".mp3":
-            raise TwilioError(404, 20404, f"The requested resource {path} was not found (the emulator makes no MP3)")
-        with self._lock:
-            body = self._recording_files[sid]
-        return self._redirect(body, "audio/x-wav", origin)
+        return None
 
     def _message_media(
         self, method: str, path: str, query: dict[str, str], found: re.Match[str], origin: str
@@ -259,16 +276,8 @@ class MediaLibrary:
             resource = self._media.get(sid)
         if resource is None or resource["parent_sid"] != message:
             raise TwilioError(404, 20404, f"The requested resource {path} was not found")
-        if method == "DELETE" and ext == ".json":
-            with self._lock:
-                self._media.pop(sid, None)
-                self._media_files.pop(sid, None)
-                self.deleted.append(sid)
-            return 204, {}, None
-        if method != "GET":
-            raise TwilioError(405, 20004, "Method not allowed")
-        if ext == ".json":
-            return 200, {}, dict(resource)
+        if answer := self._delete_or_fetch(method, ext, sid, resource, resources=self._media, files=self._media_files):
+            return answer
         with self._lock:
             body, content_type = self._media_files[sid]
         return self._redirect(body, content_type, origin)
