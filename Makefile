@@ -29,15 +29,15 @@ local.settings.json:
 # otherwise the project's local host (a dev tool, not the Functions host).
 run: setup
 	@if command -v func >/dev/null; then \
-	  $(PY) -m switchboard.devhost.stack --no-app & trap "kill $$! 2>/dev/null" EXIT; \
+	  $(PY) -m tools.devhost.stack --no-app & trap "kill $$! 2>/dev/null" EXIT; \
 	  . $(VENV)/bin/activate && func start --port 7071; \
 	else \
-	  $(PY) -m switchboard.devhost.stack --port 7071; \
+	  $(PY) -m tools.devhost.stack --port 7071; \
 	fi
 
 # The whole loop on a private stack (free ports, Azurite in memory): never clashes with `make run`.
 demo: setup
-	$(PY) -m switchboard.devhost.demo
+	$(PY) -m tools.devhost.demo
 
 lint: setup
 	$(VENV)/bin/ruff check .

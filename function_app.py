@@ -5,7 +5,7 @@ import azure.functions as func
 from switchboard.functions import (
     dashboard,
     health,
-    mailer,
+    mail,
     media,
     outbound,
     privacy,
@@ -15,8 +15,8 @@ from switchboard.functions import (
     twiml,
     voice,
 )
-from switchboard.logs import install as install_log_masking
-from switchboard.telemetry import configure as configure_telemetry
+from switchboard.shared.logs import install as install_log_masking
+from switchboard.shared.telemetry import configure as configure_telemetry
 
 install_log_masking()
 configure_telemetry()  # a no-op unless APPLICATIONINSIGHTS_CONNECTION_STRING is set
@@ -30,6 +30,6 @@ app.register_functions(status.bp)
 app.register_functions(records.bp)
 app.register_functions(dashboard.bp)
 app.register_functions(health.bp)
-app.register_functions(mailer.bp)
+app.register_functions(mail.bp)
 app.register_functions(media.bp)
 app.register_functions(privacy.bp)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import stats
-from switchboard.devhost.processes import PROJECT_ROOT
+from tools.localmachine import PROJECT_ROOT
 
 APP = "import function_app; function_app.app.get_functions()"
 FLOOR = "import azure.functions"

@@ -22,8 +22,8 @@ from typing import Any
 
 from bench import stats
 from bench.worker import OUTBOUND_QUEUE, message
-from switchboard.devhost.hostconfig import HostConfig
-from switchboard.devhost.processes import LOOPBACK, PROJECT_ROOT, LocalHostProcess, free_port
+from tools.devhost.hostconfig import HostConfig
+from tools.localmachine import LOOPBACK, PROJECT_ROOT, LocalHostProcess, free_port
 
 ENQUEUE_THREADS = 4
 FINAL = frozenset({"rejected", "failed", "dead_lettered", "unknown"})
@@ -87,8 +87,8 @@ def read_records(ids: list[str], timeout: float) -> dict[str, dict[str, Any]]:
 
 
 def run_through_host(count: int, env: dict[str, str], label: str) -> dict[str, Any]:
-    from switchboard.devhost.queues import create_if_missing
-    from switchboard.storage import queue_client
+    from switchboard.adapters.storage import queue_client
+    from tools.devhost.queues import create_if_missing
 
     queue = queue_client(OUTBOUND_QUEUE)  # base64, as the host expects
     poison = queue_client(OUTBOUND_QUEUE + "-poison")

@@ -37,7 +37,7 @@ def webhooks() -> dict[str, float]:
 
     os.environ.update(APP_ENV)
     start = time.perf_counter_ns()
-    from switchboard.devhost.index import functions_of
+    from tools.devhost.index import functions_of
 
     by_name = {f.get_function_name(): f.get_user_function() for f in functions_of(function_app.app)}
     result["index_ms"] = _ms(start)

@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from switchboard.devhost.processes import PROJECT_ROOT
+from tools.localmachine import PROJECT_ROOT
 
 LIBRARIES = ("azure-functions", "twilio", "azure-data-tables", "azure-storage-queue", "azure-core", "requests")
 

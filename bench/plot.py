@@ -126,7 +126,7 @@ def e2e_md(detail: dict[str, Any]) -> list[str]:
     lines = [
         "## 4. End-to-end throughput, by size",
         "",
-        f"Local host (`python -m switchboard.devhost`, host.json batchSize {detail['batch_size']}) + Twilio emulator + "
+        f"Local host (`python -m tools.devhost`, host.json batchSize {detail['batch_size']}) + Twilio emulator + "
         "Azurite, each its own process; the ceiling is Azurite alone with the same storage operations per request.",
         "",
         "| requests | host req/s | ceiling req/s | share | p50 / p99 enqueue->final record | lost | statuses |",

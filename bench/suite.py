@@ -15,7 +15,7 @@ from typing import Any
 from bench import coldstart, e2e, machine, outbound, plot, report, tls, webhooks
 from bench.payloads import APP_ENV
 from bench.twilio_server import TwilioProcess
-from switchboard.devhost.processes import PROJECT_ROOT, Azurite
+from tools.localmachine import PROJECT_ROOT, Azurite
 
 # Chosen so that `make bench` on a 2-core machine finishes well inside 10 minutes, setup included.
 SIZES: dict[str, dict[str, Any]] = {

@@ -16,10 +16,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from switchboard.devhost.processes import PROJECT_ROOT, stop_process
+from tools.localmachine import PROJECT_ROOT, stop_process
 
 # Overridable so the harness can run against another implementation with the same interface.
-IMPLEMENTATION = os.environ.get("BENCH_TWILIO_EMULATOR", "switchboard.emulator.rest:TwilioEmulator")
+IMPLEMENTATION = os.environ.get("BENCH_TWILIO_EMULATOR", "tools.emulator.rest:TwilioEmulator")
 
 
 def emulator_class() -> Any:

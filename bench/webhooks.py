@@ -51,7 +51,7 @@ FLOOR_TWIML: dict[str, Callable[[], str]] = {
 
 
 def handler_of(app: Any, name: str) -> Callable[..., Any]:
-    from switchboard.devhost.index import functions_of
+    from tools.devhost.index import functions_of
 
     for function in functions_of(app):
         if function.get_function_name() == name:
@@ -69,7 +69,7 @@ class RecordWrites:
     """Wraps the handlers' inbound record write: times it, or turns it off for the figure that excludes it."""
 
     # The handlers import record_quietly from here when called, so patching it here reaches all of them.
-    MODULES = ("switchboard.functions.recording",)
+    MODULES = ("switchboard.functions.glue_records",)
 
     def __init__(self) -> None:
         self.modules = [m for m in map(importlib.import_module, self.MODULES) if hasattr(m, "record_quietly")]

@@ -22,7 +22,7 @@ def message(request_id: str, kind: str = "sms") -> dict[str, Any]:
 
 def find_worker(app: Any) -> Any | None:
     """The app's queue function on `outbound`, or None while the app has none."""
-    from switchboard.devhost.index import index
+    from tools.devhost.index import index
 
     return next((f for f in index(app)[1] if f.queue_name == OUTBOUND_QUEUE), None)
 
@@ -35,7 +35,7 @@ class Worker:
     def __call__(self, request_id: str) -> None:
         from azure.functions.queue import QueueMessage
 
-        from switchboard.devhost.invoke import invoke
+        from tools.devhost.invoke import invoke
 
         body = json.dumps(message(request_id, self.kind)).encode()
         now = datetime.datetime.now(datetime.timezone.utc)

@@ -23,8 +23,8 @@ from typing import Any
 import requests
 
 from chaos.stack import AUTH_TOKEN, app_environment, free_port, start_azurite
-from switchboard.devhost.processes import LocalHostProcess
 from switchboard.webhooks.signature import sign
+from tools.localmachine import LocalHostProcess
 
 ROUTES = ("voice/incoming", "sms/incoming", "twiml/message", "voice/status", "sms/status")
 MAX_RATE = 500

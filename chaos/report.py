@@ -30,8 +30,8 @@ class State:
 
 
 def scan(run: Run, state: State) -> None:
+    from switchboard.adapters.storage import queue_client, table_client
     from switchboard.settings import get_settings
-    from switchboard.storage import queue_client, table_client
 
     table = table_client(get_settings().records_table)
     records: dict[str, dict[str, Any]] = {}

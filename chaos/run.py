@@ -26,7 +26,7 @@ from chaos.stack import (
     restart_azurite,
     start_azurite,
 )
-from switchboard.devhost.processes import LocalHostProcess
+from tools.localmachine import LocalHostProcess
 
 T = TypeVar("T")
 TRANSITIONAL = ("pending", "sending", "retrying")
@@ -128,8 +128,8 @@ def retrying(what: str, action: Callable[[], T], run: Run, tries: int = 60) -> T
 
 
 def enqueue_all(run: Run, stop: threading.Event) -> None:
-    from switchboard.devhost.queues import create_if_missing
-    from switchboard.storage import queue_client
+    from switchboard.adapters.storage import queue_client
+    from tools.devhost.queues import create_if_missing
 
     raw = queue_client("outbound", base64=False)
     create_if_missing(raw)
@@ -191,7 +191,7 @@ def chaos_schedule(run: Run, hosts: list[LocalHostProcess], azurite: Any, stop: 
 
 def execute(options: Options) -> int:
     from chaos.report import check, final_state, print_report
-    from switchboard.emulator.rest import TwilioEmulator
+    from tools.emulator.rest import TwilioEmulator
 
     workdir = options.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from switchboard.devhost.processes import Azurite, free_port, wait_for_ports
+from tools.localmachine import Azurite, free_port, wait_for_ports
 
 ACCOUNT_SID = "AC" + "c4a05" * 6 + "00"
 AUTH_TOKEN = "chaos-auth-token-7f3e9a1b2c4d"

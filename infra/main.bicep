@@ -112,14 +112,14 @@ var deploymentStorageContainerName = 'app-package-${take(functionAppName, 32)}-$
 // The public origin Twilio calls; webhook signatures are checked against it. It cannot come from the site's
 // own defaultHostname output (the site would depend on itself); /api/health says when the two differ.
 var publicBaseUrl = 'https://${functionAppName}.azurewebsites.net'
-// Every queue, table and blob container the app uses (switchboard/inventory.py), created here so the app
+// Every queue, table and blob container the app uses (switchboard/adapters/inventory.py), created here so the app
 // never meets a missing one. tests/test_infra_settings.py checks these lists against the code: a new
 // queue, table or container is one line in one of them.
 var queueNames = [
   'outbound' // part of the message contract (docs/outbound.md)
   'outbound-poison' // where the host moves a message that failed maxDequeueCount times
   'outbound-poison-poison' // where it moves a poison message it cannot decode; swept by outbound_undecodable
-  'voicemail-email' // the voicemail twimlet's Email, sent once per recording (switchboard/mailqueue.py)
+  'voicemail-email' // the voicemail twimlet's Email, sent once per recording (switchboard/mail/delivery.py)
   'voicemail-email-poison' // an e-mail that failed maxDequeueCount times waits here
   'media-downloads' // copies of recordings and MMS media into Blob Storage (docs/data.md)
   'media-downloads-poison' // copies that failed maxDequeueCount times: noted on the record, Twilio's copy kept

@@ -205,7 +205,7 @@ def enqueue(args: argparse.Namespace, env: Mapping[str, str], local: Mapping[str
     from azure.core.exceptions import AzureError
     from azure.storage.queue import LinearRetry
 
-    from switchboard.storage import StorageConfigError, queue_client
+    from switchboard.adapters.storage import StorageConfigError, queue_client
 
     logging.getLogger("azure").setLevel(logging.CRITICAL)  # the one-line error below says it all
     try:

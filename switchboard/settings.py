@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from switchboard.destinations import DestinationPolicy
-from switchboard.dialpolicy import DialPolicy
-from switchboard.hours import BusinessHours
-from switchboard.phones import DEFAULT_COUNTRY, is_country, to_e164
+from switchboard.policies.destinations import DestinationPolicy
+from switchboard.policies.dialpolicy import DialPolicy
+from switchboard.policies.hours import BusinessHours
+from switchboard.shared.phones import DEFAULT_COUNTRY, is_country, to_e164
 
 log = logging.getLogger("switchboard.settings")
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
@@ -160,7 +160,7 @@ def get_settings() -> Settings:
             _logged.add(str(error))
             log.error("Settings refused: %s", error)
         raise
-    from switchboard.logs import install
+    from switchboard.shared.logs import install
 
     install(settings.secrets)
     return settings
@@ -345,7 +345,7 @@ def _smtp_url(env: Mapping[str, str]) -> str | None:
 
 
 def _email_from(env: Mapping[str, str]) -> str | None:
-    from switchboard.mail import is_address
+    from switchboard.mail.message import is_address
 
     value = _optional(env, "EMAIL_FROM")
     if value is not None and not is_address(value):

@@ -59,7 +59,7 @@ def app():
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[str]:
     """A private Azurite on free ports, in memory, for the whole session. Yields its connection string."""
-    from switchboard.devhost.processes import Azurite
+    from tools.localmachine import Azurite
 
     try:
         server = Azurite.on_free_ports().start()
@@ -78,8 +78,8 @@ def start_emulator(configure: Callable[..., None]) -> Iterator[Callable[..., Any
 
     `start_emulator(timeout=1)`: the client's timeout in seconds (slow-answer faults need a short one).
     """
-    from switchboard.emulator.rest import TwilioEmulator
     from switchboard.settings import Settings
+    from tools.emulator.rest import TwilioEmulator
 
     started: list[TwilioEmulator] = []
 
@@ -99,7 +99,7 @@ def queue_name(azurite: str) -> Iterator[str]:
     """A fresh queue on the session's Azurite (not the app's `outbound`), deleted afterwards."""
     import uuid
 
-    from switchboard.storage import queue_client
+    from switchboard.adapters.storage import queue_client
 
     name = "outbound-" + uuid.uuid4().hex[:10]
     queue_client(name).create_queue()
@@ -110,9 +110,9 @@ def queue_name(azurite: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def served(app: Any, azurite: str) -> Iterator[Any]:
     """The real app over HTTP through the local host (no queue listeners), with the tests' function key."""
-    from switchboard.devhost.host import LocalHost
-    from switchboard.devhost.processes import free_port
     from tests.support import FUNCTION_KEY
+    from tools.devhost.host import LocalHost
+    from tools.localmachine import free_port
 
     host = LocalHost(app, port=free_port(), function_keys=(FUNCTION_KEY,), queues=False, provision=True).start()
     yield host

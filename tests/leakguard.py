@@ -63,7 +63,7 @@ def find_secrets(text: str, forms: dict[str, str] | None = None) -> list[str]:
 
 def find_numbers(text: str) -> list[str]:
     """Full phone numbers in `text`, reported masked so the report itself leaks nothing."""
-    from switchboard.phones import SEPARATED_NUMBER, mask
+    from switchboard.shared.phones import SEPARATED_NUMBER, mask
 
     separated = ["".join(c for c in found if c.isdigit()) for found in SEPARATED_NUMBER.findall(text)]
     return sorted({mask("+" + digits) for digits in FULL_NUMBER.findall(text) + separated if 7 <= len(digits) <= 15})

@@ -66,7 +66,7 @@ def signed_form(
 
 
 def function(app: func.FunctionApp, name: str):
-    from switchboard.devhost.index import functions_of
+    from tools.devhost.index import functions_of
 
     for candidate in functions_of(app):
         if candidate.get_function_name() == name:

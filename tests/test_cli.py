@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from switchboard import __main__ as cli
-from switchboard.devhost.processes import LOOPBACK, PROJECT_ROOT
+from tools.localmachine import LOOPBACK, PROJECT_ROOT
 
 KEY = "cli-test-key"
 
@@ -83,7 +83,7 @@ def run_cli(*args: str, azurite: str, cwd: Path, **env: str) -> subprocess.Compl
 
 
 def received(queue_name: str) -> dict[str, object]:
-    from switchboard.storage import queue_client
+    from switchboard.adapters.storage import queue_client
 
     [message] = queue_client(queue_name, base64=False).receive_messages()
     return dict(json.loads(base64.b64decode(message.content)))

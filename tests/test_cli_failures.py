@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.devhost.processes import PROJECT_ROOT
+from tools.localmachine import PROJECT_ROOT
 
 LIMIT_SECONDS = 10
 

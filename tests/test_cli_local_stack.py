@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from switchboard.devhost.host import LocalHost
-from switchboard.devhost.processes import PROJECT_ROOT, free_port
-from switchboard.emulator.rest import TwilioEmulator
 from switchboard.settings import Settings
 from tests.support import FUNCTION_KEY, PUBLIC_BASE_URL, signed_form
+from tools.devhost.host import LocalHost
+from tools.emulator.rest import TwilioEmulator
+from tools.localmachine import PROJECT_ROOT, free_port
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from switchboard.dialpolicy import DialPolicy
+from switchboard.policies.dialpolicy import DialPolicy
 
 
 def test_exact_numbers_and_prefixes() -> None:

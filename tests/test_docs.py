@@ -110,10 +110,10 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(app: Any, azurite: str) -> Iterator[Stack]:
-    from switchboard.devhost.host import LocalHost
-    from switchboard.emulator.progress import Simulator
-    from switchboard.emulator.rest import TwilioEmulator
     from switchboard.settings import Settings, get_settings
+    from tools.devhost.host import LocalHost
+    from tools.emulator.progress import Simulator
+    from tools.emulator.rest import TwilioEmulator
 
     with pytest.MonkeyPatch.context() as patch:
         emulator = TwilioEmulator.from_settings(Settings.from_env()).start()
@@ -208,7 +208,7 @@ def run_js_queue_local(block: Block, stack: Stack, tmp_path: Path) -> None:
 
 def run_function_app_producer(block: Block, stack: Stack, tmp_path: Path) -> None:
     """The producing app, served by the local host with `SwitchboardStorage` = Azurite's connection string."""
-    from switchboard.devhost.host import LocalHost
+    from tools.devhost.host import LocalHost
 
     source = tmp_path / "producer_app.py"
     source.write_text(block.text, encoding="utf-8")
@@ -233,7 +233,7 @@ def run_function_app_producer(block: Block, stack: Stack, tmp_path: Path) -> Non
 
 
 def run_emulator_serve(block: Block, stack: Stack, tmp_path: Path) -> None:
-    from switchboard.devhost.processes import free_port
+    from tools.localmachine import free_port
 
     port = free_port()
     [command] = block.text.strip().splitlines()

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from switchboard.hours import BusinessHours
+from switchboard.policies.hours import BusinessHours
 
 AMS = ZoneInfo("Europe/Amsterdam")
 

@@ -165,8 +165,8 @@ def readme_table() -> dict[str, str]:
 
 
 def storage_identity_names() -> frozenset[str]:
-    """`AzureWebJobsStorage__<suffix>` for each suffix switchboard/storage.py understands."""
-    source = (PACKAGE / "storage.py").read_text(encoding="utf-8")
+    """`AzureWebJobsStorage__<suffix>` for each suffix switchboard/adapters/storage.py understands."""
+    source = (PACKAGE / "adapters" / "storage.py").read_text(encoding="utf-8")
     suffixes = set(re.findall(r"__([a-z][A-Za-z]+)\b", source))
     suffixes |= {f"{service}ServiceUri" for service in re.findall(r'uri\("(\w+)"\)', source)}
     return frozenset(f"AzureWebJobsStorage__{suffix}" for suffix in suffixes)
@@ -381,7 +381,7 @@ def names_in_storage_calls(source: str) -> dict[str, set[str]]:
 
 def binding_names(app) -> dict[str, set[str]]:
     """From the functions' bindings, as the host reads them: a queue trigger also needs its `-poison` queue."""
-    from switchboard.devhost.index import functions_of
+    from tools.devhost.index import functions_of
 
     found: dict[str, set[str]] = {kind: set() for kind in KINDS}
     for function in functions_of(app):
@@ -464,15 +464,15 @@ def test_every_queue_table_and_container_the_code_uses_exists_in_infra(app) -> N
 
 
 def test_health_checks_every_name_the_code_uses(app) -> None:
-    """switchboard/inventory.py is what /api/health and the local host work from: it must not miss a name."""
-    from switchboard.inventory import storage_names
+    """switchboard/adapters/inventory.py is what /api/health and the local host work from: it must not miss a name."""
+    from switchboard.adapters.inventory import storage_names
     from switchboard.settings import Settings
 
     names = storage_names(Settings.from_env({"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "token"}))
     found = code_storage_names(app)
     inventory = {"queues": set(names.queues), "tables": set(names.tables), "containers": set(names.containers)}
     missing = {kind: sorted(found[kind] - inventory[kind]) for kind in KINDS if found[kind] - inventory[kind]}
-    assert not missing, f"add these to switchboard/inventory.py: {missing}"
+    assert not missing, f"add these to switchboard/adapters/inventory.py: {missing}"
 
 
 def test_infra_storage_arrays_are_what_the_storage_account_gets() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from switchboard.mail import Mail, MailError, SmtpServer, is_address, mask_address
+from switchboard.mail.message import Mail, MailError, SmtpServer, is_address, mask_address
 from switchboard.settings import get_settings
 from tests.support import PUBLIC_BASE_URL, function, http_request, signed_form, xml_of
 from tests.support import XML_DECLARATION as DECL
@@ -172,7 +172,7 @@ def test_masked_addresses_keep_only_the_domain() -> None:
 
 
 def queued_mail() -> list[str]:
-    from switchboard.storage import queue_client
+    from switchboard.adapters.storage import queue_client
 
     return [base64.b64decode(m.content).decode() for m in queue_client("voicemail-email", base64=False)
             .receive_messages(max_messages=32)]  # fmt: skip
@@ -182,7 +182,7 @@ def queued_mail() -> list[str]:
 def mail_queue(azurite: str) -> None:
     from azure.core.exceptions import ResourceExistsError
 
-    from switchboard.storage import queue_client
+    from switchboard.adapters.storage import queue_client
 
     client = queue_client("voicemail-email")
     try:
@@ -212,11 +212,11 @@ def test_a_repeated_message_sends_one_email(app, azurite, configure, plain_smtp:
 
 @pytest.mark.azurite
 def test_a_failed_send_is_retried_and_then_sent_once(app, azurite, configure, plain_smtp: Inbox, caplog) -> None:
-    from switchboard.mailqueue import RetryLater
+    from switchboard.mail.delivery import RetryLater
 
     body = message_for("RE" + "2" * 32)
     configure(SMTP_URL=f"smtp://127.0.0.1:{free_port()}", EMAIL_FROM=SENDER)  # nothing listens there
-    with caplog.at_level(logging.WARNING, logger="switchboard.mail"), pytest.raises(RetryLater):
+    with caplog.at_level(logging.WARNING, logger="switchboard.mail.message"), pytest.raises(RetryLater):
         deliver(app, body)  # the host retries after its visibility timeout, at most maxDequeueCount times
     assert "somebody@" not in caplog.text
     assert "***@somedomain.com" in caplog.text

@@ -12,11 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from switchboard.devhost.processes import LOOPBACK, PROJECT_ROOT
-from switchboard.logs import redact
-from switchboard.phones import mask, mask_in_text
+from switchboard.shared.logs import redact
+from switchboard.shared.phones import mask, mask_in_text
 from tests.leakguard import find_numbers
 from tests.test_telemetry import _clean_env, ingestion  # noqa: F401 (a fixture)
+from tools.localmachine import LOOPBACK, PROJECT_ROOT
 
 # Any run of 7+ digits left in masked text would be a leak; the leak guard looks for the same.
 RUN = re.compile(r"\d{7,}")
@@ -117,7 +117,7 @@ def test_spans_are_scrubbed_before_export(local_server: str) -> None:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.trace import Status, StatusCode
 
-    from switchboard.telemetry import scrubbing_processor
+    from switchboard.shared.telemetry import scrubbing_processor
 
     exported = InMemorySpanExporter()
     provider = TracerProvider()
@@ -164,7 +164,7 @@ def test_the_exporter_gets_scrubbed_http_spans(ingestion, local_server: str) -> 
     script = (
         "import requests\n"
         "from opentelemetry import trace\n"
-        "from switchboard import telemetry\n"
+        "from switchboard.shared import telemetry\n"
         "assert telemetry.configure() is True\n"
         "with telemetry.span('outbound.send n:+15558675310', to='15558675310'):\n"
         f"    requests.get('{local_server}/Messages.json?To=%2B15558675310&From=%252B15005550006', timeout=5)\n"

@@ -15,7 +15,7 @@ from tools import package
 
 ROOT = Path(__file__).resolve().parent.parent
 NEVER_SHIPPED = (
-    *("tests/", "bench/", "chaos/", "tools/", "docs/", "infra/", "switchboard/devhost/", "switchboard/emulator/"),
+    *("tests/", "bench/", "chaos/", "tools/", "docs/", "infra/", "tools/devhost/", "tools/emulator/"),
     *(".venv", "node_modules/", "local.settings.json", "Makefile", "azure.yaml", "README.md", ".git"),
 )
 
@@ -53,7 +53,7 @@ def test_the_artifact_is_the_app_and_nothing_that_never_runs_in_azure(built: pac
     local_sources = {
         path.relative_to(ROOT).as_posix()
         for path in (ROOT / "switchboard").rglob("*.py")
-        if not path.relative_to(ROOT).as_posix().startswith(("switchboard/devhost/", "switchboard/emulator/"))
+        if not path.relative_to(ROOT).as_posix().startswith(("tools/devhost/", "tools/emulator/"))
     } - {"switchboard/client.py", "switchboard/__main__.py"}
     assert local_sources <= shipped_sources
 

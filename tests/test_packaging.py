@@ -20,7 +20,7 @@ import tomllib
 ROOT = Path(__file__).resolve().parents[1]
 DEV_ONLY = (
     "tests/conftest.py", "bench/__main__.py", "chaos/__main__.py", "infra/main.bicep", "docs/emulator.md",
-    "switchboard/devhost/host.py", "switchboard/emulator/rest.py", "switchboard/__main__.py",
+    "tools/devhost/host.py", "tools/emulator/rest.py", "switchboard/__main__.py",
     "switchboard/client.py", "local.settings.json.example", "requirements-dev.txt", "node_modules/x.js",
 )  # fmt: skip
 DEPLOYED = ("function_app.py", "host.json", "requirements.txt")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from switchboard.phones import is_e164, mask, national_digits, to_e164
+from switchboard.shared.phones import is_e164, mask, national_digits, to_e164
 
 
 @pytest.mark.parametrize(

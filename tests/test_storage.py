@@ -1,4 +1,4 @@
-"""switchboard.storage: connection strings against Azurite, and identity-based clients (built, not called)."""
+"""switchboard.adapters.storage: connection strings against Azurite, and identity-based clients (built, not called)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from switchboard import storage
-from switchboard.storage import StorageConfigError, StorageTarget, queue_client, table_client
+from switchboard.adapters import storage
+from switchboard.adapters.storage import StorageConfigError, StorageTarget, queue_client, table_client
 
 IDENTITY_ENV = {
     "AzureWebJobsStorage__accountName": "stswitchboard",

@@ -1,4 +1,4 @@
-"""switchboard.telemetry: nothing imported when off; spans with our attributes reach an ingestion endpoint when on."""
+"""switchboard.shared.telemetry: nothing imported when off; spans with our attributes reach an ingestion endpoint."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from switchboard import telemetry
-from switchboard.devhost.processes import LOOPBACK, PROJECT_ROOT
+from switchboard.shared import telemetry
+from tools.localmachine import LOOPBACK, PROJECT_ROOT
 
 HEAVY = ("opentelemetry", "azure.monitor", "azure.identity", "azure.storage", "azure.data", "twilio.rest")
 
@@ -31,7 +31,7 @@ def test_importing_the_app_without_a_connection_string_imports_no_exporter() -> 
         "import sys, function_app\n"
         f"heavy = {HEAVY!r}\n"
         "print(sorted({m for m in sys.modules if m.startswith(heavy)}))\n"
-        "from switchboard import telemetry\n"
+        "from switchboard.shared import telemetry\n"
         "print(telemetry.is_enabled())\n"
     )
     done = subprocess.run(
@@ -125,7 +125,7 @@ def test_when_on_spans_carry_request_id_sid_type_and_status(ingestion: Threading
     connection = f"InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://{LOOPBACK}:{port}/"
     script = (
         "from opentelemetry import trace\n"
-        "from switchboard import telemetry\n"
+        "from switchboard.shared import telemetry\n"
         "assert telemetry.configure() is True\n"
         "with telemetry.span('outbound.send', request_id='r-42', type='sms', to='+15558675310'):\n"
         "    telemetry.annotate(sid='SM0123', status='sent')\n"

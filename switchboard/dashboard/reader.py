@@ -22,7 +22,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from switchboard.outbound.contract import ID_PATTERN
-from switchboard.phones import is_e164
 from switchboard.records.model import (
     INVERTED_BASE,
     RECORD_ROW,
@@ -33,6 +32,7 @@ from switchboard.records.model import (
     record_partition,
     sid_partition,
 )
+from switchboard.shared.phones import is_e164
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient

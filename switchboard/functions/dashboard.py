@@ -30,7 +30,7 @@ def dashboard(req: func.HttpRequest) -> func.HttpResponse:
     key = (table, os.environ.get("AzureWebJobsStorage", ""))  # one reader per table and account
     reader = _readers.get(key)
     if reader is None:
-        from switchboard.storage import table_client
+        from switchboard.adapters.storage import table_client
 
         reader = _readers[key] = TableRecordReader(table_client(table))
     params = req.params

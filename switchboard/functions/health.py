@@ -12,8 +12,8 @@ bp = func.Blueprint()
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    from switchboard.health import Origin, run
-    from switchboard.logs import redact
+    from switchboard.health.checks import Origin, run
+    from switchboard.shared.logs import redact
 
     status, body = run(os.environ, Origin.of_request(req.url, dict(req.headers)))
     # Problems are worded by us, but an SDK's message is quoted here and there: redact as the logs do.

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
-from switchboard.functions.recording import store_for
-from switchboard.functions.webhook import empty_voice, twilio_webhook
+from switchboard.functions.glue_records import store_for
+from switchboard.functions.glue_webhook import empty_voice, twilio_webhook
 
 if TYPE_CHECKING:
     from twilio.twiml.voice_response import VoiceResponse

@@ -23,18 +23,18 @@ MAX_REQUEST_BYTES = 64 * 1024
 
 
 def deps(settings: Settings) -> Deps:
-    from switchboard.functions.recording import store_for
+    from switchboard.adapters.twilio_client import get_client
+    from switchboard.functions.glue_records import store_for
     from switchboard.outbound.worker import Deps
-    from switchboard.twilio_client import get_client
 
     return Deps(settings=settings, store=store_for(settings), client=lambda: get_client(settings))
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=QUEUE, connection=CONNECTION)
 def outbound_send(msg: func.QueueMessage) -> None:
-    from switchboard import telemetry
     from switchboard.outbound.worker import handle_message
     from switchboard.settings import get_settings
+    from switchboard.shared import telemetry
 
     dequeue_count = int(msg.dequeue_count or 1)
     with telemetry.span("outbound.send", queue_message_id=msg.id, dequeue_count=dequeue_count):
@@ -44,9 +44,9 @@ def outbound_send(msg: func.QueueMessage) -> None:
 
 @bp.queue_trigger(arg_name="msg", queue_name=f"{QUEUE}-poison", connection=CONNECTION)
 def outbound_poison(msg: func.QueueMessage) -> None:
-    from switchboard import telemetry
     from switchboard.outbound.worker import handle_poison
     from switchboard.settings import get_settings
+    from switchboard.shared import telemetry
 
     with telemetry.span("outbound.poison", queue_message_id=msg.id):
         _observe("outbound.dead_lettered", handle_poison(msg.id or new_id(), msg.get_body(), deps(get_settings())))
@@ -54,7 +54,7 @@ def outbound_poison(msg: func.QueueMessage) -> None:
 
 def _observe(event: str, record: Record) -> None:
     """The request id, SID, type and status on the current span, and one structured log line."""
-    from switchboard import telemetry
+    from switchboard.shared import telemetry
 
     telemetry.annotate(request_id=record.id, sid=record.sid, type=record.type, status=record.status)
     telemetry.log_event(log, event, request_id=record.id, type=record.type, to=record.to, sid=record.sid,
@@ -65,8 +65,8 @@ def _observe(event: str, record: Record) -> None:
 @bp.queue_output(arg_name="out", queue_name=QUEUE, connection=CONNECTION)
 def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
     """Validate like the queue worker does, then enqueue; answers 202 with the request id."""
-    from switchboard.destinations import refusal
     from switchboard.outbound.contract import Invalid, validate
+    from switchboard.policies.destinations import refusal
     from switchboard.settings import get_settings
 
     body = req.get_body() or b""
@@ -114,10 +114,10 @@ _missing_logged: set[str] = set()
 def sweep_undecodable(settings: Settings) -> list[str]:
     from azure.core.exceptions import ResourceNotFoundError
 
-    from switchboard.functions.recording import store_for
+    from switchboard.adapters.storage import queue_client
+    from switchboard.functions.glue_records import store_for
     from switchboard.outbound.undecodable import sweep
     from switchboard.records.store import utcnow
-    from switchboard.storage import queue_client
 
     queue = queue_client(UNDECODABLE_QUEUE, connection=CONNECTION, base64=False)
     try:

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 import azure.functions as func
 
-from switchboard.functions.recording import store_for
+from switchboard.functions.glue_records import store_for
 
 if TYPE_CHECKING:
     from switchboard.settings import Settings

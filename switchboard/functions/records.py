@@ -17,7 +17,7 @@ def record_get(req: func.HttpRequest) -> func.HttpResponse:
     """One record and its events, by request id or by Twilio SID."""
     import re
 
-    from switchboard.functions.recording import store_for
+    from switchboard.functions.glue_records import store_for
     from switchboard.outbound.contract import ID_PATTERN
     from switchboard.settings import get_settings
 
@@ -38,7 +38,7 @@ def record_get(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="records", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def records_list(req: func.HttpRequest) -> func.HttpResponse:
     """A number's records (either side of the call or message), newest first."""
-    from switchboard.functions.recording import store_for
+    from switchboard.functions.glue_records import store_for
     from switchboard.outbound.contract import E164_PATTERN
     from switchboard.settings import get_settings
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from switchboard.functions.webhook import empty_messaging, twilio_webhook
+from switchboard.functions.glue_webhook import empty_messaging, twilio_webhook
 
 if TYPE_CHECKING:
     from twilio.twiml.messaging_response import MessagingResponse
@@ -22,7 +22,7 @@ log = logging.getLogger("switchboard.sms")
 @bp.route(route="sms/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @twilio_webhook(fallback=empty_messaging)
 def sms_incoming(request: WebhookRequest, settings: Settings) -> MessagingResponse:
-    from switchboard.functions.recording import record_quietly
+    from switchboard.functions.glue_records import record_quietly
     from switchboard.records.callbacks import record_inbound_message
     from switchboard.twiml.sms import SmsConfig, incoming_message
 
@@ -37,7 +37,7 @@ def sms_incoming(request: WebhookRequest, settings: Settings) -> MessagingRespon
 
 def copy_media_quietly(form: dict[str, str], settings: Settings) -> None:
     """Queue copies of an MMS's media into the user's Blob Storage; never fails the reply."""
-    from switchboard.functions.recording import WEBHOOK_STORAGE_OPTIONS, store_for
+    from switchboard.functions.glue_records import WEBHOOK_STORAGE_OPTIONS, store_for
     from switchboard.media.blobs import enqueue_or_note
     from switchboard.media.jobs import media_jobs
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from switchboard.functions.webhook import empty_messaging, empty_voice, twilio_webhook
+from switchboard.functions.glue_webhook import empty_messaging, empty_voice, twilio_webhook
 
 if TYPE_CHECKING:
     from twilio.twiml import TwiML
@@ -32,11 +32,11 @@ def sms_status(request: WebhookRequest, settings: Settings) -> TwiML:
 
 
 def _apply(kind: str, request: WebhookRequest, settings: Settings) -> None:
-    from switchboard import telemetry
-    from switchboard.functions.recording import store_for
+    from switchboard.functions.glue_records import store_for
     from switchboard.outbound.twilio_params import REQUEST_ID_PARAM
     from switchboard.records.callbacks import record_status_callback
     from switchboard.records.store import utcnow
+    from switchboard.shared import telemetry
 
     request_id = request.query.get(REQUEST_ID_PARAM)
     form = request.form.to_dict()

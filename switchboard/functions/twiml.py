@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from switchboard.functions.webhook import apology, handle, plain, twilio_webhook
+from switchboard.functions.glue_webhook import apology, handle, plain, twilio_webhook
 
 if TYPE_CHECKING:
     from twilio.twiml import TwiML
     from twilio.twiml.voice_response import VoiceResponse
 
-    from switchboard.functions.webhook import Flow
+    from switchboard.functions.glue_webhook import Flow
     from switchboard.settings import Settings
     from switchboard.twiml import twimlets
     from switchboard.webhooks.request import WebhookRequest
@@ -55,9 +55,9 @@ def _flow(name: str) -> Flow:
 
 def call_of(request: WebhookRequest, settings: Settings) -> twimlets.Call:
     """The signed query configures; Twilio's fields come from the form (POST) or the query (GET)."""
+    from switchboard.functions.glue_twimlets import StorageVoicemailSink, list_audio_blobs
+    from switchboard.shared.urls import path_prefix
     from switchboard.twiml import twimlets
-    from switchboard.twimlet_storage import StorageVoicemailSink, list_audio_blobs
-    from switchboard.urls import path_prefix
     from switchboard.webhooks.signature import signed_url
 
     return twimlets.Call(
@@ -78,7 +78,7 @@ def record_inbound(request: WebhookRequest, settings: Settings) -> None:
 
     Outbound calls already have their record, and later stages of the same call find theirs claimed.
     """
-    from switchboard.functions.recording import record_quietly
+    from switchboard.functions.glue_records import record_quietly
     from switchboard.records.callbacks import record_inbound_call
 
     form = (request.query if request.method == "GET" else request.form).to_dict()

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from switchboard.functions.webhook import apology, twilio_webhook
+from switchboard.functions.glue_webhook import apology, twilio_webhook
 
 if TYPE_CHECKING:
     from twilio.twiml.voice_response import VoiceResponse
@@ -22,10 +22,10 @@ bp = func.Blueprint()
 def voice_incoming(request: WebhookRequest, settings: Settings) -> VoiceResponse:
     from datetime import datetime, timezone
 
-    from switchboard.functions.recording import record_quietly
+    from switchboard.functions.glue_records import record_quietly
     from switchboard.records.callbacks import record_inbound_call
+    from switchboard.shared.urls import path_prefix
     from switchboard.twiml.voice import VoiceConfig, answer_call
-    from switchboard.urls import path_prefix
 
     config = VoiceConfig.from_settings(settings)
     twiml = answer_call(

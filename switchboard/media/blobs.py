@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from switchboard.adapters.storage import blob_service_client, queue_client
 from switchboard.media.jobs import QUEUE, RECORDING, Job
 from switchboard.settings import Settings
-from switchboard.storage import blob_service_client, queue_client
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient

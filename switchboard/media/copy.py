@@ -144,7 +144,7 @@ def delete_at_twilio(job: Job, settings: Settings) -> None:
     """DELETE the Recording (or the Message's Media) at Twilio; already gone counts as done."""
     from twilio.base.exceptions import TwilioRestException
 
-    from switchboard.twilio_client import get_client
+    from switchboard.adapters.twilio_client import get_client
 
     client = get_client(settings)
     try:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from switchboard.phones import E164
+from switchboard.shared.phones import E164
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 E164_PATTERN = E164  # ASCII digits, matched against the whole string

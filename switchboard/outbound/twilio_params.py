@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from twilio.twiml.voice_response import VoiceResponse
 
 from switchboard.outbound.contract import OutboundRequest
-from switchboard.urls import public_url
+from switchboard.shared.urls import public_url
 
 VOICE_STATUS_PATH = "/api/voice/status"
 RECORDING_STATUS_PATH = "/api/voice/recording"

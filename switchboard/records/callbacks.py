@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from switchboard.outbound.contract import ID_PATTERN
-from switchboard.phones import mask
 from switchboard.records import lifecycle as lc
 from switchboard.records.keywords import opt_keyword
 from switchboard.records.model import Record, iso
@@ -27,7 +26,8 @@ from switchboard.records.store import (
     event_entity,
     marker_entity,
 )
-from switchboard.sids import is_call_sid, is_message_sid, is_sid_of
+from switchboard.shared.phones import mask
+from switchboard.shared.sids import is_call_sid, is_message_sid, is_sid_of
 
 log = logging.getLogger("switchboard.records")
 OPT_CHANGE_KEY = "opt-change"

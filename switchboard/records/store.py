@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from switchboard.adapters.storage import DEFAULT_CONNECTION
 from switchboard.records.model import (
     EVENT_PREFIX,
     FINGERPRINT_ROW,
@@ -34,7 +35,6 @@ from switchboard.records.model import (
     sid_partition,
     storable,
 )
-from switchboard.storage import DEFAULT_CONNECTION
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -397,7 +397,7 @@ def get_store(records_table: str, optouts_table: str, **request_options: Any) ->
     with _lock:
         store = _stores.get(key)
         if store is None:
-            from switchboard.storage import table_client
+            from switchboard.adapters.storage import table_client
 
             records, optouts = table_client(records_table), table_client(optouts_table)
             for table in (records, optouts):

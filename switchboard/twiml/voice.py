@@ -7,9 +7,9 @@ from datetime import datetime
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from switchboard.hours import BusinessHours
-from switchboard.phones import is_e164
+from switchboard.policies.hours import BusinessHours
 from switchboard.settings import Settings
+from switchboard.shared.phones import is_e164
 from switchboard.twiml.common import say_or_play
 from switchboard.twiml.twimlets.base import Call
 from switchboard.twiml.twimlets.dialing import DIAL_RESULT, after_dial

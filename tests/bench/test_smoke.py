@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from switchboard.devhost.processes import PROJECT_ROOT
+from tools.localmachine import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from switchboard.devhost.host import LocalHost
-from switchboard.devhost.processes import free_port
-from switchboard.emulator.recordings import png_bytes, wav_bytes
 from tests.dashboard.test_page_in_chromium import ARTIFACTS, browser, open_page  # noqa: F401 (fixture)
 from tests.support import FUNCTION_KEY, PHONE_NUMBER
+from tools.devhost.host import LocalHost
+from tools.emulator.recordings import png_bytes, wav_bytes
+from tools.localmachine import free_port
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 MARK = uuid.uuid4().hex[:10]
@@ -30,7 +30,7 @@ def seeded(azurite: str, configure) -> dict[str, Any]:
     """A voicemail with its WAV and an MMS with two PNGs, stored as the copy jobs store them."""
     from azure.storage.blob import ContentSettings
 
-    from switchboard.functions.recording import store_for
+    from switchboard.functions.glue_records import store_for
     from switchboard.media.blobs import container
     from switchboard.records.model import Record, iso
     from switchboard.settings import get_settings

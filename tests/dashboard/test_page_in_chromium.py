@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import requests
 
-from switchboard.devhost.host import LocalHost
-from switchboard.devhost.processes import PROJECT_ROOT, free_port
 from tests.dashboard.seed import record, store
 from tests.support import FUNCTION_KEY
+from tools.devhost.host import LocalHost
+from tools.localmachine import PROJECT_ROOT, free_port
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -51,7 +51,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def seeded(azurite: str) -> dict[str, Any]:
     """A week of calls and messages for one unusual number, plus a hostile record."""
-    from switchboard.storage import table_client
+    from switchboard.adapters.storage import table_client
 
     # Fixed times of day, so that which day a record counts on never depends on when the test runs.
     today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)

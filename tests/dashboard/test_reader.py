@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from azure.data.tables import TableClient
 
+from switchboard.adapters.storage import table_client
 from switchboard.dashboard.reader import FIELDS, TableRecordReader
 from switchboard.records.model import Record, day_partition, number_row
 from switchboard.records.store import RecordStore
-from switchboard.storage import table_client
 from tests.dashboard.seed import record, store
 
 NOW = datetime.now(timezone.utc)

@@ -11,14 +11,14 @@ import azure.functions as func
 import pytest
 import requests
 
-from switchboard.devhost.host import LocalHost
-from switchboard.devhost.hostconfig import HostConfig, timespan_seconds
-from switchboard.devhost.index import route_pattern
-from switchboard.devhost.processes import PROJECT_ROOT, free_port
-from switchboard.devhost.queues import create_if_missing
-from switchboard.storage import queue_client
+from switchboard.adapters.storage import queue_client
 from tests.support import FUNCTION_KEY, signed_form
 from tests.support import XML_DECLARATION as DECL
+from tools.devhost.host import LocalHost
+from tools.devhost.hostconfig import HostConfig, timespan_seconds
+from tools.devhost.index import route_pattern
+from tools.devhost.queues import create_if_missing
+from tools.localmachine import PROJECT_ROOT, free_port
 
 
 def test_timespans() -> None:

@@ -7,10 +7,10 @@ import os
 import pytest
 import requests
 
-from switchboard.devhost.processes import PROJECT_ROOT, Azurite, free_port, port_open
-from switchboard.devhost.stack import Stack, emulator_port, uses_real_twilio
-from switchboard.emulator.inbound import inbound_call
 from tests.support import ACCOUNT_SID, AUTH_TOKEN, FUNCTION_KEY, PHONE_NUMBER
+from tools.devhost.stack import Stack, emulator_port, uses_real_twilio
+from tools.emulator.inbound import inbound_call
+from tools.localmachine import PROJECT_ROOT, Azurite, free_port, port_open
 
 REAL_SID = "AC" + "5f" * 16
 TWILIO = "https://api.twilio.com"
@@ -78,7 +78,7 @@ def test_beside_core_tools_the_stack_creates_every_queue_table_and_container(tmp
     from azure.storage.blob import BlobServiceClient
     from azure.storage.queue import QueueServiceClient
 
-    from switchboard.inventory import storage_names
+    from switchboard.adapters.inventory import storage_names
     from switchboard.settings import Settings
 
     log = (tmp_path / "stack.log").open("wb")

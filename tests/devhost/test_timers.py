@@ -9,9 +9,9 @@ import time
 import azure.functions as func
 import pytest
 
-from switchboard.devhost.host import LocalHost
-from switchboard.devhost.processes import free_port
-from switchboard.devhost.timers import Schedule
+from tools.devhost.host import LocalHost
+from tools.devhost.timers import Schedule
+from tools.localmachine import free_port
 
 UTC = datetime.timezone.utc
 

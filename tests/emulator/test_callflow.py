@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from switchboard.emulator.callflow import CallScript, DialOutcome, Request, TwimlError, interpret, parse
+from tools.emulator.callflow import CallScript, DialOutcome, Request, TwimlError, interpret, parse
 
 URL = "https://app.example.net/api/twiml/menu?Message=Hi"
 

@@ -13,13 +13,13 @@ from urllib.parse import urlencode
 
 import pytest
 
-from switchboard.devhost.demo import Tour, features_of, step_menu_call, step_seed_call, step_sms, step_stop
-from switchboard.devhost.host import LocalHost
-from switchboard.emulator.inbound import inbound_call
-from switchboard.emulator.progress import Simulator
-from switchboard.emulator.rest import TwilioEmulator
 from switchboard.settings import get_settings
 from tests.support import ACCOUNT_SID, AUTH_TOKEN, FUNCTION_KEY, PHONE_NUMBER
+from tools.devhost.demo import Tour, features_of, step_menu_call, step_seed_call, step_sms, step_stop
+from tools.devhost.host import LocalHost
+from tools.emulator.inbound import inbound_call
+from tools.emulator.progress import Simulator
+from tools.emulator.rest import TwilioEmulator
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 

@@ -15,14 +15,14 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from switchboard.emulator.callflow import CallScript
-from switchboard.emulator.progress import CallbackPlan, Simulator
-from switchboard.emulator.resources import num_segments, rfc2822
-from switchboard.emulator.rest import TwilioEmulator
+from switchboard.adapters.twilio_client import build_client
 from switchboard.settings import get_settings
-from switchboard.twilio_client import build_client
 from tests.emulator.webapp import WebApp
 from tests.support import ACCOUNT_SID, AUTH_TOKEN
+from tools.emulator.callflow import CallScript
+from tools.emulator.progress import CallbackPlan, Simulator
+from tools.emulator.resources import num_segments, rfc2822
+from tools.emulator.rest import TwilioEmulator
 
 FROM, TO = "+15005550006", "+15558675310"
 UTC = datetime.timezone.utc

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from switchboard.devhost.host import LocalHost
-from switchboard.devhost.processes import PROJECT_ROOT, free_port, stop_process, wait_for_ports
-from switchboard.emulator.inbound import Reply, inbound_call, inbound_sms
 from tests.support import ACCOUNT_SID, AUTH_TOKEN, FUNCTION_KEY, PHONE_NUMBER
+from tools.devhost.host import LocalHost
+from tools.emulator.inbound import Reply, inbound_call, inbound_sms
+from tools.localmachine import PROJECT_ROOT, free_port, stop_process, wait_for_ports
 
 CALLER = "+15558675310"
 pytestmark = pytest.mark.azurite  # the app records inbound traffic in Table Storage
@@ -52,7 +52,7 @@ NO_SETTINGS = str(PROJECT_ROOT / "no-such-settings.json")  # the test's environm
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "switchboard.emulator", *args, "--settings", NO_SETTINGS],
+        [sys.executable, "-m", "tools.emulator", *args, "--settings", NO_SETTINGS],
         capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT, check=False,
     )  # fmt: skip
 
@@ -72,7 +72,7 @@ def test_cli_call_and_sms_as_subprocesses(host: str) -> None:
 
 def test_cli_serves_the_rest_api() -> None:
     port = free_port()
-    command = [sys.executable, "-m", "switchboard.emulator", "--port", str(port),
+    command = [sys.executable, "-m", "tools.emulator", "--port", str(port),
                "--settings", NO_SETTINGS]  # fmt: skip
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -8,13 +8,13 @@ from email.utils import parsedate_to_datetime
 import pytest
 from twilio.rest import Client
 
-from switchboard.emulator.callflow import CallScript
-from switchboard.emulator.progress import CallbackPlan, Simulator
-from switchboard.emulator.rest import TwilioEmulator
+from switchboard.adapters.twilio_client import build_client
 from switchboard.settings import get_settings
-from switchboard.twilio_client import build_client
 from tests.emulator.webapp import WebApp
 from tests.support import ACCOUNT_SID
+from tools.emulator.callflow import CallScript
+from tools.emulator.progress import CallbackPlan, Simulator
+from tools.emulator.rest import TwilioEmulator
 
 FROM = "+15005550006"
 EVENTS = ["initiated", "ringing", "answered", "completed"]

@@ -10,11 +10,11 @@ import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
 
-from switchboard.emulator.rest import TwilioEmulator
+from switchboard.adapters.twilio_client import build_client
 from switchboard.settings import Settings
-from switchboard.twilio_client import build_client
 from tests.openapi import response_validator
 from tests.support import ACCOUNT_SID, API_SECRET, AUTH_TOKEN
+from tools.emulator.rest import TwilioEmulator
 
 ACCOUNT = f"/2010-04-01/Accounts/{ACCOUNT_SID}"
 CALL_SID = "CA" + "ab" * 16

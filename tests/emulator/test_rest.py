@@ -10,11 +10,11 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from switchboard.emulator.rest import TwilioEmulator
+from switchboard.adapters.twilio_client import build_client
 from switchboard.settings import get_settings
-from switchboard.twilio_client import build_client
 from tests.openapi import request_parameters, response_validator
 from tests.support import ACCOUNT_SID, AUTH_TOKEN
+from tools.emulator.rest import TwilioEmulator
 
 CALLS = "/2010-04-01/Accounts/{AccountSid}/Calls.json"
 MESSAGES = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
@@ -132,7 +132,7 @@ def test_scripted_faults(client: Client, emulator: TwilioEmulator) -> None:
 
 
 def test_random_fault_rates_are_seeded() -> None:
-    from switchboard.emulator.faults import FaultPlan
+    from tools.emulator.faults import FaultPlan
 
     def draws(seed: int) -> list[str]:
         plan = FaultPlan()

@@ -18,9 +18,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from switchboard.emulator.progress import Simulator
-from switchboard.emulator.rest import TwilioEmulator
 from tests.support import ACCOUNT_SID, AUTH_TOKEN
+from tools.emulator.progress import Simulator
+from tools.emulator.rest import TwilioEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("twilio_node_check.mjs")

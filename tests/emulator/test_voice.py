@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from switchboard.emulator.callflow import CallScript
-from switchboard.emulator.voice import CallParty, walk_call
 from tests.emulator.webapp import WebApp
 from tests.support import ACCOUNT_SID, AUTH_TOKEN
+from tools.emulator.callflow import CallScript
+from tools.emulator.voice import CallParty, walk_call
 
 PARTY = CallParty(ACCOUNT_SID, AUTH_TOKEN, "CA" + "1" * 32, "+15558675310", "+15005550006", "inbound")
 

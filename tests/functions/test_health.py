@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import requests
 
-from switchboard.devhost.host import LocalHost
-from switchboard.inventory import storage_names
+from switchboard.adapters.inventory import storage_names
 from switchboard.settings import Settings
 from tests.support import API_SECRET, AUTH_TOKEN, FUNCTION_KEY
+from tools.devhost.host import LocalHost
 
 KEY_VAULT_REFERENCE = "@Microsoft.KeyVault(SecretUri=https://kv-example.vault.azure.net/secrets/twilio-auth-token)"
 
@@ -108,8 +108,8 @@ def test_health_compares_public_base_url_with_the_host_that_served_the_request(
 
 
 def test_health_reports_a_missing_queue(local_stack: LocalHost) -> None:
-    from switchboard.devhost.host import provision_storage
-    from switchboard.storage import queue_client
+    from switchboard.adapters.storage import queue_client
+    from tools.devhost.host import provision_storage
 
     queue_client("outbound-poison-poison").delete_queue()
     try:
@@ -139,7 +139,7 @@ def test_health_reports_refused_twilio_credentials(served: LocalHost, start_emul
 
 
 def test_health_reports_unreachable_storage_and_twilio_within_bounds(served: LocalHost, configure) -> None:
-    from switchboard.devhost.processes import DEV_ACCOUNT, DEV_KEY, free_port
+    from tools.localmachine import DEV_ACCOUNT, DEV_KEY, free_port
 
     closed = free_port()
     configure(
@@ -176,7 +176,7 @@ def test_health_reports_unreachable_storage_and_twilio_within_bounds(served: Loc
     ],
 )  # fmt: skip
 def test_public_base_url_is_compared_by_host_and_port(url: str, headers: dict[str, str], public: str, same: bool):
-    from switchboard.health import Origin, public_url_check
+    from switchboard.health.checks import Origin, public_url_check
 
     check = public_url_check({"PUBLIC_BASE_URL": public}, Origin.of_request(url, headers))
     assert check.ok is same, check.detail

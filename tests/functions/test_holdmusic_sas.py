@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from switchboard.devhost.processes import DEV_ACCOUNT, free_port, node_binary, stop_process, wait_for_ports
 from tests.support import PUBLIC_BASE_URL, function, http_request, signed_form, xml_of
+from tools.localmachine import DEV_ACCOUNT, free_port, node_binary, stop_process, wait_for_ports
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 APP_OBJECT_ID = "11059fcc-5514-4800-b5f8-49808b9cfab6"
@@ -69,12 +69,13 @@ def oauth_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
 @pytest.fixture
 def identity_storage(oauth_azurite: tuple[str, str], configure, monkeypatch: pytest.MonkeyPatch) -> str:
     """The app's storage settings as infra/ writes them (identity, no key), pointed at Azurite's OAuth mode."""
-    from switchboard import storage, twimlet_storage
+    from switchboard.adapters import storage
+    from switchboard.functions import glue_twimlets
 
     blob_uri, bundle = oauth_azurite
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", bundle)  # azure-core's requests transport trusts the test CA
     monkeypatch.setattr(storage, "_credential", lambda kind, client_id: EntraLikeCredential())
-    monkeypatch.setattr(twimlet_storage, "_delegation_keys", {})
+    monkeypatch.setattr(glue_twimlets, "_delegation_keys", {})
     configure(
         AzureWebJobsStorage=None,
         AzureWebJobsStorage__blobServiceUri=blob_uri,
@@ -95,7 +96,7 @@ def plays_of(xml: str) -> list[str]:
 
 
 def test_holdmusic_links_carry_a_user_delegation_sas(app, identity_storage: str) -> None:
-    from switchboard.storage import blob_service_client
+    from switchboard.adapters.storage import blob_service_client
 
     assert getattr(blob_service_client().credential, "account_key", None) is None  # no key to sign with
     url = f"{PUBLIC_BASE_URL}/api/twiml/holdmusic?Container=holdmusic"
@@ -125,7 +126,7 @@ def test_holdmusic_links_carry_a_user_delegation_sas(app, identity_storage: str)
 
 
 def test_a_user_delegation_sas_grants_nothing_else(identity_storage: str) -> None:
-    from switchboard.twimlet_storage import list_audio_blobs
+    from switchboard.functions.glue_twimlets import list_audio_blobs
 
     bundle = identity_storage
     link = list_audio_blobs("holdmusic")[0]
@@ -147,7 +148,7 @@ def test_a_user_delegation_sas_grants_nothing_else(identity_storage: str) -> Non
 def test_the_delegation_key_is_reused_not_fetched_per_call(identity_storage: str, monkeypatch) -> None:
     from azure.storage.blob import BlobServiceClient
 
-    from switchboard.twimlet_storage import list_audio_blobs
+    from switchboard.functions.glue_twimlets import list_audio_blobs
 
     calls = []
     original = BlobServiceClient.get_user_delegation_key

@@ -13,8 +13,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # What start-up may load of the app: the blueprints, their shared decorator, log masking and telemetry set-up.
-ALLOWED = {"function_app", "switchboard", "switchboard.functions", "switchboard.logs", "switchboard.telemetry",
-           "switchboard.phones"}  # fmt: skip
+ALLOWED = {
+    "function_app",
+    "switchboard",
+    "switchboard.functions",
+    "switchboard.shared",
+    "switchboard.shared.logs",
+    "switchboard.shared.telemetry",
+    "switchboard.shared.phones",
+}
 
 
 def test_indexing_the_app_loads_only_blueprints_and_log_masking() -> None:

@@ -53,7 +53,7 @@ def follow(current: str, url: str) -> str:
 
 def stored_call(call_sid: str) -> dict[str, Any]:
     """The call's record as GET /api/records/{id} shows it."""
-    from switchboard.functions.recording import store_for
+    from switchboard.functions.glue_records import store_for
     from switchboard.settings import get_settings
 
     record, events = store_for(get_settings()).record_with_events(call_sid)
@@ -68,7 +68,7 @@ def element(xml: str, tag: str) -> ET.Element:
 
 
 def test_the_twimlet_route_is_declared_for_get_and_post(app) -> None:
-    from switchboard.devhost.index import functions_of
+    from tools.devhost.index import functions_of
 
     routes = {}
     for fn in functions_of(app):
@@ -195,7 +195,7 @@ def test_conference_password_retry_then_join(app) -> None:
 def test_voicemail_recording_and_transcription_land_in_storage_and_the_outbound_queue(app, azurite) -> None:
     from azure.core.exceptions import ResourceExistsError
 
-    from switchboard.storage import queue_client
+    from switchboard.adapters.storage import queue_client
 
     outbound = queue_client("outbound")
     try:
@@ -253,7 +253,7 @@ def test_voicemail_recording_and_transcription_land_in_storage_and_the_outbound_
 def test_holdmusic_lists_audio_from_a_blob_container(app, azurite, configure) -> None:
     from azure.core.exceptions import ResourceExistsError
 
-    from switchboard.storage import blob_service_client
+    from switchboard.adapters.storage import blob_service_client
 
     configure(HOLDMUSIC_CONTAINERS="lobby-music")
     container = blob_service_client().get_container_client("lobby-music")
@@ -301,8 +301,8 @@ def post_voice(app, url: str, params):
 
 
 def test_twimlets_over_http_through_the_local_host(app, configure) -> None:
-    from switchboard.devhost.host import LocalHost
-    from switchboard.devhost.processes import free_port
+    from tools.devhost.host import LocalHost
+    from tools.localmachine import free_port
 
     configure(PUBLIC_BASE_URL=None)
 
@@ -334,7 +334,7 @@ def test_storage_failure_in_a_callback_is_logged_and_answered_not_a_500(app, con
 
 @pytest.mark.azurite
 def test_a_twimlet_answering_an_inbound_call_records_it_once(app, azurite) -> None:
-    from switchboard.functions.recording import store_for
+    from switchboard.functions.glue_records import store_for
     from switchboard.settings import get_settings
 
     inbound = CALL | {"CallSid": "CA" + "e" * 32, "Direction": "inbound", "CallStatus": "ringing"}

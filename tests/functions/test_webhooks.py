@@ -29,7 +29,7 @@ TEXT = {"MessageSid": "SM" + "b" * 32, "From": "+15558675310", "To": "+150055500
 def test_the_app_declares_the_webhook_routes(app) -> None:
     import json
 
-    from switchboard.devhost.index import functions_of
+    from tools.devhost.index import functions_of
 
     routes = {}
     for fn in functions_of(app):

@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 import requests
 
-from switchboard.devhost.host import LocalHost
-from switchboard.emulator.inbound import inbound_call, inbound_sms
-from switchboard.emulator.progress import CallbackPlan, Simulator
-from switchboard.emulator.recordings import wav_bytes
-from switchboard.emulator.rest import TwilioEmulator
-from switchboard.emulator.voice import signed_request
 from switchboard.settings import get_settings
 from tests.support import ACCOUNT_SID, AUTH_TOKEN, FUNCTION_KEY, PHONE_NUMBER
+from tools.devhost.host import LocalHost
+from tools.emulator.inbound import inbound_call, inbound_sms
+from tools.emulator.progress import CallbackPlan, Simulator
+from tools.emulator.recordings import wav_bytes
+from tools.emulator.rest import TwilioEmulator
+from tools.emulator.voice import signed_request
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 WAIT = 40.0
@@ -52,13 +52,13 @@ class Stack:
         raise AssertionError(f"timed out after {timeout:.0f}s")
 
     def blobs(self, container: str, prefix: str) -> dict[str, Any]:
-        from switchboard.storage import blob_service_client
+        from switchboard.adapters.storage import blob_service_client
 
         client = blob_service_client().get_container_client(container)
         return {blob.name: blob for blob in client.list_blobs(name_starts_with=prefix)}
 
     def read(self, container: str, name: str) -> bytes:
-        from switchboard.storage import blob_service_client
+        from switchboard.adapters.storage import blob_service_client
 
         return bytes(blob_service_client().get_container_client(container).download_blob(name).readall())
 
@@ -115,7 +115,7 @@ def test_a_voicemail_ends_in_blob_storage_and_is_deleted_at_twilio(stack: Stack,
     # The media request carried Basic auth to the API host; the storage redirect refuses credentials,
     # so the copy above proves the app followed it without them.
     assert [auth for path, auth in stack.emulator.media.requests if recording in path] == [True]
-    from switchboard.storage import blob_service_client
+    from switchboard.adapters.storage import blob_service_client
 
     container = blob_service_client().get_container_client(stack.recordings)
     assert container.get_container_properties().public_access is None  # private
@@ -132,7 +132,7 @@ def test_without_the_setting_the_twilio_copy_stays(stack: Stack) -> None:
 
 def test_outbound_record_with_repeated_callbacks_writes_one_blob(stack: Stack) -> None:
     """`record: true` on an outbound call: the emulator posts every callback twice (the recording's too)."""
-    from switchboard.storage import queue_client
+    from switchboard.adapters.storage import queue_client
 
     request_id = f"rec-{uuid.uuid4().hex[:10]}"
     message = {"type": "call", "id": request_id, "to": "+15558670303", "say": "Hello.", "record": True}
@@ -235,7 +235,7 @@ def test_a_download_that_keeps_failing_keeps_the_twilio_copy(stack: Stack, confi
 
 def test_the_demo_plays_a_voicemail_back_from_the_users_storage(stack: Stack, app) -> None:
     """`make demo`'s step, in process; the recording is registered with the emulator over HTTP (RemoteMedia)."""
-    from switchboard.devhost.demo import Tour, features_of, step_voicemail_playback
+    from tools.devhost.demo import Tour, features_of, step_voicemail_playback
 
     lines: list[str] = []
     tour = Tour(stack.origin, FUNCTION_KEY, ACCOUNT_SID, AUTH_TOKEN, PHONE_NUMBER, features_of(app),

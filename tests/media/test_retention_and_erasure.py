@@ -23,7 +23,7 @@ NOW = datetime.now(timezone.utc)
 @pytest.fixture
 def store(azurite: str, configure) -> RecordStore:
     """Tables and containers of this test alone, named in the settings the app reads."""
-    from switchboard.functions.recording import store_for
+    from switchboard.functions.glue_records import store_for
     from switchboard.settings import get_settings
 
     mark = uuid.uuid4().hex[:10]
@@ -58,8 +58,8 @@ def partition_rows(store: RecordStore, partition: str) -> list[dict[str, Any]]:
 
 
 def blob_names(prefix: str = "") -> list[str]:
+    from switchboard.adapters.storage import blob_service_client
     from switchboard.settings import get_settings
-    from switchboard.storage import blob_service_client
 
     names = []
     for container in (get_settings().recordings_container, get_settings().media_container):
@@ -190,9 +190,9 @@ def test_a_copy_that_cannot_be_queued_is_noted_on_the_record(store: RecordStore,
     import os
     import re
 
-    from switchboard.devhost.processes import free_port
     from switchboard.media import blobs
     from switchboard.media.jobs import recording_job
+    from tools.localmachine import free_port
 
     call = seed(store, to=PHONE_NUMBER, from_="+15558670421", created=NOW)
     sid = "RE" + uuid.uuid4().hex

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from azure.functions.queue import QueueMessage
 
-from switchboard.emulator.rest import TwilioEmulator
 from tests.support import PUBLIC_BASE_URL, function, http_request, post_signed
+from tools.emulator.rest import TwilioEmulator
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from switchboard.emulator.rest import TwilioEmulator
 from tests.outbound.conftest import deliver, new_id, one
+from tools.emulator.rest import TwilioEmulator
 
 pytestmark = pytest.mark.azurite
 GATEWAY = "https://gw.example.net/switchboard"

@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
-from switchboard.emulator.rest import TwilioEmulator
 from switchboard.outbound.contract import OutboundRequest, parse
 from switchboard.settings import get_settings
 from tests.outbound.conftest import callback, deliver, get_record, new_id, record
 from tests.support import PHONE_NUMBER, PUBLIC_BASE_URL, XML_DECLARATION, function, http_request, post_signed, xml_of
+from tools.emulator.rest import TwilioEmulator
 
 pytestmark = pytest.mark.azurite
 TO = "+15558675310"
@@ -22,7 +22,7 @@ def _unique_number() -> str:
 
 
 def test_the_app_declares_the_new_routes_and_queues(app) -> None:
-    from switchboard.devhost.index import index
+    from tools.devhost.index import index
 
     http, queues = index(app)
     routes = {f.route: (sorted(f.methods or ()), f.auth_level.upper()) for f in http}
@@ -139,7 +139,7 @@ def test_stop_gets_no_reply_of_ours(app, azurite: str, configure) -> None:
 
 
 def test_a_storage_failure_never_breaks_the_twiml_answer(app, azurite: str, configure, monkeypatch) -> None:
-    from switchboard.devhost.processes import free_port
+    from tools.localmachine import free_port
 
     dead = f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;TableEndpoint=http://127.0.0.1:{free_port()}/devstoreaccount1;"
     monkeypatch.setenv("AzureWebJobsStorage", dead)
@@ -174,7 +174,7 @@ def test_unknown_and_malformed_record_ids(app, azurite: str) -> None:
 
 
 def _post(app, payload: bytes | dict[str, object]):
-    from switchboard.devhost.invoke import Out
+    from tools.devhost.invoke import Out
 
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     out = Out()

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from switchboard.emulator.rest import TwilioEmulator
 from tests.outbound.conftest import deliver, new_id, record
+from tools.emulator.rest import TwilioEmulator
 
 pytestmark = pytest.mark.azurite
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from switchboard.devhost.processes import PROJECT_ROOT
 from switchboard.outbound.contract import OutboundRequest, Rejection, parse, validate
 from switchboard.outbound.twilio_params import call_params, create_params, sms_params
+from tools.localmachine import PROJECT_ROOT
 
 SEED = {"type": "call", "to": "+15558675310", "say": "Hello world."}
 SENDER = "+15005550006"

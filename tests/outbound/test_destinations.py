@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from switchboard.destinations import DestinationPolicy, is_public_host, refusal, twiml_refusal, url_refusal
-from switchboard.dialpolicy import DialPolicy
-from switchboard.emulator.rest import TwilioEmulator
 from switchboard.outbound.contract import OutboundRequest, validate
+from switchboard.policies.destinations import DestinationPolicy, is_public_host, refusal, twiml_refusal, url_refusal
+from switchboard.policies.dialpolicy import DialPolicy
 from switchboard.settings import Settings
 from tests.outbound.conftest import deliver, new_id, record
 from tests.support import BASE_ENV, PHONE_NUMBER, PUBLIC_BASE_URL, function, http_request
+from tools.emulator.rest import TwilioEmulator
 
 HOME = DestinationPolicy(home_number=PHONE_NUMBER)  # +1 500: the United States
 
@@ -225,7 +225,7 @@ def test_listed_destinations_go_out(app, twilio: TwilioEmulator, configure) -> N
 
 
 def _post(app, payload: dict[str, object]) -> tuple[int, dict[str, object], str | None]:
-    from switchboard.devhost.invoke import Out
+    from tools.devhost.invoke import Out
 
     out = Out()
     request = http_request("POST", f"{PUBLIC_BASE_URL}/api/outbound", headers={"Content-Type": "application/json"},
@@ -247,9 +247,9 @@ def test_post_outbound_refuses_and_queues_nothing(app) -> None:
 @pytest.mark.azurite
 def test_a_voicemail_notice_goes_through_the_same_policy(app, twilio: TwilioEmulator) -> None:
     """The voicemail twimlet queues its NotifyNumber SMS on the outbound queue: the worker's check covers it."""
-    from switchboard.storage import queue_client
+    from switchboard.adapters.storage import queue_client
+    from switchboard.functions.glue_twimlets import OUTBOUND_QUEUE, StorageVoicemailSink
     from switchboard.twiml.twimlets.base import VoicemailEvent
-    from switchboard.twimlet_storage import OUTBOUND_QUEUE, StorageVoicemailSink
 
     recording_sid = "RE" + new_id()[2:].ljust(32, "a")
     event = VoicemailEvent(call_sid="CA" + new_id()[2:].ljust(32, "b"), recording_sid=recording_sid,

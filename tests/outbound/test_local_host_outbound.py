@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import requests
 
-from switchboard.devhost.host import LocalHost
-from switchboard.devhost.processes import free_port
-from switchboard.emulator.rest import TwilioEmulator
-from switchboard.storage import queue_client
+from switchboard.adapters.storage import queue_client
 from tests.support import FUNCTION_KEY
+from tools.devhost.host import LocalHost
+from tools.emulator.rest import TwilioEmulator
+from tools.localmachine import free_port
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 SEED = '{"type":"call","to":"+15558675310","say":"Hello world."}'

@@ -12,12 +12,12 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from switchboard.devhost.processes import PROJECT_ROOT, free_port, node_binary, stop_process, wait_for_ports
+from switchboard.adapters.twilio_client import rewrite_url
 from switchboard.outbound.contract import OutboundRequest, validate
 from switchboard.outbound.twilio_params import create_params
-from switchboard.twilio_client import rewrite_url
 from tests.openapi import require_spec
 from tests.support import ACCOUNT_SID, AUTH_TOKEN, PHONE_NUMBER, PUBLIC_BASE_URL
+from tools.localmachine import PROJECT_ROOT, free_port, node_binary, stop_process, wait_for_ports
 
 PRISM_START_SECONDS = 60
 

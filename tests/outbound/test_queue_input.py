@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from switchboard.devhost.host import LocalHost
-from switchboard.devhost.processes import free_port
-from switchboard.emulator.rest import TwilioEmulator
+from switchboard.adapters.storage import queue_client
+from switchboard.functions.glue_records import store_for
 from switchboard.functions.outbound import sweep_undecodable
-from switchboard.functions.recording import store_for
 from switchboard.outbound.undecodable import REASON
 from switchboard.settings import get_settings
-from switchboard.storage import queue_client
 from tests.support import FUNCTION_KEY
+from tools.devhost.host import LocalHost
+from tools.emulator.rest import TwilioEmulator
+from tools.localmachine import free_port
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 FINAL = ("rejected", "dead_lettered", "failed", "unknown", "queued", "accepted", "sent", "delivered", "completed")

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from switchboard.sids import is_call_sid, is_message_sid, is_recording_sid
+from switchboard.shared.sids import is_call_sid, is_message_sid, is_recording_sid
 from tests.outbound.conftest import deliver, new_id, record
 from tests.support import (
     PHONE_NUMBER,
@@ -51,9 +51,9 @@ def test_sid_shapes_are_fullmatched() -> None:
 
 def test_a_re_split_voicemail_callback_adds_no_event_and_no_second_notice(app, azurite: str) -> None:
     """Twilio signs key+value without separators: `RecordingSid` can swallow `RecordingStatus`."""
-    from switchboard.functions.recording import store_for
+    from switchboard.adapters.storage import queue_client
+    from switchboard.functions.glue_records import store_for
     from switchboard.settings import get_settings
-    from switchboard.storage import queue_client
 
     call_sid, recording_sid = "CA" + _hex(), "RE" + _hex()
     path = "twiml/voicemail?Transcribe=false&NotifyNumber=%2B15558675310&Stage=recording"
@@ -109,7 +109,7 @@ def test_a_callback_with_a_malformed_sid_creates_nothing(app, azurite: str) -> N
 
 
 def test_an_old_start_replayed_after_a_newer_stop_does_not_opt_back_in(app, azurite: str) -> None:
-    from switchboard.functions.recording import store_for
+    from switchboard.functions.glue_records import store_for
     from switchboard.settings import get_settings
 
     number = "+1555" + str(uuid.uuid4().int)[-7:]

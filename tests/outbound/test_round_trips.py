@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from switchboard.emulator.rest import TwilioEmulator
 from switchboard.outbound.worker import TransientSendError
 from tests.outbound.conftest import callback, deliver, new_id, one, record
+from tools.emulator.rest import TwilioEmulator
 
 pytestmark = pytest.mark.azurite
 TO = "+15558675310"

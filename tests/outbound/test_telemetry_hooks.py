@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from switchboard import telemetry
-from switchboard.emulator.rest import TwilioEmulator
+from switchboard.shared import telemetry
 from tests.outbound.conftest import callback, deliver, new_id
+from tools.emulator.rest import TwilioEmulator
 
 pytestmark = pytest.mark.azurite
 

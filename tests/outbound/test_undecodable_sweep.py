@@ -8,9 +8,9 @@ import logging
 import pytest
 from azure.core.exceptions import ResourceExistsError
 
+from switchboard.adapters.storage import queue_client
 from switchboard.functions import outbound
 from switchboard.settings import get_settings
-from switchboard.storage import queue_client
 from tests.support import function
 
 pytestmark = pytest.mark.azurite

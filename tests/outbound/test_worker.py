@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 
-from switchboard.emulator.rest import TwilioEmulator
 from switchboard.outbound.worker import TransientSendError
 from switchboard.records.model import iso
 from switchboard.records.store import utcnow
 from switchboard.settings import get_settings
 from tests.outbound.conftest import deliver, get_record, new_id, one, record
 from tests.support import PHONE_NUMBER, PUBLIC_BASE_URL
+from tools.emulator.rest import TwilioEmulator
 
 pytestmark = pytest.mark.azurite
 TO = "+15558675310"
@@ -198,7 +198,7 @@ def test_an_ambiguous_answer_with_two_candidates_is_unknown(app, twilio: TwilioE
     request_id = new_id()
     body_text = f"same text {new_id()}"
     # Someone else (outside this app) sent the very same text a moment ago.
-    from switchboard.twilio_client import get_client
+    from switchboard.adapters.twilio_client import get_client
 
     get_client(get_settings()).messages.create(to=TO, from_=PHONE_NUMBER, body=body_text)
     twilio.faults.add("messages", slow=2.0, times=1)
@@ -211,7 +211,7 @@ def test_an_ambiguous_answer_with_two_candidates_is_unknown(app, twilio: TwilioE
 
 def _stale_sending(request_id: str) -> None:
     """Leave the record as a worker that died mid-attempt would: `sending`, long ago."""
-    from switchboard.functions.recording import store_for
+    from switchboard.functions.glue_records import store_for
 
     store = store_for(get_settings())
     long_ago = utcnow() - timedelta(minutes=5)
@@ -244,7 +244,7 @@ def test_a_worker_that_died_after_twilio_accepted_is_reconciled(app, twilio: Twi
     twilio.faults.add("messages", status=500, times=1)
     with pytest.raises(TransientSendError):
         deliver(app, message)
-    from switchboard.twilio_client import get_client
+    from switchboard.adapters.twilio_client import get_client
 
     sent = get_client(get_settings()).messages.create(to=TO, from_=PHONE_NUMBER, body=message["body"])
     _stale_sending(request_id)
@@ -255,7 +255,7 @@ def test_a_worker_that_died_after_twilio_accepted_is_reconciled(app, twilio: Twi
 
 
 def test_a_redelivery_while_an_attempt_may_still_run_waits(app, twilio: TwilioEmulator) -> None:
-    from switchboard.functions.recording import store_for
+    from switchboard.functions.glue_records import store_for
 
     request_id = new_id()
     message = {"type": "call", "id": request_id, "to": TO, "say": "Hi"}
@@ -273,7 +273,7 @@ def test_a_redelivery_while_an_attempt_may_still_run_waits(app, twilio: TwilioEm
 
 
 def test_twilio_unreachable_is_transient(app, twilio: TwilioEmulator, configure) -> None:
-    from switchboard.devhost.processes import free_port
+    from tools.localmachine import free_port
 
     configure(TWILIO_API_BASE_URL=f"http://127.0.0.1:{free_port()}")  # nothing listens there
     request_id = new_id()
@@ -326,7 +326,7 @@ def test_after_a_lost_answer_twilio_is_asked_again_before_the_retry(app, twilio:
     with pytest.raises(TransientSendError):
         deliver(app, message)
     assert record(app, request_id)["status"] == "retrying"
-    from switchboard.twilio_client import get_client
+    from switchboard.adapters.twilio_client import get_client
 
     late = get_client(get_settings()).messages.create(to=TO, from_=PHONE_NUMBER, body=message["body"])
     deliver(app, message, dequeue_count=2)

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from switchboard.devhost.index import HttpFunction
 from tests.support import observed
+from tools.devhost.index import HttpFunction
 
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _PARAM = re.compile(r"\{\*?([A-Za-z_][A-Za-z0-9_]*)\??(?::[^}]*)?\}")
@@ -42,7 +42,7 @@ class Route:
 
     def call(self, request: Any, sent: list[Any] | None = None) -> Any:
         """Call the function as the host does (output bindings included); queue outputs land in `sent`."""
-        from switchboard.devhost.invoke import invoke
+        from tools.devhost.invoke import invoke
 
         def send(output: Any, value: Any) -> None:
             (sent if sent is not None else []).append((output.queue_name, value))
@@ -57,7 +57,7 @@ class Route:
 
 
 def http_routes(app: Any = None) -> list[Route]:
-    from switchboard.devhost.index import index
+    from tools.devhost.index import index
 
     if app is None:
         import function_app

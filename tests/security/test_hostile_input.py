@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switchboard.devhost.host import LocalHost
 from tests.leakguard import observe_response
 from tests.security.hostile import INJECTIONS, Hostile, check_answer, check_twiml, hostile_requests
 from tests.security.routes import Route, http_routes
 from tests.support import FUNCTION_KEY, PUBLIC_BASE_URL, http_request, post_signed, signed_form, xml_of
+from tools.devhost.host import LocalHost
 
 ROUTES = http_routes()
 FUZZ_SETTINGS = {

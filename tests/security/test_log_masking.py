@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from switchboard.logs import install
+from switchboard.shared.logs import install
 from tests.support import AUTH_TOKEN
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from switchboard.devhost.host import LocalHost
-from switchboard.devhost.processes import free_port
 from tests.security.routes import http_routes, keyed_routes, webhook_routes
 from tests.support import FUNCTION_KEY, PUBLIC_BASE_URL, http_request, signed_form
+from tools.devhost.host import LocalHost
+from tools.localmachine import free_port
 
 WEBHOOKS = webhook_routes()
 KEYED = keyed_routes()

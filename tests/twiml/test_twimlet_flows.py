@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from switchboard.dialpolicy import DialPolicy
+from switchboard.policies.dialpolicy import DialPolicy
 from switchboard.twiml.twimlets import MISCONFIGURED, Call, TwimletConfig, VoicemailEvent, answer
 from switchboard.twiml.twimlets.voicemail import notice
 from switchboard.webhooks.request import Params

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from switchboard.hours import BusinessHours
+from switchboard.policies.hours import BusinessHours
 from switchboard.twiml.voice import VoiceConfig, answer_call
 from switchboard.webhooks.request import Params
 from tests.support import XML_DECLARATION as DECL

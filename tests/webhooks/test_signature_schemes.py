@@ -132,7 +132,7 @@ def test_the_app_answers_shared_key_and_rotated_webhooks(app, configure, caplog:
 
 
 def test_rotation_secrets_are_redacted_from_logs_from_the_start() -> None:
-    from switchboard.logs import install, redact
+    from switchboard.shared.logs import install, redact
 
     env = {"TWILIO_AUTH_TOKEN_SECONDARY": SECONDARY,
            "TWILIO_WEBHOOK_SHARED_KEYS": ",".join(f"{k}:{v}" for k, v in KEYS.items())}  # fmt: skip

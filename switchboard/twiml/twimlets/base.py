@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from switchboard.dialpolicy import DialPolicy
-from switchboard.phones import DEFAULT_COUNTRY, mask, to_e164
+from switchboard.policies.dialpolicy import DialPolicy
 from switchboard.settings import Settings
+from switchboard.shared.phones import DEFAULT_COUNTRY, mask, to_e164
 from switchboard.twiml.common import URL_LIMIT, is_http_url
 from switchboard.webhooks.request import Params
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from switchboard.phones import national_digits
+from switchboard.shared.phones import national_digits
 from switchboard.twiml.common import say_or_play
 from switchboard.twiml.twimlets.base import Call, log, looks_like_audio_path
 
@@ -94,7 +94,7 @@ def whisper(call: Call) -> VoiceResponse:
 
 def announcement(caller: str | None, country: str) -> str:
     """`+14155551212` -> "... from 4. 1. 5. 5. 5. 5. 1. 2. 1. 2. Press any key to accept." (digits, not a number)."""
-    from switchboard.phones import to_e164
+    from switchboard.shared.phones import to_e164
 
     number = to_e164(caller, country)
     if number is None:

@@ -1,8 +1,8 @@
-"""`python -m switchboard.emulator`: serve the Twilio emulator, or play an inbound call or SMS against the app.
+"""`python -m tools.emulator`: serve the Twilio emulator, or play an inbound call or SMS against the app.
 
-python -m switchboard.emulator [serve] [--port 4011]
-python -m switchboard.emulator call --to +15005550006 --from +15558675310 --digits 1 [--url URL]
-python -m switchboard.emulator sms --to +15005550006 --from +15558675310 --body HELP [--url URL]
+python -m tools.emulator [serve] [--port 4011]
+python -m tools.emulator call --to +15005550006 --from +15558675310 --digits 1 [--url URL]
+python -m tools.emulator sms --to +15005550006 --from +15558675310 --body HELP [--url URL]
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from switchboard.devhost.processes import PROJECT_ROOT
+from tools.localmachine import PROJECT_ROOT
 
 if TYPE_CHECKING:
-    from switchboard.emulator.recordings import RemoteMedia
+    from tools.emulator.recordings import RemoteMedia
 
 DEFAULT_PORT = 4011
 DEFAULT_APP = "http://127.0.0.1:7071"
@@ -28,8 +28,8 @@ COMMANDS = ("serve", "call", "sms")
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(_with_command(sys.argv[1:] if argv is None else argv))
-    from switchboard.devhost.host import load_local_settings
     from switchboard.settings import Settings
+    from tools.localmachine import load_local_settings
 
     load_local_settings(args.settings)
     settings = Settings.from_env()
@@ -53,7 +53,7 @@ def _with_command(argv: list[str]) -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m switchboard.emulator", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.emulator", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="serve Twilio's REST API on 127.0.0.1 (the default)")
     serve_parser.add_argument("--port", type=int, default=DEFAULT_PORT)
@@ -82,11 +82,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def serve(args: argparse.Namespace, settings: object) -> int:
-    from switchboard.emulator.progress import CallbackPlan, Simulator
-    from switchboard.emulator.rest import TwilioEmulator
+    from tools.emulator.progress import CallbackPlan, Simulator
+    from tools.emulator.rest import TwilioEmulator
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from switchboard.logs import install
+    from switchboard.shared.logs import install
 
     install(getattr(settings, "secrets", ()))
     emulator = TwilioEmulator.from_settings(settings, port=args.port)
@@ -108,8 +108,8 @@ def serve(args: argparse.Namespace, settings: object) -> int:
 
 
 def play_call(args: argparse.Namespace, account_sid: str, token: str, to: str, url: str) -> int:
-    from switchboard.emulator.callflow import DialOutcome
-    from switchboard.emulator.inbound import inbound_call
+    from tools.emulator.callflow import DialOutcome
+    from tools.emulator.inbound import inbound_call
 
     dial = {number: DialOutcome(status) for number, _, status in (d.partition("=") for d in args.dial)}
     digits = tuple(part for value in args.digits for part in value.split(","))
@@ -129,14 +129,14 @@ def _running_emulator(account_sid: str, token: str) -> RemoteMedia | None:
     import os
     from urllib.parse import urlsplit
 
-    from switchboard.emulator.recordings import RemoteMedia as Remote
+    from tools.emulator.recordings import RemoteMedia as Remote
 
     base = os.environ.get("TWILIO_API_BASE_URL", "")
     return Remote(base, account_sid, token) if urlsplit(base).hostname in ("127.0.0.1", "localhost") else None
 
 
 def send_sms(args: argparse.Namespace, account_sid: str, token: str, to: str, url: str) -> int:
-    from switchboard.emulator.inbound import inbound_sms
+    from tools.emulator.inbound import inbound_sms
 
     print(f"Texting {url} as {args.from_} -> {to}: {args.body!r}", flush=True)
     result = inbound_sms(url, account_sid=account_sid, auth_token=token, to=to, from_=args.from_, body=args.body)

@@ -1,6 +1,6 @@
 """The call walker: fetch TwiML like Twilio (signed, with Twilio's voice parameters), follow it, bounded.
 
-The interpretation of each document is pure (`switchboard.emulator.callflow`); this module does the HTTP.
+The interpretation of each document is pure (`tools.emulator.callflow`); this module does the HTTP.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from switchboard.emulator.callflow import (
+from switchboard.shared.phones import mask_in_text
+from switchboard.webhooks.signature import SIGNATURE_HEADER, sign
+from tools.emulator.callflow import (
     MAX_TWIML_BYTES,
     RECORDINGS,
     CallScript,
@@ -23,11 +25,9 @@ from switchboard.emulator.callflow import (
     interpret,
     parse,
 )
-from switchboard.emulator.resources import API_VERSION
-from switchboard.phones import mask_in_text
-from switchboard.webhooks.signature import SIGNATURE_HEADER, sign
+from tools.emulator.resources import API_VERSION
 
-log = logging.getLogger("switchboard.emulator")
+log = logging.getLogger("tools.emulator")
 MAX_DOCUMENTS = 50  # a Redirect or Gather loop ends here instead of spinning forever
 FETCH_TIMEOUT = 15.0  # Twilio waits 15 s for a TwiML answer
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from switchboard.mail import Mail, MailError, SmtpServer, is_address, mask_address
+from switchboard.mail.message import Mail, MailError, SmtpServer, is_address, mask_address
 from switchboard.settings import Settings
 
-log = logging.getLogger("switchboard.mail")
+log = logging.getLogger("switchboard.mail.message")
 
 QUEUE = "voicemail-email"
 TABLE = "mailsent"
@@ -44,7 +44,7 @@ class Outcome:
 
 
 def enqueue(mail_id: str, mail: Mail) -> None:
-    from switchboard.storage import create_once, queue_client
+    from switchboard.adapters.storage import create_once, queue_client
 
     client = queue_client(QUEUE)
     create_once(f"queue:{QUEUE}", client.create_queue)
@@ -112,7 +112,7 @@ def _claim(table: Any, mail_id: str, now: datetime) -> bool:
 
 
 def _table() -> Any:
-    from switchboard.storage import create_once, table_client
+    from switchboard.adapters.storage import create_once, table_client
 
     table = table_client(TABLE)
     create_once(f"table:{TABLE}", table.create_table)

@@ -1,6 +1,6 @@
 """Pure: one TwiML voice document -> what Twilio would do with it (a transcript, then the next request or the end).
 
-No network here. The walker in `switchboard.emulator.voice` fetches documents and follows `Turn.next`;
+No network here. The walker in `tools.emulator.voice` fetches documents and follows `Turn.next`;
 this module only reads XML and the call's script (digits to press, dial outcomes, recording length).
 """
 
@@ -12,8 +12,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
-from switchboard.emulator.outcomes import call_outcome
-from switchboard.emulator.resources import rfc2822
+from tools.emulator.outcomes import call_outcome
+from tools.emulator.resources import rfc2822
 
 MAX_TWIML_BYTES = 64 * 1024  # Twilio refuses larger documents (error 12300 family); keeps a bad server bounded
 DIAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Any
 
-from switchboard.phones import is_e164
+from switchboard.shared.phones import is_e164
 
 API_VERSION = "2010-04-01"
 MORE_INFO = "https://www.twilio.com/docs/errors/{code}"

@@ -20,12 +20,12 @@ from datetime import datetime, timedelta, timezone
 from itertools import islice
 from typing import Any
 
-from switchboard.functions.recording import store_for
-from switchboard.phones import mask
+from switchboard.adapters.storage import blob_service_client, create_once, queue_client
+from switchboard.functions.glue_records import store_for
 from switchboard.records.model import Record, iso
 from switchboard.records.store import RecordStore, utcnow
 from switchboard.settings import get_settings
-from switchboard.storage import blob_service_client, create_once, queue_client
+from switchboard.shared.phones import mask
 from switchboard.twiml.twimlets.base import VoicemailEvent
 from switchboard.twiml.twimlets.holdmusic import is_audio
 from switchboard.twiml.twimlets.voicemail import email_text, notice
@@ -83,8 +83,8 @@ class StorageVoicemailSink:
 
     def email_voicemail(self, address: str, event: VoicemailEvent) -> None:
         """Queue the e-mail (`voicemail-email`, id `vm-email-<RecordingSid>`); the mail worker sends it once."""
-        from switchboard.mail import Mail, mask_address
-        from switchboard.mailqueue import enqueue
+        from switchboard.mail.delivery import enqueue
+        from switchboard.mail.message import Mail, mask_address
 
         settings = get_settings()
         if not settings.smtp_url or not settings.email_from:

@@ -1,7 +1,9 @@
-"""Helper processes for local runs and tests: started by their direct binary, stopped by PID."""
+"""The local machine, shared by the local host and the emulator: the project root, local.settings.json, and helper
+processes for local runs and tests (started by their direct binary, stopped by PID)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -9,15 +11,28 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Azurite's published development account: public, documented, and only valid against Azurite.
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 LOOPBACK = "127.0.0.1"
+
+
+def load_local_settings(path: Path, environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
+    """Apply local.settings.json "Values" like `func start` does; variables already set win."""
+    environ = os.environ if environ is None else environ
+    if not path.exists():
+        return {}
+    values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
+    applied = {}
+    for key, value in values.items():
+        if key not in environ:
+            environ[key] = applied[key] = str(value)
+    return applied
 
 
 def free_port() -> int:
@@ -149,7 +164,7 @@ class Azurite:
 
 @dataclass
 class LocalHostProcess:
-    """`python -m switchboard.devhost` as a child process, for benchmarks and fault runs.
+    """`python -m tools.devhost` as a child process, for benchmarks and fault runs.
 
     Started by its direct `python -m` command, stopped by PID (or killed outright, to test crashes).
     Its settings come from `env` only: it is pointed at an absent local.settings.json.
@@ -164,7 +179,7 @@ class LocalHostProcess:
 
     def start(self, timeout: float = 60.0) -> LocalHostProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "switchboard.devhost", "--port", str(self.port),
+        command = [sys.executable, "-m", "tools.devhost", "--port", str(self.port),
                    "--settings", str(self.log_path.parent / "no-local-settings.json")]  # fmt: skip
         for name, value in self.queue_settings.items():
             command += ["--queue-setting", f"{name}={value}"]

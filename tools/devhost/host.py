@@ -3,40 +3,25 @@
 from __future__ import annotations
 
 import importlib
-import json
 import logging
-import os
 import sys
 import threading
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 
-from switchboard.devhost.hostconfig import HostConfig
-from switchboard.devhost.index import HttpFunction, OutputQueue, QueueFunction, index, timers_of
-from switchboard.devhost.processes import LOOPBACK, PROJECT_ROOT
-from switchboard.devhost.queues import QueueListener, create_if_missing, encode
-from switchboard.devhost.server import LocalHttpServer
-from switchboard.devhost.timers import TimerRunner
-from switchboard.storage import queue_client
+from switchboard.adapters.storage import queue_client
+from tools.devhost.hostconfig import HostConfig
+from tools.devhost.index import HttpFunction, OutputQueue, QueueFunction, index, timers_of
+from tools.devhost.queues import QueueListener, create_if_missing, encode
+from tools.devhost.server import LocalHttpServer
+from tools.devhost.timers import TimerRunner
+from tools.localmachine import LOOPBACK, PROJECT_ROOT
 
-log = logging.getLogger("switchboard.devhost")
+log = logging.getLogger("tools.devhost")
 BANNER = "Switchboard local host: a development and test tool, NOT the Azure Functions host."
-
-
-def load_local_settings(path: Path, environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
-    """Apply local.settings.json "Values" like `func start` does; variables already set win."""
-    environ = os.environ if environ is None else environ
-    if not path.exists():
-        return {}
-    values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
-    applied = {}
-    for key, value in values.items():
-        if key not in environ:
-            environ[key] = applied[key] = str(value)
-    return applied
 
 
 def load_app(module: str = "function_app") -> func.FunctionApp:
@@ -138,16 +123,16 @@ class LocalHost:
 
 
 def provision_storage() -> list[str]:
-    """Create every queue, table and container the app uses (switchboard.inventory), as infra/ does in Azure.
+    """Create every queue, table and container the app uses (switchboard.adapters.inventory), as infra/ does in Azure.
 
     Without this the app would find its tables only after its first write, and /api/health would say so.
     Best effort: a storage problem is logged, and /api/health reports it in detail.
     """
     from azure.core.exceptions import ResourceExistsError
 
-    from switchboard.inventory import storage_names
+    from switchboard.adapters.inventory import storage_names
+    from switchboard.adapters.storage import blob_service_client, table_client
     from switchboard.settings import Settings, SettingsError
-    from switchboard.storage import blob_service_client, table_client
 
     try:
         settings = Settings.from_env()
@@ -178,6 +163,5 @@ __all__ = [
     "LocalHost",
     "QueueFunction",
     "load_app",
-    "load_local_settings",
     "provision_storage",
 ]

@@ -30,8 +30,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from switchboard.dialpolicy import DialPolicy
-from switchboard.phones import is_e164, mask
+from switchboard.policies.dialpolicy import DialPolicy
+from switchboard.shared.phones import is_e164, mask
 
 if TYPE_CHECKING:
     from switchboard.outbound.contract import OutboundRequest

@@ -6,10 +6,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from switchboard.emulator.callflow import CallScript, DialOutcome, TwimlError, parse
-from switchboard.emulator.recordings import MediaLibrary, RemoteMedia
-from switchboard.emulator.resources import API_VERSION, new_sid, num_segments
-from switchboard.emulator.voice import (
+from tools.emulator.callflow import CallScript, DialOutcome, TwimlError, parse
+from tools.emulator.recordings import MediaLibrary, RemoteMedia
+from tools.emulator.resources import API_VERSION, new_sid, num_segments
+from tools.emulator.voice import (
     LOCATION_FIELDS,
     CallParty,
     CallResult,
@@ -19,7 +19,7 @@ from switchboard.emulator.voice import (
     walk_call,
 )
 
-log = logging.getLogger("switchboard.emulator")
+log = logging.getLogger("tools.emulator")
 
 
 @dataclass(frozen=True)

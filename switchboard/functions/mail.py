@@ -1,4 +1,4 @@
-"""The voicemail e-mail queue: `voicemail-email` -> SMTP, once per recording (see switchboard.mailqueue)."""
+"""The voicemail e-mail queue: `voicemail-email` -> SMTP, once per recording (see switchboard.mail.delivery)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ bp = func.Blueprint()
 
 @bp.queue_trigger(arg_name="msg", queue_name="voicemail-email", connection="AzureWebJobsStorage")
 def voicemail_email(msg: func.QueueMessage) -> None:
-    from switchboard.mailqueue import deliver
+    from switchboard.mail.delivery import deliver
     from switchboard.settings import get_settings  # on the first message, not at every cold start
 
     deliver(msg.get_body(), get_settings())

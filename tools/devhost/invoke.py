@@ -9,7 +9,7 @@ from typing import Any
 
 import azure.functions as func
 
-from switchboard.devhost.index import OutputQueue
+from tools.devhost.index import OutputQueue
 
 
 class Out(func.Out[Any]):

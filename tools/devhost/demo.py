@@ -1,4 +1,4 @@
-"""`python -m switchboard.devhost.demo` (`make demo`): the whole loop, offline, on a private stack.
+"""`python -m tools.devhost.demo` (`make demo`): the whole loop, offline, on a private stack.
 
 It starts its own Azurite (in memory), Twilio emulator and app on free ports, so it never clashes with a
 running `make run`, then: the seed's "Hello world" call through the `outbound` queue, an SMS, an inbound
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from switchboard.devhost.processes import PROJECT_ROOT, Azurite, free_port
-from switchboard.devhost.stack import Stack
+from tools.devhost.stack import Stack
+from tools.localmachine import PROJECT_ROOT, Azurite, free_port
 
 DEMO_TO = "+15558675310"
 FINAL = frozenset({
@@ -83,7 +83,7 @@ class Tour:
 
 def features_of(app: Any) -> frozenset[str]:
     """What this build of the app can do, read from its own function index."""
-    from switchboard.devhost.index import index
+    from tools.devhost.index import index
 
     http, queues = index(app)
     found = {f"route:{f.route}" for f in http} | {f"queue:{f.queue_name}" for f in queues}
@@ -98,7 +98,7 @@ def features_of(app: Any) -> frozenset[str]:
 
 
 def enqueue(message: dict[str, Any]) -> None:
-    from switchboard.storage import queue_client
+    from switchboard.adapters.storage import queue_client
 
     client = queue_client("outbound", base64=False)
     try:
@@ -141,7 +141,7 @@ def outbound_step(tour: Tour, message: dict[str, str], *, expected: str) -> None
 
 
 def step_menu_call(tour: Tour) -> None:
-    from switchboard.emulator.inbound import inbound_call
+    from tools.emulator.inbound import inbound_call
 
     tour.need("twimlet:menu", "the menu twimlet (/api/twiml/menu)")
     message = f"{tour.origin}/api/twiml/message"
@@ -163,7 +163,7 @@ def step_menu_call(tour: Tour) -> None:
 
 
 def step_stop(tour: Tour) -> None:
-    from switchboard.emulator.inbound import inbound_sms
+    from tools.emulator.inbound import inbound_sms
 
     tour.out(f"    text STOP from {tour.caller} to {tour.number} (/api/sms/incoming)")
     result = inbound_sms(
@@ -197,8 +197,8 @@ def step_voicemail_playback(tour: Tour) -> None:
 
     import requests
 
-    from switchboard.emulator.inbound import inbound_call
-    from switchboard.emulator.recordings import RemoteMedia
+    from tools.emulator.inbound import inbound_call
+    from tools.emulator.recordings import RemoteMedia
 
     tour.need("twimlet:voicemail", "the voicemail twimlet (/api/twiml/voicemail)")
     tour.need("route:media/{id}/{name}", "the media route GET /api/media/{id}/{name}")
@@ -274,7 +274,8 @@ def run_tour(tour: Tour) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from switchboard.devhost.host import load_app, load_local_settings
+    from tools.devhost.host import load_app
+    from tools.localmachine import load_local_settings
 
     settings_path = PROJECT_ROOT / "local.settings.json"
     if not settings_path.exists():

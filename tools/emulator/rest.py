@@ -25,10 +25,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from switchboard.emulator.callflow import DialLeg
-from switchboard.emulator.faults import KINDS, FaultPlan
-from switchboard.emulator.recordings import MediaLibrary
-from switchboard.emulator.resources import (
+from tools.emulator.callflow import DialLeg
+from tools.emulator.faults import KINDS, FaultPlan
+from tools.emulator.recordings import MediaLibrary
+from tools.emulator.resources import (
     API_VERSION,
     SimClock,
     TwilioError,
@@ -44,7 +44,7 @@ from switchboard.emulator.resources import (
     rfc2822_to_datetime,
 )
 
-log = logging.getLogger("switchboard.emulator")
+log = logging.getLogger("tools.emulator")
 LOOPBACK = "127.0.0.1"
 _PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/(?P<kind>Calls|Messages)(?:/(?P<sid>[^/.]+))?\.json$")
 _ACCOUNT = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/.]+)\.json$")
@@ -104,7 +104,7 @@ class TwilioEmulator:
         self._attempts: dict[str, list[dict[str, list[str]]]] = {kind: [] for kind in KINDS}
         self._recent: dict[str, deque[float]] = {kind: deque() for kind in KINDS}
         self._started = self.clock.now()
-        self.media = MediaLibrary(account_sid)  # Recordings and message Media (switchboard.emulator.recordings)
+        self.media = MediaLibrary(account_sid)  # Recordings and message Media (tools.emulator.recordings)
         self._server = _Server((LOOPBACK, port), self)
         if tls is not None:
             # The handshake runs in each request's thread (see _Server.finish_request), not in accept().

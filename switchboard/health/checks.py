@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from switchboard.inventory import StorageNames, storage_names
+from switchboard.adapters.inventory import StorageNames, storage_names
 from switchboard.settings import Settings, SettingsError, setting_problems
 
-log = logging.getLogger("switchboard.health")
+log = logging.getLogger("switchboard.health.checks")
 
 DEADLINE_SECONDS = 10.0
 TWILIO_TIMEOUT_SECONDS = 5.0
@@ -139,7 +139,7 @@ class StorageProbe:
     def _problem(self, kind: str, call: Callable[[], object]) -> str | None:  # noqa: PLR0911 (one answer per error)
         from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
-        from switchboard.storage import StorageConfigError
+        from switchboard.adapters.storage import StorageConfigError
 
         try:
             call()
@@ -165,7 +165,7 @@ class StorageProbe:
         return None
 
     def summary(self, results: Mapping[str, Check]) -> Check:
-        from switchboard.storage import StorageConfigError, StorageTarget
+        from switchboard.adapters.storage import StorageConfigError, StorageTarget
 
         try:
             target = StorageTarget.resolve()
@@ -182,7 +182,7 @@ def twilio_check(settings: Settings) -> Check:
     """Fetch the Account resource: one authenticated GET, nothing changes."""
     from twilio.base.exceptions import TwilioException, TwilioRestException
 
-    from switchboard.twilio_client import build_client
+    from switchboard.adapters.twilio_client import build_client
 
     quick = dataclasses.replace(
         settings, twilio_timeout_seconds=min(settings.twilio_timeout_seconds, TWILIO_TIMEOUT_SECONDS)
@@ -223,13 +223,13 @@ def _run_parallel(probes: Mapping[str, Callable[[], Check]], deadline: float) ->
 
 
 def _peek_queue(name: str) -> object:
-    from switchboard.storage import queue_client
+    from switchboard.adapters.storage import queue_client
 
     return queue_client(name).peek_messages(max_messages=1, **STORAGE_OPTIONS)
 
 
 def _query_table(name: str) -> object:
-    from switchboard.storage import table_client
+    from switchboard.adapters.storage import table_client
 
     entities = table_client(name).query_entities(
         "PartitionKey eq @pk", parameters={"pk": "~health"}, results_per_page=1, select=["PartitionKey"],
@@ -239,7 +239,7 @@ def _query_table(name: str) -> object:
 
 
 def _container_properties(name: str) -> object:
-    from switchboard.storage import blob_service_client
+    from switchboard.adapters.storage import blob_service_client
 
     return blob_service_client().get_container_client(name).get_container_properties(**STORAGE_OPTIONS)
 

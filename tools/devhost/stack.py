@@ -1,4 +1,4 @@
-"""`python -m switchboard.devhost.stack`: Azurite, the Twilio emulator and the app, each its own process.
+"""`python -m tools.devhost.stack`: Azurite, the Twilio emulator and the app, each its own process.
 
 The emulator stands in for Twilio unless real credentials and TWILIO_API_BASE_URL=https://api.twilio.com are set.
 Each helper is started by its direct binary (`node .../azurite`, `python -m ...`) and stopped by PID.
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from switchboard.devhost.processes import LOOPBACK, PROJECT_ROOT, Azurite, stop_process, wait_for_ports
 from switchboard.settings import DEFAULT_API_BASE_URL
+from tools.localmachine import LOOPBACK, PROJECT_ROOT, Azurite, stop_process, wait_for_ports
 
 DEFAULT_EMULATOR_PORT = 4011
 # The example settings' placeholders: with these, only the emulator can answer.
@@ -81,7 +81,7 @@ class Stack:
             env = self.child_env()
             python = [sys.executable, "-m"]
             if self.emulator_port:
-                command = [*python, "switchboard.emulator", "--port", str(self.emulator_port),
+                command = [*python, "tools.emulator", "--port", str(self.emulator_port),
                            "--settings", str(self.settings_path)]  # fmt: skip
                 self._spawn("Twilio emulator", command, env, [self.emulator_port])
                 self.lines.append(f"Twilio emulator: {self.emulator_url} (TWILIO_API_BASE_URL; not real Twilio)")
@@ -90,7 +90,7 @@ class Stack:
             if not self.with_app:
                 self._provision(env)
             if self.with_app:
-                command = [*python, "switchboard.devhost", "--port", str(self.app_port),
+                command = [*python, "tools.devhost", "--port", str(self.app_port),
                            "--settings", str(self.settings_path), *self.app_args]  # fmt: skip
                 self._spawn("app", command, env, [self.app_port])
                 self.lines.append(f"App (local host): {self.app_origin}/api/...")
@@ -112,7 +112,7 @@ class Stack:
 
     def _provision(self, env: dict[str, str]) -> None:
         """Beside Core Tools, create every queue, table and container up front, as the local host (and infra/) do."""
-        from switchboard.devhost.host import provision_storage
+        from tools.devhost.host import provision_storage
 
         saved = dict(os.environ)
         os.environ.update(env)  # this launcher runs nothing else meanwhile
@@ -147,13 +147,13 @@ class Stack:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m switchboard.devhost.stack", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.devhost.stack", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=7071, help="the app's port")
     parser.add_argument("--settings", type=Path, default=PROJECT_ROOT / "local.settings.json")
     parser.add_argument("--no-app", action="store_true", help="Azurite and the emulator only (beside `func start`)")
     args, app_args = parser.parse_known_args(argv)
 
-    from switchboard.devhost.host import load_local_settings
+    from tools.localmachine import load_local_settings
 
     env = dict(os.environ)
     load_local_settings(args.settings, env)

@@ -23,12 +23,12 @@ from typing import Any
 
 from azure.functions.queue import QueueMessage as FunctionsQueueMessage
 
-from switchboard.devhost.hostconfig import QueueConfig
-from switchboard.devhost.index import OutputQueue, QueueFunction
-from switchboard.devhost.invoke import invoke
-from switchboard.storage import queue_client
+from switchboard.adapters.storage import queue_client
+from tools.devhost.hostconfig import QueueConfig
+from tools.devhost.index import OutputQueue, QueueFunction
+from tools.devhost.invoke import invoke
 
-log = logging.getLogger("switchboard.devhost")
+log = logging.getLogger("tools.devhost")
 
 MIN_POLL_SECONDS = 0.1
 

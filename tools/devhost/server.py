@@ -12,10 +12,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
-from switchboard.devhost.index import HttpFunction, OutputQueue
-from switchboard.devhost.invoke import invoke
+from tools.devhost.index import HttpFunction, OutputQueue
+from tools.devhost.invoke import invoke
 
-log = logging.getLogger("switchboard.devhost")
+log = logging.getLogger("tools.devhost")
 
 # The Functions host refuses bodies over 100 MB; the local host is a dev tool and caps lower.
 MAX_REQUEST_BYTES = 8 * 1024 * 1024

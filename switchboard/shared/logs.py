@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from switchboard.phones import mask_in_text
+from switchboard.shared.phones import mask_in_text
 
 REDACTED = "[redacted]"
 SECRET_SETTINGS = ("TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN_SECONDARY", "TWILIO_API_SECRET")

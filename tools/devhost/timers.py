@@ -15,10 +15,10 @@ from typing import Any
 
 from azure.functions.timer import TimerRequest
 
-from switchboard.devhost.index import OutputQueue, TimerFunction
-from switchboard.devhost.invoke import invoke
+from tools.devhost.index import OutputQueue, TimerFunction
+from tools.devhost.invoke import invoke
 
-log = logging.getLogger("switchboard.devhost")
+log = logging.getLogger("tools.devhost")
 
 # (low, high) of each field; the weekday is 0-6 with 0 = Sunday, as in NCRONTAB.
 _FIELDS = ((0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 6))

@@ -1,4 +1,4 @@
-"""`python -m switchboard.devhost`: serve the app locally (a development tool, not the Functions host)."""
+"""`python -m tools.devhost`: serve the app locally (a development tool, not the Functions host)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import sys
 import threading
 from pathlib import Path
 
-from switchboard.devhost.host import BANNER, LocalHost, load_app, load_local_settings
-from switchboard.devhost.processes import PROJECT_ROOT, Azurite
+from tools.devhost.host import BANNER, LocalHost, load_app
+from tools.localmachine import PROJECT_ROOT, Azurite, load_local_settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m switchboard.devhost", description=BANNER)
+    parser = argparse.ArgumentParser(prog="python -m tools.devhost", description=BANNER)
     parser.add_argument("--port", type=int, default=int(os.environ.get("DEVHOST_PORT", "7071")))
     parser.add_argument("--settings", type=Path, default=PROJECT_ROOT / "local.settings.json")
     parser.add_argument("--host-json", type=Path, default=PROJECT_ROOT / "host.json")
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(BANNER, flush=True)
     load_local_settings(args.settings)
-    from switchboard.logs import install
+    from switchboard.shared.logs import install
 
     install()
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from switchboard.emulator.resources import API_VERSION, TwilioError, new_sid, now, rfc2822
+from tools.emulator.resources import API_VERSION, TwilioError, new_sid, now, rfc2822
 
 TWILIO_API = "https://api.twilio.com"
 STORAGE_PREFIX = "/_storage/"
@@ -344,7 +344,7 @@ def recording_callback_params(
 
 
 class RemoteMedia:
-    """A MediaLibrary in another process (a running `python -m switchboard.emulator`), for call walkers."""
+    """A MediaLibrary in another process (a running `python -m tools.emulator`), for call walkers."""
 
     def __init__(self, base_url: str, account_sid: str, auth_token: str, *, session: Any = None) -> None:
         import requests

@@ -17,12 +17,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from switchboard.emulator.callflow import CallScript
-from switchboard.emulator.outcomes import call_outcome, message_outcome
-from switchboard.emulator.recordings import recording_callback_params
-from switchboard.emulator.resources import API_VERSION, TwilioError, rfc2822, rfc2822_to_datetime
-from switchboard.emulator.rest import TwilioEmulator
-from switchboard.emulator.voice import (
+from switchboard.shared.phones import mask_in_text
+from tools.emulator.callflow import CallScript
+from tools.emulator.outcomes import call_outcome, message_outcome
+from tools.emulator.recordings import recording_callback_params
+from tools.emulator.resources import API_VERSION, TwilioError, rfc2822, rfc2822_to_datetime
+from tools.emulator.rest import TwilioEmulator
+from tools.emulator.voice import (
     CallParty,
     CallResult,
     Exchange,
@@ -33,9 +34,8 @@ from switchboard.emulator.voice import (
     voice_params,
     walk_call,
 )
-from switchboard.phones import mask_in_text
 
-log = logging.getLogger("switchboard.emulator")
+log = logging.getLogger("tools.emulator")
 CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
 FINAL_CALL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 ORDERS = ("twilio", "reverse", "shuffle")
