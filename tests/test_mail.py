@@ -201,7 +201,6 @@ def message_for(recording_sid: str) -> str:
     return json.dumps({"id": f"vm-email-{recording_sid}", "to": MAIL.to, "subject": MAIL.subject, "body": MAIL.body})
 
 
-@pytest.mark.azurite
 def test_a_repeated_message_sends_one_email(app, azurite, configure, plain_smtp: Inbox) -> None:
     configure(SMTP_URL=f"smtp://127.0.0.1:{plain_smtp.port}", EMAIL_FROM=SENDER)
     body = message_for("RE" + "1" * 32)
@@ -210,7 +209,6 @@ def test_a_repeated_message_sends_one_email(app, azurite, configure, plain_smtp:
     assert len(plain_smtp.messages) == 1
 
 
-@pytest.mark.azurite
 def test_a_failed_send_is_retried_and_then_sent_once(app, azurite, configure, plain_smtp: Inbox, caplog) -> None:
     from switchboard.mail.delivery import RetryLater
 
@@ -264,7 +262,6 @@ def callbacks(app, example: str, recording_sid: str = "RE" + "7" * 32) -> dict[s
     return recording
 
 
-@pytest.mark.azurite
 @pytest.mark.parametrize("transcribe", [True, False])
 @pytest.mark.usefixtures("azurite", "mail_queue")
 def test_the_voicemail_email_example_end_to_end(app, configure, plain_smtp: Inbox, transcribe: bool) -> None:
@@ -285,7 +282,6 @@ def test_the_voicemail_email_example_end_to_end(app, configure, plain_smtp: Inbo
     )
 
 
-@pytest.mark.azurite
 def test_without_smtp_settings_email_is_logged_as_not_configured(app, azurite, configure, mail_queue, caplog) -> None:
     configure(SMTP_URL=None, EMAIL_FROM=None)
     with caplog.at_level(logging.WARNING, logger="switchboard.twimlets"):
@@ -295,7 +291,6 @@ def test_without_smtp_settings_email_is_logged_as_not_configured(app, azurite, c
     assert queued_mail() == []
 
 
-@pytest.mark.azurite
 def test_a_bad_email_address_is_logged_and_the_voicemail_still_taken(app, azurite, configure, mail_queue, caplog):
     configure(SMTP_URL="smtp://127.0.0.1:2525", EMAIL_FROM=SENDER)
     with caplog.at_level(logging.WARNING, logger="switchboard.twimlets"):

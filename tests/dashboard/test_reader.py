@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import pytest
 from azure.data.tables import TableClient
 
 from switchboard.adapters.storage import table_client
@@ -18,7 +17,6 @@ from tests.dashboard.seed import record, store
 NOW = datetime.now(timezone.utc)
 
 
-@pytest.mark.azurite
 def test_reads_by_id_sid_number_and_time(azurite: str) -> None:
     table = table_client("dash" + uuid.uuid4().hex[:10])
     records = [
@@ -42,7 +40,6 @@ def test_reads_by_id_sid_number_and_time(azurite: str) -> None:
         table.delete_table()
 
 
-@pytest.mark.azurite
 def test_a_missing_table_reads_as_empty(azurite: str) -> None:
     reader = TableRecordReader(table_client("absent" + uuid.uuid4().hex[:10]))
     assert reader.recent(NOW - timedelta(days=7), 10) == []
@@ -71,7 +68,6 @@ def recording_table(connection: str) -> RecordingTable:
     return table
 
 
-@pytest.mark.azurite
 def test_recent_reads_day_partitions_newest_first_with_current_status(azurite: str) -> None:
     now = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
     table = recording_table(azurite)
@@ -100,7 +96,6 @@ def test_recent_reads_day_partitions_newest_first_with_current_status(azurite: s
         table.delete_table()
 
 
-@pytest.mark.azurite
 def test_every_claimed_record_gets_one_day_row(azurite: str) -> None:
     table = recording_table(azurite)
     created = datetime(2026, 3, 10, 23, 59, 59, 999999, tzinfo=timezone.utc)
@@ -117,7 +112,6 @@ def test_every_claimed_record_gets_one_day_row(azurite: str) -> None:
         table.delete_table()
 
 
-@pytest.mark.azurite
 def test_a_repeated_claim_writes_index_rows_a_cut_short_claim_missed(azurite: str) -> None:
     table = recording_table(azurite)
     created = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)

@@ -31,7 +31,6 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.azurite
 @pytest.mark.parametrize("query", HOSTILE)
 def test_any_search_input_answers_200_or_400(app, azurite: str, query: str) -> None:
     url = f"{PUBLIC_BASE_URL}/api/dashboard?q={quote(query, safe='')}"

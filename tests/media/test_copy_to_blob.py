@@ -26,7 +26,7 @@ from tools.emulator.recordings import wav_bytes
 from tools.emulator.rest import TwilioEmulator
 from tools.emulator.voice import signed_request
 
-pytestmark = [pytest.mark.azurite, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 WAIT = 40.0
 
 

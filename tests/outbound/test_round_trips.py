@@ -19,7 +19,6 @@ from switchboard.outbound.worker import TransientSendError
 from tests.outbound.conftest import callback, deliver, new_id, one, record
 from tools.emulator.rest import TwilioEmulator
 
-pytestmark = pytest.mark.azurite
 TO = "+15558675310"
 MAX_TABLE_ROUND_TRIPS = 8
 MAX_BEFORE_POST = 5
