@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: setup run demo test lint typecheck unit clean chromium chaos load bench package
+.PHONY: setup run demo test check lint typecheck unit clean chromium chaos load bench package
 
 setup: $(STAMP_PY) $(STAMP_NODE) local.settings.json
 
@@ -50,6 +50,11 @@ unit: setup chromium
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 test: lint typecheck unit
+
+# The quick tier, under a minute: ruff, mypy and the tests that need no Azurite and are not slow. A test needs
+# Azurite when its fixtures do (tests/tiers.py derives the marker); `make test` runs everything.
+check: lint typecheck
+	$(PY) -m pytest -m "not azurite and not slow"
 
 clean:
 	rm -rf $(VENV) node_modules .azurite .run .dist .pytest_cache .mypy_cache .ruff_cache test-artifacts
