@@ -128,3 +128,10 @@ def test_no_test_marks_azurite_by_hand() -> None:
         if path.resolve() not in ours and hand_written.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+def test_every_versioned_path_exists() -> None:
+    """A moved or renamed file would silently drop out of .ci/run's 3.13 pass."""
+    for prefix in tiers.VERSIONED:
+        path = PROJECT_ROOT / prefix
+        assert path.is_dir() if prefix.endswith("/") else path.is_file(), prefix
