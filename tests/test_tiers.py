@@ -15,7 +15,7 @@ from tests import conftest, tiers
 from tools.localmachine import PROJECT_ROOT, Azurite
 
 # A tiny suite: fixtures named like the real ones, used directly, through other fixtures, and not at all.
-CONFTEST = '''
+CONFTEST = """
 import pytest
 
 @pytest.fixture(scope="session")
@@ -33,8 +33,8 @@ def table(azurite):
 @pytest.fixture
 def store(table):
     return table
-'''
-TESTS = '''
+"""
+TESTS = """
 import os
 
 import pytest
@@ -66,7 +66,7 @@ def test_pure(tmp_path):
     assert "AzureWebJobsStorage" not in os.environ
     with pytest.raises(AssertionError, match="own_azurite"):
         Azurite.on_free_ports().start()
-'''
+"""
 NEEDS_AZURITE = [
     "test_direct",
     "test_two_fixtures_away",
