@@ -476,6 +476,35 @@ def test_the_wait_for_a_copy_is_bounded_then_the_email_links_it(voicemails: Voic
 
 
 @pytest.mark.azurite
+def test_a_failed_read_of_the_copy_is_looked_past_like_a_missing_one(voicemails: Voicemails, monkeypatch) -> None:
+    from switchboard.functions.glue_twimlets import stored_recording
+    from switchboard.mail import delivery
+    from switchboard.mail.message import RecordingRef
+
+    monkeypatch.setattr(delivery, "WAIT_SECONDS", 0)
+    _, sid, _ = voicemails.leave(seconds=2)
+    voicemails.copy()
+    failures = iter([OSError("storage hiccup")] * 2)
+
+    def flaky(recording: RecordingRef, limit: int) -> Any:
+        """Storage refusing the first two reads (no local stand-in makes Azurite fail on cue)."""
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return stored_recording(recording, limit)
+
+    outcomes = [delivery.deliver(body, get_settings(), find=flaky).status for body in queued_mail()]
+    assert outcomes == ["waiting", "waiting"]
+    assert voicemails.inbox.messages == []
+    assert [delivery.deliver(body, get_settings(), find=flaky).status for body in queued_mail()] == [
+        "sent", "duplicate",
+    ]  # fmt: skip
+    [(_, _, message)] = voicemails.inbox.messages
+    [attachment] = list(message.iter_attachments())  # type: ignore[attr-defined]
+    assert attachment.get_content() == voicemails.emulator.media.recording_file(sid)
+
+
+@pytest.mark.azurite
 def test_an_mp3_copy_is_attached_as_audio_mpeg(voicemails: Voicemails) -> None:
     """Twilio's recordings are WAV or MP3: the attachment carries the type the blob was stored with."""
     from azure.storage.blob import ContentSettings

@@ -18,8 +18,9 @@ VOICEMAIL_EMAIL_ATTACH_MAX_BYTES, it is attached and `body` (which says so) repl
 larger, gone, or not audio, the e-mail links it. The copy is made by the `media-downloads` queue and
 may not exist yet (without transcription both jobs are queued by the same callback): then the claim
 is released and the message is queued again, visible after WAIT_SECONDS, at most MAX_WAITS times
-(`waits` in the message). That window outlasts the copy's own retries (5 deliveries, 30 s apart); past
-it, or if the lookup itself fails, the e-mail goes out with the link, still once.
+(`waits` in the message); a failed read of the copy is looked past the same way. That window
+outlasts the copy's own retries (5 deliveries, 30 s apart); past it the e-mail goes out with the
+link, still once.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def deliver(
     if isinstance(found, Absent) and found.wait and waits < MAX_WAITS:
         table.delete_entity(PARTITION, mail_id)  # released: the next look may send it
         _send({**data, "waits": waits + 1}, visibility_timeout=WAIT_SECONDS)
-        log.info("Voicemail e-mail %s waits for its recording's copy (%d of %d)", mail_id, waits + 1, MAX_WAITS)
+        log.info("Voicemail e-mail %s looks again in %d s (%d of %d): %s", mail_id, WAIT_SECONDS, waits + 1,
+                 MAX_WAITS, found.reason)  # fmt: skip
         return Outcome(mail_id, "waiting")
     if isinstance(found, Attachment) and recording is not None:
         mail = replace(mail, body=recording.body, attachments=(found,))
@@ -140,9 +142,9 @@ def _recording(
         return Absent("VOICEMAIL_EMAIL_ATTACH_MAX_BYTES is 0")
     try:
         return find(recording, limit)
-    except Exception as error:  # storage trouble must not cost the e-mail: it goes out with the link
-        log.warning("Voicemail e-mail %s: could not read its recording (%s); linking it", mail_id, type(error).__name__)
-        return Absent(f"the lookup failed ({type(error).__name__})")
+    except Exception as error:  # storage trouble is looked past like a missing copy: bounded, then the link
+        log.warning("Voicemail e-mail %s: could not read its recording (%s)", mail_id, type(error).__name__)
+        return Absent(f"reading the recording failed ({type(error).__name__})", wait=True)
 
 
 def _claim(table: Any, mail_id: str, now: datetime) -> bool:
