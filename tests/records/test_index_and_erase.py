@@ -12,7 +12,7 @@ import pytest
 from switchboard.media.callbacks import call_record_id
 from switchboard.records.callbacks import record_inbound_call, record_inbound_message, record_status_callback
 from switchboard.records.forget import erase_number, forget_record, sweep_retention
-from switchboard.records.model import Record, SID_ROW, index_keys, iso, sid_partition
+from switchboard.records.model import SID_ROW, Record, index_keys, iso, sid_partition
 from switchboard.records.store import RecordStore, event_entity
 from tests.records.conftest import all_rows
 from tests.support import PHONE_NUMBER
@@ -27,14 +27,20 @@ def hexid() -> str:
     return uuid.uuid4().hex
 
 
+def claimed(store: RecordStore, kind: str, to: str, now: datetime) -> Record:
+    """An outbound record as the worker claims it, before the send."""
+    record = Record(id="t-" + hexid()[:16], type=kind, direction="outbound", status="sending", created_at=iso(now),
+                    updated_at=iso(now), to=to, from_=PHONE_NUMBER)  # fmt: skip
+    return store.claim(record)[0]
+
+
 def outbound(kind: str, to: str) -> Writer:
     """As the worker writes it: claimed, sent (the SID and its event in one transaction), the SID linked."""
 
     def write(store: RecordStore, now: datetime) -> list[str]:
-        record_id, sid = "t-" + hexid()[:16], ("CA" if kind == "call" else "SM") + hexid()
-        claimed, _ = store.claim(Record(id=record_id, type=kind, direction="outbound", status="sending",
-                                        created_at=iso(now), updated_at=iso(now), to=to, from_=PHONE_NUMBER))  # fmt: skip
-        sent = claimed.with_changes(now, sid=sid, status="queued")
+        record, sid = claimed(store, kind, to, now), ("CA" if kind == "call" else "SM") + hexid()
+        record_id = record.id
+        sent = record.with_changes(now, sid=sid, status="queued")
         store.commit(sent, event_entity(record_id, "sent", status="queued", sid=sid, now=now))
         store.link_sid(sid, record_id)
         if kind == "sms":
@@ -71,10 +77,9 @@ def orphan_then_outbound(store: RecordStore, now: datetime) -> list[str]:
     """A callback that beat the worker's SID write, without a request id: an orphan holds the SID first."""
     sid = "CA" + hexid()
     orphan = record_status_callback(store, "call", {"CallSid": sid, "CallStatus": "ringing", "To": CUSTOMER}, None, now)
-    record_id = "t-" + hexid()[:16]
-    claimed, _ = store.claim(Record(id=record_id, type="call", direction="outbound", status="sending",
-                                    created_at=iso(now), updated_at=iso(now), to=CUSTOMER, from_=PHONE_NUMBER))  # fmt: skip
-    store.commit(claimed.with_changes(now, sid=sid, status="queued"), event_entity(record_id, "sent", sid=sid, now=now))
+    record = claimed(store, "call", CUSTOMER, now)
+    record_id = record.id
+    store.commit(record.with_changes(now, sid=sid, status="queued"), event_entity(record_id, "sent", sid=sid, now=now))
     assert store.link_sid(sid, record_id) == orphan  # the SID row stays the orphan's
     return [str(orphan), record_id]
 
