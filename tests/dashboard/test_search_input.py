@@ -67,7 +67,6 @@ def test_the_twin_refuses_a_key_as_table_storage_does(on_the_twin: StoreRecordRe
         on_the_twin.get("a/b")
 
 
-@pytest.mark.azurite
 def test_any_search_input_on_the_real_reader(app, azurite: str, configure) -> None:
     from switchboard.adapters.storage import table_client
 

@@ -1,4 +1,4 @@
-"""Records stores for the rule tests: over the in-memory table twin, and (parametrized) over Azurite too."""
+"""Records stores for the rule tests: over the in-memory table twin, or over fresh tables on Azurite."""
 
 from __future__ import annotations
 
@@ -26,15 +26,11 @@ def twin_store(twin: TwinAccount) -> RecordStore:
     return RecordStore(records, optouts)
 
 
-@pytest.fixture(params=["twin", pytest.param("azurite", marks=pytest.mark.azurite)])
-def any_store(request: pytest.FixtureRequest, twin_store: RecordStore) -> Iterator[RecordStore]:
-    """An empty records store over the twin, then over fresh tables on Azurite: the same test runs on both."""
-    if request.param == "twin":
-        yield twin_store
-        return
+@pytest.fixture
+def azurite_store(azurite: str) -> Iterator[RecordStore]:
+    """A records store over fresh, empty tables on Azurite (deleted afterwards)."""
     from switchboard.adapters.storage import table_client
 
-    request.getfixturevalue("azurite")
     mark = uuid.uuid4().hex[:10]
     tables: list[Any] = [table_client(f"rec{mark}"), table_client(f"opt{mark}")]
     for table in tables:
