@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from switchboard.shared.phones import DEFAULT_COUNTRY, is_e164, to_e164
+from switchboard.shared.phones import DEFAULT_COUNTRY, costly_type, is_e164, to_e164
 
 _PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}\*$")
 
@@ -58,7 +58,5 @@ class DialPolicy:
         if not any(number.startswith(prefix) for prefix in self.prefixes):
             return False
         # As for outbound: a prefix (`+1*`) never opens premium-rate or shared-cost numbers; list them exactly.
-        # Imported here: phonenumbers loads only when a prefix matched, never at cold start.
-        from switchboard.policies.destinations import costly_type
-
+        # costly_type loads phonenumbers only now, when a prefix matched: never at cold start.
         return costly_type(number) is None
