@@ -15,13 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from switchboard.records.ids import ID_PATTERN
 from switchboard.shared.phones import E164
+from switchboard.shared.sids import is_messaging_service_sid
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-E164_PATTERN = E164  # ASCII digits, matched against the whole string
 URL_PATTERN = re.compile(r"https?://[^\s/?#]+[^\s]*")
 LANGUAGE_PATTERN = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
-SERVICE_SID_PATTERN = re.compile(r"MG[0-9a-fA-F]{32}")
 MACHINE_DETECTION = ("Enable", "DetectMessageEnd")
 
 SMS_BODY_LIMIT = 1600
@@ -184,7 +183,7 @@ def _sms(
     if body is None and not media_urls:
         raise Invalid('an sms needs "body" or "media_url"')
     service = data.get("messaging_service_sid")
-    if service is not None and not (isinstance(service, str) and SERVICE_SID_PATTERN.fullmatch(service)):
+    if service is not None and not is_messaging_service_sid(service):
         raise Invalid("messaging_service_sid: must be MG followed by 32 hex digits")
     if sender is None and service is None:
         sender = default_from
@@ -221,7 +220,7 @@ def _e164(data: Mapping[str, Any], key: str, *, required: bool) -> str | None:
     value = data.get(key)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not E164_PATTERN.fullmatch(value):
+    if not isinstance(value, str) or not E164.fullmatch(value):  # ASCII digits, the whole string
         # Programs write this queue: a national number (415-555-1212) would make us guess its country.
         raise Invalid(
             f"{key}: must be an E.164 phone number such as +15558675310 (with + and country code;"
