@@ -345,7 +345,7 @@ def _smtp_url(env: Mapping[str, str]) -> str | None:
 
 
 def _email_from(env: Mapping[str, str]) -> str | None:
-    from switchboard.mail.message import is_address
+    from switchboard.shared.addresses import is_address
 
     value = _optional(env, "EMAIL_FROM")
     if value is not None and not is_address(value):
