@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from switchboard.records.ids import ID_PATTERN
 from switchboard.shared import sids
+from switchboard.shared.text import MEDIA_LIMIT
 
 QUEUE = "media-downloads"
 RECORDING, MEDIA = "recording", "media"
@@ -29,7 +30,6 @@ EXTENSIONS = {
     "text/plain": "txt",
 }  # fmt: skip
 FIELDS = ("kind", "record_id", "sid", "url", "content_type", "parent_sid")
-MAX_MEDIA_PER_MESSAGE = 10  # Twilio accepts at most 10 media on one MMS
 
 
 class BadJob(ValueError):
@@ -111,7 +111,7 @@ def recording_job(record_id: str, params: dict[str, Any]) -> Job | None:
 def media_jobs(record_id: str, params: dict[str, Any]) -> list[Job]:
     """Jobs for an inbound MMS: `NumMedia`, `MediaUrl<n>`, `MediaContentType<n>` (at most 10)."""
     try:
-        count = min(int(params.get("NumMedia") or 0), MAX_MEDIA_PER_MESSAGE)
+        count = min(int(params.get("NumMedia") or 0), MEDIA_LIMIT)
     except ValueError:
         return []
     jobs = []

@@ -18,16 +18,12 @@ from typing import Any, Literal
 from switchboard.records.ids import ID_PATTERN
 from switchboard.shared.phones import E164
 from switchboard.shared.sids import is_messaging_service_sid
+from switchboard.shared.text import MEDIA_LIMIT, SAY_LIMIT, SMS_LIMIT, TWIML_LIMIT, clip
+from switchboard.shared.urls import is_http_url
 
-URL_PATTERN = re.compile(r"https?://[^\s/?#]+[^\s]*")
 LANGUAGE_PATTERN = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 MACHINE_DETECTION = ("Enable", "DetectMessageEnd")
 
-SMS_BODY_LIMIT = 1600
-SAY_LIMIT = 4096
-TWIML_LIMIT = 4000  # Twilio refuses a larger Twiml parameter
-URL_LIMIT = 2048
-MEDIA_LIMIT = 10
 VOICE_LIMIT = 64
 TIMEOUT_RANGE = (1, 600)
 RAW_LIMIT = 2000  # how much of a refused message's text is kept in its record
@@ -171,7 +167,7 @@ def _call(data: Mapping[str, Any], request_id: str, *, id_given: bool, to: str, 
 def _sms(
     data: Mapping[str, Any], request_id: str, *, id_given: bool, to: str, sender: str | None, default_from: str | None
 ) -> OutboundRequest:
-    body = _text(data, "body", SMS_BODY_LIMIT)
+    body = _text(data, "body", SMS_LIMIT)
     media = data.get("media_url")
     media_urls: tuple[str, ...] = ()
     if media is not None:
@@ -206,14 +202,6 @@ def check_twiml(document: str) -> None:
         raise Invalid(f"twiml: not well-formed XML ({error})") from None
     if root.tag != "Response":
         raise Invalid("twiml: the root element must be <Response>")
-
-
-def is_http_url(value: str) -> bool:
-    return len(value) <= URL_LIMIT and URL_PATTERN.fullmatch(value) is not None
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _e164(data: Mapping[str, Any], key: str, *, required: bool) -> str | None:

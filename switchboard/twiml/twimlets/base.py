@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from switchboard.policies.dialpolicy import DialPolicy
 from switchboard.settings import Settings
 from switchboard.shared.phones import DEFAULT_COUNTRY, mask, to_e164
-from switchboard.twiml.common import URL_LIMIT, is_http_url
+from switchboard.shared.urls import URL_LIMIT, is_http_url
 from switchboard.webhooks.request import Params
 
 log = logging.getLogger("switchboard.twimlets")

@@ -6,7 +6,8 @@ import re
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from switchboard.twiml.common import is_http_url, say_or_play
+from switchboard.shared.urls import is_http_url
+from switchboard.twiml.common import say_or_play
 from switchboard.twiml.twimlets.base import BadParameter, Call, log
 
 PASSWORD = "password"  # noqa: S105 - a stage name, not a secret

@@ -7,7 +7,8 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from switchboard.twiml.common import is_http_url, say_or_play
+from switchboard.shared.urls import is_http_url
+from switchboard.twiml.common import say_or_play
 from switchboard.twiml.twimlets.base import AUDIO_EXTENSIONS, BadParameter, Call
 
 MAX_TRACKS = 50
