@@ -13,8 +13,9 @@ import re
 from functools import lru_cache
 from typing import Any
 
-# ASCII digits only, and no trailing newline (`$` would allow one).
+# ASCII digits only, and no trailing newline (`$` would allow one): match with fullmatch.
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+E164_PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")  # how an E.164 number starts: "+1", "+31", "+1555"
 # Numbers as they show up in free text: every run of 7-15 digits, with or without "+", or after a
 # URL escape (`%2B`, `%252B` double-encoded, `%3D`...). Not masked, so ids and times stay readable:
 # runs glued to letters or other digits (SIDs, hex ids, 16-digit row keys), and decimals (`0.1234567`).
