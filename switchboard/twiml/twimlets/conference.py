@@ -70,7 +70,7 @@ def music_url(music: str | None) -> str | None:
         return None
     if music.lower() in GENRES:
         return GENRE_URL.format(genre=music.lower())
-    if is_http_url(music):
+    if is_http_url(music.strip()):
         return music
     log.warning("Music is neither a URL nor one of %s; using the default hold music", ", ".join(sorted(GENRES)))
     return None

@@ -30,7 +30,7 @@ def holdmusic(call: Call) -> VoiceResponse:
     if not urls:
         raise BadParameter("holdmusic needs Url[] or a Container holding audio files")
     for url in urls:
-        if not is_http_url(url):
+        if not is_http_url(url.strip()):
             raise BadParameter("Url[] holds a value that is not an http(s) URL")
     if call.flag("Shuffle", True):
         call.rng.shuffle(urls)
