@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta, timezone
 from itertools import islice
 from typing import Any, Protocol
 
-from switchboard.outbound.contract import ID_PATTERN
+from switchboard.records.ids import ID_PATTERN
 from switchboard.records.model import Record
 from switchboard.shared.phones import is_e164
 
