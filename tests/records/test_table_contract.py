@@ -182,7 +182,7 @@ class TableContract:
                 table.create_entity(entity)
             assert refused.value.status_code == 400
         with pytest.raises(HttpResponseError):  # Azure: 400; Azurite: 400, 404 or 500
-            table.get_entity(key, "r")
+            table.get_entity(key, "r", retry_total=0)  # Azurite answers "/" with a 500, which the SDK retries
 
     @pytest.mark.parametrize("key", ["", "x" * 512, "😀" * 256, "\u202eevil", "' or 1 eq 1 or '", "%2F"])
     def test_keys_table_storage_takes(self, table: Any, key: str) -> None:
