@@ -33,17 +33,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from switchboard.mail.message import (
-    Absent,
-    Attachment,
-    Mail,
-    MailError,
-    RecordingRef,
-    SmtpServer,
-    is_address,
-    mask_address,
-)
+from switchboard.mail.message import Absent, Attachment, Mail, MailError, RecordingRef, SmtpServer
 from switchboard.settings import Settings
+from switchboard.shared.addresses import is_address, mask_address
 
 log = logging.getLogger("switchboard.mail.message")
 

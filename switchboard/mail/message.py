@@ -1,44 +1,32 @@
-"""E-mail for the voicemail twimlet's `Email`: addresses, the message (with its recording attached), SMTP.
+"""E-mail for the voicemail twimlet's `Email`: the message (with its recording attached), and sending it over SMTP.
 
 `SMTP_URL` is `smtp://user:password@host:587`: the connection is upgraded with STARTTLS
 (certificate and host name checked) before the password is sent. `smtps://host:465` is TLS from
 the start. Only a loopback host (a local test or relay) may be used without TLS, and only when it
-does not offer STARTTLS. Addresses never reach the logs: `mask_address` shows the domain only.
+does not offer STARTTLS. Addresses never reach the logs: `shared.addresses.mask_address` shows the
+domain only.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from switchboard.records.ids import is_record_id
+from switchboard.shared.sids import is_recording_sid
+
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
-# A practical address check (RFC 5321 lengths, one @, no spaces, quotes or line breaks): enough to
-# refuse header injection and typos, without claiming to parse every address RFC 5322 allows.
-_ADDRESS = re.compile(
-    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
-)
 SMTP_TIMEOUT_SECONDS = 15
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 # Twilio's recordings are WAV (`audio/x-wav`, what the copy stores) or MP3 (`audio/mpeg`).
 AUDIO_TYPES = {"wav": "audio/x-wav", "mp3": "audio/mpeg"}
-RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}")
 
 
 class MailError(RuntimeError):
     """Sending failed; the queue retries the message (a bounded number of times)."""
-
-
-def is_address(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= 254 and bool(_ADDRESS.fullmatch(value))
-
-
-def mask_address(address: str) -> str:
-    """`alice@example.com` -> `***@example.com`."""
-    return "***@" + address.rpartition("@")[2] if "@" in address else "***"
 
 
 @dataclass(frozen=True)
@@ -73,9 +61,10 @@ class RecordingRef:
         if not isinstance(data, dict):
             return None
         record_id, sid, body = data.get("record_id"), data.get("sid"), data.get("body")
-        if not isinstance(record_id, str) or not 0 < len(record_id) <= 200 or "/" in record_id:
+        if not isinstance(record_id, str) or not isinstance(sid, str) or not isinstance(body, str):
             return None
-        if not isinstance(sid, str) or not RECORDING_SID.fullmatch(sid) or not isinstance(body, str):
+        # Both name the blob (`<record id>/<RecordingSid>.wav`): each must fullmatch its shape.
+        if not is_record_id(record_id) or not is_recording_sid(sid):
             return None
         return cls(record_id, sid, body)
 

@@ -7,7 +7,9 @@ from urllib.parse import urlsplit
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from switchboard.twiml.common import URL_LIMIT, clip, is_http_url, say_or_play
+from switchboard.shared.text import clip
+from switchboard.shared.urls import URL_LIMIT, is_http_url
+from switchboard.twiml.common import say_or_play
 from switchboard.twiml.twimlets.base import BadParameter, Call, log, looks_like_audio_path
 
 PASSWORD = "password"  # noqa: S105 - a stage name, not a secret
@@ -72,7 +74,7 @@ def music_url(call: Call, music: str | None) -> str | None:
         return None
     if music.lower() in GENRES:
         return GENRE_URL.format(genre=music.lower())
-    if is_http_url(music):
+    if is_http_url(music.strip()):
         return music
     if _is_relative_url(music):
         resolved = call.resolve(music)
