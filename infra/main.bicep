@@ -230,6 +230,7 @@ module api './app/api.bicep' = {
       empty(smtpUrl) ? {} : {
         SMTP_URL: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.smtpUrlSecretUri})'
         EMAIL_FROM: emailFrom
+        VOICEMAIL_EMAIL_ATTACH_MAX_BYTES: '5000000'
       }
     )
   }

@@ -72,6 +72,8 @@ class Settings:
     # smtp://user:password@host:587 (STARTTLS); the voicemail twimlet's `Email` needs it and EMAIL_FROM.
     smtp_url: str | None = field(default=None, repr=False)
     email_from: str | None = None
+    # A voicemail e-mail attaches its recording up to this size (bytes; 0: always link it).
+    voicemail_email_attach_max_bytes: int = 5_000_000
     recordings_container: str = "recordings"
     media_container: str = "media"
     delete_recordings_at_twilio: bool = False
@@ -138,6 +140,9 @@ class Settings:
             default_country=country,
             smtp_url=_smtp_url(env),
             email_from=_email_from(env),
+            voicemail_email_attach_max_bytes=_int(
+                env, "VOICEMAIL_EMAIL_ATTACH_MAX_BYTES", default=5_000_000, low=0, high=15_000_000
+            ),
             recordings_container=_container(env, "RECORDINGS_CONTAINER", default="recordings"),
             media_container=_container(env, "MEDIA_CONTAINER", default="media"),
             delete_recordings_at_twilio=_bool(env, "DELETE_RECORDINGS_AT_TWILIO", default=False),
