@@ -106,14 +106,15 @@ def test_health_compares_public_base_url_with_the_host_that_served_the_request(
     response = get_health(local_stack)
     body = body_of(response)
     assert response.status_code == 503
-    assert body["failing"] == ["public_base_url"]
+    assert body["failing"] == ["public_base_url", "twilio_number"]  # the number follows PUBLIC_BASE_URL too
     problem = body["checks"]["public_base_url"]["problem"]
     assert "https://func-api-abc.azurewebsites.net" in problem
     assert f"127.0.0.1:{local_stack.port}" in problem
     # Behind a proxy (or Azure's front end), the host the client used is in X-Forwarded-Host.
     forwarded = get_health(local_stack, {"X-Forwarded-Host": "func-api-abc.azurewebsites.net",
                                          "X-Forwarded-Proto": "https"})  # fmt: skip
-    assert forwarded.status_code == 200, forwarded.text
+    assert forwarded.json()["checks"]["public_base_url"]["ok"], forwarded.text
+    assert forwarded.json()["failing"] == ["twilio_number"]  # still wired to the local origin, not this one
 
 
 def test_health_reports_a_missing_queue(local_stack: LocalHost) -> None:
