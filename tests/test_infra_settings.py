@@ -798,3 +798,17 @@ def test_the_docs_inventory_matches_infra() -> None:
     missing += [name for name in sorted(infra_settings()) if name not in named]
     assert secrets
     assert not missing, f"add to docs/deploy.md, What infra/ creates: {missing}"
+
+
+@pytest.mark.parametrize("path", _bicep_files(), ids=lambda path: path.relative_to(INFRA).as_posix())
+def test_every_bicep_file_parses(path: Path) -> None:
+    """The Bicep compiler is a download; pycep-parser (PyPI) parses the language. Its grammar trips on a comment
+    between a function's arguments (`union(a, // why\\n b)`), so the templates keep such comments on their own lines
+    above the call; anything else it refuses is a real syntax error."""
+    pycep = pytest.importorskip("pycep", reason="pycep-parser is in requirements-dev.in: `make setup` installs it")
+    tree = pycep.BicepParser().parse(file_path=path)
+    assert tree, f"{path.name} parsed to nothing"
+    declared = set(re.findall(r"^(?:param|var|resource|module|output) (\w+)", path.read_text(encoding="utf-8"), re.M))
+    found = {name for section in ("parameters", "variables", "resources", "modules", "outputs")
+             for name in (tree.get(section) or {})}  # fmt: skip
+    assert declared <= found, f"{path.name}: the parser did not see {declared - found}"

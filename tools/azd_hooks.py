@@ -83,6 +83,8 @@ def publish_fallback(
     steps: list[tuple[str, str, bytes, dict[str, str]]] = [
         ("PUT", f"{base}/?restype=service&comp=properties", STATIC_WEBSITE.encode(),
          common | {"Content-Type": "application/xml"}),
+        # Azure creates `$web` when static website hosting is turned on; create it anyway (409: it exists).
+        ("PUT", f"{base}/%24web?restype=container", b"", common),
     ]  # fmt: skip
     names = sorted(path.name for path in FALLBACK_DIR.glob("*.xml"))
     for name in names:
@@ -94,7 +96,7 @@ def publish_fallback(
     for method, url, body, headers in steps:
         for attempt in range(tries):
             status, answer = _request(method, url, token, body, headers=headers, context=context)
-            if status < 300:
+            if status < 300 or (status == 409 and b"ContainerAlreadyExists" in answer):
                 break
             if status != 403 or attempt == tries - 1:  # 403: the role assignment has not applied yet
                 raise RuntimeError(f"{method} {url.split('?')[0]} answered {status}: {answer[:300]!r}")

@@ -212,4 +212,5 @@ def test_health_names_twilio_number_after_a_manual_change(local_stack: LocalHost
     problem = body["checks"]["twilio_number"]["problem"]
     assert "VoiceUrl is https://elsewhere.example.com/voice, not " in problem
     assert "python -m switchboard twilio configure" in problem
+    assert settings.phone_number
     assert settings.phone_number not in response.text  # the number is masked
