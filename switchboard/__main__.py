@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from switchboard import client
+from switchboard.shared.urls import is_http_url
 
 SUCCESS = frozenset({"sent", "delivered", "completed", "read"})
 FINAL = SUCCESS | frozenset(
@@ -269,7 +270,7 @@ def storage_problem(error: Exception, url: str, queue_name: str) -> str:
 def wait_and_report(args: argparse.Namespace, env: Mapping[str, str], local: Mapping[str, str], request_id: str) -> int:
     api_url = setting(args.api_url, env, "SWITCHBOARD_API_URL", local) or LOCAL_API_URL
     key = setting(args.function_key, env, "SWITCHBOARD_FUNCTION_KEY", local, "LOCAL_FUNCTION_KEY")
-    if not api_url.startswith(("http://", "https://")):
+    if not is_http_url(api_url):
         print(f"error: --api-url must be an http(s) URL, not {api_url!r}", file=sys.stderr)
         return EXIT_TIMEOUT
     try:

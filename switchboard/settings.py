@@ -17,6 +17,7 @@ from switchboard.policies.destinations import DestinationPolicy
 from switchboard.policies.dialpolicy import DialPolicy
 from switchboard.policies.hours import BusinessHours
 from switchboard.shared.phones import DEFAULT_COUNTRY, is_country, to_e164
+from switchboard.shared.urls import is_http_url
 
 log = logging.getLogger("switchboard.settings")
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
@@ -224,7 +225,7 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
     value = _optional(env, name)
     if value is None:
         return None
-    if not value.startswith(("https://", "http://")):
+    if not is_http_url(value):
         raise SettingsError(f"App setting {name} must be an http(s) URL, e.g. https://myapp.azurewebsites.net")
     return value.rstrip("/")
 
@@ -348,7 +349,7 @@ def _smtp_url(env: Mapping[str, str]) -> str | None:
 
 
 def _email_from(env: Mapping[str, str]) -> str | None:
-    from switchboard.mail.message import is_address
+    from switchboard.shared.addresses import is_address
 
     value = _optional(env, "EMAIL_FROM")
     if value is not None and not is_address(value):

@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from switchboard.mail.message import Mail, MailError, SmtpServer, is_address, mask_address
+from switchboard.mail.message import Mail, MailError, SmtpServer
 from switchboard.settings import get_settings
+from switchboard.shared.addresses import is_address, mask_address
 from tests.support import PUBLIC_BASE_URL, function, http_request, signed_form, xml_of
 from tests.support import XML_DECLARATION as DECL
 

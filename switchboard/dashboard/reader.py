@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
-from switchboard.outbound.contract import ID_PATTERN
+from switchboard.records.ids import ID_PATTERN
 from switchboard.records.model import (
     INVERTED_BASE,
     RECORD_ROW,

@@ -84,7 +84,8 @@ class StorageVoicemailSink:
     def email_voicemail(self, address: str, event: VoicemailEvent) -> None:
         """Queue the e-mail (`voicemail-email`, id `vm-email-<RecordingSid>`); the mail worker sends it once."""
         from switchboard.mail.delivery import enqueue
-        from switchboard.mail.message import Mail, mask_address
+        from switchboard.mail.message import Mail
+        from switchboard.shared.addresses import mask_address
 
         settings = get_settings()
         if not settings.smtp_url or not settings.email_from:

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from switchboard.mail.message import Mail, MailError, SmtpServer, is_address, mask_address
+from switchboard.mail.message import Mail, MailError, SmtpServer
 from switchboard.settings import Settings
+from switchboard.shared.addresses import is_address, mask_address
 
 log = logging.getLogger("switchboard.mail.message")
 

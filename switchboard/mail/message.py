@@ -1,14 +1,14 @@
-"""E-mail for the voicemail twimlet's `Email`: addresses, the message, and sending it over SMTP.
+"""E-mail for the voicemail twimlet's `Email`: the message, and sending it over SMTP.
 
 `SMTP_URL` is `smtp://user:password@host:587`: the connection is upgraded with STARTTLS
 (certificate and host name checked) before the password is sent. `smtps://host:465` is TLS from
 the start. Only a loopback host (a local test or relay) may be used without TLS, and only when it
-does not offer STARTTLS. Addresses never reach the logs: `mask_address` shows the domain only.
+does not offer STARTTLS. Addresses never reach the logs: `shared.addresses.mask_address` shows the
+domain only.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -16,26 +16,12 @@ from urllib.parse import unquote, urlsplit
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
-# A practical address check (RFC 5321 lengths, one @, no spaces, quotes or line breaks): enough to
-# refuse header injection and typos, without claiming to parse every address RFC 5322 allows.
-_ADDRESS = re.compile(
-    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
-)
 SMTP_TIMEOUT_SECONDS = 15
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class MailError(RuntimeError):
     """Sending failed; the queue retries the message (a bounded number of times)."""
-
-
-def is_address(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= 254 and bool(_ADDRESS.fullmatch(value))
-
-
-def mask_address(address: str) -> str:
-    """`alice@example.com` -> `***@example.com`."""
-    return "***@" + address.rpartition("@")[2] if "@" in address else "***"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from switchboard.media.jobs import Job, recording_job
-from switchboard.outbound.contract import ID_PATTERN
+from switchboard.records.ids import ID_PATTERN
 from switchboard.records.model import Record, iso
 from switchboard.records.store import RecordStore
 

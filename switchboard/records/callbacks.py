@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from switchboard.outbound.contract import ID_PATTERN
 from switchboard.records import lifecycle as lc
+from switchboard.records.ids import ID_PATTERN
 from switchboard.records.keywords import opt_keyword
 from switchboard.records.model import Record, iso
 from switchboard.records.store import (

@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from switchboard.outbound.contract import E164_PATTERN
 from switchboard.records.model import (
     RECORD_ROW,
     SID_ROW,
@@ -36,6 +35,7 @@ from switchboard.records.model import (
     sid_partition,
 )
 from switchboard.records.store import RecordStore
+from switchboard.shared.phones import E164 as E164_PATTERN
 
 log = logging.getLogger("switchboard.records")
 

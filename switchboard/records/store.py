@@ -295,7 +295,7 @@ class RecordStore:
         """
         from azure.core.exceptions import ResourceExistsError
 
-        from switchboard.outbound.contract import E164_PATTERN
+        from switchboard.shared.phones import E164 as E164_PATTERN
 
         created = datetime.fromisoformat(record.created_at.replace("Z", "+00:00"))
         row = number_row(created, record.id)

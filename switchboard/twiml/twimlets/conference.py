@@ -6,7 +6,8 @@ import re
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from switchboard.twiml.common import is_http_url, say_or_play
+from switchboard.shared.urls import is_http_url
+from switchboard.twiml.common import say_or_play
 from switchboard.twiml.twimlets.base import BadParameter, Call, log
 
 PASSWORD = "password"  # noqa: S105 - a stage name, not a secret
@@ -69,7 +70,7 @@ def music_url(music: str | None) -> str | None:
         return None
     if music.lower() in GENRES:
         return GENRE_URL.format(genre=music.lower())
-    if is_http_url(music):
+    if is_http_url(music.strip()):
         return music
     log.warning("Music is neither a URL nor one of %s; using the default hold music", ", ".join(sorted(GENRES)))
     return None

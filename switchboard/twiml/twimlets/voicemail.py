@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from switchboard.mail.message import is_address
+from switchboard.shared.addresses import is_address
 from switchboard.shared.phones import is_e164
 from switchboard.shared.sids import is_call_sid, is_recording_sid
-from switchboard.twiml.common import SMS_LIMIT, clip, say_or_play
+from switchboard.shared.text import SMS_LIMIT, clip
+from switchboard.twiml.common import say_or_play
 from switchboard.twiml.twimlets.base import BadParameter, Call, VoicemailEvent, log
 
 GREETING = "Please leave a message after the beep."
