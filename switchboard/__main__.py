@@ -364,7 +364,9 @@ class TwilioRest:
     """Twilio's IncomingPhoneNumbers resource over HTTPS with Basic auth (urllib: no SDK needed)."""
 
     def __init__(self, *, base: str, account: str, user: str, password: str) -> None:
-        if not base.startswith(("https://", "http://")):
+        from switchboard.shared.urls import is_http_url
+
+        if not is_http_url(base):
             raise ValueError(f"TWILIO_API_BASE_URL must be an http(s) URL, not {base!r}")
         self.base, self.account = base.rstrip("/"), account
         import base64
