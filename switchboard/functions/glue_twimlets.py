@@ -133,8 +133,8 @@ def _claim_call(store: RecordStore, event: VoicemailEvent, now: datetime) -> str
         id=event.call_sid, type="call", direction="inbound", status="in-progress", created_at=iso(now),
         updated_at=iso(now), from_=event.caller, sid=event.call_sid,
     )  # fmt: skip
-    store.claim(record)
-    return store.link_sid(event.call_sid, event.call_sid)
+    store.claim(record)  # and its index rows: the SID row too, unless another record holds the SID
+    return store.record_id_for_sid(event.call_sid) or event.call_sid
 
 
 def list_audio_blobs(container: str) -> list[str]:
