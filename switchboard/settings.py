@@ -47,6 +47,8 @@ class Settings:
     api_secret: str | None = field(default=None, repr=False)
     phone_number: str | None = None
     public_base_url: str | None = None
+    # Where the number's fallback TwiML is served, outside the app (infra/: the storage account's static website).
+    fallback_base_url: str | None = None
     api_base_url: str = DEFAULT_API_BASE_URL
     webhook_validation: bool = True
     trust_forwarded_headers: bool = False
@@ -116,6 +118,7 @@ class Settings:
             api_secret=_optional(env, "TWILIO_API_SECRET"),
             phone_number=_optional(env, "TWILIO_PHONE_NUMBER"),
             public_base_url=_url(env, "PUBLIC_BASE_URL"),
+            fallback_base_url=_url(env, "TWILIO_FALLBACK_BASE_URL"),
             api_base_url=_url(env, "TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL,
             webhook_validation=_bool(env, "WEBHOOK_VALIDATION", default=True),
             trust_forwarded_headers=_bool(env, "TRUST_FORWARDED_HEADERS", default=False),
