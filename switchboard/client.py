@@ -28,9 +28,12 @@ if TYPE_CHECKING:
     from azure.storage.queue import QueueClient
 
 QUEUE_NAME = "outbound"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-_HTTP_URL = re.compile(r"^https?://[^\s/?#]+\S*$")
+# Copies of the app's shapes (this file stands alone; tests/test_shapes.py keeps them equal to the originals),
+# matched against the whole value: a trailing newline or a non-ASCII digit is refused here as in the app.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+_HTTP_URL = re.compile(r"https?://[^\s/?#]+\S*")
+_URL_LIMIT = 2048
 CALL_CONTENT = ("say", "play", "twiml", "url")
 
 
@@ -86,7 +89,7 @@ def call_message(
         raise ValueError(f"a call needs exactly one of {', '.join(CALL_CONTENT)}; got {given or 'none'}")
     for key in ("play", "url"):
         if content[key] is not None:
-            _check(_HTTP_URL, content[key], key, "an http(s) URL")
+            _check_url(content[key], key)
     message = _base("call", to, from_, request_id)
     message.update(
         _present(
@@ -112,7 +115,7 @@ def sms_message(
     if body is not None and len(body) > 1600:
         raise ValueError("an SMS body is at most 1600 characters")
     for link in media_url or []:
-        _check(_HTTP_URL, link, "media_url", "an http(s) URL")
+        _check_url(link, "media_url")
     message = _base("sms", to, from_, request_id)
     message.update(_present({"body": body, "media_url": list(media_url) if media_url else None,
                              "messaging_service_sid": messaging_service_sid}))  # fmt: skip
@@ -159,5 +162,11 @@ def _present(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check(pattern: re.Pattern[str], value: object, name: str, what: str) -> None:
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ValueError(f"{name} must be {what}, not {value!r}")
+
+
+def _check_url(value: object, name: str) -> None:
+    if isinstance(value, str) and len(value) > _URL_LIMIT:
+        raise ValueError(f"{name} must be an http(s) URL of at most {_URL_LIMIT} characters")
+    _check(_HTTP_URL, value, name, "an http(s) URL")

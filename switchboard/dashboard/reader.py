@@ -1,6 +1,6 @@
-"""The operator page's reader: records from the records table, as plain dicts (the records API's shape).
+"""The operator page's reader: records through the records store, as plain dicts (the records API's shape).
 
-It reads the keys switchboard.records writes (see "Records and tables" in docs/operate.md):
+It reads the index rows switchboard.records writes (see "Records and tables" in docs/operate.md):
 
 | entity       | PartitionKey     | RowKey                 | used for                         |
 |--------------|------------------|------------------------|----------------------------------|
@@ -9,41 +9,29 @@ It reads the keys switchboard.records writes (see "Records and tables" in docs/o
 | number index | `n:<E.164>`      | `<inverted µs>:<id>`   | a number's history, newest first |
 | day index    | `d:<YYYY-MM-DD>` | `<inverted µs>:<id>`   | recent records, newest first     |
 
-Every read is a point read or a query on one partition (`PartitionKey eq ...`). "Recent" reads the
-day partitions from today back to the first day asked for, newest first, and stops at `limit`
-records; index rows hold only ids, so each record is then point-read for its current status.
+Every read is a point read or a query on one partition. "Recent" reads the day partitions from
+today back to the first day asked for, newest first, and stops at `limit` records; index rows hold
+only ids, so each record is then point-read (a few fields of it) for its current status.
+The store is reached through `RecordsPort`: `RecordStore` over Table Storage in the app, the same
+store over an in-memory table in the tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from itertools import islice
+from typing import Any, Protocol
 
-from switchboard.outbound.contract import ID_PATTERN
-from switchboard.records.model import (
-    INVERTED_BASE,
-    RECORD_ROW,
-    SID_ROW,
-    day_partition,
-    epoch_us,
-    number_partition,
-    record_partition,
-    sid_partition,
-)
+from switchboard.records.ids import ID_PATTERN
+from switchboard.records.model import Record
 from switchboard.shared.phones import is_e164
 
-if TYPE_CHECKING:
-    from azure.data.tables import TableClient
-
 MAX_DAYS = 31  # recent(): never read more day partitions than this (the page shows at most 31 days)
-POINT_READERS = 8  # recent(): point reads in flight at once
-# Table property names that differ from the JSON names ("from" is a keyword in several SDKs).
-STORED_AS = {"to_number": "to", "from_number": "from"}
+# The Record fields a page row shows: a record's body and request can be 16 K and 30 K characters.
 FIELDS = [
-    "id", "type", "direction", "status", "to_number", "from_number", "sid", "error_code", "error_message",
-    "reason", "duration", "attempts", "created_at", "updated_at", "blobs",
+    "id", "type", "direction", "status", "to", "from_", "sid", "error_code", "error_message", "reason", "duration",
+    "attempts", "created_at", "updated_at", "blobs",
 ]  # fmt: skip
 
 
@@ -53,24 +41,27 @@ class RecordReader(Protocol):
     def search(self, query: str, limit: int) -> list[dict[str, Any]]: ...
 
 
-def as_record(entity: Mapping[str, Any]) -> dict[str, Any]:
-    return {STORED_AS.get(key, key): value for key, value in entity.items() if key not in ("PartitionKey", "RowKey")}
+class RecordsPort(Protocol):
+    """What the reader needs of the records store (switchboard.records.store.RecordStore)."""
 
+    def get(self, record_id: str) -> Record | None: ...
 
-def day_filter(day: date, since: datetime) -> tuple[str, dict[str, str]]:
-    """One day partition's rows created at or after `since`: its newest rows, as they sort first."""
-    newest_allowed = f"{INVERTED_BASE - epoch_us(since):016d};"  # ';' sorts right after the ':' separator
-    moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-    return "PartitionKey eq @pk and RowKey lt @bound", {"pk": day_partition(moment), "bound": newest_allowed}
+    def record_id_for_sid(self, sid: str) -> str | None: ...
+
+    def get_many(self, record_ids: Iterable[str], fields: list[str] | None = None) -> list[Record]: ...
+
+    def day_ids(self, day: date, since: datetime, limit: int) -> list[str]: ...
+
+    def number_ids(self, number: str, page: int) -> Iterator[str]: ...
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class TableRecordReader:
-    def __init__(self, table: TableClient, *, clock: Callable[[], datetime] = utcnow) -> None:
-        self.table = table
+class StoreRecordReader:
+    def __init__(self, store: RecordsPort, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
         self.clock = clock
 
     def recent(self, since: datetime, limit: int) -> list[dict[str, Any]]:
@@ -89,43 +80,26 @@ class TableRecordReader:
             wanted = limit - len(found)
             if wanted <= 0:
                 break
-            query, parameters = day_filter(today - timedelta(days=back), since)
-            rows = self.table.query_entities(
-                query, parameters=parameters, select=["record_id"], results_per_page=min(wanted, 1000)
-            )
-            ids = [str(row["record_id"]) for _, row in zip(range(wanted), rows, strict=False)]
-            found.extend(self._records(ids))
+            ids = self.store.day_ids(today - timedelta(days=back), since, wanted)
+            found.extend(record.to_json() for record in self.store.get_many(ids, FIELDS))
         return found[:limit]
-
-    def _records(self, ids: Iterable[str]) -> list[dict[str, Any]]:
-        """Point reads, in order; a record gone since it was indexed is left out."""
-        with ThreadPoolExecutor(max_workers=POINT_READERS) as pool:
-            entities = list(pool.map(lambda key: self._point(record_partition(key), RECORD_ROW, FIELDS), ids))
-        return [as_record(entity) for entity in entities if entity is not None]
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         """By request id, else by Twilio SID."""
-        entity = self._point(record_partition(record_id), RECORD_ROW)
-        if entity is None:
-            index = self._point(sid_partition(record_id), SID_ROW)
-            if index is not None and index.get("record_id"):
-                entity = self._point(record_partition(str(index["record_id"])), RECORD_ROW)
-        return as_record(entity) if entity is not None else None
+        record = self.store.get(record_id)
+        if record is None:
+            owner = self.store.record_id_for_sid(record_id)
+            record = self.store.get(owner) if owner else None
+        return record.to_json() if record is not None else None
 
     def by_number(self, number: str, limit: int) -> list[dict[str, Any]]:
         from azure.core.exceptions import ResourceNotFoundError
 
-        rows = self.table.query_entities(
-            "PartitionKey eq @pk",
-            parameters={"pk": number_partition(number)},
-            select=["record_id"],
-            results_per_page=limit,
-        )
-        found: list[dict[str, Any]] = []
         try:
-            index = [str(row["record_id"]) for _, row in zip(range(limit * 2), rows, strict=False)]
+            index = list(islice(self.store.number_ids(number, page=limit), limit * 2))
         except ResourceNotFoundError:
             return []
+        found: list[dict[str, Any]] = []
         for record_id in index:
             record = self.get(record_id)
             if record is not None:
@@ -143,11 +117,3 @@ class TableRecordReader:
         # with `/`, `\\`, `#`, `?` or control characters, and that must not become the page's 503.
         record = self.get(text) if ID_PATTERN.fullmatch(text) else None
         return [record] if record else []
-
-    def _point(self, partition: str, row: str, select: list[str] | None = None) -> dict[str, Any] | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return dict(self.table.get_entity(partition, row, select=select))
-        except ResourceNotFoundError:
-            return None

@@ -9,11 +9,26 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 if TYPE_CHECKING:
-    from switchboard.dashboard.reader import TableRecordReader
+    from switchboard.dashboard.reader import RecordReader
+    from switchboard.settings import Settings
 
 bp = func.Blueprint()
 logger = logging.getLogger(__name__)
-_readers: dict[tuple[str, str], TableRecordReader] = {}
+_readers: dict[tuple[str, str, str], RecordReader] = {}
+
+
+def reader_for(settings: Settings) -> RecordReader:
+    """One reader per table and account, over the records store; it creates no table (none yet reads as empty)."""
+    key = (settings.records_table, settings.optouts_table, os.environ.get("AzureWebJobsStorage", ""))
+    reader = _readers.get(key)
+    if reader is None:
+        from switchboard.adapters.storage import table_client
+        from switchboard.dashboard.reader import StoreRecordReader
+        from switchboard.records.store import RecordStore
+
+        store = RecordStore(table_client(settings.records_table), table_client(settings.optouts_table))
+        reader = _readers[key] = StoreRecordReader(store)
+    return reader
 
 
 @bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
@@ -23,16 +38,11 @@ def dashboard(req: func.HttpRequest) -> func.HttpResponse:
     from datetime import datetime, timezone
 
     from switchboard.dashboard.page import build_page, parse_days
-    from switchboard.dashboard.reader import TableRecordReader
     from switchboard.settings import get_settings
 
-    table = get_settings().records_table
-    key = (table, os.environ.get("AzureWebJobsStorage", ""))  # one reader per table and account
-    reader = _readers.get(key)
-    if reader is None:
-        from switchboard.adapters.storage import table_client
-
-        reader = _readers[key] = TableRecordReader(table_client(table))
+    settings = get_settings()
+    reader = reader_for(settings)
+    table = settings.records_table
     params = req.params
     try:
         page = build_page(

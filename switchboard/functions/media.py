@@ -111,15 +111,15 @@ def media_get(req: func.HttpRequest) -> func.HttpResponse:
 
     from switchboard.media.blobs import container, container_of_name
     from switchboard.media.jobs import BLOB_NAME
-    from switchboard.outbound.contract import ID_PATTERN
+    from switchboard.records.ids import is_indexed_sid, is_record_id
 
     record_id, name = req.route_params.get("id", ""), req.route_params.get("name", "")
-    if not ID_PATTERN.fullmatch(record_id) or not BLOB_NAME.fullmatch(name):
+    if not is_record_id(record_id) or not BLOB_NAME.fullmatch(name):
         return _text(400, "id must be a record id and name a stored file name such as RE….wav")
     settings = _settings()
     store = store_for(settings)
     record = store.get(record_id)
-    if record is None:
+    if record is None and is_indexed_sid(record_id):
         owner = store.record_id_for_sid(record_id)
         record = store.get(owner) if owner else None
     blob = f"{record.id}/{name}" if record is not None else ""

@@ -33,13 +33,13 @@ def _blob_deleter(settings: Settings) -> Callable[[str], int]:
 @bp.route(route="numbers/{number}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
 def number_erase(req: func.HttpRequest) -> func.HttpResponse:
     """Erase one person's data: everything indexed under the number (either side of a call or message)."""
-    from switchboard.outbound.contract import E164_PATTERN
     from switchboard.records.forget import derived_salt, erase_number
+    from switchboard.shared.phones import is_e164
 
     number = unquote(req.route_params.get("number", "")).strip()
     if number.isdigit():
         number = "+" + number  # a "+" sent unencoded arrives as a space, or not at all
-    if not E164_PATTERN.fullmatch(number):
+    if not is_e164(number):
         return _json(400, {"error": "number must be an E.164 phone number such as +15558675310"})
     settings = _settings()
     from switchboard.settings import TRUE_WORDS

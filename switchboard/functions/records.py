@@ -7,26 +7,23 @@ import json
 import azure.functions as func
 
 bp = func.Blueprint()
-SID_PATTERN = r"(CA|SM|MM|MG)[0-9a-fA-F]{32}"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 
 @bp.route(route="records/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def record_get(req: func.HttpRequest) -> func.HttpResponse:
-    """One record and its events, by request id or by Twilio SID."""
-    import re
-
+    """One record and its events, by request id or by the SID of its call or message."""
     from switchboard.functions.glue_records import store_for
-    from switchboard.outbound.contract import ID_PATTERN
+    from switchboard.records.ids import is_indexed_sid, is_record_id
     from switchboard.settings import get_settings
 
     wanted = req.route_params.get("id", "")
-    if not ID_PATTERN.fullmatch(wanted):
+    if not is_record_id(wanted):
         return _json(400, {"error": "id must be a request id or a Twilio SID"})
     store = store_for(get_settings())
     record, events = store.record_with_events(wanted)
-    if record is None and re.fullmatch(SID_PATTERN, wanted):
+    if record is None and is_indexed_sid(wanted):
         owner = store.record_id_for_sid(wanted)
         if owner is not None:
             record, events = store.record_with_events(owner)
@@ -39,13 +36,13 @@ def record_get(req: func.HttpRequest) -> func.HttpResponse:
 def records_list(req: func.HttpRequest) -> func.HttpResponse:
     """A number's records (either side of the call or message), newest first."""
     from switchboard.functions.glue_records import store_for
-    from switchboard.outbound.contract import E164_PATTERN
     from switchboard.settings import get_settings
+    from switchboard.shared.phones import is_e164
 
     number = (req.params.get("number") or "").strip()
     if number and not number.startswith("+") and number.isdigit():
         number = "+" + number  # a "+" sent unencoded in a query string arrives as a space
-    if not E164_PATTERN.fullmatch(number):
+    if not is_e164(number):
         return _json(400, {"error": "number must be an E.164 phone number such as +15558675310"})
     try:
         limit = int(req.params.get("limit") or DEFAULT_LIMIT)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from switchboard.adapters.storage import blob_service_client, queue_client
 from switchboard.media.jobs import QUEUE, RECORDING, Job
 from switchboard.settings import Settings
+from switchboard.shared.sids import is_recording_sid
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -55,7 +56,7 @@ def container_for(settings: Settings, kind: str) -> ContainerClient:
 
 def container_of_name(settings: Settings, name: str) -> str:
     """Recording blobs are named `RE…`, MMS media `ME…`."""
-    return settings.recordings_container if name.startswith("RE") else settings.media_container
+    return settings.recordings_container if is_recording_sid(name.partition(".")[0]) else settings.media_container
 
 
 def enqueue(jobs: Iterable[Job]) -> int:

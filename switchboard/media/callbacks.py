@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from switchboard.media.jobs import Job, recording_job
-from switchboard.outbound.contract import ID_PATTERN
+from switchboard.records.ids import ID_PATTERN
 from switchboard.records.model import Record, iso
 from switchboard.records.store import RecordStore
 
@@ -30,8 +30,8 @@ def call_record_id(store: RecordStore, request_id: str | None, call_sid: str, no
         id=call_sid, type="call", direction="unknown", status="completed", created_at=iso(now), updated_at=iso(now),
         sid=call_sid, reason="recording for a call with no record",
     )  # fmt: skip
-    store.claim(record)
-    return store.link_sid(call_sid, call_sid)
+    store.claim(record)  # and its index rows: the SID row too, unless another record holds the SID
+    return store.record_id_for_sid(call_sid) or call_sid
 
 
 def record_recording(

@@ -15,15 +15,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from switchboard.outbound.contract import ID_PATTERN
+from switchboard.records.ids import ID_PATTERN
+from switchboard.shared import sids
+from switchboard.shared.text import MEDIA_LIMIT
 
 QUEUE = "media-downloads"
 RECORDING, MEDIA = "recording", "media"
-RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}")
-MEDIA_SID = re.compile(r"ME[0-9a-fA-F]{32}")
-CALL_OR_MESSAGE_SID = re.compile(r"(CA|MM|SM)[0-9a-fA-F]{32}")
 # The media route serves only names of this shape.
-BLOB_NAME = re.compile(r"(?P<sid>(RE|ME)[0-9a-fA-F]{32})\.(?P<ext>[a-z0-9]{2,5})")
+BLOB_NAME = re.compile(rf"(?P<sid>{sids.RECORDING.pattern}|{sids.MEDIA.pattern})\.(?P<ext>[a-z0-9]{{2,5}})")
 EXTENSIONS = {
     "audio/x-wav": "wav", "audio/wav": "wav", "audio/mpeg": "mp3", "image/png": "png", "image/jpeg": "jpg",
     "image/gif": "gif", "image/webp": "webp", "image/bmp": "bmp", "video/mp4": "mp4", "video/3gpp": "3gp",
@@ -31,7 +30,6 @@ EXTENSIONS = {
     "text/plain": "txt",
 }  # fmt: skip
 FIELDS = ("kind", "record_id", "sid", "url", "content_type", "parent_sid")
-MAX_MEDIA_PER_MESSAGE = 10  # Twilio accepts at most 10 media on one MMS
 
 
 class BadJob(ValueError):
@@ -90,7 +88,7 @@ def check(job: Job) -> None:
         raise BadJob(f"unknown kind {job.kind!r}")
     if not ID_PATTERN.fullmatch(job.record_id):
         raise BadJob("bad record id")
-    if not (RECORDING_SID if job.kind == RECORDING else MEDIA_SID).fullmatch(job.sid):
+    if not (sids.is_recording_sid if job.kind == RECORDING else sids.is_media_sid)(job.sid):
         raise BadJob("bad SID")
     if not job.url.rstrip("/").endswith("/" + job.sid):
         raise BadJob("the URL does not name the SID")
@@ -100,7 +98,7 @@ def recording_job(record_id: str, params: dict[str, Any]) -> Job | None:
     """A job from a recording status callback (or a `<Record>` action): only for a completed recording."""
     sid, url = str(params.get("RecordingSid") or ""), str(params.get("RecordingUrl") or "")
     status = str(params.get("RecordingStatus") or "completed")
-    if status != "completed" or not RECORDING_SID.fullmatch(sid) or not url:
+    if status != "completed" or not sids.is_recording_sid(sid) or not url:
         return None
     job = Job(RECORDING, record_id, sid, url.rstrip("/"), "audio/x-wav", str(params.get("CallSid") or ""))
     try:
@@ -113,7 +111,7 @@ def recording_job(record_id: str, params: dict[str, Any]) -> Job | None:
 def media_jobs(record_id: str, params: dict[str, Any]) -> list[Job]:
     """Jobs for an inbound MMS: `NumMedia`, `MediaUrl<n>`, `MediaContentType<n>` (at most 10)."""
     try:
-        count = min(int(params.get("NumMedia") or 0), MAX_MEDIA_PER_MESSAGE)
+        count = min(int(params.get("NumMedia") or 0), MEDIA_LIMIT)
     except ValueError:
         return []
     jobs = []

@@ -15,20 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from switchboard.records.ids import ID_PATTERN
 from switchboard.shared.phones import E164
+from switchboard.shared.sids import is_messaging_service_sid
+from switchboard.shared.text import MEDIA_LIMIT, SAY_LIMIT, SMS_LIMIT, TWIML_LIMIT, clip
+from switchboard.shared.urls import is_http_url
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-E164_PATTERN = E164  # ASCII digits, matched against the whole string
-URL_PATTERN = re.compile(r"https?://[^\s/?#]+[^\s]*")
 LANGUAGE_PATTERN = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
-SERVICE_SID_PATTERN = re.compile(r"MG[0-9a-fA-F]{32}")
 MACHINE_DETECTION = ("Enable", "DetectMessageEnd")
 
-SMS_BODY_LIMIT = 1600
-SAY_LIMIT = 4096
-TWIML_LIMIT = 4000  # Twilio refuses a larger Twiml parameter
-URL_LIMIT = 2048
-MEDIA_LIMIT = 10
 VOICE_LIMIT = 64
 TIMEOUT_RANGE = (1, 600)
 RAW_LIMIT = 2000  # how much of a refused message's text is kept in its record
@@ -172,7 +167,7 @@ def _call(data: Mapping[str, Any], request_id: str, *, id_given: bool, to: str, 
 def _sms(
     data: Mapping[str, Any], request_id: str, *, id_given: bool, to: str, sender: str | None, default_from: str | None
 ) -> OutboundRequest:
-    body = _text(data, "body", SMS_BODY_LIMIT)
+    body = _text(data, "body", SMS_LIMIT)
     media = data.get("media_url")
     media_urls: tuple[str, ...] = ()
     if media is not None:
@@ -184,7 +179,7 @@ def _sms(
     if body is None and not media_urls:
         raise Invalid('an sms needs "body" or "media_url"')
     service = data.get("messaging_service_sid")
-    if service is not None and not (isinstance(service, str) and SERVICE_SID_PATTERN.fullmatch(service)):
+    if service is not None and not is_messaging_service_sid(service):
         raise Invalid("messaging_service_sid: must be MG followed by 32 hex digits")
     if sender is None and service is None:
         sender = default_from
@@ -209,19 +204,11 @@ def check_twiml(document: str) -> None:
         raise Invalid("twiml: the root element must be <Response>")
 
 
-def is_http_url(value: str) -> bool:
-    return len(value) <= URL_LIMIT and URL_PATTERN.fullmatch(value) is not None
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _e164(data: Mapping[str, Any], key: str, *, required: bool) -> str | None:
     value = data.get(key)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not E164_PATTERN.fullmatch(value):
+    if not isinstance(value, str) or not E164.fullmatch(value):  # ASCII digits, the whole string
         # Programs write this queue: a national number (415-555-1212) would make us guess its country.
         raise Invalid(
             f"{key}: must be an E.164 phone number such as +15558675310 (with + and country code;"

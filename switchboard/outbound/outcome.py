@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from switchboard.shared.text import clip
+
 Kind = Literal["permanent", "transient", "ambiguous"]
 _NOT_SENT_NAMES = frozenset({"NewConnectionError", "ConnectTimeoutError", "ConnectTimeout", "ConnectionRefusedError"})
 
@@ -76,5 +78,4 @@ def _int(value: object) -> int | None:
 
 
 def _short(value: object, limit: int = 500) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(str(value), limit)

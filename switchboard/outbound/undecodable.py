@@ -13,10 +13,11 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from switchboard.outbound.contract import RAW_LIMIT, clip
+from switchboard.outbound.contract import RAW_LIMIT
 from switchboard.records import lifecycle as lc
 from switchboard.records.model import Record, iso
 from switchboard.records.store import RecordStore
+from switchboard.shared.text import clip
 
 log = logging.getLogger("switchboard.outbound")
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from switchboard.outbound.contract import RAW_LIMIT, OutboundRequest, Rejection, clip, parse
+from switchboard.outbound.contract import RAW_LIMIT, OutboundRequest, Rejection, parse
 from switchboard.outbound.outcome import Failure, classify
 from switchboard.outbound.twilio_params import create_params
 from switchboard.policies.destinations import refusal
@@ -44,6 +44,7 @@ from switchboard.records.model import Record, iso, parse_iso
 from switchboard.records.store import RecordStore, StaleRecord, event_entity, marker_entity, utcnow
 from switchboard.settings import Settings
 from switchboard.shared.phones import mask
+from switchboard.shared.text import clip
 
 if TYPE_CHECKING:
     from twilio.rest import Client

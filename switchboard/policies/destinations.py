@@ -26,15 +26,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from switchboard.policies.dialpolicy import DialPolicy
-from switchboard.shared.phones import is_e164, mask
-
-if TYPE_CHECKING:
-    from switchboard.outbound.contract import OutboundRequest
+from switchboard.shared.phones import costly_type, is_e164, mask, region_of
 
 # TwiML that names a number to dial or text, and attributes that hold a URL Twilio fetches or calls.
 _NUMBER_TEXT = frozenset({"Dial", "Number", "WhatsApp"})
@@ -50,6 +46,21 @@ _VERBS = {
     for name in (*_NUMBER_TEXT, *_NUMBER_ATTRIBUTE, *_URL_TEXT, *_WEBSOCKET_ELEMENTS, *_REFUSED_ELEMENTS)
 }
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".localdomain")
+
+
+class Destinations(Protocol):
+    """What a request asks Twilio to dial, text or fetch (the outbound contract's `OutboundRequest` has these)."""
+
+    @property
+    def to(self) -> str: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def play(self) -> str | None: ...
+    @property
+    def media_url(self) -> tuple[str, ...]: ...
+    @property
+    def twiml(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -86,13 +97,12 @@ class DestinationPolicy:
         return url_refusal(url, allow_http=self.allow_http, websocket=websocket)
 
 
-def refusal(request: OutboundRequest, policy: DestinationPolicy) -> str | None:
+def refusal(request: Destinations, policy: DestinationPolicy) -> str | None:
     """The first reason `request` must not reach Twilio under `policy`, or None."""
     reason = policy.number_refusal(request.to)
     if reason:
         return f"to: {reason}"
-    for key in ("url", "play"):
-        value = getattr(request, key)
+    for key, value in (("url", request.url), ("play", request.play)):
         if value is not None and (reason := policy.url_refusal(value)):
             return f"{key}: {reason}"
     for value in request.media_url:
@@ -243,56 +253,3 @@ def _literal_address(name: str) -> Any:
         except OSError:
             return None
     return None
-
-
-# -- phonenumbers, imported at first use ------------------------------------------------------------
-
-
-@lru_cache(maxsize=4096)
-def _parsed(number: str) -> Any:
-    """phonenumbers' PhoneNumber for an E.164 string, or None."""
-    import phonenumbers
-
-    try:
-        return phonenumbers.parse(number)
-    except phonenumbers.NumberParseException:
-        return None
-
-
-@lru_cache(maxsize=4096)
-def region_of(number: str) -> str | None:
-    """The ISO country of an E.164 number; for a number phonenumbers cannot place, its calling code's main country."""
-    import phonenumbers
-
-    parsed = _parsed(number)
-    if parsed is None:
-        return None
-    region = phonenumbers.region_code_for_number(parsed)
-    if region is not None or phonenumbers.is_valid_number(parsed):
-        return region
-    # Not a number any network has assigned (e.g. the fictional +1 555 range). Its calling code names the
-    # country, except where one code serves several (+1: the Caribbean): there the leading digits decide.
-    from phonenumbers.phonemetadata import PhoneMetadata
-
-    regions = phonenumbers.region_codes_for_country_code(parsed.country_code or 0)
-    national = str(parsed.national_number)
-    for candidate in regions[1:]:
-        metadata = PhoneMetadata.metadata_for_region(candidate)
-        pattern = getattr(metadata, "leading_digits", None)
-        if pattern and re.match(pattern, national):
-            return str(candidate)
-    main = regions[0] if regions else phonenumbers.UNKNOWN_REGION
-    return None if main == phonenumbers.UNKNOWN_REGION else str(main)
-
-
-@lru_cache(maxsize=4096)
-def costly_type(number: str) -> str | None:
-    """The word "premium-rate" or "shared-cost" when phonenumbers knows the number as such, else None."""
-    import phonenumbers
-    from phonenumbers import PhoneNumberType
-
-    parsed = _parsed(number)
-    if parsed is None:
-        return None
-    kind = phonenumbers.number_type(parsed)
-    return {PhoneNumberType.PREMIUM_RATE: "premium-rate", PhoneNumberType.SHARED_COST: "shared-cost"}.get(kind)

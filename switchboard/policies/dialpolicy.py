@@ -10,13 +10,10 @@ premium-rate or shared-cost number (`+1*` does not open `+1 900`): list such a n
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from switchboard.shared.phones import DEFAULT_COUNTRY, is_e164, to_e164
-
-_PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}\*$")
+from switchboard.shared.phones import DEFAULT_COUNTRY, E164_PREFIX, costly_type, is_e164, to_e164
 
 
 @dataclass(frozen=True)
@@ -40,7 +37,7 @@ class DialPolicy:
             entry = raw.strip()
             if not entry:
                 continue
-            if _PREFIX.match(entry):
+            if entry.endswith("*") and E164_PREFIX.fullmatch(entry[:-1]):
                 prefixes.append(entry[:-1])
             elif (number := to_e164(entry, default_country)) is not None:
                 exact.add(number)
@@ -58,7 +55,5 @@ class DialPolicy:
         if not any(number.startswith(prefix) for prefix in self.prefixes):
             return False
         # As for outbound: a prefix (`+1*`) never opens premium-rate or shared-cost numbers; list them exactly.
-        # Imported here: phonenumbers loads only when a prefix matched, never at cold start.
-        from switchboard.policies.destinations import costly_type
-
+        # costly_type loads phonenumbers only now, when a prefix matched: never at cold start.
         return costly_type(number) is None

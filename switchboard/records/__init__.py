@@ -1,1 +1,2 @@
-"""Records of every call and message: the status lifecycle and record shape (pure) and Table Storage (adapter)."""
+"""Records of every call and message: ids, the record and its table keys, the status lifecycle and callbacks
+(pure), the Table Storage store (adapter) and erasure."""

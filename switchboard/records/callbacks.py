@@ -8,13 +8,13 @@ Every callback is kept as an event row, and only moves a record's status forward
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from switchboard.outbound.contract import ID_PATTERN
 from switchboard.records import lifecycle as lc
+from switchboard.records.ids import ID_PATTERN
 from switchboard.records.keywords import opt_keyword
 from switchboard.records.model import Record, iso
 from switchboard.records.store import (
@@ -26,6 +26,7 @@ from switchboard.records.store import (
     event_entity,
     marker_entity,
 )
+from switchboard.shared import telemetry
 from switchboard.shared.phones import mask
 from switchboard.shared.sids import is_call_sid, is_message_sid, is_sid_of
 
@@ -160,6 +161,10 @@ def _land(
                 fresh = True
                 if record.sid is None:
                     store.link_sid(update.sid, record.id)
+                if changed.status != record.status:
+                    # One line per status change: the failure-rate and dead-lettered alerts count these (infra/).
+                    telemetry.log_event(log, "record.status", request_id=record.id, type=record.type,
+                                        status=changed.status, sid=update.sid)  # fmt: skip
         except RowExists:
             fresh = False
         except StaleRecord:
@@ -182,18 +187,21 @@ def _orphan(store: RecordStore, update: StatusUpdate, params: Mapping[str, str],
         updated_at=iso(now), to=update.to, from_=update.from_, sid=update.sid,
         reason="status callback for a SID with no record",
     )  # fmt: skip
-    stored, created = store.claim(record)
+    rows = (
+        marker_entity(update.sid, key),
+        event_entity(update.sid, "callback", status=update.status, sid=update.sid, params=params, now=now),
+    )
+    stored, created = store.claim(record, *rows)  # new: the record, its event and its marker in one transaction
     if created:
-        store.link_sid(update.sid, update.sid)
         log.warning("Status callback for unknown %s %s: recorded as an orphan", update.kind, update.sid)
     elif not store.was_marked(stored.id, key):
-        store.update(update.sid, lambda current: apply(current, update, now))
-    if store.mark_once(stored.id, key):
-        store.add_event(stored.id, "callback", status=update.status, sid=update.sid, params=params, now=now)
+        store.update(stored.id, lambda current: apply(current, update, now))
+        store.append(*rows)  # False when a parallel delivery got there first: then it has the event
     return stored.id
 
 
 def record_inbound_call(store: RecordStore, params: Mapping[str, str], now: datetime) -> str | None:
+    """Record an inbound call: the record and its `incoming` event in one transaction, then its index rows."""
     sid = params.get("CallSid")
     if not is_call_sid(sid) or sid is None:
         return None
@@ -201,45 +209,57 @@ def record_inbound_call(store: RecordStore, params: Mapping[str, str], now: date
         id=sid, type="call", direction="inbound", status=params.get("CallStatus") or "ringing", created_at=iso(now),
         updated_at=iso(now), to=params.get("To"), from_=params.get("From"), sid=sid,
     )  # fmt: skip
-    _, created = store.claim(record)
-    if created:
-        store.link_sid(sid, sid)
-        store.add_event(sid, "incoming", status=record.status, sid=sid, params=params, now=now)
+    store.claim(record, event_entity(sid, "incoming", status=record.status, sid=sid, params=params, now=now))
     return sid
 
 
 def record_inbound_message(store: RecordStore, params: Mapping[str, str], now: datetime) -> str | None:
+    """Record an inbound SMS like a call; a STOP or START also changes the sender's opt-out, once per MessageSid.
+
+    A new message costs three round trips at most: the record and its event; its index rows with the
+    opt-out change beside them; and the marker that says the change was applied, after it.
+    """
     sid = params.get("MessageSid") or params.get("SmsSid")
     if not is_message_sid(sid) or sid is None:
         return None
-    sender, body = params.get("From"), params.get("Body") or ""
+    sender, body, to = params.get("From"), params.get("Body") or "", params.get("To")
     record = Record(
         id=sid, type="sms", direction="inbound", status="received", created_at=iso(now), updated_at=iso(now),
-        to=params.get("To"), from_=sender, sid=sid, body=body,
+        to=to, from_=sender, sid=sid, body=body,
     )  # fmt: skip
-    _, created = store.claim(record)
-    if created:
-        store.link_sid(sid, sid)
-        store.add_event(sid, "incoming", status="received", sid=sid, params=params, now=now)
+    event = event_entity(sid, "incoming", status="received", sid=sid, params=params, now=now)
     keyword = opt_keyword(body)
-    if sender and keyword in ("stop", "start"):
-        _apply_opt_change(store, sid, sender, opted_out=keyword == "stop", body=body, to=params.get("To"), now=now)
+    if not sender or keyword not in ("stop", "start"):
+        store.claim(record, event)
+        return sid
+    opted_out = keyword == "stop"
+
+    def change() -> None:
+        store.set_opt_out(sender, opted_out, keyword=body.strip().upper()[:32], via=to, now=now, message_sid=sid)
+
+    _, created = store.claim(record, event, also=[change])
+    if created:  # the first arrival of this MessageSid: nothing applied it before
+        store.mark_once(sid, OPT_CHANGE_KEY)
+        log.info("%s opted %s", mask(sender), "out" if opted_out else "back in")
+    else:
+        _apply_opt_change(store, sid, sender, opted_out=opted_out, change=change)
     return sid
 
 
 def _apply_opt_change(
-    store: RecordStore, sid: str, sender: str, *, opted_out: bool, body: str, to: str | None, now: datetime
+    store: RecordStore, sid: str, sender: str, *, opted_out: bool, change: Callable[[], None]
 ) -> None:
     """Apply a STOP or START once per MessageSid: a replayed or retried message changes nothing.
 
     An inbound SMS webhook carries no timestamp and MessageSids are not ordered, so the order
     is the order of first arrival; remembering which messages were applied is what stops an
-    old signed START, replayed after a newer STOP, from opting the number back in.
+    old signed START, replayed after a newer STOP, from opting the number back in. The marker
+    is written after the change: a run that stops in between applies it again next time.
     """
     if store.was_marked(sid, OPT_CHANGE_KEY):
         log.info("Opt-%s from %s was already applied (message replayed)", "out" if opted_out else "in", mask(sender))
         return
-    store.set_opt_out(sender, opted_out, keyword=body.strip().upper()[:32], via=to, now=now, message_sid=sid)
+    change()
     store.mark_once(sid, OPT_CHANGE_KEY)
     log.info("%s opted %s", mask(sender), "out" if opted_out else "back in")
 

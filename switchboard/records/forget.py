@@ -1,7 +1,8 @@
 """Deleting records: retention (records older than RETENTION_DAYS) and erasure (everything naming one number).
 
-Both remove, for each record: its blobs (recordings, MMS media), its events and delivery markers,
-its number index rows (To and From), its day index row, its SID index row, and last the record row.
+Both remove, for each record: its blobs (recordings, MMS media), then through the records store its
+events and delivery markers, its index rows (number rows for To and From, the day row, the SID row:
+`records.model.index_keys`, the rule indexing writes them by), and last the record row.
 The index row a sweep walks from goes at the very end, so an interrupted run redoes that record
 next time (every delete is idempotent) instead of leaving an unfindable remainder.
 Opt-outs (`OPTOUTS_TABLE`) are kept: a STOP must outlive the data, as the law that asks for erasure
@@ -12,7 +13,6 @@ with a secret salt, never the number.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -23,19 +23,8 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from switchboard.outbound.contract import E164_PATTERN
-from switchboard.records.model import (
-    RECORD_ROW,
-    SID_ROW,
-    day_partition,
-    iso,
-    number_partition,
-    number_row,
-    parse_iso,
-    record_partition,
-    sid_partition,
-)
-from switchboard.records.store import RecordStore
+from switchboard.records.model import IndexKey, iso, number_partition
+from switchboard.records.store import IndexEntry, RecordStore
 
 log = logging.getLogger("switchboard.records")
 
@@ -62,44 +51,19 @@ class Counts:
             setattr(self, key, getattr(self, key) + value)
 
 
-def _delete(store: RecordStore, partition: str, row: str) -> bool:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        store.records.delete_entity(partition, row)
-    except ResourceNotFoundError:
-        return False
-    return True
-
-
 def forget_record(
-    store: RecordStore, record_id: str, delete_blobs: BlobDeleter, walking: tuple[str, str] | None = None
+    store: RecordStore, record_id: str, delete_blobs: BlobDeleter, walking: IndexKey | None = None
 ) -> Counts:
     """Delete one record and everything hanging off it, except `walking`: the index row the caller walks from."""
-    from azure.core.exceptions import ResourceNotFoundError
+    blobs = delete_blobs(record_id)
+    gone = store.forget(record_id, keep=walking)
+    return Counts(records=gone.records, events=gone.events, index_rows=gone.index_rows, blobs=blobs)
 
-    counts = Counts()
-    record = store.get(record_id)
-    counts.blobs += delete_blobs(record_id)
-    rows: list[str] = []
-    with contextlib.suppress(ResourceNotFoundError):
-        query = store.records.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": record_partition(record_id)}, select=["RowKey"]
-        )
-        rows = [str(entity["RowKey"]) for entity in query]
-    for row in rows:
-        if row != RECORD_ROW and _delete(store, record_partition(record_id), row):
-            counts.events += 1
-    if record is not None:
-        created = parse_iso(record.created_at)
-        row = number_row(created, record_id)
-        numbers = dict.fromkeys(n for n in (record.to, record.from_) if n and E164_PATTERN.fullmatch(n))
-        for partition in [number_partition(n) for n in numbers] + [day_partition(created)]:
-            if (partition, row) != walking:
-                counts.index_rows += _delete(store, partition, row)
-        if record.sid and store.record_id_for_sid(record.sid) == record_id:
-            counts.index_rows += _delete(store, sid_partition(record.sid), SID_ROW)
-        counts.records += _delete(store, record_partition(record_id), RECORD_ROW)
+
+def _forget_entry(store: RecordStore, entry: IndexEntry, delete_blobs: BlobDeleter) -> Counts:
+    """The record an index row points at, then the row itself (last: it is the walk's cursor)."""
+    counts = forget_record(store, entry.record_id, delete_blobs, walking=entry.key) if entry.record_id else Counts()
+    counts.index_rows += store.drop_index_row(entry.key)
     return counts
 
 
@@ -126,41 +90,21 @@ def erase_number(
     limit: int = MAX_ERASE_RECORDS,
 ) -> dict[str, Any]:
     """Delete every record naming `number` (through its number index), then write the audit row."""
-    from azure.core.exceptions import ResourceNotFoundError
-
     moment = now or datetime.now(timezone.utc)
     counts = Counts()
     partition = number_partition(number)
     complete = True
     handled = 0
-    while True:
-        try:
-            page = store.records.query_entities(
-                "PartitionKey eq @pk", parameters={"pk": partition}, select=["RowKey", "record_id"],
-                results_per_page=RETENTION_BATCH,
-            )  # fmt: skip
-            rows = [
-                (str(e["RowKey"]), str(e.get("record_id") or ""))
-                for _, e in zip(range(RETENTION_BATCH), page, strict=False)
-            ]
-        except ResourceNotFoundError:
-            rows = []
-        if not rows:
-            break
-        for row, record_id in rows:
+    while complete and (entries := store.index_entries(partition, RETENTION_BATCH)):
+        for entry in entries:
             if handled >= limit:
                 complete = False
                 break
-            if record_id:
-                counts.add(forget_record(store, record_id, delete_blobs, walking=(partition, row)))
-            counts.index_rows += _delete(store, partition, row)
+            counts.add(_forget_entry(store, entry, delete_blobs))
             handled += 1
-        if not complete:
-            break
     if optout:
-        with contextlib.suppress(ResourceNotFoundError):
-            store.optouts.delete_entity(number, "optout")
-            counts.optouts += 1
+        store.delete_opt_out(number)
+        counts.optouts += 1
     digest = number_hash(number, salt)
     audit = {
         "PartitionKey": AUDIT_PARTITION,
@@ -171,7 +115,7 @@ def erase_number(
         "complete": complete,
         **asdict(counts),
     }
-    store.records.create_entity(audit)
+    store.add_audit(audit)
     log.info("Erased a number (hash %s…): %s, complete=%s", digest[:12], asdict(counts), complete)
     return {"number_hash": digest, **asdict(counts), "complete": complete, "at": audit["at"]}
 
@@ -198,34 +142,19 @@ def sweep_retention(
     The day index is its own cursor: a handled record's day row is deleted last, so the next run
     starts where this one stopped.
     """
-    from azure.core.exceptions import ResourceNotFoundError
-
     moment = now or datetime.now(timezone.utc)
     cutoff = retention_cutoff(moment, days)
-    first_kept = day_partition(datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=timezone.utc))
     counts = Counts()
     deadline = time.monotonic() + seconds
     handled = 0
     while handled < budget and time.monotonic() < deadline:
-        try:
-            page = store.records.query_entities(
-                "PartitionKey ge @low and PartitionKey lt @high",
-                parameters={"low": "d:", "high": first_kept},
-                select=["PartitionKey", "RowKey", "record_id"],
-                results_per_page=RETENTION_BATCH,
-            )
-            rows = [(str(e["PartitionKey"]), str(e["RowKey"]), str(e.get("record_id") or ""))
-                    for _, e in zip(range(RETENTION_BATCH), page, strict=False)]  # fmt: skip
-        except ResourceNotFoundError:
-            rows = []
-        if not rows:
+        entries = store.day_entries_before(cutoff, RETENTION_BATCH)
+        if not entries:
             break
-        for partition, row, record_id in rows:
+        for entry in entries:
             if handled >= budget or time.monotonic() >= deadline:
                 break
-            if record_id:
-                counts.add(forget_record(store, record_id, delete_blobs, walking=(partition, row)))
-            counts.index_rows += _delete(store, partition, row)
+            counts.add(_forget_entry(store, entry, delete_blobs))
             handled += 1
     if counts.records or counts.index_rows:
         log.info("Retention (%d days, before %s): %s", days, cutoff.isoformat(), asdict(counts))

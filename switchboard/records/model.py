@@ -13,7 +13,8 @@ lookup is a point read or a single-partition range query:
 | fingerprint   | `f:<sha256>`     | `fp`                            |
 
 A record's events sort oldest first next to it; a number's and a day's index rows sort newest first.
-The day is the UTC day of `created_at`.
+The day is the UTC day of `created_at`. `index_keys` is the one rule for which index rows a record has:
+indexing writes them and erasure deletes them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
+
+from switchboard.shared.phones import is_e164
 
 RECORD_ROW = "record"
 SID_ROW = "sid"
@@ -57,6 +60,33 @@ def day_partition(moment: datetime) -> str:
 
 def fingerprint_partition(digest: str) -> str:
     return f"f:{digest}"
+
+
+class IndexKey(NamedTuple):
+    partition: str
+    row: str
+
+
+def index_keys(record: Record) -> list[IndexKey]:
+    """Pure: the keys of every index row the record has, each holding only its id.
+
+    A number row for its To and for its From (E.164 only: a channel address such as `whatsapp:+1…`,
+    `client:alice` or a SIP URI is not indexed), its day row, and its SID row once it has a SID. The
+    SID row is written only if no record holds the SID yet, and erased only if it points at this record.
+    """
+    created = parse_iso(record.created_at)
+    row = number_row(created, record.id)
+    numbers = dict.fromkeys(number for number in (record.to, record.from_) if number and is_e164(number))
+    keys = [IndexKey(number_partition(number), row) for number in numbers]
+    keys.append(IndexKey(day_partition(created), row))
+    if record.sid:
+        keys.append(IndexKey(sid_partition(record.sid), SID_ROW))
+    return keys
+
+
+def stored_names(names: list[str]) -> list[str]:
+    """The table property names of Record fields (for a read that selects a few)."""
+    return [_STORED.get(name, name) for name in names]
 
 
 def epoch_us(moment: datetime) -> int:

@@ -1,7 +1,11 @@
 """Table Storage adapter for records, events, the SID, number and day indexes, and opt-outs.
 
+The one adapter of the records table: the webhooks, callbacks and the worker write through it,
+the records API and the operator page read through it, and retention and erasure delete through it.
 Every read-modify-write is guarded by the entity's ETag (`MatchConditions.IfNotModified`)
 and retried a bounded number of times when another writer got there first.
+Index rows live in partitions of their own (a number's, a day's, a SID's), so no transaction can hold
+two of them: they are written, and deleted, concurrently instead (`concurrently`).
 The table SDK is imported at first use; one TableClient per table per process.
 """
 
@@ -13,30 +17,36 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from switchboard.adapters.storage import DEFAULT_CONNECTION
 from switchboard.records.model import (
     EVENT_PREFIX,
     FINGERPRINT_ROW,
+    INVERTED_BASE,
     RECORD_ROW,
     SID_ROW,
+    IndexKey,
     Record,
     day_partition,
+    epoch_us,
     event_json,
     event_row,
     fingerprint_partition,
+    index_keys,
     iso,
     number_partition,
-    number_row,
     record_partition,
     sid_partition,
     storable,
+    stored_names,
 )
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from azure.data.tables import TableClient
 
 log = logging.getLogger("switchboard.records")
@@ -44,7 +54,24 @@ log = logging.getLogger("switchboard.records")
 UPDATE_ATTEMPTS = 8
 DEDUPE_PREFIX = "dedupe:"  # rows beside a record's events: webhook deliveries already applied
 MAX_PARAMS_CHARS = 30_000  # one table property holds 64 KiB (32 K UTF-16 characters)
+IN_FLIGHT = 8  # round trips `concurrently` runs at once, per process
 Mutation = Callable[[Record], Record | None]
+T = TypeVar("T")
+
+
+class IndexEntry(NamedTuple):
+    """One index row: where it is, and the record it points at."""
+
+    key: IndexKey
+    record_id: str
+
+
+class Forgotten(NamedTuple):
+    """What `RecordStore.forget` deleted."""
+
+    events: int  # the record's other rows: events and delivery markers
+    index_rows: int
+    records: int
 
 
 class RecordConflict(RuntimeError):
@@ -79,21 +106,28 @@ class RecordStore:
 
     # -- records ---------------------------------------------------------------------------------
 
-    def claim(self, record: Record) -> tuple[Record, bool]:
-        """Insert the record unless its id exists. Returns (the stored record, whether we created it)."""
-        from azure.core.exceptions import ResourceExistsError
+    def claim(
+        self, record: Record, *rows: dict[str, Any], also: Sequence[Callable[[], object]] = ()
+    ) -> tuple[Record, bool]:
+        """Create the record (with `rows` of its partition, its first event say) unless its id exists; then index it.
 
-        try:
-            metadata = self.records.create_entity(record.to_entity(), **self.options)
-        except ResourceExistsError:
+        Two round trips when it is new: one transaction, then every index row at once, and `also`
+        alongside them (a STOP's opt-out). Returns (the stored record, whether this call created it).
+        When the id exists (a replay, a redelivery, or a run that stopped before its index rows),
+        nothing of this call's is written but the stored record's index rows, again, and `also` is not
+        run. If the process stops between the two steps, the record has no index rows until that next
+        delivery; it can still be read by its id (inbound traffic: its id is its SID).
+        """
+        for _ in range(2):  # a record erased between the two steps below is claimed once more
+            created = self.insert(record, *rows)
+            if created is not None:
+                self.index(created, *also)
+                return created, True
             existing = self.get(record.id)
-            if existing is None:  # deleted in between: very unlikely, try once more
-                metadata = self.records.create_entity(record.to_entity(), **self.options)
-            else:
+            if existing is not None:
                 self.index(existing)  # a claim cut short before its index rows gets them on the retry
                 return existing, False
-        self.index(record)
-        return Record.from_entity(record.to_entity(), etag=_etag(metadata)), True
+        raise RecordConflict(f"record {record.id} kept appearing and vanishing")
 
     def insert(self, record: Record, *rows: dict[str, Any]) -> Record | None:
         """Create the record (and `rows` of its partition, events say) in one transaction; None if the id exists.
@@ -274,37 +308,152 @@ class RecordStore:
 
     def history(self, number: str, limit: int) -> list[Record]:
         """A number's records, newest first: the top rows of one partition, then point reads."""
-        query = self.records.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": number_partition(number)}, results_per_page=limit,
-            select=["RowKey", "record_id"], **self.options,
-        )  # fmt: skip
         found: list[Record] = []
-        for entity in query:
-            record = self.get(str(entity["record_id"]))
+        for record_id in self.number_ids(number, page=limit):
+            record = self.get(record_id)
             if record is not None:
                 found.append(record)
             if len(found) >= limit:
                 break
         return found
 
-    def index(self, record: Record) -> None:
-        """The number index (To and From) and the day index rows of a newly claimed record.
+    def index(self, record: Record, *also: Callable[[], object]) -> None:
+        """Write the record's index rows (`index_keys`), all at once; `also` runs alongside them.
 
         Index rows hold only the record id: status and the rest change after creation, so readers
         point-read the record itself (bounded by how many they show) instead of trusting a stale copy.
+        A row already there stays as it is: a retried claim indexes again, and a SID row that points
+        at another record is not taken over.
         """
         from azure.core.exceptions import ResourceExistsError
 
-        from switchboard.outbound.contract import E164_PATTERN
+        def create(key: IndexKey) -> Callable[[], None]:
+            def write() -> None:
+                entity = {"PartitionKey": key.partition, "RowKey": key.row, "record_id": record.id}
+                with contextlib.suppress(ResourceExistsError):
+                    self.records.create_entity(entity, **self.options)
 
-        created = datetime.fromisoformat(record.created_at.replace("Z", "+00:00"))
-        row = number_row(created, record.id)
-        numbers = dict.fromkeys(n for n in (record.to, record.from_) if n and E164_PATTERN.fullmatch(n))
-        partitions = [number_partition(number) for number in numbers] + [day_partition(created)]
-        for partition in partitions:
-            entity = {"PartitionKey": partition, "RowKey": row, "record_id": record.id}
-            with contextlib.suppress(ResourceExistsError):  # a retried claim indexes again
-                self.records.create_entity(entity, **self.options)
+            return write
+
+        concurrently([*(create(key) for key in index_keys(record)), *also])
+
+    # -- reads for the operator page ------------------------------------------------------------------
+
+    def get_many(self, record_ids: Iterable[str], fields: list[str] | None = None) -> list[Record]:
+        """Point reads of several records at once, in order; a record gone since it was indexed is left out.
+
+        With `fields`, only those Record fields are read (the others are None): a page of records
+        need not carry every body and request.
+        """
+        from azure.core.exceptions import ResourceNotFoundError
+
+        select = stored_names(fields) if fields else None
+
+        def read(record_id: str) -> Callable[[], Record | None]:
+            def point() -> Record | None:
+                try:
+                    entity = self.records.get_entity(record_partition(record_id), RECORD_ROW, select=select,
+                                                     **self.options)  # fmt: skip
+                except ResourceNotFoundError:
+                    return None
+                return Record.from_entity(entity, etag=_etag(entity.metadata))
+
+            return point
+
+        return [record for record in concurrently([read(key) for key in record_ids]) if record is not None]
+
+    def day_ids(self, day: date, since: datetime, limit: int) -> list[str]:
+        """Ids from one day's index rows created at or after `since`, newest first, at most `limit`."""
+        newest_allowed = f"{INVERTED_BASE - epoch_us(since):016d};"  # ';' sorts right after the ':' separator
+        moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        parameters = {"pk": day_partition(moment), "bound": newest_allowed}
+        rows = self.records.query_entities(
+            "PartitionKey eq @pk and RowKey lt @bound", parameters=parameters, select=["record_id"],
+            results_per_page=min(limit, 1000), **self.options,
+        )  # fmt: skip
+        return [str(row["record_id"]) for _, row in zip(range(limit), rows, strict=False)]
+
+    def number_ids(self, number: str, page: int) -> Iterator[str]:
+        """Ids from a number's index rows, newest first, read `page` rows at a time as the caller goes."""
+        rows = self.records.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": number_partition(number)}, results_per_page=page,
+            select=["record_id"], **self.options,
+        )  # fmt: skip
+        return (str(row["record_id"]) for row in rows)
+
+    # -- deleting: retention and erasure -------------------------------------------------------------
+
+    def index_entries(self, partition: str, limit: int) -> list[IndexEntry]:
+        """The first `limit` rows of one index partition (a number's); none when there is no table yet."""
+        return self._entries("PartitionKey eq @pk", {"pk": partition}, limit)
+
+    def day_entries_before(self, first_kept: date, limit: int) -> list[IndexEntry]:
+        """Day index rows of the days before `first_kept`, oldest day first, at most `limit`."""
+        moment = datetime(first_kept.year, first_kept.month, first_kept.day, tzinfo=timezone.utc)
+        return self._entries("PartitionKey ge @low and PartitionKey lt @high",
+                             {"low": "d:", "high": day_partition(moment)}, limit)  # fmt: skip
+
+    def forget(self, record_id: str, *, keep: IndexKey | None = None) -> Forgotten:
+        """Delete a record and every row hanging off it, except `keep` (the index row a sweep walks from).
+
+        Its events and delivery markers, its index rows (`index_keys`, the rule that wrote them; the
+        SID row only if it points at this record), and last the record row itself, so that a run cut
+        short finds the record again next time (every delete is idempotent).
+        """
+        from azure.core.exceptions import ResourceNotFoundError
+
+        record = self.get(record_id)
+        partition = record_partition(record_id)
+        rows: list[str] = []
+        with contextlib.suppress(ResourceNotFoundError):
+            query = self.records.query_entities("PartitionKey eq @pk", parameters={"pk": partition},
+                                                select=["RowKey"], **self.options)  # fmt: skip
+            rows = [str(entity["RowKey"]) for entity in query]
+        events = sum(self._delete(IndexKey(partition, row)) for row in rows if row != RECORD_ROW)
+        if record is None:
+            return Forgotten(events, 0, 0)
+        keys = [key for key in index_keys(record) if key != keep]
+        sid_key = IndexKey(sid_partition(record.sid), SID_ROW) if record.sid else None
+        if sid_key in keys and self.record_id_for_sid(record.sid or "") != record_id:
+            keys.remove(sid_key)  # another record holds the SID: its row stays
+        deleted = concurrently([_bind(self._delete, key) for key in keys])
+        return Forgotten(events, sum(deleted), int(self._delete(IndexKey(partition, RECORD_ROW))))
+
+    def drop_index_row(self, key: IndexKey) -> bool:
+        """Delete one index row (the one a sweep walked from, once its record is gone)."""
+        return self._delete(key)
+
+    def delete_opt_out(self, number: str) -> None:
+        self.optouts.delete_entity(number, "optout", **self.options)
+
+    def add_audit(self, entity: dict[str, Any]) -> None:
+        """Write an audit row (erasure: when, how much, a salted hash; never the number)."""
+        self.records.create_entity(entity, **self.options)
+
+    def _entries(self, query: str, parameters: dict[str, str], limit: int) -> list[IndexEntry]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            page = self.records.query_entities(
+                query, parameters=parameters, results_per_page=limit, select=["PartitionKey", "RowKey", "record_id"],
+                **self.options,
+            )  # fmt: skip
+            return [
+                IndexEntry(IndexKey(str(e["PartitionKey"]), str(e["RowKey"])), str(e.get("record_id") or ""))
+                for _, e in zip(range(limit), page, strict=False)
+            ]
+        except ResourceNotFoundError:
+            return []
+
+    def _delete(self, key: IndexKey) -> bool:
+        """Delete one row; the SDK treats a row already gone as deleted, so this says True for it too."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self.records.delete_entity(key.partition, key.row, **self.options)
+        except ResourceNotFoundError:
+            return False
+        return True
 
     # -- opt-outs ----------------------------------------------------------------------------------
 
@@ -380,6 +529,44 @@ def _dedupe_row(key: str) -> str:
 def _etag(metadata: Mapping[str, Any]) -> str | None:
     value = metadata.get("etag")
     return str(value) if value else None
+
+
+def _bind(call: Callable[[IndexKey], T], key: IndexKey) -> Callable[[], T]:
+    return lambda: call(key)
+
+
+# -- round trips at once ------------------------------------------------------------------------------
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def concurrently(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Run independent round trips at once; their results in order. One call runs on the caller's thread.
+
+    Waits for all of them; then raises the first error, if any (a half-written set of index rows is
+    written again by the next delivery). Each call runs in a copy of the caller's context, so its
+    telemetry spans stay under the caller's. Never call this from inside a call it runs.
+    """
+    import contextvars
+    from concurrent.futures import wait
+
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    pool = _executor()
+    futures = [pool.submit(contextvars.copy_context().run, call) for call in calls]
+    wait(futures)
+    return [future.result() for future in futures]
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pool = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="records")
+        return _pool
 
 
 # -- one store per process ---------------------------------------------------------------------------

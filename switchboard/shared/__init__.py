@@ -1,3 +1,3 @@
-"""Shared leaves: the shapes every layer uses (numbers, SIDs, URLs, text limits), log masking, telemetry.
+"""Shared leaves: the shapes every layer uses (phones, sids, urls, text, e-mail addresses), log masking, telemetry.
 
 They import nothing above them."""

@@ -1,4 +1,5 @@
-"""Phone numbers: parsing to E.164 (through Google's libphonenumber data), checks and masking for logs.
+"""Phone numbers: parsing to E.164 (through Google's libphonenumber data), checks, masking for logs,
+and where a number is and whether it costs extra (premium-rate, shared-cost) for the dial policies.
 
 Twimlet URLs and settings are written by people: `415-555-1212`, `(415) 555-1212`, `0044 20 7946 0000`,
 `+31 20 123 4567`. `to_e164` turns each into E.164 with `DEFAULT_COUNTRY` for numbers without a country
@@ -9,9 +10,12 @@ code, as twimlets.com did for US numbers. Machines (the outbound queue) must wri
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from typing import Any
 
-# ASCII digits only, and no trailing newline (`$` would allow one).
+# ASCII digits only, and no trailing newline (`$` would allow one): match with fullmatch.
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+E164_PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")  # how an E.164 number starts: "+1", "+31", "+1555"
 # Numbers as they show up in free text: every run of 7-15 digits, with or without "+", or after a
 # URL escape (`%2B`, `%252B` double-encoded, `%3D`...). Not masked, so ids and times stay readable:
 # runs glued to letters or other digits (SIDs, hex ids, 16-digit row keys), and decimals (`0.1234567`).
@@ -125,3 +129,56 @@ def _mask_separated(match: re.Match[str]) -> str:
     if not 7 <= len(digits) <= 15:
         return match.group(0)
     return ("+" if match.group(0).startswith("+") else "") + _mask_digits(digits)
+
+
+# -- where a number is and what it costs (the destination and dial policies) ---------------------------
+
+
+@lru_cache(maxsize=4096)
+def _parsed(number: str) -> Any:
+    """phonenumbers' PhoneNumber for an E.164 string, or None."""
+    import phonenumbers
+
+    try:
+        return phonenumbers.parse(number)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+@lru_cache(maxsize=4096)
+def region_of(number: str) -> str | None:
+    """The ISO country of an E.164 number; for a number phonenumbers cannot place, its calling code's main country."""
+    import phonenumbers
+
+    parsed = _parsed(number)
+    if parsed is None:
+        return None
+    region = phonenumbers.region_code_for_number(parsed)
+    if region is not None or phonenumbers.is_valid_number(parsed):
+        return region
+    # Not a number any network has assigned (e.g. the fictional +1 555 range). Its calling code names the
+    # country, except where one code serves several (+1: the Caribbean): there the leading digits decide.
+    from phonenumbers.phonemetadata import PhoneMetadata
+
+    regions = phonenumbers.region_codes_for_country_code(parsed.country_code or 0)
+    national = str(parsed.national_number)
+    for candidate in regions[1:]:
+        metadata = PhoneMetadata.metadata_for_region(candidate)
+        pattern = getattr(metadata, "leading_digits", None)
+        if pattern and re.match(pattern, national):
+            return str(candidate)
+    main = regions[0] if regions else phonenumbers.UNKNOWN_REGION
+    return None if main == phonenumbers.UNKNOWN_REGION else str(main)
+
+
+@lru_cache(maxsize=4096)
+def costly_type(number: str) -> str | None:
+    """The word "premium-rate" or "shared-cost" when phonenumbers knows the number as such, else None."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberType
+
+    parsed = _parsed(number)
+    if parsed is None:
+        return None
+    kind = phonenumbers.number_type(parsed)
+    return {PhoneNumberType.PREMIUM_RATE: "premium-rate", PhoneNumberType.SHARED_COST: "shared-cost"}.get(kind)

@@ -1,4 +1,9 @@
-"""URLs Switchboard hands to Twilio, built from PUBLIC_BASE_URL including its path.
+"""URLs: the one rule for "is an http(s) URL", and the URLs Switchboard builds from PUBLIC_BASE_URL.
+
+`is_http_url` is the outbound contract's `httpUrl` (schemas/outbound-message.schema.json): an absolute
+`http://` or `https://` URL with a host, no white space, at most 2,048 characters. Twilio fetches only
+absolute URLs; the outbound path then also needs https unless ALLOW_HTTP_URLS, and a public host
+(policies.destinations). Text people write (twimlet parameters, settings) is stripped before the check.
 
 Behind a gateway (`https://gw.example.net/switchboard`) the app's routes live under the gateway's
 path. Absolute URLs (status callbacks on outbound requests) are `PUBLIC_BASE_URL` + route; URLs in
@@ -8,7 +13,15 @@ the URL it requested: the gateway's origin.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
+
+URL_LIMIT = 2048  # the longest URL the app accepts to hand Twilio
+HTTP_URL = re.compile(r"https?://[^\s/?#]+\S*")
+
+
+def is_http_url(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= URL_LIMIT and HTTP_URL.fullmatch(value) is not None
 
 
 def path_prefix(public_base_url: str | None) -> str:

@@ -8,7 +8,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from switchboard.records.keywords import opt_keyword
 from switchboard.settings import Settings
-from switchboard.twiml.common import SMS_LIMIT, clip
+from switchboard.shared.text import SMS_LIMIT, clip
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Records seeded into Azurite in the records table's layout (record, SID index, number index rows)."""
+"""Records seeded in the records table's layout (record, SID index, number index rows), on Azurite or the twin."""
 
 from __future__ import annotations
 
@@ -49,3 +49,30 @@ def store(table: Any, records: list[dict[str, Any]]) -> None:
         writer.claim(Record(**values))
         if item.get("sid"):
             writer.link_sid(item["sid"], item["id"])
+
+
+def hostile_records(now: datetime) -> list[dict[str, Any]]:
+    """Records whose fields hold what an attacker could put in them (they come from webhooks): markup, quotes,
+    channel addresses, control characters, very long text; a few per day over the page's longest window."""
+    nasty = ["<script>alert(1)</script>", "' or 1 eq 1 or '", '"/><img src=x onerror=alert(1)>', "\x00\x1f\u202e",
+             "x" * 5000, "😀", "whatsapp:+15558670001", "client:<b>alice</b>", "sip:a@b;x=<y>"]  # fmt: skip
+    statuses = ("failed", "delivered", "queued", "weird-status<i>")
+    return [
+        record(
+            statuses[index % 4], created=now - timedelta(days=index, hours=1), kind=("sms", "call")[index % 2],
+            direction=("inbound", "outbound")[index % 2], to=text, sender=text, sid=f"SM{index:032x}",
+            error_code=30000 + index, error_message=text, record_id=f"seed:hostile.{index}",
+        )
+        for index, text in enumerate(nasty * 3)
+    ]  # fmt: skip
+
+
+def twin_store(records: list[dict[str, Any]]) -> Any:
+    """A records store over the in-memory table twin, holding `records` as the app's own writes would."""
+    from switchboard.records.store import RecordStore
+    from tests.tabletwin import TwinAccount
+
+    account = TwinAccount()
+    table = account.table("records")
+    store(table, records)
+    return RecordStore(table, account.table("optouts"))

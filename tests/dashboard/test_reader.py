@@ -1,4 +1,4 @@
-"""The records-table reader against Azurite: point reads, and queries on one partition (number or day)."""
+"""The operator page's reader over the real records store on Azurite: point reads, and queries on one partition."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from typing import Any
 from azure.data.tables import TableClient
 
 from switchboard.adapters.storage import table_client
-from switchboard.dashboard.reader import FIELDS, TableRecordReader
-from switchboard.records.model import Record, day_partition, number_row
+from switchboard.dashboard.reader import FIELDS, StoreRecordReader
 from switchboard.records.store import RecordStore
 from tests.dashboard.seed import record, store
 
@@ -25,7 +24,7 @@ def test_reads_by_id_sid_number_and_time(azurite: str) -> None:
         record("queued", created=NOW - timedelta(minutes=1), record_id="r-other", to="+15550003333"),
     ]
     store(table, records)
-    reader = TableRecordReader(table)
+    reader = StoreRecordReader(RecordStore(table, table))
     try:
         assert [r["id"] for r in reader.recent(NOW - timedelta(days=1), 10)] == ["r-other", "r-new"]
         assert [r["id"] for r in reader.recent(NOW - timedelta(days=7), 2)] == ["r-other", "r-new"]
@@ -41,7 +40,8 @@ def test_reads_by_id_sid_number_and_time(azurite: str) -> None:
 
 
 def test_a_missing_table_reads_as_empty(azurite: str) -> None:
-    reader = TableRecordReader(table_client("absent" + uuid.uuid4().hex[:10]))
+    absent = table_client("absent" + uuid.uuid4().hex[:10])
+    reader = StoreRecordReader(RecordStore(absent, absent))
     assert reader.recent(NOW - timedelta(days=7), 10) == []
     assert reader.search("+15550002222", 10) == []
     assert reader.search("some-id", 10) == []
@@ -80,7 +80,7 @@ def test_recent_reads_day_partitions_newest_first_with_current_status(azurite: s
     ]
     store(table, records)
     RecordStore(table, table).update("d-1", lambda current: current.with_changes(now, status="delivered"))
-    reader = TableRecordReader(table, clock=lambda: now)
+    reader = StoreRecordReader(RecordStore(table, table), clock=lambda: now)
     try:
         since = (now - timedelta(days=6)).replace(hour=0, minute=0, second=0, microsecond=0)
         found = reader.recent(since, 10)
@@ -92,38 +92,5 @@ def test_recent_reads_day_partitions_newest_first_with_current_status(azurite: s
         assert [r["id"] for r in reader.recent(now - timedelta(days=30), 10)][-1] == "d-9"
         assert table.filters, "recent() made no query"
         assert all(f.startswith("PartitionKey eq @pk") for f in table.filters), table.filters
-    finally:
-        table.delete_table()
-
-
-def test_every_claimed_record_gets_one_day_row(azurite: str) -> None:
-    table = recording_table(azurite)
-    created = datetime(2026, 3, 10, 23, 59, 59, 999999, tzinfo=timezone.utc)
-    item = record("queued", created=created, record_id="d-claim", to="not-a-number")
-    store(table, [item])
-    writer = RecordStore(table, table)
-    values = {("from_" if key == "from" else key): value for key, value in item.items()}
-    writer.claim(Record(**values))  # a retried claim indexes nothing twice
-    try:
-        rows = list(table.query_entities("PartitionKey eq @pk", parameters={"pk": "d:2026-03-10"}))
-        assert [(row["RowKey"], row["record_id"]) for row in rows] == [(number_row(created, "d-claim"), "d-claim")]
-        assert day_partition(created + timedelta(microseconds=1)) == "d:2026-03-11"
-    finally:
-        table.delete_table()
-
-
-def test_a_repeated_claim_writes_index_rows_a_cut_short_claim_missed(azurite: str) -> None:
-    table = recording_table(azurite)
-    created = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
-    item = record("queued", created=created, record_id="d-cut", to="+15550004444")
-    values = {("from_" if key == "from" else key): value for key, value in item.items()}
-    table.create_table()
-    try:
-        table.create_entity(Record(**values).to_entity())  # the record row only, as if the claim stopped there
-        _, created_now = RecordStore(table, table).claim(Record(**values))
-        assert not created_now
-        for partition in ("d:2026-03-10", "n:+15550004444"):
-            rows = list(table.query_entities("PartitionKey eq @pk", parameters={"pk": partition}))
-            assert [row["record_id"] for row in rows] == ["d-cut"]
     finally:
         table.delete_table()

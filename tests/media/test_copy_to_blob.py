@@ -92,22 +92,19 @@ def stack(app, azurite: str, configure) -> Iterator[Stack]:
 
 
 def voicemail(stack: Stack, caller: str) -> tuple[str, str, int]:
-    """Ring /api/voice/incoming (voicemail on, nobody to forward to); returns (CallSid, RecordingSid, seconds).
-
-    The recording is known from what Twilio told the app, not from the emulator's list: by the time the
-    call ends, the app's worker may have copied it and deleted it at Twilio already.
-    """
+    """Ring /api/voice/incoming (voicemail on, nobody to forward to); returns (CallSid, RecordingSid, seconds)."""
     call_sid, result = inbound_call(
         f"{stack.origin}/api/voice/incoming", account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, to=PHONE_NUMBER,
         from_=caller, media=stack.emulator.media,
     )  # fmt: skip
     assert result.errors == [], result.transcript
-    assert any(line.startswith("Record:") for line in result.transcript), result.transcript
-    told = [exchange.params for exchange in result.exchanges if "RecordingSid" in exchange.params]
-    assert told, result.exchanges
-    [recording] = {params["RecordingSid"] for params in told}
-    [seconds] = {int(params["RecordingDuration"]) for params in told if "RecordingDuration" in params}
-    return call_sid, recording, seconds
+    # From the call's transcript (`Record: 5s -> <RecordingUrl>`), not the emulator's list: with
+    # DELETE_RECORDINGS_AT_TWILIO the worker may copy and delete the recording before the call returns.
+    recorded = [line.removeprefix("Record: ") for line in result.transcript if line.startswith("Record: ")]
+    [(seconds, url)] = [line.split("s -> ") for line in recorded if "s -> " in line]
+    recording = url.rsplit("/", 1)[1]
+    assert recording in stack.emulator.media.recordings() or recording in stack.emulator.media.deleted
+    return call_sid, recording, int(seconds)
 
 
 def test_a_voicemail_ends_in_blob_storage_and_is_deleted_at_twilio(stack: Stack, configure) -> None:

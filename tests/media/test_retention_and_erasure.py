@@ -99,20 +99,6 @@ def test_retention_deletes_a_seeded_old_day_and_keeps_recent_records_and_opt_out
     assert run_retention(get_settings()) == {"records": 0, "events": 0, "index_rows": 0, "blobs": 0, "optouts": 0}
 
 
-def test_retention_runs_in_bounded_batches_and_resumes(store: RecordStore) -> None:
-    from switchboard.records.forget import sweep_retention
-
-    old = [seed(store, to=PHONE_NUMBER, from_="+15558670402", created=NOW - timedelta(days=50, minutes=i))
-           for i in range(5)]  # fmt: skip
-    first = sweep_retention(store, 30, lambda _: 0, budget=2)
-    assert first.records == 2
-    assert sum(store.get(sid) is not None for sid in old) == 3
-    second = sweep_retention(store, 30, lambda _: 0, budget=2)
-    third = sweep_retention(store, 30, lambda _: 0, budget=2)
-    assert (second.records, third.records) == (2, 1)
-    assert all(store.get(sid) is None for sid in old)
-
-
 def test_erasure_of_a_number_answers_counts_and_leaves_other_numbers_alone(
     store: RecordStore, served, configure
 ) -> None:

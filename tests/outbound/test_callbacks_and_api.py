@@ -172,6 +172,24 @@ def test_unknown_and_malformed_record_ids(app, azurite: str) -> None:
     assert get_record(app, "a/b")[0] == 400
 
 
+def test_the_read_api_finds_a_record_by_its_call_or_message_sid_only(app, azurite: str) -> None:
+    """A record key is a request id or a call or message SID: a Messaging Service SID (`MG…`) names no record."""
+    from switchboard.functions.glue_records import store_for
+    from switchboard.records.model import Record, iso
+    from switchboard.records.store import utcnow
+
+    store = store_for(get_settings())
+    request_id, digits = new_id(), uuid.uuid4().hex
+    now = iso(utcnow())
+    store.claim(Record(id=request_id, type="sms", direction="outbound", status="queued", created_at=now,
+                       updated_at=now, to=TO))  # fmt: skip
+    message_sid, service_sid = "SM" + digits, "MG" + digits
+    for sid in (message_sid, service_sid):  # the app never links an MG…: planted to show it is not consulted
+        store.link_sid(sid, request_id)
+    assert record(app, message_sid)["id"] == request_id
+    assert get_record(app, service_sid) == (404, {"error": "no such record"})
+
+
 def _post(app, payload: bytes | dict[str, object]):
     from tools.devhost.invoke import Out
 

@@ -1,14 +1,18 @@
-"""The outbound path's storage cost and the id-conflict rule, on Azurite with the real SDKs over HTTP.
+"""The storage cost of the outbound path and of inbound webhooks, and the id-conflict rule, on Azurite
+with the real SDKs over HTTP.
 
 Round trips are counted from the HTTP requests the SDKs send (both send through requests.Session), in
-order, so that what happens before Twilio's answer returns is told apart from what follows it.
+order, so that what happens before Twilio's answer returns is told apart from what follows it. The
+records store sends independent requests (index rows, each in its own partition) at once through
+`store.concurrently`: those count as one sequential round trip, which is what a caller waits for.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +20,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from switchboard.outbound.worker import TransientSendError
+from switchboard.records import store as records_store
 from tests.outbound.conftest import callback, deliver, new_id, one, record
+from tests.support import PHONE_NUMBER, PUBLIC_BASE_URL, post_signed
 from tools.emulator.rest import TwilioEmulator
 
 TO = "+15558675310"
@@ -30,22 +36,31 @@ class Trips:
     twilio_port: int
     table: list[str] = field(default_factory=list)  # method and path, in order
     before_post: int | None = None  # table requests sent before the first Twilio POST returned
+    batch: int | None = None  # the `concurrently` call under way, if any
+    batches: list[int | None] = field(default_factory=list)  # per table request: the batch it went in
 
     def seen(self, method: str, url: str, finished: bool) -> None:
         port = urlsplit(url).port
         if port == self.table_port and not finished:
             self.table.append(f"{method} {urlsplit(url).path}")
+            self.batches.append(self.batch)
         elif port == self.twilio_port and method == "POST" and finished and self.before_post is None:
             self.before_post = len(self.table)
 
+    @property
+    def sequential(self) -> int:
+        """Round trips one after the other: each request on its own, each batch sent at once as one."""
+        return sum(batch is None for batch in self.batches) + len({b for b in self.batches if b is not None})
+
 
 @contextlib.contextmanager
-def counting(azurite: str, twilio: TwilioEmulator) -> Iterator[Trips]:
+def counting(azurite: str, twilio: TwilioEmulator | None = None) -> Iterator[Trips]:
     import requests
 
     table_port = int(re.search(r"TableEndpoint=http://[^:]+:(\d+)", azurite)[1])
-    trips = Trips(table_port, urlsplit(twilio.base_url).port or 0)
-    original = requests.Session.send
+    trips = Trips(table_port, urlsplit(twilio.base_url).port or 0 if twilio else 0)
+    original, batched = requests.Session.send, records_store.concurrently
+    count = iter(range(1_000))
 
     def send(session: requests.Session, request: Any, **kwargs: Any) -> Any:
         trips.seen(request.method, request.url, finished=False)
@@ -54,11 +69,20 @@ def counting(azurite: str, twilio: TwilioEmulator) -> Iterator[Trips]:
         finally:
             trips.seen(request.method, request.url, finished=True)
 
+    def concurrently(calls: Sequence[Callable[[], Any]]) -> list[Any]:
+        trips.batch = next(count)  # the caller waits for the whole batch: nothing else is sent meanwhile
+        try:
+            return batched(calls)
+        finally:
+            trips.batch = None
+
     requests.Session.send = send  # type: ignore[method-assign,assignment]
+    records_store.concurrently = concurrently
     try:
         yield trips
     finally:
         requests.Session.send = original  # type: ignore[method-assign]
+        records_store.concurrently = batched
 
 
 @pytest.mark.parametrize(
@@ -114,6 +138,49 @@ def test_a_status_callback_costs_two_table_round_trips(app, azurite: str, twilio
     body = record(app, request_id)
     assert body["status"] == "delivered"
     assert [event["kind"] for event in body["events"]] == ["sent", "callback"]
+
+
+# -- inbound webhooks ------------------------------------------------------------------------------
+
+# Before: 6 sequential requests for an SMS or a call (claim, three index rows, SID link, event), 9 for a STOP.
+MAX_INBOUND_ROUND_TRIPS = 3
+
+
+def inbound(kind: str) -> tuple[str, str, dict[str, str]]:
+    """A signed inbound webhook of a fresh SID and sender: (function, path, form)."""
+    sender = "+1555" + str(uuid.uuid4().int)[-7:]
+    if kind == "call":
+        return "voice_incoming", "voice/incoming", {"CallSid": "CA" + uuid.uuid4().hex, "From": sender,
+                                                    "To": PHONE_NUMBER, "CallStatus": "ringing"}  # fmt: skip
+    body = "STOP" if kind == "stop" else "hello"
+    return "sms_incoming", "sms/incoming", {"MessageSid": "SM" + uuid.uuid4().hex, "From": sender,
+                                            "To": PHONE_NUMBER, "Body": body}  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("sms", (5, 2)), ("call", (5, 2)), ("stop", (7, 3))])
+def test_an_inbound_webhook_costs_at_most_3_table_round_trips_before_its_answer(
+    app, azurite: str, configure, kind: str, expected: tuple[int, int]
+) -> None:
+    """The record and its event in one transaction, then its index rows at once (a STOP's opt-out beside them)."""
+    configure(SMS_AUTO_REPLY="Thanks!", VOICE_GREETING="Hello.")
+    name, path, _ = inbound(kind)
+    post_signed(app, name, f"{PUBLIC_BASE_URL}/api/{path}", inbound(kind)[2])  # tables exist, clients built
+    form = inbound(kind)[2]
+    with counting(azurite) as trips:
+        assert post_signed(app, name, f"{PUBLIC_BASE_URL}/api/{path}", form).status_code == 200
+    assert (len(trips.table), trips.sequential) == expected, trips.table  # (requests, sequential)
+    assert trips.sequential <= MAX_INBOUND_ROUND_TRIPS
+    assert trips.table[0] == "POST /devstoreaccount1/$batch"  # the record and its event, together
+    sid = form.get("CallSid") or form["MessageSid"]
+    body = record(app, sid)
+    assert [event["kind"] for event in body["events"]] == ["incoming"]
+    assert app_records_for(app, form["From"]) == [sid]  # the number index row
+    with counting(azurite) as replay:
+        assert post_signed(app, name, f"{PUBLIC_BASE_URL}/api/{path}", form).status_code == 200
+    # A replay reads the stored record back to index it again: 3, a STOP 4 (is it applied yet?).
+    assert replay.sequential == expected[1] + 1, replay.table
+    assert [event["kind"] for event in record(app, sid)["events"]] == ["incoming"]  # a replay adds nothing
+    assert app_records_for(app, form["From"]) == [sid]
 
 
 # -- id conflicts ----------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Property-based hostile input on every HTTP route of the real app (section 3 of the reliability promises).
 
 Routes come from the app's own function metadata, so a new route is covered without a change here.
-In process: the user function gets a `func.HttpRequest`, as the host would pass it. Over HTTP: a
-smaller sample through the local host, with its method routing and function keys.
+In process: the user function gets a `func.HttpRequest`, as the host would pass it; the operator page
+reads through its reader port, over the in-memory table twin with hostile records (it refuses the keys
+Table Storage refuses), instead of a few hundred storage reads per example. Over HTTP: a smaller sample
+through the local host, with its method routing and function keys, on Azurite.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.dashboard.seed import hostile_records, twin_store
 from tests.leakguard import observe_response
 from tests.security.hostile import INJECTIONS, Hostile, check_answer, check_twiml, hostile_requests
 from tests.security.routes import Route, http_routes
@@ -48,6 +51,18 @@ def fuzz_settings() -> Iterator[None]:
     get_settings.cache_clear()
 
 
+@pytest.fixture
+def page_reader(route: Route, monkeypatch: pytest.MonkeyPatch) -> None:
+    """For the operator page: its reader over the twin (tests/dashboard/test_search_input.py covers the real one)."""
+    if route.name == "dashboard":
+        from datetime import datetime, timezone
+
+        from switchboard.dashboard.reader import StoreRecordReader
+
+        reader = StoreRecordReader(twin_store(hostile_records(datetime.now(timezone.utc))))
+        monkeypatch.setattr("switchboard.functions.dashboard.reader_for", lambda settings: reader)
+
+
 def _call(route: Route, hostile: Hostile):
     request = http_request(
         hostile.method,
@@ -61,7 +76,7 @@ def _call(route: Route, hostile: Hostile):
 
 @pytest.mark.parametrize("route", ROUTES, ids=str)
 @given(data=st.data())
-def test_hostile_requests_in_process(route: Route, data: st.DataObject, azurite: str) -> None:
+def test_hostile_requests_in_process(route: Route, data: st.DataObject, azurite: str, page_reader: None) -> None:
     hostile = data.draw(hostile_requests(route), label="request")
     response = _call(route, hostile)
     body = response.get_body() or b""

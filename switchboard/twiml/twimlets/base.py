@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from switchboard.policies.dialpolicy import DialPolicy
 from switchboard.settings import Settings
 from switchboard.shared.phones import DEFAULT_COUNTRY, mask, to_e164
-from switchboard.twiml.common import URL_LIMIT, is_http_url
+from switchboard.shared.urls import URL_LIMIT, is_http_url
 from switchboard.webhooks.request import Params
 
 log = logging.getLogger("switchboard.twimlets")
@@ -156,7 +156,7 @@ class Call:
 
     def resolve(self, value: str) -> str:
         """A relative URL (`voicemail?Email=...`, `/busy.mp3`) resolved as Twilio does, against the request URL."""
-        if is_http_url(value) or not self.request_url:
+        if is_http_url(value.strip()) or not self.request_url:
             return value
         return urljoin(self.request_url, value)
 
@@ -264,7 +264,7 @@ class Call:
 
     def audio_or_text(self, value: str) -> str:
         """A `Message`: an http(s) URL or a relative audio file (`greeting.mp3`) is played; other text is said."""
-        if is_http_url(value):
+        if is_http_url(value.strip()):
             return value
         # Resolved against the request URL, it becomes an absolute URL and is played. Without one (the
         # default voice flow, configured by settings) a relative value stays words to say.
@@ -283,6 +283,6 @@ def looks_like_audio_path(value: str) -> bool:
 
 def is_url(value: str) -> bool:
     """An absolute http(s) URL, or a path on this app (Twilio resolves it against the request URL)."""
-    if is_http_url(value):
+    if is_http_url(value.strip()):
         return True
     return value.startswith("/") and not value.startswith("//") and len(value) <= URL_LIMIT and " " not in value

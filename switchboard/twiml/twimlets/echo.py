@@ -6,7 +6,7 @@ from twilio.twiml import TwiML
 
 from switchboard.twiml.twimlets.base import BadParameter, Call
 
-TWIML_LIMIT = 16 * 1024
+ECHO_LIMIT = 16 * 1024  # this twimlet's own bound on `Twiml` (not the Calls API's 4,000: echo answers a webhook)
 
 
 class Verbatim(TwiML):
@@ -34,8 +34,8 @@ def check(text: str) -> None:
 
     if not text:
         raise BadParameter("Twiml is required")
-    if len(text) > TWIML_LIMIT:
-        raise BadParameter(f"Twiml is over {TWIML_LIMIT} characters")
+    if len(text) > ECHO_LIMIT:
+        raise BadParameter(f"Twiml is over {ECHO_LIMIT} characters")
     if "<!" in text:
         raise BadParameter("Twiml may not carry a DOCTYPE, entity or CDATA section")
     try:

@@ -7,7 +7,8 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from switchboard.twiml.common import is_http_url, say_or_play
+from switchboard.shared.urls import is_http_url
+from switchboard.twiml.common import say_or_play
 from switchboard.twiml.twimlets.base import AUDIO_EXTENSIONS, BadParameter, Call
 
 MAX_TRACKS = 50
@@ -29,7 +30,7 @@ def holdmusic(call: Call) -> VoiceResponse:
     if not urls:
         raise BadParameter("holdmusic needs Url[] or a Container holding audio files")
     for url in urls:
-        if not is_http_url(url):
+        if not is_http_url(url.strip()):
             raise BadParameter("Url[] holds a value that is not an http(s) URL")
     if call.flag("Shuffle", True):
         call.rng.shuffle(urls)

@@ -1,4 +1,4 @@
-"""Self-hosted Twimlets: the same parameters as twimlets.com, answered from the user's own app."""
+"""message: `Message`, `Message[]` or `Message[0]`...: each URL (or relative audio file) is played, the rest said."""
 
 from __future__ import annotations
 
