@@ -79,7 +79,10 @@ NEEDS_AZURITE = [
 
 
 def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), AzureWebJobsStorage="given")
+    # Only the plugin under test: installed plugins (Hypothesis, Playwright...) would cost a second a run.
+    env = dict(
+        os.environ, PYTHONPATH=str(PROJECT_ROOT), AzureWebJobsStorage="given", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"
+    )
     command = [sys.executable, "-m", "pytest", "-p", "tests.tiers", "-p", "no:cacheprovider", "-q",
                "--rootdir", str(folder), "-c", str(folder / "pytest.ini"), *args, str(folder)]  # fmt: skip
     return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=120, check=False)
