@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: setup run demo test lint typecheck unit clean chromium chaos load bench package lock
+.PHONY: setup run demo test check versioned lint typecheck unit clean chromium chaos load bench package lock
 
 setup: $(STAMP_PY) $(STAMP_NODE) local.settings.json
 
@@ -51,6 +51,16 @@ unit: setup chromium
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 test: lint typecheck unit
+
+# The quick tier, under a minute: ruff, mypy and the tests that need no Azurite and are not slow. A test needs
+# Azurite when its fixtures do (tests/tiers.py derives the marker); `make test` runs everything.
+check: lint typecheck
+	$(PY) -m pytest -m "not azurite and not slow"
+
+# What can differ between Python versions (azure-functions 1.x up to 3.12, 2.x on 3.13): the quick tier plus the
+# tests marked `versioned` (tests/tiers.py). .ci/run runs it on 3.13: make VENV=.venv-py3.13 PYTHON=python3.13 versioned
+versioned: setup
+	$(PY) -m pytest -m "versioned or (not azurite and not slow)"
 
 clean:
 	rm -rf $(VENV) node_modules .azurite .run .dist .pytest_cache .mypy_cache .ruff_cache test-artifacts

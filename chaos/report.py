@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.callbacks import CallbackSender
-from chaos.run import TRANSITIONAL, Run, request_id_of, retrying
+from chaos.run import TRANSITIONAL, Request, Run, request_id_of, retrying
 from chaos.stack import API_SECRET, AUTH_TOKEN
 
 FULL_NUMBER = re.compile(r"(?:\+|%2[Bb])[1-9]\d{6,14}(?!\d)")
@@ -63,14 +63,21 @@ def _count(client: Any) -> int:
     return int(client.get_queue_properties().approximate_message_count)
 
 
+def records_of(request: Request, state: State) -> list[str]:
+    """A request's record ids: its own id, or, for a message without one, every record whose text holds its marker.
+
+    The app records an id-less message under its queue message id, which the harness cannot know when a send
+    went unanswered: the text is what ties the record to the request.
+    """
+    if not request.id_less:
+        return [str(request.record_id)] if request.record_id in state.records else []
+    return sorted(rid for rid, record in state.records.items() if request.marker in str(record.get("raw") or ""))
+
+
 def settled(run: Run, state: State) -> bool:
     for request in run.requests:
-        if request.kind == "not base64":
-            if not any(request.marker in raw for raw in state.undecodable.values()):
-                return False
-            continue
-        record = state.records.get(request.record_id or "")
-        if record is None or record.get("status") in TRANSITIONAL:
+        ids = records_of(request, state)
+        if not ids or any(state.records[rid].get("status") in TRANSITIONAL for rid in ids):
             return False
     return not any(state.queues.values())
 
@@ -97,32 +104,53 @@ def final_state(run: Run, emulator: Any, timeout: float, previous: State | None 
     return state
 
 
+@dataclass
+class Matching:
+    matched: dict[str, dict[str, Any]] = field(default_factory=dict)  # request key -> its final record
+    missing: list[str] = field(default_factory=list)
+    unsettled: list[str] = field(default_factory=list)
+    doubled: list[str] = field(default_factory=list)  # id-less messages recorded twice, never resent
+    expected_ids: set[str] = field(default_factory=set)
+    resent_records: int = 0  # extra records of id-less messages the producer resent after an unanswered send
+
+
+def match(requests: list[Request], state: State) -> Matching:
+    """Pure: which records answer which requests."""
+    found = Matching()
+    for request in requests:
+        ids = records_of(request, state)
+        found.expected_ids.update(ids)
+        records = [state.records[rid] for rid in ids]
+        if not records:
+            found.missing.append(request.key)
+        elif any(record.get("status") in TRANSITIONAL for record in records):
+            found.unsettled.append(f"{request.key}={[record.get('status') for record in records]}")
+        else:
+            found.matched[request.key] = records[0]
+        if len(ids) > 1:
+            # Only a message queued twice gets two records, and the producer queues one twice only by resending
+            # an unanswered send: explained if that happened to this request, a broken promise otherwise.
+            if request.ambiguous_sends:
+                found.resent_records += len(ids) - 1
+            else:
+                found.doubled.append(request.key)
+    return found
+
+
 def check(run: Run, emulator: Any, sender: CallbackSender, state: State, host_logs: list[Path]) -> dict[str, Any]:
     from switchboard.records import lifecycle as lc
 
     violations: list[str] = []
     requests = run.requests
-    matched: dict[str, dict[str, Any]] = {}
-    missing, unsettled = [], []
-    for request in requests:
-        if request.kind == "not base64":
-            hit = next((rid for rid, raw in state.undecodable.items() if request.marker in raw), None)
-            record = state.records.get(hit) if hit else None
-        else:
-            record = state.records.get(request.record_id or "")
-        if record is None:
-            missing.append(request.key)
-        elif record.get("status") in TRANSITIONAL:
-            unsettled.append(f"{request.key}={record.get('status')}")
-        else:
-            matched[request.key] = record
-    expected_ids = {r.record_id for r in requests if r.record_id} | {
-        str(rec["id"]) for key, rec in matched.items() if str(rec.get("id", "")).startswith("undecodable-")
-    }
+    found = match(requests, state)
+    matched, missing, unsettled, doubled = found.matched, found.missing, found.unsettled, found.doubled
+    expected_ids, resent_records = found.expected_ids, found.resent_records
     outbound = {rid: rec for rid, rec in state.records.items() if rec.get("direction") == "outbound"}
     extra = sorted(rid for rid in outbound if rid not in expected_ids)
     if missing:
         violations.append(f"{len(missing)} request(s) without a record: {missing[:5]}")
+    if doubled:
+        violations.append(f"{len(doubled)} message(s) without an id recorded more than once: {doubled[:5]}")
     if unsettled:
         violations.append(f"{len(unsettled)} request(s) not final: {unsettled[:5]}")
     if extra:
@@ -198,6 +226,8 @@ def check(run: Run, emulator: Any, sender: CallbackSender, state: State, host_lo
         "malformed": len(requests) - len(valid),
         "enqueued_twice": sum(r.twice for r in requests),
         "messages_enqueued": run.enqueued,
+        "unanswered_sends": sum(r.ambiguous_sends for r in requests),
+        "records_of_resent_messages": resent_records,
         "final_records": len(matched),
         "missing": len(missing),
         "not_final": len(unsettled),
@@ -238,7 +268,9 @@ def check(run: Run, emulator: Any, sender: CallbackSender, state: State, host_lo
 def print_report(report: dict[str, Any]) -> None:
     rows = [
         ("requests in (distinct)", report["requests"], f"{report['valid']} valid, {report['malformed']} malformed"),
-        ("messages enqueued", report["messages_enqueued"], f"{report['enqueued_twice']} requests enqueued twice"),
+        ("messages enqueued", report["messages_enqueued"], f"{report['enqueued_twice']} requests enqueued twice; "
+         f"{report['unanswered_sends']} send(s) unanswered during the restart, resent: "
+         f"{report['records_of_resent_messages']} extra record(s) of an id-less message"),
         ("final records out", report["final_records"], f"missing {report['missing']}, not final "
                                                        f"{report['not_final']}, extra {report['extra_records']}"),
         ("  by status", "", ", ".join(f"{k} {v}" for k, v in report["by_status"].items())),

@@ -62,9 +62,16 @@ class Request:
     key: str
     kind: str  # call | sms | a malformed kind
     payload: bytes | str  # bytes are base64-encoded on the way in; str "not base64" goes in raw
-    record_id: str | None = None
+    record_id: str | None = None  # None: the message carries no id (the app records it under a queue message id)
     twice: bool = False
     marker: str = ""
+    # Sends that reached Azurite but got no answer (it was restarting): the message may be queued although the
+    # send failed, so the retry may queue it twice. Only the harness knows; the report accounts for it.
+    ambiguous_sends: int = 0
+
+    @property
+    def id_less(self) -> bool:
+        return self.record_id is None
 
 
 @dataclass
@@ -131,8 +138,10 @@ def enqueue_all(run: Run, stop: threading.Event) -> None:
     from switchboard.adapters.storage import queue_client
     from tools.devhost.queues import create_if_missing
 
-    raw = queue_client("outbound", base64=False)
-    create_if_missing(raw)
+    # No SDK retries: the SDK would resend an unanswered message itself, unseen (and its first backoff, about
+    # 15 s, would hold the producer far past the restart); `retrying` resends in 0.5 s steps and counts it.
+    raw = queue_client("outbound", base64=False, retry_total=0)
+    retrying("create the queue", functools.partial(create_if_missing, raw), run)
     interval = run.options.enqueue_seconds / max(1, run.options.n)
     started = time.monotonic()
     for index, request in enumerate(run.requests):
@@ -144,19 +153,25 @@ def enqueue_all(run: Run, stop: threading.Event) -> None:
         text = (
             request.payload if isinstance(request.payload, str) else base64.b64encode(request.payload).decode("ascii")
         )
-        for copy in range(2 if request.twice else 1):
+        for _ in range(2 if request.twice else 1):
             try:
-                sent = retrying("enqueue", functools.partial(_send, raw, text), run)
+                retrying("enqueue", functools.partial(_send, raw, text, request), run)
             except Exception:
                 run.send_errors += 1
                 continue
             run.enqueued += 1
-            if copy == 0 and request.record_id is None and request.kind != "not base64":
-                request.record_id = str(sent.id)  # id-less messages are recorded under the queue message id
 
 
-def _send(queue: Any, text: str) -> Any:
-    return queue.send_message(text)
+def _send(queue: Any, text: str, request: Request) -> Any:
+    from azure.core.exceptions import ServiceRequestError
+
+    try:
+        return queue.send_message(text)
+    except ServiceRequestError:
+        raise  # never sent (refused): a retry cannot queue it twice
+    except Exception:
+        request.ambiguous_sends += 1
+        raise
 
 
 def chaos_schedule(run: Run, hosts: list[LocalHostProcess], azurite: Any, stop: threading.Event) -> None:

@@ -4,7 +4,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -13,8 +13,12 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support import BASE_ENV  # noqa: E402
 
-# Session-wide watch for leaked secrets and phone numbers (see tests/leakguard.py).
-pytest_plugins = ["tests.leakguard"]
+if TYPE_CHECKING:
+    from tools.localmachine import Azurite
+
+# Session-wide watch for leaked secrets and phone numbers (tests/leakguard.py); the `azurite` marker,
+# derived from fixture use (tests/tiers.py).
+pytest_plugins = ["tests.leakguard", "tests.tiers"]
 
 # The app reads settings lazily, but set them before anything imports it.
 for key in list(os.environ):
@@ -57,14 +61,24 @@ def app():
 
 
 @pytest.fixture(scope="session")
-def azurite() -> Iterator[str]:
-    """A private Azurite on free ports, in memory, for the whole session. Yields its connection string."""
-    from tools.localmachine import Azurite
+def own_azurite() -> type[Azurite]:
+    """For a test that starts its own Azurite (in process, or in a subprocess such as the chaos harness).
+
+    Asking for it marks the test `azurite` (tests/tiers.py) and fails it plainly when Azurite is not installed.
+    """
+    from tools.localmachine import Azurite, node_binary
 
     try:
-        server = Azurite.on_free_ports().start()
+        node_binary("azurite")
     except FileNotFoundError as missing:
         pytest.fail(f"Azurite is not installed ({missing}); `make test` installs it", pytrace=False)
+    return Azurite
+
+
+@pytest.fixture(scope="session")
+def azurite(own_azurite: type[Azurite]) -> Iterator[str]:
+    """A private Azurite on free ports, in memory, for the whole session. Yields its connection string."""
+    server = own_azurite.on_free_ports().start()
     os.environ["AzureWebJobsStorage"] = server.connection_string
     try:
         yield server.connection_string

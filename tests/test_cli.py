@@ -89,7 +89,6 @@ def received(queue_name: str) -> dict[str, object]:
     return dict(json.loads(base64.b64decode(message.content)))
 
 
-@pytest.mark.azurite
 def test_send_sms_prints_the_request_id_of_the_enqueued_message(azurite: str, queue_name: str, tmp_path: Path) -> None:
     done = run_cli("send", "sms", "--to", "+15558675310", "--body", "Hi there", "--queue", queue_name,
                    azurite=azurite, cwd=tmp_path)  # fmt: skip
@@ -98,7 +97,6 @@ def test_send_sms_prints_the_request_id_of_the_enqueued_message(azurite: str, qu
     assert received(queue_name) == {"type": "sms", "id": request_id, "to": "+15558675310", "body": "Hi there"}
 
 
-@pytest.mark.azurite
 def test_send_call_waits_for_a_final_status(
     azurite: str, queue_name: str, records: RecordsServer, tmp_path: Path
 ) -> None:
@@ -121,7 +119,6 @@ def test_send_call_waits_for_a_final_status(
     assert received(queue_name)["say"] == "Hello world."
 
 
-@pytest.mark.azurite
 def test_a_failed_request_exits_1_with_twilios_error(
     azurite: str, queue_name: str, records: RecordsServer, tmp_path: Path
 ) -> None:
@@ -134,7 +131,6 @@ def test_a_failed_request_exits_1_with_twilios_error(
     assert done.stdout.splitlines()[1] == "failed error_code=21211 error_message=Invalid 'To' Phone Number"
 
 
-@pytest.mark.azurite
 def test_waiting_is_bounded(azurite: str, queue_name: str, records: RecordsServer, tmp_path: Path) -> None:
     records.answers = [(200, {"status": "queued"})]
     done = run_cli("send", "sms", "--to", "+15558675310", "--body", "x", "--queue", queue_name, "--wait",

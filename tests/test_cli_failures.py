@@ -12,8 +12,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
-
 from tools.localmachine import PROJECT_ROOT
 
 LIMIT_SECONDS = 10
@@ -75,7 +73,6 @@ def test_no_storage_setting_says_what_to_set(tmp_path: Path) -> None:
     assert "set AzureWebJobsStorage" in one_line(done)
 
 
-@pytest.mark.azurite
 def test_a_wrong_storage_key_is_one_line(azurite: str, queue_name: str, tmp_path: Path) -> None:
     wrong = with_key(azurite, "d3Jvbmcta2V5" * 7 + "AAAA")
     done, seconds = run_cli("--queue", queue_name, cwd=tmp_path, AzureWebJobsStorage=wrong)
@@ -87,7 +84,6 @@ def test_a_wrong_storage_key_is_one_line(azurite: str, queue_name: str, tmp_path
     assert "d3Jvbmcta2V5" not in line  # the key itself is never printed
 
 
-@pytest.mark.azurite
 def test_a_missing_queue_is_one_line(azurite: str, tmp_path: Path) -> None:
     done, seconds = run_cli("--queue", "nosuchqueue-" + uuid.uuid4().hex[:8], cwd=tmp_path, AzureWebJobsStorage=azurite)
     assert done.returncode == 2
@@ -95,7 +91,6 @@ def test_a_missing_queue_is_one_line(azurite: str, tmp_path: Path) -> None:
     assert "no queue 'nosuchqueue-" in one_line(done)
 
 
-@pytest.mark.azurite
 def test_app_down_while_waiting_is_one_line(azurite: str, queue_name: str, tmp_path: Path) -> None:
     api = f"http://127.0.0.1:{closed_port()}"
     done, seconds = run_cli("--queue", queue_name, "--wait", "--api-url", api, "--function-key", "k",
@@ -108,7 +103,6 @@ def test_app_down_while_waiting_is_one_line(azurite: str, queue_name: str, tmp_p
     assert "make run" in line
 
 
-@pytest.mark.azurite
 def test_a_wrong_function_key_is_one_line(azurite: str, queue_name: str, served, tmp_path: Path) -> None:
     done, seconds = run_cli("--queue", queue_name, "--wait", "--api-url", f"http://127.0.0.1:{served.port}",
                             "--function-key", "not-the-key", cwd=tmp_path, AzureWebJobsStorage=azurite)  # fmt: skip

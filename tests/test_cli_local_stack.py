@@ -20,7 +20,7 @@ from tools.devhost.host import LocalHost
 from tools.emulator.rest import TwilioEmulator
 from tools.localmachine import PROJECT_ROOT, free_port
 
-pytestmark = [pytest.mark.azurite, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

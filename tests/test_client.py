@@ -103,7 +103,6 @@ def queue(azurite: str):
     queue.delete_queue()
 
 
-@pytest.mark.azurite
 def test_send_sms_puts_base64_json_on_the_queue(azurite: str, queue) -> None:
     from azure.storage.queue import QueueClient
 
@@ -115,7 +114,6 @@ def test_send_sms_puts_base64_json_on_the_queue(azurite: str, queue) -> None:
     assert not list(contract_validator().iter_errors(decoded))
 
 
-@pytest.mark.azurite
 def test_send_call_keeps_the_given_request_id(queue) -> None:
     assert client.send_call(queue, "+15558675310", say="Hello world.", request_id="order-7:call") == "order-7:call"
     received = queue.receive_message()
@@ -128,7 +126,6 @@ def test_send_call_keeps_the_given_request_id(queue) -> None:
     }
 
 
-@pytest.mark.azurite
 def test_a_queue_client_without_base64_is_refused(azurite: str, queue) -> None:
     from azure.storage.queue import QueueClient
 

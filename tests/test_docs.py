@@ -287,7 +287,6 @@ def test_every_runnable_block_has_a_runner_and_every_runner_a_block() -> None:
     assert {block.what for block in RUNNABLE} == set(RUNNERS)
 
 
-@pytest.mark.azurite
 @pytest.mark.slow
 @pytest.mark.parametrize("block", RUNNABLE, ids=[f"{b.what}@{b.where}" for b in RUNNABLE])
 def test_runnable_block(block: Block, stack: Stack, tmp_path: Path) -> None:

@@ -210,7 +210,6 @@ def message_for(recording_sid: str) -> str:
     return json.dumps({"id": f"vm-email-{recording_sid}", "to": MAIL.to, "subject": MAIL.subject, "body": MAIL.body})
 
 
-@pytest.mark.azurite
 def test_a_repeated_message_sends_one_email(app, azurite, configure, plain_smtp: Inbox) -> None:
     configure(SMTP_URL=f"smtp://127.0.0.1:{plain_smtp.port}", EMAIL_FROM=SENDER)
     body = message_for("RE" + "1" * 32)
@@ -219,7 +218,6 @@ def test_a_repeated_message_sends_one_email(app, azurite, configure, plain_smtp:
     assert len(plain_smtp.messages) == 1
 
 
-@pytest.mark.azurite
 def test_a_failed_send_is_retried_and_then_sent_once(app, azurite, configure, plain_smtp: Inbox, caplog) -> None:
     from switchboard.mail.delivery import RetryLater
 
@@ -275,7 +273,6 @@ def callbacks(
     return recording
 
 
-@pytest.mark.azurite
 def test_without_smtp_settings_email_is_logged_as_not_configured(app, azurite, configure, mail_queue, caplog) -> None:
     configure(SMTP_URL=None, EMAIL_FROM=None)
     with caplog.at_level(logging.WARNING, logger="switchboard.twimlets"):
@@ -285,7 +282,6 @@ def test_without_smtp_settings_email_is_logged_as_not_configured(app, azurite, c
     assert queued_mail() == []
 
 
-@pytest.mark.azurite
 def test_a_bad_email_address_is_logged_and_the_voicemail_still_taken(app, azurite, configure, mail_queue, caplog):
     configure(SMTP_URL="smtp://127.0.0.1:2525", EMAIL_FROM=SENDER)
     with caplog.at_level(logging.WARNING, logger="switchboard.twimlets"):
@@ -382,7 +378,6 @@ def head() -> str:
     return "You have a new voicemail from +16505551212.\nLength: 12 seconds.\n\n"
 
 
-@pytest.mark.azurite
 @pytest.mark.parametrize("transcribe", [True, False])
 def test_the_voicemail_email_example_end_to_end(voicemails: Voicemails, transcribe: bool) -> None:
     """Twilio's documented example: callbacks -> the recording's copy and the e-mail queue -> SMTP, once."""
@@ -402,7 +397,6 @@ def test_the_voicemail_email_example_end_to_end(voicemails: Voicemails, transcri
     assert attachment.get_content() == voicemails.emulator.media.recording_file(sid)
 
 
-@pytest.mark.azurite
 def test_a_small_recording_is_attached_with_its_stored_type(voicemails: Voicemails) -> None:
     call_sid, sid, _ = voicemails.leave(seconds=3)
     assert voicemails.copy() == 2  # Twilio's recording callback came twice: the same blob, written once
@@ -421,7 +415,6 @@ def test_a_small_recording_is_attached_with_its_stored_type(voicemails: Voicemai
     assert len(data) == 44 + 3 * 8000 * 2  # a real 3 s, 8 kHz, 16-bit WAV
 
 
-@pytest.mark.azurite
 @pytest.mark.parametrize("limit", ["1000", "0"])
 def test_a_recording_over_the_limit_is_linked(voicemails: Voicemails, configure, limit: str, caplog) -> None:
     configure(VOICEMAIL_EMAIL_ATTACH_MAX_BYTES=limit)
@@ -438,7 +431,6 @@ def test_a_recording_over_the_limit_is_linked(voicemails: Voicemails, configure,
     assert reason in caplog.text
 
 
-@pytest.mark.azurite
 def test_an_email_that_runs_before_the_copy_waits_for_it_then_attaches_once(
     voicemails: Voicemails, monkeypatch
 ) -> None:
@@ -459,7 +451,6 @@ def test_an_email_that_runs_before_the_copy_waits_for_it_then_attaches_once(
     assert queued_mail() == []
 
 
-@pytest.mark.azurite
 def test_the_wait_for_a_copy_is_bounded_then_the_email_links_it(voicemails: Voicemails, monkeypatch) -> None:
     from switchboard.mail import delivery
 
@@ -476,7 +467,6 @@ def test_the_wait_for_a_copy_is_bounded_then_the_email_links_it(voicemails: Voic
     assert text(message) == head() + f"Listen to the message:\n{link}.mp3\n"
 
 
-@pytest.mark.azurite
 def test_a_failed_read_of_the_copy_is_looked_past_like_a_missing_one(voicemails: Voicemails, monkeypatch) -> None:
     from switchboard.functions.glue_twimlets import stored_recording
     from switchboard.mail import delivery
@@ -505,7 +495,6 @@ def test_a_failed_read_of_the_copy_is_looked_past_like_a_missing_one(voicemails:
     assert attachment.get_content() == voicemails.emulator.media.recording_file(sid)
 
 
-@pytest.mark.azurite
 def test_an_mp3_copy_is_attached_as_audio_mpeg(voicemails: Voicemails) -> None:
     """Twilio's recordings are WAV or MP3: the attachment carries the type the blob was stored with."""
     from azure.storage.blob import ContentSettings

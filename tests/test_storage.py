@@ -27,7 +27,6 @@ def identity_mode(monkeypatch: pytest.MonkeyPatch):
     storage._credential.cache_clear()
 
 
-@pytest.mark.azurite
 def test_connection_string_mode_round_trips_queues_and_tables(azurite: str) -> None:
     name = "t" + uuid.uuid4().hex[:12]
     assert StorageTarget.resolve().connection_string == azurite

@@ -19,7 +19,7 @@ VERDICTS = {"PASS", "MISS", "reported"}
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str, Path]:
+def results(tmp_path_factory: pytest.TempPathFactory, own_azurite: object) -> tuple[dict[str, Any], str, Path]:
     out = tmp_path_factory.mktemp("bench")
     subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(out)], cwd=PROJECT_ROOT, check=True, timeout=240

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def test_a_small_chaos_run_keeps_every_promise(tmp_path: Path) -> None:
+def test_a_small_chaos_run_keeps_every_promise(tmp_path: Path, own_azurite: object) -> None:
     command = [sys.executable, "-m", "chaos", "--n", "60", "--kills", "2", "--enqueue-seconds", "8",
                "--settle-seconds", "120", "--malformed", "0.1", "--twice", "0.1",
                "--workdir", str(tmp_path)]  # fmt: skip

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def test_the_webhook_routes_answer_every_request_under_a_short_load(tmp_path: Path) -> None:
+def test_the_webhook_routes_answer_every_request_under_a_short_load(tmp_path: Path, own_azurite: object) -> None:
     figures_file = tmp_path / "load.json"
     command = [sys.executable, "-m", "chaos.load", "--rate", "20", "--seconds", "3", "--workdir", str(tmp_path),
                "--json", str(figures_file)]  # fmt: skip

@@ -20,7 +20,7 @@ from tools.devhost.host import LocalHost
 from tools.emulator.recordings import png_bytes, wav_bytes
 from tools.localmachine import free_port
 
-pytestmark = [pytest.mark.azurite, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 MARK = uuid.uuid4().hex[:10]
 SETTINGS = {"RECORDS_TABLE": f"media{MARK}", "RECORDINGS_CONTAINER": f"rec{MARK}", "MEDIA_CONTAINER": f"mms{MARK}"}
 

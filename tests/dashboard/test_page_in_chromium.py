@@ -93,7 +93,6 @@ def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
     return page, problems
 
 
-@pytest.mark.azurite
 def test_the_dashboard_needs_a_function_key(host: LocalHost, configure) -> None:
     configure(RECORDS_TABLE=TABLE)
     assert requests.get(f"{host.base_url}/dashboard", timeout=10).status_code == 401
@@ -103,7 +102,6 @@ def test_the_dashboard_needs_a_function_key(host: LocalHost, configure) -> None:
     assert "nonce-" in answer.headers["Content-Security-Policy"]
 
 
-@pytest.mark.azurite
 @pytest.mark.slow
 def test_the_dashboard_in_chromium(browser: Any, host: LocalHost, seeded: dict[str, Any], configure) -> None:
     configure(RECORDS_TABLE=TABLE)

@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import pytest
 from azure.data.tables import TableClient
 
 from switchboard.adapters.storage import table_client
@@ -17,7 +16,6 @@ from tests.dashboard.seed import record, store
 NOW = datetime.now(timezone.utc)
 
 
-@pytest.mark.azurite
 def test_reads_by_id_sid_number_and_time(azurite: str) -> None:
     table = table_client("dash" + uuid.uuid4().hex[:10])
     records = [
@@ -41,7 +39,6 @@ def test_reads_by_id_sid_number_and_time(azurite: str) -> None:
         table.delete_table()
 
 
-@pytest.mark.azurite
 def test_a_missing_table_reads_as_empty(azurite: str) -> None:
     absent = table_client("absent" + uuid.uuid4().hex[:10])
     reader = StoreRecordReader(RecordStore(absent, absent))
@@ -71,7 +68,6 @@ def recording_table(connection: str) -> RecordingTable:
     return table
 
 
-@pytest.mark.azurite
 def test_recent_reads_day_partitions_newest_first_with_current_status(azurite: str) -> None:
     now = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
     table = recording_table(azurite)

@@ -136,7 +136,6 @@ def _drain(client, expect: int, timeout: float = 30.0) -> list[str]:
     return found
 
 
-@pytest.mark.azurite
 def test_queue_trigger_semantics(azurite: str) -> None:
     seen: list[tuple[str, int]] = []
     done = threading.Event()

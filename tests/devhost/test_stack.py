@@ -10,7 +10,7 @@ import requests
 from tests.support import ACCOUNT_SID, AUTH_TOKEN, FUNCTION_KEY, PHONE_NUMBER
 from tools.devhost.stack import Stack, emulator_port, uses_real_twilio
 from tools.emulator.inbound import inbound_call
-from tools.localmachine import PROJECT_ROOT, Azurite, free_port, port_open
+from tools.localmachine import PROJECT_ROOT, free_port, port_open
 
 REAL_SID = "AC" + "5f" * 16
 TWILIO = "https://api.twilio.com"
@@ -39,11 +39,11 @@ def test_emulator_port_follows_the_base_url() -> None:
 
 
 @pytest.mark.slow
-def test_the_stack_runs_the_whole_inbound_path_and_stops_everything(tmp_path) -> None:
+def test_the_stack_runs_the_whole_inbound_path_and_stops_everything(tmp_path, own_azurite) -> None:
     env = dict(os.environ) | {"VOICE_GREETING": "Hello from the stack.", "PUBLIC_BASE_URL": "https://elsewhere.example"}
     log = (tmp_path / "stack.log").open("wb")
     stack = Stack(
-        app_port=free_port(), emulator_port=free_port(), azurite=Azurite.on_free_ports(),
+        app_port=free_port(), emulator_port=free_port(), azurite=own_azurite.on_free_ports(),
         settings_path=PROJECT_ROOT / "no-such-settings.json", output=log, env=env,
     )  # fmt: skip
     with stack:
@@ -72,7 +72,7 @@ def test_the_stack_runs_the_whole_inbound_path_and_stops_everything(tmp_path) ->
 
 
 @pytest.mark.slow
-def test_beside_core_tools_the_stack_creates_every_queue_table_and_container(tmp_path) -> None:
+def test_beside_core_tools_the_stack_creates_every_queue_table_and_container(tmp_path, own_azurite) -> None:
     """`make run` with Core Tools starts no local host: the launcher provisions storage itself."""
     from azure.data.tables import TableServiceClient
     from azure.storage.blob import BlobServiceClient
@@ -83,7 +83,7 @@ def test_beside_core_tools_the_stack_creates_every_queue_table_and_container(tmp
 
     log = (tmp_path / "stack.log").open("wb")
     stack = Stack(
-        emulator_port=free_port(), azurite=Azurite.on_free_ports(), output=log, env=dict(os.environ),
+        emulator_port=free_port(), azurite=own_azurite.on_free_ports(), output=log, env=dict(os.environ),
         settings_path=PROJECT_ROOT / "no-such-settings.json", with_app=False,
     )  # fmt: skip
     with stack:

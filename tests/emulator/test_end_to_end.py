@@ -21,7 +21,7 @@ from tools.emulator.inbound import inbound_call
 from tools.emulator.progress import Simulator
 from tools.emulator.rest import TwilioEmulator
 
-pytestmark = [pytest.mark.azurite, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 @dataclass

@@ -15,7 +15,6 @@ from tools.emulator.inbound import Reply, inbound_call, inbound_sms
 from tools.localmachine import PROJECT_ROOT, free_port, stop_process, wait_for_ports
 
 CALLER = "+15558675310"
-pytestmark = pytest.mark.azurite  # the app records inbound traffic in Table Storage
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ class EntraLikeCredential:
 
 
 @pytest.fixture(scope="module")
-def oauth_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def oauth_azurite(tmp_path_factory: pytest.TempPathFactory, own_azurite: object) -> Iterator[tuple[str, str]]:
     """Azurite's blob service with OAuth on HTTPS, on a free port. Yields (blob service URI, CA bundle path)."""
     import trustme
 

@@ -191,7 +191,6 @@ def test_conference_password_retry_then_join(app) -> None:
     )
 
 
-@pytest.mark.azurite
 def test_voicemail_recording_and_transcription_land_in_storage_and_the_outbound_queue(app, azurite) -> None:
     from azure.core.exceptions import ResourceExistsError
 
@@ -249,7 +248,6 @@ def test_voicemail_recording_and_transcription_land_in_storage_and_the_outbound_
     assert after == f"{DECL}<Response><Say>Thanks.  Good bye.</Say><Hangup /></Response>"
 
 
-@pytest.mark.azurite
 def test_holdmusic_lists_audio_from_a_blob_container(app, azurite, configure) -> None:
     from azure.core.exceptions import ResourceExistsError
 
@@ -332,7 +330,6 @@ def test_storage_failure_in_a_callback_is_logged_and_answered_not_a_500(app, con
     assert "Missing storage connection AzureWebJobsStorage" in caplog.text
 
 
-@pytest.mark.azurite
 def test_a_twimlet_answering_an_inbound_call_records_it_once(app, azurite) -> None:
     from switchboard.functions.glue_records import store_for
     from switchboard.settings import get_settings

@@ -16,7 +16,6 @@ from switchboard.records.model import Record, day_partition, iso, number_partiti
 from switchboard.records.store import RecordStore
 from tests.support import AUTH_TOKEN, FUNCTION_KEY, PHONE_NUMBER
 
-pytestmark = pytest.mark.azurite
 NOW = datetime.now(timezone.utc)
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.outbound.conftest import deliver, new_id, one
 from tools.emulator.rest import TwilioEmulator
 
-pytestmark = pytest.mark.azurite
 GATEWAY = "https://gw.example.net/switchboard"
 
 

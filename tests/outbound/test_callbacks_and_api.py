@@ -13,7 +13,6 @@ from tests.outbound.conftest import callback, deliver, get_record, new_id, recor
 from tests.support import PHONE_NUMBER, PUBLIC_BASE_URL, XML_DECLARATION, function, http_request, post_signed, xml_of
 from tools.emulator.rest import TwilioEmulator
 
-pytestmark = pytest.mark.azurite
 TO = "+15558675310"
 
 

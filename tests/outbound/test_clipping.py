@@ -9,8 +9,6 @@ import pytest
 from tests.outbound.conftest import deliver, new_id, record
 from tools.emulator.rest import TwilioEmulator
 
-pytestmark = pytest.mark.azurite
-
 
 def _units(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2

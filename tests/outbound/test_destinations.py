@@ -183,7 +183,6 @@ def test_refusal_covers_to_url_play_twiml_and_media() -> None:
 # -- the queue worker and POST /api/outbound --------------------------------------------------------
 
 
-@pytest.mark.azurite
 @pytest.mark.parametrize(
     "message",
     [
@@ -208,7 +207,6 @@ def test_the_worker_rejects_what_the_policy_refuses(app, twilio: TwilioEmulator,
     assert [event["kind"] for event in body["events"]] == ["rejected"]
 
 
-@pytest.mark.azurite
 def test_the_seed_hello_world_call_still_goes_out(app, twilio: TwilioEmulator) -> None:
     request_id = new_id()
     deliver(app, {"type": "call", "id": request_id, "to": "+15558675310", "say": "Hello world."})
@@ -216,7 +214,6 @@ def test_the_seed_hello_world_call_still_goes_out(app, twilio: TwilioEmulator) -
     assert len(twilio.created("calls")) == 1
 
 
-@pytest.mark.azurite
 def test_listed_destinations_go_out(app, twilio: TwilioEmulator, configure) -> None:
     configure(OUTBOUND_ALLOWED_DESTINATIONS="+44*")
     request_id = new_id()
@@ -244,7 +241,6 @@ def test_post_outbound_refuses_and_queues_nothing(app) -> None:
     assert _post(app, {"type": "call", "to": "+15558675310", "say": "Hello world."})[0] == 202
 
 
-@pytest.mark.azurite
 def test_a_voicemail_notice_goes_through_the_same_policy(app, twilio: TwilioEmulator) -> None:
     """The voicemail twimlet queues its NotifyNumber SMS on the outbound queue: the worker's check covers it."""
     from switchboard.adapters.storage import queue_client

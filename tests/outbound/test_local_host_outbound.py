@@ -14,7 +14,7 @@ from tools.devhost.host import LocalHost
 from tools.emulator.rest import TwilioEmulator
 from tools.localmachine import free_port
 
-pytestmark = [pytest.mark.azurite, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 SEED = '{"type":"call","to":"+15558675310","say":"Hello world."}'
 
 

@@ -26,7 +26,7 @@ from tools.devhost.host import LocalHost
 from tools.emulator.rest import TwilioEmulator
 from tools.localmachine import free_port
 
-pytestmark = [pytest.mark.azurite, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 FINAL = ("rejected", "dead_lettered", "failed", "unknown", "queued", "accepted", "sent", "delivered", "completed")
 
 

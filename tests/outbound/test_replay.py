@@ -6,8 +6,6 @@ import base64
 import json
 import uuid
 
-import pytest
-
 from switchboard.shared.sids import is_call_sid, is_message_sid, is_recording_sid
 from tests.outbound.conftest import deliver, new_id, record
 from tests.support import (
@@ -20,7 +18,6 @@ from tests.support import (
     twilio_signature,
 )
 
-pytestmark = pytest.mark.azurite
 INTERNAL = "http://127.0.0.1:7071/api"
 
 

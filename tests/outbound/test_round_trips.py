@@ -25,7 +25,6 @@ from tests.outbound.conftest import callback, deliver, new_id, one, record
 from tests.support import PHONE_NUMBER, PUBLIC_BASE_URL, post_signed
 from tools.emulator.rest import TwilioEmulator
 
-pytestmark = pytest.mark.azurite
 TO = "+15558675310"
 MAX_TABLE_ROUND_TRIPS = 8
 MAX_BEFORE_POST = 5

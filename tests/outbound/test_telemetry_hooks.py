@@ -12,8 +12,6 @@ from switchboard.shared import telemetry
 from tests.outbound.conftest import callback, deliver, new_id
 from tools.emulator.rest import TwilioEmulator
 
-pytestmark = pytest.mark.azurite
-
 
 @pytest.fixture
 def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
@@ -63,7 +61,7 @@ def test_a_send_is_a_span_with_request_id_sid_type_and_status(
     }
 
 
-def test_a_rejected_message_is_annotated_too(app, spans) -> None:
+def test_a_rejected_message_is_annotated_too(app, azurite: str, spans) -> None:  # the rejection is recorded
     request_id = new_id()
     deliver(app, {"type": "sms", "id": request_id, "to": "not-a-number", "body": "hi"})
     [span] = [s for s in spans.get_finished_spans() if s.name == "outbound.send"]

@@ -5,15 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 
-import pytest
 from azure.core.exceptions import ResourceExistsError
 
 from switchboard.adapters.storage import queue_client
 from switchboard.functions import outbound
 from switchboard.settings import get_settings
 from tests.support import function
-
-pytestmark = pytest.mark.azurite
 
 
 def test_the_sweep_tolerates_a_missing_queue_and_says_so_once(app, azurite: str, monkeypatch, caplog) -> None:

@@ -16,7 +16,6 @@ from tests.outbound.conftest import deliver, get_record, new_id, one, record
 from tests.support import PHONE_NUMBER, PUBLIC_BASE_URL
 from tools.emulator.rest import TwilioEmulator
 
-pytestmark = pytest.mark.azurite
 TO = "+15558675310"
 
 

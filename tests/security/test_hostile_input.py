@@ -74,7 +74,6 @@ def _call(route: Route, hostile: Hostile):
     return route.call(request)
 
 
-@pytest.mark.azurite
 @pytest.mark.parametrize("route", ROUTES, ids=str)
 @given(data=st.data())
 def test_hostile_requests_in_process(route: Route, data: st.DataObject, azurite: str, page_reader: None) -> None:
@@ -84,7 +83,6 @@ def test_hostile_requests_in_process(route: Route, data: st.DataObject, azurite:
     check_answer(route, hostile, response.status_code, response.mimetype or "", body)
 
 
-@pytest.mark.azurite
 @pytest.mark.parametrize("route", ROUTES, ids=str)
 @settings(max_examples=25)
 @given(data=st.data())

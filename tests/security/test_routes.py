@@ -48,7 +48,6 @@ def test_anonymous_routes_refuse_unsigned_and_wrongly_signed_requests(route) -> 
         assert signed not in (403, 500), (method, signed)
 
 
-@pytest.mark.azurite
 @pytest.mark.parametrize("route", KEYED, ids=str)
 def test_the_local_host_enforces_function_keys(route, served: LocalHost) -> None:
     url = f"http://127.0.0.1:{served.port}{route.path}"
