@@ -6,15 +6,16 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: setup run demo test lint typecheck unit clean chromium chaos load bench package
+.PHONY: setup run demo test lint typecheck unit clean chromium chaos load bench package lock
 
 setup: $(STAMP_PY) $(STAMP_NODE) local.settings.json
 
+# requirements-dev.txt is a lock (the app's pins and the dev tools', each with its hashes): exactly those files.
 $(STAMP_PY): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	@touch $@
 
 $(STAMP_NODE): package.json package-lock.json
@@ -74,9 +75,14 @@ chaos: setup
 load: setup
 	$(PY) -m chaos.load --seconds 60
 
-# The deployment artifact: .dist/switchboard.zip and its unpacked tree .dist/app (azure.yaml's prepackage hook).
-package: setup
-	$(PY) -m tools.package
+# The deployment artifact: .dist/switchboard.zip and its unpacked tree .dist/app (azure.yaml's prepackage hook
+# runs the same command). Only Python and git: no setup, no Node.
+package:
+	$(PYTHON) -m tools.package
+
+# Pin requirements.in and requirements-dev.in into the hashed locks (uv, from requirements-dev.in; needs the index).
+lock: setup
+	$(PY) -m tools.lock
 
 # Benchmarks (not part of `make test`): starts its own Azurite and Twilio emulator on free ports,
 # writes bench/results.json, bench/RESULTS.md and bench/scaling.png. Under 10 minutes on 2 cores.

@@ -16,10 +16,10 @@ from switchboard.functions import (
     voice,
 )
 from switchboard.shared.logs import install as install_log_masking
-from switchboard.shared.telemetry import configure as configure_telemetry
 
 install_log_masking()
-configure_telemetry()  # a no-op unless APPLICATIONINSIGHTS_CONNECTION_STRING is set
+# Telemetry configures itself on the first span (switchboard/shared/telemetry.py), not here: the exporter's
+# import would otherwise be most of every cold start.
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(voice.bp)

@@ -8,6 +8,8 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
+// Regions that offer Flex Consumption for Python (the Azure-Samples Flex quickstarts' list, less the EUAP canary
+// region customers cannot use); `az functionapp list-flexconsumption-locations --runtime python` says today's.
 @description('Primary location for all resources & the Flex Consumption Function App')
 @allowed([
   'australiaeast'
@@ -19,7 +21,6 @@ param environmentName string
   'eastasia'
   'eastus'
   'eastus2'
-  'eastus2euap'
   'francecentral'
   'germanywestcentral'
   'italynorth'
@@ -57,8 +58,14 @@ param logAnalyticsName string = ''
 param resourceGroupName string = ''
 param storageAccountName string = ''
 param keyVaultName string = ''
-@description('Id of the user identity to be used for testing and debugging. This is not required in production. Leave empty if not needed.')
+@description('Object id of whoever runs azd (azd passes AZURE_PRINCIPAL_ID). It gets deployerDataAccess\'s roles when that is on, and always write access to the $web container only (the fallback TwiML).')
 param principalId string = ''
+
+@description('Kind of principalId: User (azd from a terminal), ServicePrincipal (azd from CI) or Group. azd 1.17.1+ passes AZURE_PRINCIPAL_TYPE; empty means User.')
+param principalType string = ''
+
+@description('Give the deployer data access (read and write every record, recording and SMS; Key Vault secrets; telemetry): for a development deployment. Off for production (the default): the app\'s identity is then the only reader of personal data. See docs/deploy.md.')
+param deployerDataAccess bool = false
 
 @minLength(34)
 @maxLength(34)
@@ -88,8 +95,10 @@ param twilioAuthTokenSecondary string = ''
 @description('Optional: webhook SharedKeys as <key id>:<secret>,<key id>:<secret> (TWILIO_WEBHOOK_SHARED_KEYS)')
 param twilioWebhookSharedKeys string = ''
 
-@description('Object IDs of other apps\' identities (or users, groups) that may enqueue outbound messages: each gets Storage Queue Data Message Sender on the storage account.')
-param producerPrincipalIds array = []
+// A comma-separated string, not an array: azd releases before 1.23.4 pass an array parameter from an environment
+// variable to ARM as the string "[]", which ARM refuses.
+@description('Object IDs of other apps\' identities (or users, groups) that may enqueue outbound messages, comma-separated: each gets Storage Queue Data Message Sender on the outbound queue only.')
+param producerPrincipalIds string = ''
 
 @secure()
 @description('Optional SMTP server for voicemail e-mail, smtp://user:password@host:587 (STARTTLS). Stored in Key Vault.')
@@ -104,9 +113,33 @@ param retentionDays int = 0
 @description('Delete a recording or MMS media item at Twilio once its copy is in Blob Storage and checked.')
 param deleteRecordingsAtTwilio bool = false
 
+// Flex Consumption scales each non-HTTP function (the outbound queue among them) on its own, up to this many instances
+// each; every instance has up to batchSize + newBatchThreshold (host.json: 8 + 4) messages in flight. See docs/operate.md.
+@minValue(1)
+@maxValue(1000)
+@description('Most instances Flex Consumption may run per function group: keep instances x 12 in-flight sends below your Twilio account\'s concurrency (docs/operate.md).')
+param maximumInstanceCount int = 4
+
+@minValue(0)
+@maxValue(20)
+@description('Always-ready instances for the HTTP functions (the webhooks): 0 scales to zero (cold starts); 1 keeps one warm, billed while idle.')
+param alwaysReadyHttpInstances int = 0
+
+@description('E-mail address the alerts go to (poison queue, dead-lettered or unknown records, failure rate, /api/health). Empty: the alert rules exist and show in the portal, but nobody is mailed.')
+param alertEmail string = ''
+
+@minValue(0)
+@maxValue(365)
+@description('Days a deleted blob (a recording or MMS media item removed by retention or erasure) stays recoverable by an account administrator; 0 turns blob soft delete off. See docs/data.md, Erasure.')
+param blobSoftDeleteDays int = 7
+
 var abbrs = loadJsonContent('./abbreviations.json')
+var deployerType = empty(principalType) ? 'User' : (contains(['User', 'ServicePrincipal', 'Group'], principalType) ? principalType : fail('principalType (AZURE_PRINCIPAL_TYPE) must be User, ServicePrincipal or Group.'))
+var producers = filter(map(split(producerPrincipalIds, ','), id => trim(id)), id => !empty(id))
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
+var resourceGroupNameResolved = !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+var storageAccountNameResolved = !empty(storageAccountName) ? storageAccountName : '${abbrs.storageStorageAccounts}${resourceToken}'
 var functionAppName = !empty(apiServiceName) ? apiServiceName : '${abbrs.webSitesFunctions}api-${resourceToken}'
 var deploymentStorageContainerName = 'app-package-${take(functionAppName, 32)}-${take(toLower(uniqueString(functionAppName, resourceToken)), 7)}'
 // The public origin Twilio calls; webhook signatures are checked against it. It cannot come from the site's
@@ -140,7 +173,7 @@ var useTwilioApiKey = empty(twilioApiKey) && empty(twilioApiSecret) ? false : (!
 
 // Organize resources in a resource group
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
-  name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+  name: resourceGroupNameResolved
   location: location
   tags: tags
 }
@@ -204,34 +237,32 @@ module api './app/api.bicep' = {
     deploymentStorageContainerName: deploymentStorageContainerName
     identityId: apiUserAssignedIdentity.outputs.resourceId
     identityClientId: apiUserAssignedIdentity.outputs.clientId
-    appSettings: union(
-      {
-        TWILIO_ACCOUNT_SID: twilioAccountSid
-        TWILIO_PHONE_NUMBER: twilioPhoneNumber
-        TWILIO_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioAuthTokenSecretUri})'
-        PUBLIC_BASE_URL: publicBaseUrl
-        WEBHOOK_VALIDATION: 'true'
-        RECORDINGS_CONTAINER: 'recordings'
-        MEDIA_CONTAINER: 'media'
-        DELETE_RECORDINGS_AT_TWILIO: deleteRecordingsAtTwilio ? 'true' : 'false'
-      },
-      retentionDays > 0 ? { RETENTION_DAYS: string(retentionDays) } : {},
-      !useTwilioApiKey ? {} : {
-        TWILIO_API_KEY: twilioApiKey
-        TWILIO_API_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioApiSecretSecretUri})'
-      },
-      empty(twilioAuthTokenSecondary) ? {} : {
-        TWILIO_AUTH_TOKEN_SECONDARY: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioAuthTokenSecondarySecretUri})'
-      },
-      empty(twilioWebhookSharedKeys) ? {} : {
-        TWILIO_WEBHOOK_SHARED_KEYS: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioWebhookSharedKeysSecretUri})'
-      },
+    maximumInstanceCount: maximumInstanceCount
+    alwaysReadyHttpInstances: alwaysReadyHttpInstances
+    // Every setting infra/ manages is always written, empty when unused: the AVM site module merges the app
+    // settings it is given with the site's current ones, so a setting left out would stay in force (a retired
+    // TWILIO_AUTH_TOKEN_SECONDARY, say). The app reads an empty setting as unset. Settings added by hand, which
+    // infra/ does not name, are kept.
+    appSettings: {
+      TWILIO_ACCOUNT_SID: twilioAccountSid
+      TWILIO_PHONE_NUMBER: twilioPhoneNumber
+      TWILIO_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioAuthTokenSecretUri})'
+      TWILIO_API_KEY: useTwilioApiKey ? twilioApiKey : ''
+      TWILIO_API_SECRET: useTwilioApiKey ? '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioApiSecretSecretUri})' : ''
+      TWILIO_AUTH_TOKEN_SECONDARY: empty(twilioAuthTokenSecondary) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioAuthTokenSecondarySecretUri})'
+      TWILIO_WEBHOOK_SHARED_KEYS: empty(twilioWebhookSharedKeys) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.twilioWebhookSharedKeysSecretUri})'
       // The SMTP URL carries the SMTP password: a Key Vault reference, like the Twilio secrets.
-      empty(smtpUrl) ? {} : {
-        SMTP_URL: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.smtpUrlSecretUri})'
-        EMAIL_FROM: emailFrom
-      }
-    )
+      SMTP_URL: empty(smtpUrl) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.smtpUrlSecretUri})'
+      EMAIL_FROM: emailFrom
+      VOICEMAIL_EMAIL_ATTACH_MAX_BYTES: '5000000'
+      PUBLIC_BASE_URL: publicBaseUrl
+      TWILIO_FALLBACK_BASE_URL: fallbackBaseUrl
+      WEBHOOK_VALIDATION: 'true'
+      RECORDINGS_CONTAINER: 'recordings'
+      MEDIA_CONTAINER: 'media'
+      DELETE_RECORDINGS_AT_TWILIO: deleteRecordingsAtTwilio ? 'true' : 'false'
+      RETENTION_DAYS: retentionDays > 0 ? string(retentionDays) : ''
+    }
   }
   dependsOn: [
     rbac
@@ -243,9 +274,14 @@ module storage 'br/public:avm/res/storage/storage-account:0.8.3' = {
   name: 'storage'
   scope: rg
   params: {
-    name: !empty(storageAccountName) ? storageAccountName : '${abbrs.storageStorageAccounts}${resourceToken}'
+    name: storageAccountNameResolved
+    // Locally redundant: the data stays in the region docs/data.md promises (the module's default, GRS, copies it
+    // to the paired region).
+    skuName: 'Standard_LRS'
     allowBlobPublicAccess: false
     allowSharedKeyAccess: false // Identity-based connections only: no account keys anywhere
+    allowCrossTenantReplication: false // no object replication to an account in another tenant
+    defaultToOAuthAuthentication: true // the portal opens data with Microsoft Entra ID, not keys (which are off)
     dnsEndpointType: 'Standard'
     publicNetworkAccess: 'Enabled'
     networkAcls: {
@@ -254,6 +290,12 @@ module storage 'br/public:avm/res/storage/storage-account:0.8.3' = {
     }
     blobServices: {
       containers: concat([{name: deploymentStorageContainerName}], map(containerNames, container => {name: container}))
+      // Set on purpose (docs/data.md, Erasure): a blob deleted by retention or erasure stays recoverable by an account
+      // administrator for blobSoftDeleteDays, then is gone; 0 makes deletes final at once.
+      deleteRetentionPolicyEnabled: blobSoftDeleteDays > 0
+      deleteRetentionPolicyDays: max(blobSoftDeleteDays, 1)
+      containerDeleteRetentionPolicyEnabled: true
+      containerDeleteRetentionPolicyDays: 7
     }
     queueServices: {
       queues: map(queueNames, queue => {name: queue})
@@ -274,13 +316,17 @@ module tables 'app/tables.bicep' = {
   }
 }
 
-// Define the configuration object locally to pass to the modules
-var storageEndpointConfig = {
-  enableBlob: true  // AzureWebJobsStorage (host locks, keys) and the Flex deployment package
-  enableQueue: true  // the outbound queue trigger and producers
-  enableTable: true  // call and message records
-  allowUserIdentityPrincipal: true   // Allow interactive user identity to access for testing and debugging
+// The storage account's static website endpoint: the fallback TwiML lives there, outside the Function App.
+module website 'app/website.bicep' = {
+  name: 'website'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+  }
 }
+// Twilio fetches these (GET) when the app does not answer; `python -m switchboard twilio configure` sets them on the
+// number, and the postprovision hook uploads the files (tools/azd_hooks.py).
+var fallbackBaseUrl = website.outputs.webEndpoint
 
 // Consolidated Role Assignments
 module rbac 'app/rbac.bicep' = {
@@ -289,13 +335,13 @@ module rbac 'app/rbac.bicep' = {
   params: {
     storageAccountName: storage.outputs.name
     appInsightsName: monitoring.outputs.name
+    keyVaultName: keyVault.outputs.name
     managedIdentityPrincipalId: apiUserAssignedIdentity.outputs.principalId
-    userIdentityPrincipalId: principalId
-    enableBlob: storageEndpointConfig.enableBlob
-    enableQueue: storageEndpointConfig.enableQueue
-    enableTable: storageEndpointConfig.enableTable
-    allowUserIdentityPrincipal: storageEndpointConfig.allowUserIdentityPrincipal
-    producerPrincipalIds: producerPrincipalIds
+    deployerPrincipalId: principalId
+    deployerPrincipalType: deployerType
+    deployerDataAccess: deployerDataAccess
+    outboundQueueName: queueNames[0]
+    producerPrincipalIds: producers
   }
 }
 
@@ -320,12 +366,30 @@ module monitoring 'br/public:avm/res/insights/component:0.4.1' = {
     tags: tags
     workspaceResourceId: logAnalytics.outputs.resourceId
     disableLocalAuth: true
+    disableIpMasking: false // the module's default (true) would store every client's IP address
+  }
+}
+
+// Alerts (docs/operate.md, Alerts): an action group mailing alertEmail, an availability test of /api/health with
+// its own key, and log alerts on what the app logs.
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    appInsightsName: monitoring.outputs.name
+    functionAppName: api.outputs.SERVICE_API_NAME
+    healthUrl: '${siteUrl}/api/health'
+    alertEmail: alertEmail
   }
 }
 
 // App outputs (azd stores them in the environment; the postprovision hook prints the webhook URLs)
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
 output SERVICE_API_NAME string = api.outputs.SERVICE_API_NAME
 output AZURE_FUNCTION_NAME string = api.outputs.SERVICE_API_NAME
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
@@ -341,3 +405,6 @@ output TWILIO_VOICE_STATUS_CALLBACK_URL string = '${siteUrl}/api/voice/status'
 output TWILIO_SMS_STATUS_CALLBACK_URL string = '${siteUrl}/api/sms/status'
 output SWITCHBOARD_DASHBOARD_URL string = '${siteUrl}/api/dashboard'
 output SWITCHBOARD_HEALTH_URL string = '${siteUrl}/api/health'
+output TWILIO_FALLBACK_BASE_URL string = fallbackBaseUrl
+output TWILIO_VOICE_FALLBACK_URL string = '${fallbackBaseUrl}voice-fallback.xml'
+output TWILIO_SMS_FALLBACK_URL string = '${fallbackBaseUrl}sms-fallback.xml'

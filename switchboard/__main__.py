@@ -1,9 +1,11 @@
 """`python -m switchboard send sms|call ...`: enqueue an outbound request, print its id, optionally wait for it.
+`python -m switchboard twilio configure`: point the Twilio number at the app (webhooks, status callback, fallbacks).
 
     python -m switchboard send sms --to +15558675310 --body "Your order has shipped."
     python -m switchboard send call --to +15558675310 --say "Hello world." --wait
     python -m switchboard send sms --to whatsapp:+15558675310 --from whatsapp:+15005550006 \
         --content-sid HX... --content-variables '{"1": "1234"}'
+    python -m switchboard twilio configure            # TWILIO_PHONE_NUMBER -> PUBLIC_BASE_URL
 
 Storage comes from `--storage` (a connection string), else the `AzureWebJobsStorage` /
 `AzureWebJobsStorage__accountName` settings, else `local.settings.json`. `--wait` polls
@@ -97,6 +99,21 @@ def parser() -> argparse.ArgumentParser:
     call.add_argument("--timeout", type=int, help="seconds to let it ring")
     call.add_argument("--machine-detection", choices=["Enable", "DetectMessageEnd"])
     call.add_argument("--record", action="store_true", default=None)
+
+    twilio = commands.add_parser("twilio", help="set up the Twilio side")
+    twilio_commands = twilio.add_subparsers(dest="kind", required=True)
+    wire = twilio_commands.add_parser(
+        "configure", help="point the number's Voice and SMS URLs, call status callback and fallbacks at the app",
+        description="Reads TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN (or TWILIO_API_KEY/TWILIO_API_SECRET), "
+        "TWILIO_PHONE_NUMBER, PUBLIC_BASE_URL, TWILIO_FALLBACK_BASE_URL and TWILIO_API_BASE_URL from the "
+        "environment (azd's hooks pass its environment), else local.settings.json.",
+    )  # fmt: skip
+    wire.add_argument("--number", help="E.164 number to configure (default TWILIO_PHONE_NUMBER)")
+    wire.add_argument("--app-url", help="the app's public origin (default PUBLIC_BASE_URL)")
+    wire.add_argument("--fallback-url", help="where the fallback TwiML is served (default TWILIO_FALLBACK_BASE_URL)")
+    wire.add_argument("--force", action="store_true", help="overwrite a number whose webhooks point elsewhere")
+    wire.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
+    wire.add_argument("--settings", type=Path, default=Path("local.settings.json"), help=argparse.SUPPRESS)
     return root
 
 
@@ -204,6 +221,8 @@ def main(argv: list[str] | None = None, *, env: Mapping[str, str] | None = None)
     args = parser().parse_args(argv)
     env = os.environ if env is None else env
     local = local_values(args.settings)
+    if args.command == "twilio":
+        return configure_number(args, env, local)
     try:
         message = build_message(args)
     except ValueError as invalid:
@@ -307,6 +326,109 @@ def wait_and_report(args: argparse.Namespace, env: Mapping[str, str], local: Map
     detail = " ".join(f"{k}={record[k]}" for k in ("sid", "error_code", "error_message") if record.get(k))
     print(f"{status} {detail}".strip(), flush=True)
     return EXIT_OK if status in SUCCESS else EXIT_FAILED
+
+
+# --- `twilio configure`: the standard library only, so that azd's hook runs it with any Python ---
+
+
+class TwilioRefused(Exception):
+    """Twilio answered an error: status, code and message, for one line on stderr."""
+
+
+def configure_number(args: argparse.Namespace, env: Mapping[str, str], local: Mapping[str, str]) -> int:  # noqa: PLR0911
+    """Read the number, compare it with what the app needs, update what differs; print each change."""
+    from switchboard.shared.numberwiring import differences, form, points_elsewhere, wanted
+
+    def value(flag: str | None, name: str) -> str:
+        return setting(flag, env, name, local)
+
+    number, app_url = value(args.number, "TWILIO_PHONE_NUMBER"), value(args.app_url, "PUBLIC_BASE_URL")
+    missing = [name for name, given in (("TWILIO_PHONE_NUMBER (--number)", number),
+                                        ("PUBLIC_BASE_URL (--app-url)", app_url)) if not given]  # fmt: skip
+    if missing:
+        print(f"error: set {' and '.join(missing)}", file=sys.stderr)
+        return EXIT_FAILED
+    if not app_url.startswith("https://") and urllib.parse.urlsplit(app_url).hostname not in ("127.0.0.1", "localhost"):
+        print(f"error: Twilio needs an https:// URL for the app, not {app_url!r}", file=sys.stderr)
+        return EXIT_FAILED
+    api = TwilioRest(
+        base=value(None, "TWILIO_API_BASE_URL") or "https://api.twilio.com",
+        account=value(None, "TWILIO_ACCOUNT_SID"),
+        user=value(None, "TWILIO_API_KEY") or value(None, "TWILIO_ACCOUNT_SID"),
+        password=value(None, "TWILIO_API_SECRET") or value(None, "TWILIO_AUTH_TOKEN"),
+    )
+    try:
+        live = api.number(number)
+        if live is None:
+            print(f"error: {number} is not a number of Twilio account {api.account}", file=sys.stderr)
+            return EXIT_FAILED
+        want = wanted(app_url, value(args.fallback_url, "TWILIO_FALLBACK_BASE_URL") or None)
+        changes = differences(live, want)
+        elsewhere = points_elsewhere(live, want)
+        if elsewhere and not args.force:
+            for field in elsewhere:
+                print(f"refused: {number}'s {field} is {live[field]}, not this app; --force overwrites it",
+                      file=sys.stderr)  # fmt: skip
+            return EXIT_FAILED
+        if not changes:
+            print(f"{number} is already configured for {app_url}")
+            return EXIT_OK
+        for field, (old, new) in changes.items():
+            print(f"{number} {field}: {old or '(unset)'} -> {new}")
+        if args.dry_run:
+            print("dry run: nothing changed")
+            return EXIT_OK
+        api.update(str(live["sid"]), form(changes))
+    except TwilioRefused as refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return EXIT_TIMEOUT
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        print(f"error: cannot reach {api.base} ({getattr(error, 'reason', error)})", file=sys.stderr)
+        return EXIT_TIMEOUT
+    print(f"configured {number}: {len(changes)} field(s) changed")
+    return EXIT_OK
+
+
+class TwilioRest:
+    """Twilio's IncomingPhoneNumbers resource over HTTPS with Basic auth (urllib: no SDK needed)."""
+
+    def __init__(self, *, base: str, account: str, user: str, password: str) -> None:
+        from switchboard.shared.urls import is_http_url
+
+        if not is_http_url(base):
+            raise ValueError(f"TWILIO_API_BASE_URL must be an http(s) URL, not {base!r}")
+        self.base, self.account = base.rstrip("/"), account
+        import base64
+
+        self._auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+    def number(self, phone_number: str) -> dict[str, Any] | None:
+        query = urllib.parse.urlencode({"PhoneNumber": phone_number, "PageSize": "2"})
+        page = self._call("GET", f"/2010-04-01/Accounts/{self.account}/IncomingPhoneNumbers.json?{query}")
+        found = [n for n in page.get("incoming_phone_numbers", []) if n.get("phone_number") == phone_number]
+        return found[0] if found else None
+
+    def update(self, sid: str, fields: Mapping[str, str]) -> dict[str, Any]:
+        path = f"/2010-04-01/Accounts/{self.account}/IncomingPhoneNumbers/{urllib.parse.quote(sid, safe='')}.json"
+        return self._call("POST", path, urllib.parse.urlencode(fields).encode("ascii"))
+
+    def _call(self, method: str, path: str, data: bytes | None = None) -> dict[str, Any]:
+        headers = {"Authorization": self._auth, "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT * 2) as response:  # noqa: S310 - checked above
+                answer: dict[str, Any] = json.loads(response.read().decode("utf-8"))
+                return answer
+        except urllib.error.HTTPError as error:
+            try:
+                detail = json.loads(error.read().decode("utf-8"))
+            except ValueError:
+                detail = {}
+            hint = ": check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN" if error.code in (401, 403) else ""
+            raise TwilioRefused(f"{self.base} answered {error.code} (code {detail.get('code', '?')}: "
+                                f"{detail.get('message', error.reason)}){hint}") from None  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ class Settings:
     api_secret: str | None = field(default=None, repr=False)
     phone_number: str | None = None
     public_base_url: str | None = None
+    # Where the number's fallback TwiML is served, outside the app (infra/: the storage account's static website).
+    fallback_base_url: str | None = None
     api_base_url: str = DEFAULT_API_BASE_URL
     webhook_validation: bool = True
     trust_forwarded_headers: bool = False
@@ -76,6 +78,8 @@ class Settings:
     # smtp://user:password@host:587 (STARTTLS); the voicemail twimlet's `Email` needs it and EMAIL_FROM.
     smtp_url: str | None = field(default=None, repr=False)
     email_from: str | None = None
+    # A voicemail e-mail attaches its recording up to this size (bytes; 0: always link it).
+    voicemail_email_attach_max_bytes: int = 5_000_000
     recordings_container: str = "recordings"
     media_container: str = "media"
     delete_recordings_at_twilio: bool = False
@@ -118,6 +122,7 @@ class Settings:
             api_secret=_optional(env, "TWILIO_API_SECRET"),
             phone_number=_optional(env, "TWILIO_PHONE_NUMBER"),
             public_base_url=_url(env, "PUBLIC_BASE_URL"),
+            fallback_base_url=_url(env, "TWILIO_FALLBACK_BASE_URL"),
             api_base_url=_url(env, "TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL,
             webhook_validation=_bool(env, "WEBHOOK_VALIDATION", default=True),
             trust_forwarded_headers=_bool(env, "TRUST_FORWARDED_HEADERS", default=False),
@@ -144,6 +149,9 @@ class Settings:
             default_country=country,
             smtp_url=_smtp_url(env),
             email_from=_email_from(env),
+            voicemail_email_attach_max_bytes=_int(
+                env, "VOICEMAIL_EMAIL_ATTACH_MAX_BYTES", default=5_000_000, low=0, high=15_000_000
+            ),
             recordings_container=_container(env, "RECORDINGS_CONTAINER", default="recordings"),
             media_container=_container(env, "MEDIA_CONTAINER", default="media"),
             delete_recordings_at_twilio=_bool(env, "DELETE_RECORDINGS_AT_TWILIO", default=False),

@@ -268,12 +268,19 @@ def test_no_name_is_misspelt(where, names) -> None:
     assert not problems, "\n".join(problems)
 
 
+KEY_VAULT_VALUE = re.compile(
+    r"^(?:(?:!?empty\(\w+\)|\w+) \? (?:'' : )?)?'@Microsoft\.KeyVault\(SecretUri=[^']+'(?: : '')?$"
+)
+
+
 def test_secrets_come_from_key_vault_references() -> None:
+    """A Key Vault reference, or (optional secrets) empty when unused: `empty(x) ? '' : '@Microsoft.KeyVault(...)'`."""
     infra = infra_settings()
     for name in secret_names():
         if name in infra:
-            assert infra[name].startswith("'@Microsoft.KeyVault(SecretUri="), f"{name} must be a Key Vault reference"
-    assert "TWILIO_AUTH_TOKEN" in infra
+            assert KEY_VAULT_VALUE.match(infra[name]), f"{name} must be a Key Vault reference: {infra[name]}"
+    assert infra["TWILIO_AUTH_TOKEN"].startswith("'@Microsoft.KeyVault(SecretUri=")
+    assert not KEY_VAULT_VALUE.match("empty(x) ? '' : 'plain-text-secret'")
 
 
 def test_storage_is_identity_based_without_keys() -> None:
@@ -334,12 +341,17 @@ def test_module_outputs_used_exist() -> None:
             assert re.search(rf"^output {output} ", text, re.M), f"{modules[symbol]} has no output {output}"
 
 
-def test_azd_hook_prints_outputs_that_exist() -> None:
+def test_azd_hooks_read_outputs_that_exist() -> None:
+    """Every value tools/azd_hooks.py takes from azd's environment is a Bicep output (or azd's own, or the user's)."""
     outputs = set(re.findall(r"^output (\w+) ", (INFRA / "main.bicep").read_text(encoding="utf-8"), re.M))
+    hooks = (ROOT / "tools" / "azd_hooks.py").read_text(encoding="utf-8")
+    used = set(re.findall(r"""env(?:\.get\(|\[)['"]([A-Z][A-Z0-9_]+)['"]""", hooks))
+    used |= set(re.findall(r'"((?:AZURE|SWITCHBOARD)_[A-Z_]+)"', hooks))
+    azds_own = {"AZURE_SUBSCRIPTION_ID"}  # azd sets it in every environment
+    users = {"TWILIO_CONFIGURE_NUMBER"}  # `azd env set TWILIO_CONFIGURE_NUMBER true` (docs/deploy.md)
+    assert {"TWILIO_VOICE_WEBHOOK_URL", "AZURE_RESOURCE_GROUP", "SWITCHBOARD_HEALTH_URL"} <= used
+    assert used - azds_own - users <= outputs, used - azds_own - users - outputs
     azure_yaml = (ROOT / "azure.yaml").read_text(encoding="utf-8")
-    used = set(re.findall(r"\$(?:env:)?([A-Z][A-Z0-9_]+)", azure_yaml))
-    assert used, "the postprovision hook prints no outputs"
-    assert used <= outputs, used - outputs
     assert re.search(r"^  api:\n    project: \.\n    language: python\n    host: function$", azure_yaml, re.M)
 
 
@@ -500,8 +512,8 @@ def test_api_key_and_secret_go_together_at_deploy_time() -> None:
     name, message = gate.groups()
     assert "twilioApiKey" in message
     assert "twilioApiSecret" in message
-    assert re.search(rf"!{name} \? \{{\}} : \{{\n\s+TWILIO_API_KEY: twilioApiKey\n\s+TWILIO_API_SECRET: '@Microsoft",
-                     main)  # fmt: skip
+    assert re.search(rf"^\s+TWILIO_API_KEY: {name} \? twilioApiKey : ''$", main, re.M)
+    assert re.search(rf"^\s+TWILIO_API_SECRET: {name} \? '@Microsoft\.KeyVault\(SecretUri=[^']+' : ''$", main, re.M)
     assert re.search(rf"twilioApiSecret: {name} \? twilioApiSecret : ''", main)
     keyvault = (INFRA / "app" / "keyvault.bicep").read_text(encoding="utf-8")
     assert "= if (!empty(twilioApiSecret))" in keyvault  # the secret exists exactly when the setting refers to it
@@ -515,17 +527,29 @@ def test_basic_publishing_credentials_are_off() -> None:
     assert sorted(policies) == [("ftp", "false"), ("scm", "false")]
 
 
-def test_producers_can_be_granted_queue_message_sender() -> None:
+def test_producers_can_send_to_the_outbound_queue_only() -> None:
+    """Queue Data Message Sender scoped to `outbound`: a producer cannot write `voicemail-email` or a poison queue."""
     main = (INFRA / "main.bicep").read_text(encoding="utf-8")
     rbac = (INFRA / "app" / "rbac.bicep").read_text(encoding="utf-8")
-    assert re.search(r"^param producerPrincipalIds array = \[\]$", main, re.M)
-    assert "producerPrincipalIds: producerPrincipalIds" in main
+    assert re.search(r"^param producerPrincipalIds string = ''$", main, re.M)
+    assert "var producers = filter(map(split(producerPrincipalIds, ','), id => trim(id)), id => !empty(id))" in main
+    assert "producerPrincipalIds: producers" in main
+    assert "outboundQueueName: queueNames[0]" in main
+    assert infra_storage_names()["queues"] >= {"outbound"}
+    assert re.search(r"^var queueNames = \[\n  'outbound' ", main, re.M), "queueNames[0] must be the outbound queue"
     sender = "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a"  # Storage Queue Data Message Sender (built-in role)
-    assert re.search(rf"^var (\w+) = '{sender}'", rbac, re.M)
-    assert re.search(r"= \[for producerPrincipalId in producerPrincipalIds: \{\n\s+name: guid\(storageAccount\.id, "
-                     r"producerPrincipalId, queueSenderRoleDefinitionId\)\n\s+scope: storageAccount", rbac)  # fmt: skip
+    assert re.search(rf"^var queueSenderRoleDefinitionId = '{sender}'", rbac, re.M)
+    block = re.search(r"^resource producerQueueSenderRoleAssignments [^\n]+= \[for producerPrincipalId in "
+                      r"producerPrincipalIds: \{\n(.*?)^\}\]", rbac, re.M | re.S)  # fmt: skip
+    assert block, "rbac.bicep has no producer role assignments"
+    assert re.search(r"^  scope: outboundQueue$", block.group(1), re.M)
+    queue = re.search(r"^resource outboundQueue '[^']+/queues@[\d-]+' existing = \{\n(.*?)^\}", rbac, re.M | re.S)
+    assert queue
+    assert "name: outboundQueueName" in queue.group(1)
+    # Nothing else gives the sender role, or any queue role, to a producer.
+    assert rbac.count("roleDefinitions', queueSenderRoleDefinitionId)") == 1
     given = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
-    assert given["producerPrincipalIds"]["value"] == "${SWITCHBOARD_PRODUCER_PRINCIPAL_IDS=[]}"
+    assert given["producerPrincipalIds"]["value"] == "${SWITCHBOARD_PRODUCER_PRINCIPAL_IDS=}"
 
 
 def test_printed_urls_come_from_the_sites_default_hostname() -> None:
@@ -536,3 +560,255 @@ def test_printed_urls_come_from_the_sites_default_hostname() -> None:
     for output in ("TWILIO_VOICE_WEBHOOK_URL", "TWILIO_SMS_WEBHOOK_URL", "SWITCHBOARD_DASHBOARD_URL",
                    "SWITCHBOARD_HEALTH_URL", "SWITCHBOARD_API_URL"):  # fmt: skip
         assert re.search(rf"^output {output} string = '?\$?\{{?siteUrl", main, re.M), output
+
+
+# --- round 2: what the deployment promises (issue: Azure for real, round 2; trust boundaries, deployment side) ---
+
+
+def _main() -> str:
+    return (INFRA / "main.bicep").read_text(encoding="utf-8")
+
+
+def _block(text: str, opener: str) -> str:
+    """The body of the `{ ... }` that starts on the line `opener` (an indented object literal), by brace counting."""
+    start = text.index(opener)
+    depth, index = 0, text.index("{", start)
+    for index in range(index, len(text)):  # noqa: B020 (the loop resumes at the brace)
+        depth += {"{": 1, "}": -1}.get(text[index], 0)
+        if depth == 0:
+            return text[text.index("{", start) + 1 : index]
+    raise AssertionError(f"unbalanced braces after {opener!r}")
+
+
+def app_settings_block() -> str:
+    return _block(_main(), "    appSettings: {")
+
+
+def test_every_optional_setting_is_always_written() -> None:
+    """The AVM site module merges app settings with the current ones: a setting left out would stay in force."""
+    block = app_settings_block()
+    names = set(re.findall(r"^\s+([A-Z][A-Z0-9_]+):", block, re.M))
+    optional = {"TWILIO_API_KEY", "TWILIO_API_SECRET", "TWILIO_AUTH_TOKEN_SECONDARY", "TWILIO_WEBHOOK_SHARED_KEYS",
+                "SMTP_URL", "EMAIL_FROM", "RETENTION_DAYS", "TWILIO_FALLBACK_BASE_URL"}  # fmt: skip
+    assert optional <= names, optional - names
+    # One plain object: no union() of conditional pieces, no `? {} :` that drops a name when unused.
+    assert "union(" not in block
+    assert not re.search(r"\?\s*\{\s*\}", block)
+    assert set(infra_settings()) - names <= {name for name in infra_settings() if name.startswith(
+        ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_"))}  # fmt: skip
+    # The module does merge: the pinned site module unions `currentAppSettings` (read with list()) under ours.
+    assert re.search(r"^module api 'br/public:avm/res/web/site:0\.15\.\d+'", (INFRA / "app" / "api.bicep").read_text(
+        encoding="utf-8"), re.M)  # fmt: skip
+    assert "RETENTION_DAYS: retentionDays > 0 ? string(retentionDays) : ''" in block
+
+
+def test_an_empty_setting_reads_as_unset() -> None:
+    """What infra/ writes for an unused optional setting is what the app reads as not set."""
+    from switchboard.settings import Settings
+
+    empty = dict.fromkeys(re.findall(r"^\s+([A-Z][A-Z0-9_]+): [^\n]*(?:\? '' :|: ''$)", app_settings_block(), re.M), "")
+    assert {"TWILIO_AUTH_TOKEN_SECONDARY", "SMTP_URL", "RETENTION_DAYS", "TWILIO_API_KEY"} <= set(empty)
+    settings = Settings.from_env({"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "token", **empty,
+                                  "EMAIL_FROM": "", "TWILIO_FALLBACK_BASE_URL": ""})  # fmt: skip
+    assert settings.auth_token_secondary is None
+    assert settings.smtp_url is None
+    assert settings.retention_days is None
+    assert settings.api_key is None
+    assert settings.fallback_base_url is None
+    assert settings.secrets == ("token",)
+
+
+def _param_types(bicep: str) -> dict[str, str]:
+    return dict(re.findall(r"^param (\w+) (\w+)", bicep, re.M))
+
+
+def test_the_parameter_file_passes_no_array_or_object() -> None:
+    """azd before 1.23.4 passes `${VAR=[]}` to ARM as a string: every value from the environment is a scalar."""
+    types = _param_types(_main())
+    given = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    substitution = re.compile(r"^\$\{(?P<name>[A-Z][A-Z0-9_]*)(?:=(?P<default>[^}]*))?\}$")
+    for name, entry in given.items():
+        found = substitution.match(entry["value"])
+        assert found, f"{name}: {entry['value']!r} is not one ${{VARIABLE}} or ${{VARIABLE=default}}"
+        assert types[name] in ("string", "bool", "int"), f"{name} is a {types[name]}: azd may pass it as a string"
+        default = found["default"]
+        if types[name] == "bool" and default is not None:
+            assert default in ("true", "false"), name
+        if types[name] == "int" and default is not None:
+            assert default.isdigit(), name
+    assert given["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE}"
+    assert given["deployerDataAccess"]["value"] == "${SWITCHBOARD_DEPLOYER_DATA_ACCESS=false}"
+
+
+def test_azure_yaml_states_the_azd_version_it_needs() -> None:
+    import yaml
+
+    config = yaml.safe_load((ROOT / "azure.yaml").read_text(encoding="utf-8"))
+    assert config["requiredVersions"]["azd"] == ">= 1.17.1"  # AZURE_PRINCIPAL_TYPE arrived in 1.17.1
+
+
+def test_storage_stays_in_the_region_and_opens_with_entra_id() -> None:
+    storage = _block(_main(), "module storage 'br/public:avm/res/storage/storage-account:0.8.3' = {")
+    assert "skuName: 'Standard_LRS'" in storage  # the module's default is Standard_GRS (the paired region)
+    assert "allowCrossTenantReplication: false" in storage
+    assert "defaultToOAuthAuthentication: true" in storage
+    assert "allowSharedKeyAccess: false" in storage
+    # Blob soft delete set on purpose, and documented where erasure is (docs/data.md).
+    assert "deleteRetentionPolicyEnabled: blobSoftDeleteDays > 0" in storage
+    assert re.search(r"^param blobSoftDeleteDays int = 7$", _main(), re.M)
+    data = (ROOT / "docs" / "data.md").read_text(encoding="utf-8")
+    erasure = data[data.index("## Erasure") :]
+    assert "soft delete" in erasure
+    assert "blobSoftDeleteDays" in erasure
+
+
+def test_application_insights_masks_client_ips() -> None:
+    monitoring = _block(_main(), "module monitoring 'br/public:avm/res/insights/component:0.4.1' = {")
+    assert "disableIpMasking: false" in monitoring  # the module's default is true: full client IPs stored
+
+
+def test_the_deployer_gets_data_access_only_when_asked() -> None:
+    main, rbac = _main(), (INFRA / "app" / "rbac.bicep").read_text(encoding="utf-8")
+    assert re.search(r"^param deployerDataAccess bool = false$", main, re.M)
+    assert "deployerDataAccess: deployerDataAccess" in main
+    assert "principalType: 'User'" not in rbac, "a fixed principalType fails azd from CI (UnmatchedPrincipalType)"
+    deployer = [m for m in re.finditer(r"^resource (\w+) [^\n]+\n(?:.*?\n)*?^\}\]?$", rbac, re.M)
+                if "principalId: deployerPrincipalId" in m.group(0)]  # fmt: skip
+    assert len(deployer) == 4
+    for found in deployer:
+        text = found.group(0)
+        assert "principalType: deployerPrincipalType" in text, found.group(1)
+        if found.group(1) != "deployerWebRoleAssignment":
+            assert "deployerDataAccess" in text.split("\n", 1)[0] or "deployerStorageRoles" in text, found.group(1)
+    assert "var deployerStorageRoles = deployerDataAccess && !empty(deployerPrincipalId) ? appRoles : []" in rbac
+    # Always granted: write access to `$web` only (the fallback TwiML), by an ABAC condition on the container name.
+    web = next(m.group(0) for m in deployer if m.group(1) == "deployerWebRoleAssignment")
+    assert "conditionVersion: '2.0'" in web
+    assert "condition: webContainerOnly" in web
+    assert "containers:name] StringEquals \\'$web\\'" in rbac
+    assert re.search(r"^var deployerType = empty\(principalType\) \? 'User' :", main, re.M)
+
+
+def test_scale_is_a_small_parameter() -> None:
+    main, api = _main(), (INFRA / "app" / "api.bicep").read_text(encoding="utf-8")
+    default = int(re.search(r"^param maximumInstanceCount int = (\d+)$", main, re.M).group(1))
+    assert default <= 10, "Flex's default (100 instances x 12 in flight) is far above a Twilio account's concurrency"
+    assert "maximumInstanceCount: maximumInstanceCount" in main
+    assert re.search(r"^param alwaysReadyHttpInstances int = 0$", main, re.M)
+    assert "name: 'http'\n            instanceCount: alwaysReadyHttpInstances" in api
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))["extensions"]["queues"]
+    in_flight = host["batchSize"] + host["newBatchThreshold"]
+    operate = (ROOT / "docs" / "operate.md").read_text(encoding="utf-8")
+    assert f"{default} × {in_flight} = {default * in_flight}" in operate  # the arithmetic, with today's numbers
+
+
+def test_outputs_name_the_resource_group_and_the_fallbacks() -> None:
+    outputs = set(re.findall(r"^output (\w+) ", _main(), re.M))
+    assert {"AZURE_RESOURCE_GROUP", "TWILIO_FALLBACK_BASE_URL", "TWILIO_VOICE_FALLBACK_URL",
+            "TWILIO_SMS_FALLBACK_URL"} <= outputs  # fmt: skip
+    deploy = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert "-g rg-switchboard" not in deploy
+    assert "AZURE_RESOURCE_GROUP" in deploy
+
+
+def test_regions_offer_flex_consumption() -> None:
+    regions = re.findall(r"^  '([a-z0-9]+)'$", _main().split("param location string")[0], re.M)
+    assert "eastus2euap" not in regions  # an early-access canary region, not for customers
+    assert {"eastus", "westeurope", "swedencentral"} <= set(regions)
+
+
+def test_no_test_credential_magic_number_in_deploy_examples() -> None:
+    deploy = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert "+15005550006" not in deploy  # Twilio's test-credential magic number cannot take calls
+
+
+ALERTS = INFRA / "app" / "alerts.bicep"
+
+
+def _var(text: str, name: str) -> str:
+    found = re.search(rf"^var {name} = ([^\n/]+?)\s*(?://.*)?$", text, re.M)
+    assert found, name
+    return found.group(1).strip("'")
+
+
+def test_alerts_have_the_thresholds_of_the_issue() -> None:
+    alerts = ALERTS.read_text(encoding="utf-8")
+    assert (_var(alerts, "poisonWindow"), _var(alerts, "lostWindow"), _var(alerts, "failureWindow")) == (
+        "PT10M", "PT15M", "PT30M")  # fmt: skip
+    assert (_var(alerts, "lostThreshold"), _var(alerts, "failurePercent"), _var(alerts, "minimumSends")) == (
+        "1", "20", "20")  # fmt: skip
+    assert _var(alerts, "healthFailures") == "2"
+    rules = re.findall(r"^    name: '([\w-]+)'$", alerts[alerts.index("var rules = [") :], re.M)
+    assert rules == ["poison-queue", "dead-lettered-or-unknown", "failure-rate", "health"]
+    assert "numberOfEvaluationPeriods: rule.periods" in alerts
+    assert "minFailingPeriodsToAlert: rule.periods" in alerts
+    assert "periods: healthFailures" in alerts
+    assert "failures * 100 > sends * ${failurePercent}" in alerts
+    assert "sends >= ${minimumSends}" in alerts
+    assert "lost >= ${lostThreshold}" in alerts
+    assert "samples >= 2 and empty == 0" in alerts  # every sample of the 10 minutes (two at least) non-empty
+
+
+def test_alerts_mail_the_operator_and_test_health_with_their_own_key() -> None:
+    alerts, main = ALERTS.read_text(encoding="utf-8"), _main()
+    assert re.search(r"^param alertEmail string = ''$", main, re.M)
+    assert "alertEmail: alertEmail" in main
+    assert "emailAddress: alertEmail" in alerts
+    assert "actionGroup.id" in alerts
+    key = re.search(r"^resource availabilityKey '(Microsoft\.Web/sites/host/functionKeys)@[\d-]+' = \{\n(.*?)^\}",
+                    alerts, re.M | re.S)  # fmt: skip
+    assert key
+    assert "name: 'availability-test'" in key.group(2)
+    assert "value: availabilityTestKey" in key.group(2)
+    assert "@secure()\nparam availabilityTestKey string = newGuid()" in alerts
+    test = re.search(r"^resource healthTest 'Microsoft\.Insights/webtests@[\d-]+' = \{\n(.*?)^\}", alerts, re.M | re.S)
+    assert test
+    assert "key: 'x-functions-key'\n          value: availabilityTestKey" in test.group(1)
+    assert "RequestUrl: healthUrl" in test.group(1)
+    assert "ExpectedHttpStatusCode: 200" in test.group(1)
+    assert "healthUrl: '${siteUrl}/api/health'" in main
+
+
+def test_the_app_writes_the_lines_the_alerts_count() -> None:
+    """Each query's line prefix is one the app logs with telemetry.log_event, with the fields the query reads."""
+    alerts = ALERTS.read_text(encoding="utf-8")
+    sources = {path: path.read_text(encoding="utf-8") for path in PACKAGE.rglob("*.py")}
+    logged = set()
+    for text in sources.values():
+        logged |= set(re.findall(r'log_event\(\s*\w+,\s*"([\w.]+)"', text))
+        logged |= set(re.findall(r'_observe\("([\w.]+)"', text))
+    for prefix in re.findall(r'message startswith "([\w.]+) ?"', alerts):
+        if prefix.endswith("."):
+            assert any(name.startswith(prefix) for name in logged), prefix
+        else:
+            assert prefix in logged, f"the alerts count `{prefix}` lines, which the app never writes"
+    assert {"queue.depth", "record.status", "outbound.handled", "outbound.dead_lettered"} <= logged
+
+
+def test_the_docs_inventory_matches_infra() -> None:
+    """docs/deploy.md's table names every queue, table, container, Key Vault secret and app setting infra/ makes."""
+    deploy = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = deploy[deploy.index("## What `infra/` creates") :]
+    section = section[: section.index("\n## ", 4)] if "\n## " in section[4:] else section
+    named = set(re.findall(r"`([^`]+)`", section))
+    storage = infra_storage_names()
+    missing = [name for kind in KINDS for name in sorted(storage[kind]) if name not in named]
+    secrets = re.findall(r"^  name: '([a-z-]+)'$", (INFRA / "app" / "keyvault.bicep").read_text(encoding="utf-8"), re.M)
+    missing += [secret for secret in secrets if secret not in named]
+    missing += [name for name in sorted(infra_settings()) if name not in named]
+    assert secrets
+    assert not missing, f"add to docs/deploy.md, What infra/ creates: {missing}"
+
+
+@pytest.mark.parametrize("path", _bicep_files(), ids=lambda path: path.relative_to(INFRA).as_posix())
+def test_every_bicep_file_parses(path: Path) -> None:
+    """The Bicep compiler is a download; pycep-parser (PyPI) parses the language. Its grammar trips on a comment
+    between a function's arguments (`union(a, // why\\n b)`), so the templates keep such comments on their own lines
+    above the call; anything else it refuses is a real syntax error."""
+    pycep = pytest.importorskip("pycep", reason="pycep-parser is in requirements-dev.in: `make setup` installs it")
+    tree = pycep.BicepParser().parse(file_path=path)
+    assert tree, f"{path.name} parsed to nothing"
+    declared = set(re.findall(r"^(?:param|var|resource|module|output) (\w+)", path.read_text(encoding="utf-8"), re.M))
+    found = {name for section in ("parameters", "variables", "resources", "modules", "outputs")
+             for name in (tree.get(section) or {})}  # fmt: skip
+    assert declared <= found, f"{path.name}: the parser did not see {declared - found}"

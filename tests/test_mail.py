@@ -172,11 +172,13 @@ def test_masked_addresses_keep_only_the_domain() -> None:
 # The retry-safe path: queue message -> mailsent claim -> SMTP, once per recording.
 
 
-def queued_mail() -> list[str]:
+def queued_mail(*, peek: bool = False) -> list[str]:
+    """The visible voicemail e-mail messages, received (hidden for the queue's visibility timeout) or peeked."""
     from switchboard.adapters.storage import queue_client
 
-    return [base64.b64decode(m.content).decode() for m in queue_client("voicemail-email", base64=False)
-            .receive_messages(max_messages=32)]  # fmt: skip
+    client = queue_client("voicemail-email", base64=False)
+    found = client.peek_messages(max_messages=32) if peek else client.receive_messages(max_messages=32)
+    return [base64.b64decode(m.content).decode() for m in found]
 
 
 @pytest.fixture
@@ -196,6 +198,12 @@ def deliver(app, body: str) -> None:
     from azure.functions.queue import QueueMessage
 
     function(app, "voicemail_email")(QueueMessage(id="q1", body=body.encode(), dequeue_count=1))
+
+
+def plain_body(message: Message) -> str:
+    part = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+    assert part is not None
+    return str(part.get_content()).replace("\r\n", "\n")
 
 
 def message_for(recording_sid: str) -> str:
@@ -245,16 +253,18 @@ def twimlet(app, url: str, form: dict[str, str]) -> str:
     return xml_of(function(app, "twiml_twimlet")(request))
 
 
-def callbacks(app, example: str, recording_sid: str = "RE" + "7" * 32) -> dict[str, str]:
+def callbacks(
+    app, example: str, recording_sid: str = "RE" + "7" * 32, *, call: dict[str, str] = CALL, link: str | None = None
+) -> dict[str, str]:
     """Greet, then Twilio's recording and transcription callbacks (each sent twice: Twilio retries)."""
     import xml.etree.ElementTree as ET
     from urllib.parse import urljoin
 
     url = f"{BASE}/{example}"
-    record = ET.fromstring(twimlet(app, url, CALL).removeprefix(DECL)).find("Record")  # noqa: S314
+    record = ET.fromstring(twimlet(app, url, call).removeprefix(DECL)).find("Record")  # noqa: S314
     assert record is not None
-    link = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/" + recording_sid
-    recording = {**CALL, "RecordingSid": recording_sid, "RecordingDuration": "12", "RecordingUrl": link}
+    link = link or "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/" + recording_sid
+    recording = {**call, "RecordingSid": recording_sid, "RecordingDuration": "12", "RecordingUrl": link}
     for _ in range(2):
         twimlet(app, urljoin(url, record.attrib["recordingStatusCallback"]), recording)
     if "transcribeCallback" in record.attrib:
@@ -263,27 +273,6 @@ def callbacks(app, example: str, recording_sid: str = "RE" + "7" * 32) -> dict[s
         for _ in range(2):
             twimlet(app, urljoin(url, record.attrib["transcribeCallback"]), said)
     return recording
-
-
-@pytest.mark.azurite
-@pytest.mark.parametrize("transcribe", [True, False])
-@pytest.mark.usefixtures("azurite", "mail_queue")
-def test_the_voicemail_email_example_end_to_end(app, configure, plain_smtp: Inbox, transcribe: bool) -> None:
-    configure(SMTP_URL=f"smtp://127.0.0.1:{plain_smtp.port}", EMAIL_FROM=SENDER)
-    example = "voicemail?Email=somebody@somedomain.com" + ("" if transcribe else "&Transcribe=false")
-    recording = callbacks(app, example, "RE" + ("a" if transcribe else "b") * 32)
-    queued = queued_mail()
-    assert len(queued) == 2  # both deliveries of the final callback queue it; the worker sends once
-    for body in queued:
-        deliver(app, body)
-    [(sender, recipients, message)] = plain_smtp.messages
-    assert (sender, recipients) == (SENDER, ["somebody@somedomain.com"])
-    assert message["Subject"] == "New voicemail from +16505551212"
-    transcript = "\nText of the transcribed voicemail:\nPlease call me back.\n" if transcribe else ""
-    assert text(message) == (
-        "You have a new voicemail from +16505551212.\nLength: 12 seconds.\n"
-        f"{transcript}\nListen to the message:\n{recording['RecordingUrl']}.mp3\n"
-    )
 
 
 @pytest.mark.azurite
@@ -311,3 +300,266 @@ def test_the_smtp_password_is_a_secret_of_the_settings(configure) -> None:
     settings = get_settings()
     assert PASSWORD in settings.secrets
     assert PASSWORD not in repr(settings)
+
+
+# The recording attached. Its copy is made for real: the media-downloads job fetches it from the Twilio
+# emulator over HTTP into Azurite's Blob Storage; then the mail worker attaches it (at most
+# VOICEMAIL_EMAIL_ATTACH_MAX_BYTES) or links it, and still sends one e-mail per recording.
+
+VOICEMAIL = "voicemail?Email=somebody@somedomain.com&Transcribe=false"
+
+
+@dataclass
+class Voicemails:
+    app: Any
+    emulator: Any
+    inbox: Inbox
+    container: str
+
+    def leave(self, seconds: int = 3, example: str = VOICEMAIL) -> tuple[str, str, str]:
+        """A caller leaves a voicemail: (CallSid, RecordingSid, RecordingUrl). Both e-mail and copy are queued."""
+        import uuid
+
+        call_sid = "CA" + uuid.uuid4().hex
+        sid = self.emulator.media.add_recording(call_sid, duration=seconds)["sid"]
+        link = self.emulator.media.recording_url(sid)
+        callbacks(self.app, example, sid, call={**CALL, "CallSid": call_sid}, link=link)
+        return call_sid, sid, link
+
+    def copy(self) -> int:
+        """Run the media-downloads queue function on every queued copy job, as the host would."""
+        from azure.functions.queue import QueueMessage
+
+        jobs = queue_client_of("media-downloads").receive_messages(max_messages=32)
+        bodies = [base64.b64decode(job.content) for job in jobs]
+        for body in bodies:
+            function(self.app, "media_download")(QueueMessage(id="m1", body=body, dequeue_count=1))
+        return len(bodies)
+
+    def send(self) -> list[str]:
+        """Deliver every visible voicemail e-mail message once; returns what each did."""
+        from switchboard.functions.glue_twimlets import stored_recording
+        from switchboard.mail.delivery import deliver as worker
+
+        return [worker(body, get_settings(), find=stored_recording).status for body in queued_mail()]
+
+    def blob(self, name: str) -> Any:
+        from switchboard.adapters.storage import blob_service_client
+
+        return blob_service_client().get_container_client(self.container).get_blob_client(name)
+
+
+def queue_client_of(name: str) -> Any:
+    from switchboard.adapters.storage import queue_client
+
+    return queue_client(name, base64=False)
+
+
+@pytest.fixture
+def voicemails(app, azurite, configure, mail_queue, plain_smtp: Inbox) -> Iterator[Voicemails]:
+    import uuid
+
+    from tools.emulator.rest import TwilioEmulator
+
+    container = f"rec{uuid.uuid4().hex[:8]}"
+    client = queue_client_of("media-downloads")
+    try:
+        client.create_queue()
+    except Exception as error:
+        if type(error).__name__ != "ResourceExistsError":
+            raise
+        client.clear_messages()
+    with TwilioEmulator.from_settings(get_settings()) as emulator:
+        configure(
+            SMTP_URL=f"smtp://127.0.0.1:{plain_smtp.port}", EMAIL_FROM=SENDER, TWILIO_API_BASE_URL=emulator.base_url,
+            RECORDINGS_CONTAINER=container, DELETE_RECORDINGS_AT_TWILIO="false",
+        )  # fmt: skip
+        yield Voicemails(app, emulator, plain_smtp, container)
+
+
+def head() -> str:
+    """The e-mail's text before its last paragraphs (the link, or the note that the recording is attached)."""
+    return "You have a new voicemail from +16505551212.\nLength: 12 seconds.\n\n"
+
+
+@pytest.mark.azurite
+@pytest.mark.parametrize("transcribe", [True, False])
+def test_the_voicemail_email_example_end_to_end(voicemails: Voicemails, transcribe: bool) -> None:
+    """Twilio's documented example: callbacks -> the recording's copy and the e-mail queue -> SMTP, once."""
+    example = "voicemail?Email=somebody@somedomain.com" + ("" if transcribe else "&Transcribe=false")
+    _, sid, _ = voicemails.leave(seconds=2, example=example)
+    voicemails.copy()
+    queued = queued_mail()
+    assert len(queued) == 2  # both deliveries of the final callback queue it; the worker sends once
+    for body in queued:
+        deliver(voicemails.app, body)  # the voicemail_email queue function, as the host calls it
+    [(sender, recipients, message)] = voicemails.inbox.messages
+    assert (sender, recipients) == (SENDER, ["somebody@somedomain.com"])
+    assert message["Subject"] == "New voicemail from +16505551212"
+    transcript = "Text of the transcribed voicemail:\nPlease call me back.\n\n" if transcribe else ""
+    assert plain_body(message) == head() + transcript + "The recording is attached.\n"
+    [attachment] = list(message.iter_attachments())  # type: ignore[attr-defined]
+    assert attachment.get_content() == voicemails.emulator.media.recording_file(sid)
+
+
+@pytest.mark.azurite
+def test_a_small_recording_is_attached_with_its_stored_type(voicemails: Voicemails) -> None:
+    call_sid, sid, _ = voicemails.leave(seconds=3)
+    assert voicemails.copy() == 2  # Twilio's recording callback came twice: the same blob, written once
+    assert voicemails.send() == ["sent", "duplicate"]
+    [(_, recipients, message)] = voicemails.inbox.messages
+    assert recipients == ["somebody@somedomain.com"]
+    assert plain_body(message) == head() + "The recording is attached.\n"
+    [attachment] = list(message.iter_attachments())  # type: ignore[attr-defined]
+    stored = voicemails.blob(f"{call_sid}/{sid}.wav")
+    assert stored.get_blob_properties().content_settings.content_type == "audio/x-wav"
+    assert attachment.get_content_type() == "audio/x-wav"  # the type the audio was stored with
+    assert attachment.get_filename() == f"{sid}.wav"
+    data = attachment.get_content()
+    assert data == stored.download_blob().readall() == voicemails.emulator.media.recording_file(sid)
+    assert data[:4] == b"RIFF"
+    assert len(data) == 44 + 3 * 8000 * 2  # a real 3 s, 8 kHz, 16-bit WAV
+
+
+@pytest.mark.azurite
+@pytest.mark.parametrize("limit", ["1000", "0"])
+def test_a_recording_over_the_limit_is_linked(voicemails: Voicemails, configure, limit: str, caplog) -> None:
+    configure(VOICEMAIL_EMAIL_ATTACH_MAX_BYTES=limit)
+    call_sid, sid, link = voicemails.leave(seconds=3)  # 48,044 bytes as WAV
+    voicemails.copy()
+    assert voicemails.blob(f"{call_sid}/{sid}.wav").get_blob_properties().size == 48044
+    with caplog.at_level(logging.INFO, logger="switchboard.mail.message"):
+        assert voicemails.send() == ["sent", "duplicate"]
+    [(_, _, message)] = voicemails.inbox.messages
+    assert not message.is_multipart()
+    assert list(message.iter_attachments()) == []  # type: ignore[attr-defined]
+    assert text(message) == head() + f"Listen to the message:\n{link}.mp3\n"
+    reason = "it is 48044 bytes, over VOICEMAIL_EMAIL_ATTACH_MAX_BYTES (1000)" if limit == "1000" else "is 0"
+    assert reason in caplog.text
+
+
+@pytest.mark.azurite
+def test_an_email_that_runs_before_the_copy_waits_for_it_then_attaches_once(
+    voicemails: Voicemails, monkeypatch
+) -> None:
+    from switchboard.mail import delivery
+
+    monkeypatch.setattr(delivery, "WAIT_SECONDS", 0)  # the requeued look is visible at once, not in 30 s
+    _, sid, _ = voicemails.leave(seconds=2)
+    assert voicemails.send() == ["waiting", "waiting"]  # no copy yet: both deliveries queued again
+    assert voicemails.inbox.messages == []
+    waiting = [json.loads(body) for body in queued_mail(peek=True)]
+    assert [message["waits"] for message in waiting] == [1, 1]
+    assert all(message["id"] == f"vm-email-{sid}" and message["recording"]["sid"] == sid for message in waiting)
+    voicemails.copy()
+    assert voicemails.send() == ["sent", "duplicate"]
+    [(_, _, message)] = voicemails.inbox.messages
+    [attachment] = list(message.iter_attachments())  # type: ignore[attr-defined]
+    assert attachment.get_content() == voicemails.emulator.media.recording_file(sid)
+    assert queued_mail() == []
+
+
+@pytest.mark.azurite
+def test_the_wait_for_a_copy_is_bounded_then_the_email_links_it(voicemails: Voicemails, monkeypatch) -> None:
+    from switchboard.mail import delivery
+
+    monkeypatch.setattr(delivery, "WAIT_SECONDS", 0)
+    _, _, link = voicemails.leave(seconds=2)  # its copy never runs
+    outcomes: list[list[str]] = []
+    for _ in range(delivery.MAX_WAITS + 3):  # bounded: the chain must end well within this
+        done = voicemails.send()
+        if not done:
+            break
+        outcomes.append(done)
+    assert outcomes == [["waiting", "waiting"]] * delivery.MAX_WAITS + [["sent", "duplicate"]]
+    [(_, _, message)] = voicemails.inbox.messages
+    assert text(message) == head() + f"Listen to the message:\n{link}.mp3\n"
+
+
+@pytest.mark.azurite
+def test_a_failed_read_of_the_copy_is_looked_past_like_a_missing_one(voicemails: Voicemails, monkeypatch) -> None:
+    from switchboard.functions.glue_twimlets import stored_recording
+    from switchboard.mail import delivery
+    from switchboard.mail.message import RecordingRef
+
+    monkeypatch.setattr(delivery, "WAIT_SECONDS", 0)
+    _, sid, _ = voicemails.leave(seconds=2)
+    voicemails.copy()
+    failures = iter([OSError("storage hiccup")] * 2)
+
+    def flaky(recording: RecordingRef, limit: int) -> Any:
+        """Storage refusing the first two reads (no local stand-in makes Azurite fail on cue)."""
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return stored_recording(recording, limit)
+
+    outcomes = [delivery.deliver(body, get_settings(), find=flaky).status for body in queued_mail()]
+    assert outcomes == ["waiting", "waiting"]
+    assert voicemails.inbox.messages == []
+    assert [delivery.deliver(body, get_settings(), find=flaky).status for body in queued_mail()] == [
+        "sent", "duplicate",
+    ]  # fmt: skip
+    [(_, _, message)] = voicemails.inbox.messages
+    [attachment] = list(message.iter_attachments())  # type: ignore[attr-defined]
+    assert attachment.get_content() == voicemails.emulator.media.recording_file(sid)
+
+
+@pytest.mark.azurite
+def test_an_mp3_copy_is_attached_as_audio_mpeg(voicemails: Voicemails) -> None:
+    """Twilio's recordings are WAV or MP3: the attachment carries the type the blob was stored with."""
+    from azure.storage.blob import ContentSettings
+
+    from switchboard.functions.glue_records import store_for
+    from switchboard.records.store import utcnow
+
+    call_sid, sid, _ = voicemails.leave(seconds=2)
+    name = f"{call_sid}/{sid}.mp3"
+    audio = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 100
+    container = voicemails.blob(name).container_name
+    from switchboard.adapters.storage import blob_service_client
+
+    blobs = blob_service_client().get_container_client(container)
+    try:
+        blobs.create_container()
+    except Exception as error:
+        if type(error).__name__ != "ResourceExistsError":
+            raise
+    blobs.upload_blob(name, audio, content_settings=ContentSettings(content_type="audio/mpeg"))
+    store = store_for(get_settings())
+    store.update(call_sid, lambda record: record.with_blob(utcnow(), name))  # what a finished copy leaves
+    assert voicemails.send() == ["sent", "duplicate"]
+    [(_, _, message)] = voicemails.inbox.messages
+    [attachment] = list(message.iter_attachments())  # type: ignore[attr-defined]
+    assert (attachment.get_content_type(), attachment.get_filename()) == ("audio/mpeg", f"{sid}.mp3")
+    assert attachment.get_content() == audio
+
+
+@pytest.mark.parametrize(
+    ("declared", "name", "attached_as"),
+    [
+        ("audio/x-wav", "RE1.wav", "audio/x-wav"),
+        ("audio/mpeg", "RE1.mp3", "audio/mpeg"),
+        ("Audio/MPEG; charset=binary", "RE1.bin", "audio/mpeg"),
+        ("application/octet-stream", "RE1.wav", "audio/x-wav"),
+        (None, "RE1.mp3", "audio/mpeg"),
+        ("application/octet-stream", "RE1.bin", None),
+        ("image/png", "RE1.wav", None),
+        ("text/html", "RE1.mp3", None),
+    ],
+)
+def test_the_attachment_type_is_the_stored_audio_type(declared: str | None, name: str, attached_as: str | None) -> None:
+    from switchboard.mail.message import attachment_type
+
+    assert attachment_type(declared, name) == attached_as
+
+
+def test_the_attach_limit_is_a_checked_setting() -> None:
+    from switchboard.settings import Settings, SettingsError
+
+    minimal = {"TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": "secret-token-value"}
+    assert Settings.from_env(minimal).voicemail_email_attach_max_bytes == 5_000_000
+    assert Settings.from_env(minimal | {"VOICEMAIL_EMAIL_ATTACH_MAX_BYTES": "0"}).voicemail_email_attach_max_bytes == 0
+    for bad in ("5MB", "-1", "15000001"):
+        with pytest.raises(SettingsError, match="VOICEMAIL_EMAIL_ATTACH_MAX_BYTES"):
+            Settings.from_env(minimal | {"VOICEMAIL_EMAIL_ATTACH_MAX_BYTES": bad})

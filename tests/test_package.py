@@ -25,17 +25,59 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> package.Built:
     return package.build(tmp_path_factory.mktemp("dist"))
 
 
-def test_azure_yaml_runs_make_package_before_azd_packages_and_ships_its_output() -> None:
+def test_azure_yaml_runs_the_packager_before_azd_packages_and_ships_its_output() -> None:
     service = yaml.safe_load((ROOT / "azure.yaml").read_text(encoding="utf-8"))["services"]["api"]
     assert service["host"] == "function"
-    hook = service["hooks"]["prepackage"]["posix"]
-    assert hook["shell"] == "sh"
-    assert hook["run"].strip() == "make package"
+    hooks = service["hooks"]["prepackage"]
+    assert hooks["posix"] == {"shell": "sh", "run": "python3 -m tools.package"}
+    assert hooks["windows"] == {"shell": "pwsh", "run": "python -m tools.package"}  # no .venv assumed
     assert service["dist"] == ".dist/app"
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert "\npackage: setup\n\t$(PY) -m tools.package\n" in makefile
+    assert "\npackage:\n\t$(PYTHON) -m tools.package\n" in makefile  # no `setup`: no Node, no dev requirements
     assert package.main.__module__ == "tools.package"
     assert Path(service["dist"]).parts[0] == ".dist"  # where the hook writes is where azd reads
+
+
+def test_the_packager_runs_with_a_bare_python_and_no_node(tmp_path: Path) -> None:
+    """The hook's command, in a venv without pip or any package, on a PATH with git but without node or npm."""
+    import shutil
+
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
+    git = shutil.which("git")
+    assert git, "git is needed to package"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").symlink_to(git)
+    (bin_dir / "python3").symlink_to(venv / "bin" / "python3")
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    probe = subprocess.run(["/bin/sh", "-c", "command -v node || command -v npm || echo none"], env=env,
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert probe.stdout.strip() == "none"
+    out = tmp_path / "dist"
+    run = subprocess.run(["/bin/sh", "-c", f"python3 -m tools.package --out {out}"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "pathspec" not in run.stderr
+    with zipfile.ZipFile(out / "switchboard.zip") as zf:
+        names = set(zf.namelist())
+    assert {"function_app.py", "host.json", "requirements.txt", "switchboard/settings.py"} <= names
+
+
+def test_only_what_git_tracks_is_shipped(tmp_path: Path) -> None:
+    """A stray file or folder in the checkout (untracked, not git-ignored) never reaches the artifact."""
+    stray = ROOT / "switchboard" / "zz_stray_for_test"
+    stray.mkdir()
+    try:
+        (stray / "__init__.py").write_text("raise SystemExit('a stray folder was shipped')\n", encoding="utf-8")
+        built = package.build(tmp_path / "dist", pythons=[sys.executable])
+        with zipfile.ZipFile(built.archive) as zf:
+            names = zf.namelist()
+    finally:
+        (stray / "__init__.py").unlink()
+        stray.rmdir()
+    assert not [name for name in names if "zz_stray_for_test" in name]
+    assert "switchboard/settings.py" in names
 
 
 def test_the_artifact_is_the_app_and_nothing_that_never_runs_in_azure(built: package.Built) -> None:

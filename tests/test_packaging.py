@@ -24,6 +24,7 @@ DEV_ONLY = (
     "switchboard/client.py", "local.settings.json.example", "requirements-dev.txt", "node_modules/x.js",
 )  # fmt: skip
 DEPLOYED = ("function_app.py", "host.json", "requirements.txt")
+RANGES = ROOT / "requirements.in"  # the ranges; requirements.txt is their lock (tests/test_lock.py)
 
 
 def requirement_lines(path: Path) -> list[str]:
@@ -33,7 +34,7 @@ def requirement_lines(path: Path) -> list[str]:
 
 def test_pyproject_declares_the_runtime_requirements() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert project["dependencies"] == requirement_lines(ROOT / "requirements.txt")
+    assert project["dependencies"] == requirement_lines(RANGES)
 
 
 def test_only_the_switchboard_package_is_discovered() -> None:
@@ -170,7 +171,7 @@ def test_pip_install_of_a_checkout_in_a_fresh_venv(tmp_path: Path) -> None:
     found = json.loads(run.stdout)
     assert Path(found["file"]).is_relative_to(purelib)  # the installed copy, not the checkout
     assert found["heavy"] == []  # the client's import stays light: the Azure SDK loads on first use
-    wanted = {line.replace(" ", "") for line in requirement_lines(ROOT / "requirements.txt")}
+    wanted = {line.replace(" ", "") for line in requirement_lines(RANGES)}
     assert {_normalise(r) for r in found["requires"]} == {_normalise(r) for r in wanted}
     installed = {p.name for p in Path(purelib).iterdir()}
     assert not installed & {"tests", "bench", "chaos", "infra", "docs"}
@@ -180,4 +181,4 @@ def _normalise(requirement: str) -> str:
     from packaging.requirements import Requirement
 
     parsed = Requirement(requirement)
-    return f"{parsed.name.lower()}{sorted(str(s) for s in parsed.specifier)}"
+    return f"{parsed.name.lower()}{sorted(str(s) for s in parsed.specifier)}{parsed.marker or ''}"

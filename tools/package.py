@@ -1,7 +1,8 @@
 """`make package`: build the deployment artifact, `.dist/switchboard.zip`, and its unpacked tree `.dist/app`.
 
-The artifact holds what `.funcignore` lets through (read with gitignore semantics, as Core Tools and
-azd read it), plus the app's bytecode compiled here, in `__pycache__`, for each interpreter given:
+The artifact holds the files git tracks that `.funcignore` lets through (git itself applies `.funcignore`,
+with the gitignore rules Core Tools and azd read it with; a stray folder or an untracked file never ships),
+plus the app's bytecode compiled here, in `__pycache__`, for each interpreter given:
 Azure's (infra/ says Python 3.12) and the local default. Bytecode is per version
 (`cpython-312` beside `cpython-311`), and compiled with `--invalidation-mode unchecked-hash`, so it
 stays valid whatever timestamps unpacking gives the files: Azure mounts the package read-only, and
@@ -9,6 +10,9 @@ without shipped bytecode every cold start compiles the app's own modules from so
 
 `.funcignore` still lists `__pycache__/` and `*.pyc`: a developer's stale bytecode never ships; only
 what this step compiles from the staged sources does. Core Tools' own packing would drop it.
+
+It needs only Python (any 3.10+, the standard library) and git: no virtual environment, no dev requirements,
+no Node, so azd's prepackage hook runs it as `python3 -m tools.package` (`python` on Windows).
 """
 
 from __future__ import annotations
@@ -19,32 +23,34 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-import pathspec
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURE_PYTHON = "3.12"  # infra/main.bicep: runtimeVersion
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip entries carry no build time: the same tree gives the same zip
 
 
-def ignore_spec(root: Path) -> pathspec.GitIgnoreSpec:
-    lines = (root / ".funcignore").read_text(encoding="utf-8").splitlines()
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+class NotACheckout(RuntimeError):
+    """The folder is not a git checkout: what git tracks is what ships, so there must be a git."""
 
 
-def shipped_files(root: Path, spec: pathspec.GitIgnoreSpec) -> Iterator[Path]:
-    """Files under `root` that `.funcignore` does not exclude, relative to `root`, sorted."""
-    for directory, dirs, files in os.walk(root):
-        rel_dir = Path(directory).relative_to(root)
-        # Prune ignored directories (a trailing slash is how gitignore patterns match directories).
-        dirs[:] = sorted(d for d in dirs if not spec.match_file(f"{(rel_dir / d).as_posix()}/"))
-        for name in sorted(files):
-            rel = rel_dir / name
-            if not spec.match_file(rel.as_posix()):
-                yield rel
+def _git(root: Path, *args: str) -> list[str]:
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=False, timeout=60)
+    except FileNotFoundError:
+        raise NotACheckout("git is not installed: `make package` ships the files git tracks") from None
+    if done.returncode != 0:
+        raise NotACheckout(f"{root} is not a git checkout ({done.stderr.decode(errors='replace').strip()})")
+    return sorted(name for name in done.stdout.decode("utf-8").split("\0") if name)
+
+
+def shipped_files(root: Path) -> list[Path]:
+    """Files git tracks under `root` that `.funcignore` does not exclude, relative to `root`, sorted."""
+    tracked = _git(root, "ls-files", "-z", "--cached")
+    ignored = set(_git(root, "ls-files", "-z", "--cached", "--ignored", f"--exclude-from={root / '.funcignore'}"))
+    return [Path(name) for name in tracked if name not in ignored and (root / name).is_file()]
 
 
 def interpreters(extra: Iterable[str] = ()) -> list[str]:
@@ -89,7 +95,7 @@ def build(out: Path, root: Path = ROOT, pythons: list[str] | None = None) -> Bui
     stage, archive = out / "app", out / "switchboard.zip"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
-    files = list(shipped_files(root, ignore_spec(root)))
+    files = shipped_files(root)
     for rel in files:
         (stage / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / rel, stage / rel)
@@ -116,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.package", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / ".dist")
     args = parser.parse_args(argv)
-    result = build(args.out)
+    try:
+        result = build(args.out)
+    except NotACheckout as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"wrote {result.archive} ({result.files} files; bytecode for {', '.join(result.cache_tags)})")
     if f"cpython-{AZURE_PYTHON.replace('.', '')}" not in result.cache_tags:
         print(f"warning: no Python {AZURE_PYTHON} found: the package has no bytecode for the version Azure runs")

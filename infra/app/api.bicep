@@ -13,7 +13,11 @@ param storageAccountName string
 param deploymentStorageContainerName string
 param virtualNetworkSubnetId string = ''
 param instanceMemoryMB int = 2048
-param maximumInstanceCount int = 100
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 4 // per function group; main.bicep passes its parameter (docs/operate.md)
+@minValue(0)
+param alwaysReadyHttpInstances int = 0 // warm instances for the HTTP functions; 0 scales to zero
 param identityId string = ''
 param identityClientId string = ''
 
@@ -77,10 +81,18 @@ module api 'br/public:avm/res/web/site:0.15.1' = {
           }
         }
       }
-      scaleAndConcurrency: {
+      scaleAndConcurrency: union({
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
-      }
+      }, alwaysReadyHttpInstances > 0 ? {
+        // 'http' is the group of every HTTP-triggered function (the webhooks and the operator routes).
+        alwaysReady: [
+          {
+            name: 'http'
+            instanceCount: alwaysReadyHttpInstances
+          }
+        ]
+      } : {})
       runtime: {
         name: runtimeName
         version: runtimeVersion

@@ -1,4 +1,4 @@
-"""The twimlets' I/O: voicemail onto the call's record, its SMS notice onto the outbound queue, hold music from Blob.
+"""The twimlets' I/O: voicemail onto the call's record, its notices onto their queues, hold music from Blob.
 
 Hold-music links are signed read-only SAS URLs for one blob each: the container is never public.
 
@@ -8,6 +8,8 @@ Twilio's retried or out-of-order callbacks converge on one record.
 The notice is an `outbound` queue message of the outbound contract with the id `vm-<RecordingSid>`:
 the outbound worker's dedupe on that id turns a retried callback into one SMS, and its destination
 policy (OUTBOUND_ALLOWED_DESTINATIONS) decides whether NotifyNumber may be texted at all.
+The e-mail names the recording (record and RecordingSid) so that the mail worker can attach its
+Blob Storage copy (`stored_recording`) when that exists and is small enough.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from switchboard.adapters.storage import blob_service_client, create_once, queue_client
 from switchboard.functions.glue_records import store_for
@@ -29,6 +31,9 @@ from switchboard.shared.phones import mask
 from switchboard.twiml.twimlets.base import VoicemailEvent
 from switchboard.twiml.twimlets.holdmusic import is_audio
 from switchboard.twiml.twimlets.voicemail import email_text, notice
+
+if TYPE_CHECKING:
+    from switchboard.mail.message import Absent, Attachment, RecordingRef
 
 log = logging.getLogger("switchboard.twimlets")
 
@@ -84,7 +89,7 @@ class StorageVoicemailSink:
     def email_voicemail(self, address: str, event: VoicemailEvent) -> None:
         """Queue the e-mail (`voicemail-email`, id `vm-email-<RecordingSid>`); the mail worker sends it once."""
         from switchboard.mail.delivery import enqueue
-        from switchboard.mail.message import Mail
+        from switchboard.mail.message import Mail, RecordingRef
         from switchboard.shared.addresses import mask_address
 
         settings = get_settings()
@@ -94,16 +99,22 @@ class StorageVoicemailSink:
                 event.recording_sid, mask_address(address),
             )  # fmt: skip
             return
-        subject, body = email_text(self._completed(event))
-        enqueue(f"vm-email-{event.recording_sid}", Mail(to=address, subject=subject, body=body))
+        record_id = store_for(settings).record_id_for_sid(event.call_sid)
+        event = self._completed(event, record_id)
+        subject, body = email_text(event)
+        recording = None
+        if record_id and event.recording_url:
+            # The worker attaches the recording's Blob Storage copy (the media-downloads queue makes it).
+            recording = RecordingRef(record_id, event.recording_sid, email_text(event, attached=True)[1])
+        enqueue(f"vm-email-{event.recording_sid}", Mail(to=address, subject=subject, body=body), recording)
 
     @staticmethod
-    def _completed(event: VoicemailEvent) -> VoicemailEvent:
+    def _completed(event: VoicemailEvent, record_id: str | None = None) -> VoicemailEvent:
         """Twilio's transcribeCallback carries no duration: take it (and the caller) from the call's record."""
         if event.duration is not None and event.caller is not None:
             return event
         store = store_for(get_settings())
-        record_id = store.record_id_for_sid(event.call_sid)
+        record_id = record_id or store.record_id_for_sid(event.call_sid)
         record = store.get(record_id) if record_id else None
         if record is None:
             return event
@@ -114,6 +125,52 @@ class StorageVoicemailSink:
             caller=event.caller or caller,
             recording_url=event.recording_url or record.recording_url,
         )
+
+
+def stored_recording(recording: RecordingRef, max_bytes: int) -> Attachment | Absent:
+    """The recording's copy in Blob Storage as an attachment, if the copy is done and at most `max_bytes`.
+
+    The record names a blob only once the copy wrote it and checked its length, so a named blob is
+    whole. Not named yet: the copy has not run (the mail worker waits a bounded while).
+    """
+    from switchboard.mail.message import Absent
+
+    settings = get_settings()
+    record = store_for(settings).get(recording.record_id)
+    if record is None:
+        return Absent("the call's record is gone (erased or past retention)")
+    prefix = f"{recording.record_id}/{recording.sid}."
+    name = next((blob for blob in record.blob_names if blob.startswith(prefix)), None)
+    if name is None:
+        return Absent("the recording is not in Blob Storage yet", wait=True)
+    return _read_audio(settings.recordings_container, name, max_bytes)
+
+
+def _read_audio(container: str, name: str, max_bytes: int) -> Attachment | Absent:
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from switchboard.mail.message import Absent, Attachment, attachment_type
+
+    client = blob_service_client().get_container_client(container).get_blob_client(name)
+    too_large = "it is {} bytes, over VOICEMAIL_EMAIL_ATTACH_MAX_BYTES ({})"
+    try:
+        properties = client.get_blob_properties(**STORAGE_TIMEOUTS)
+        if properties.size > max_bytes:
+            return Absent(too_large.format(properties.size, max_bytes))
+        filename = name.rsplit("/", 1)[1]
+        content_type = attachment_type(properties.content_settings.content_type, filename)
+        if content_type is None:
+            return Absent("the stored blob is not audio")
+        # The version we measured: a blob rewritten in between fails the read, never arrives half-sized.
+        data = client.download_blob(
+            etag=properties.etag, match_condition=MatchConditions.IfNotModified, max_concurrency=1, **STORAGE_TIMEOUTS
+        ).readall()
+    except ResourceNotFoundError:
+        return Absent("the blob is gone")
+    if len(data) > max_bytes:
+        return Absent(too_large.format(len(data), max_bytes))
+    return Attachment(filename=filename, content_type=content_type, data=bytes(data))
 
 
 def _copy_to_blob(store: RecordStore, record_id: str, event: VoicemailEvent) -> None:

@@ -21,3 +21,12 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(
         text, status_code=status, mimetype="application/json", charset="utf-8", headers={"Cache-Control": "no-store"}
     )
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=False)
+def poison_queue_depths(timer: func.TimerRequest) -> None:
+    """Every 5 minutes, one `queue.depth` line per poison queue: infra/'s alert fires on 10 minutes non-empty."""
+    from switchboard.health.depths import log_poison_depths
+    from switchboard.settings import get_settings
+
+    log_poison_depths(get_settings())

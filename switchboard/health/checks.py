@@ -25,6 +25,7 @@ TWILIO_TIMEOUT_SECONDS = 5.0
 # No retries and short timeouts: the health check reports, it does not try hard.
 STORAGE_OPTIONS: dict[str, Any] = {"retry_total": 0, "connection_timeout": 3, "read_timeout": 5}
 DEFAULT_PORTS = {"http": 80, "https": 443}
+TWILIO_CHECKS = ("twilio", "twilio_number")
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,14 @@ def run(env: Mapping[str, str], origin: Origin) -> tuple[int, dict[str, Any]]:
     probes.update(storage.probes())
     if settings is not None:
         probes["twilio"] = lambda: twilio_check(settings)
+        probes["twilio_number"] = lambda: twilio_number_check(settings, origin)
     results = _run_parallel(probes, DEADLINE_SECONDS)
     checks.append(storage.summary(results))
-    checks.extend(results[name] for name in probes if name != "twilio")
-    skipped = Check("twilio", False, "not checked: fix the settings first")
-    checks.append(results["twilio"] if settings is not None else skipped)
+    checks.extend(results[name] for name in probes if name not in TWILIO_CHECKS)
+    for name in TWILIO_CHECKS:
+        checks.append(
+            results[name] if settings is not None else Check(name, False, "not checked: fix the settings first")
+        )
     failing = [check.name for check in checks if not check.ok]
     body = {
         "status": "failing" if failing else "ok",
@@ -203,6 +207,48 @@ def twilio_check(settings: Settings) -> Check:
     if str(account.status) != "active":
         return Check("twilio", False, f"the account is {account.status}: calls and messages will fail")
     return Check("twilio", True, f"credentials accepted ({credential}) by {where}")
+
+
+def twilio_number_check(settings: Settings, origin: Origin) -> Check:  # noqa: PLR0911 (one answer per problem)
+    """TWILIO_PHONE_NUMBER's live configuration at Twilio: webhooks, status callback and fallbacks point here."""
+    from twilio.base.exceptions import TwilioException, TwilioRestException
+
+    from switchboard.adapters.twilio_client import build_client
+    from switchboard.shared.numberwiring import FIELDS, differences, wanted
+    from switchboard.shared.phones import mask_in_text
+
+    if not settings.phone_number:
+        return Check("twilio_number", True, "not checked: TWILIO_PHONE_NUMBER is not set")
+    shown = mask_in_text(settings.phone_number)
+    base = settings.public_base_url or f"{origin.scheme}://{origin.host}"
+    quick = dataclasses.replace(
+        settings, twilio_timeout_seconds=min(settings.twilio_timeout_seconds, TWILIO_TIMEOUT_SECONDS)
+    )
+    try:
+        numbers = (
+            build_client(quick)
+            .api.v2010.accounts(settings.account_sid)
+            .incoming_phone_numbers.list(phone_number=settings.phone_number, limit=2)
+        )
+    except TwilioRestException as error:
+        return Check("twilio_number", False, f"{settings.api_base_url} answered {error.status} (code {error.code}) "
+                                             f"for the account's numbers")  # fmt: skip
+    except TwilioException as error:
+        return Check("twilio_number", False, f"no answer from {settings.api_base_url}: {_first_line(error)}")
+    except Exception as error:  # requests' connection errors and timeouts
+        return Check("twilio_number", False, f"no answer from {settings.api_base_url} ({type(error).__name__})")
+    live = next((n for n in numbers if n.phone_number == settings.phone_number), None)
+    if live is None:
+        return Check("twilio_number", False, f"TWILIO_PHONE_NUMBER {shown} is not a number of this Twilio account")
+    changed = differences(
+        {field: getattr(live, field, None) for field in FIELDS}, wanted(base, settings.fallback_base_url)
+    )
+    if changed:
+        listed = "; ".join(f"{FIELDS[field]} is {old or '(unset)'}, not {new}" for field, (old, new) in changed.items())
+        return Check("twilio_number", False, f"{shown} is not wired to this app: {listed}. "
+                                             f"Run `python -m switchboard twilio configure`")  # fmt: skip
+    fallback = "with fallbacks" if settings.fallback_base_url else "no fallback (TWILIO_FALLBACK_BASE_URL unset)"
+    return Check("twilio_number", True, f"{shown} sends calls, messages and call status here ({fallback})")
 
 
 def _run_parallel(probes: Mapping[str, Callable[[], Check]], deadline: float) -> dict[str, Check]:

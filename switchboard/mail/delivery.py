@@ -11,6 +11,16 @@ The worker keeps one row per id in the `mailsent` table:
 3. SMTP accepted the message: the row becomes `sent`. SMTP failed: the row is released and the
    exception makes the host retry after its visibility timeout, at most `maxDequeueCount` (5)
    times; then the message rests in `voicemail-email-poison` for a person to look at.
+
+The recording: a message may carry `"recording": {"record_id", "sid", "body"}`. Between the claim and
+SMTP the worker looks for the recording's copy in Blob Storage (`find`, given by the shell): at most
+VOICEMAIL_EMAIL_ATTACH_MAX_BYTES, it is attached and `body` (which says so) replaces the linking body;
+larger, gone, or not audio, the e-mail links it. The copy is made by the `media-downloads` queue and
+may not exist yet (without transcription both jobs are queued by the same callback): then the claim
+is released and the message is queued again, visible after WAIT_SECONDS, at most MAX_WAITS times
+(`waits` in the message); a failed read of the copy is looked past the same way. That window
+outlasts the copy's own retries (5 deliveries, 30 s apart); past it the e-mail goes out with the
+link, still once.
 """
 
 from __future__ import annotations
@@ -18,11 +28,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from switchboard.mail.message import Mail, MailError, SmtpServer
+from switchboard.mail.message import Absent, Attachment, Mail, MailError, RecordingRef, SmtpServer
 from switchboard.settings import Settings
 from switchboard.shared.addresses import is_address, mask_address
 
@@ -32,6 +43,10 @@ QUEUE = "voicemail-email"
 TABLE = "mailsent"
 PARTITION = "voicemail"
 STALE_AFTER = timedelta(minutes=2)
+WAIT_SECONDS = 30  # between looks for the recording's copy
+MAX_WAITS = 6  # 3 minutes in all: longer than the copy's 5 tries 30 s apart
+# The shell's lookup of a recording's copy in Blob Storage: the attachment, or why there is none.
+FindRecording = Callable[[RecordingRef, int], "Attachment | Absent"]
 
 
 class RetryLater(RuntimeError):
@@ -41,25 +56,35 @@ class RetryLater(RuntimeError):
 @dataclass(frozen=True)
 class Outcome:
     id: str
-    status: str  # sent | duplicate | rejected
+    status: str  # sent | duplicate | rejected | waiting (queued again: the recording's copy is not there yet)
+    attached: bool = False
 
 
-def enqueue(mail_id: str, mail: Mail) -> None:
+def enqueue(mail_id: str, mail: Mail, recording: RecordingRef | None = None) -> None:
+    payload: dict[str, Any] = {"id": mail_id, "to": mail.to, "subject": mail.subject, "body": mail.body}
+    if recording is not None:
+        payload["recording"] = recording.to_json()
+    _send(payload)
+    log.info("Queued voicemail e-mail %s to %s", mail_id, mask_address(mail.to))
+
+
+def _send(payload: dict[str, Any], visibility_timeout: int | None = None) -> None:
     from switchboard.adapters.storage import create_once, queue_client
 
     client = queue_client(QUEUE)
     create_once(f"queue:{QUEUE}", client.create_queue)
-    payload = {"id": mail_id, "to": mail.to, "subject": mail.subject, "body": mail.body}
-    client.send_message(json.dumps(payload))
-    log.info("Queued voicemail e-mail %s to %s", mail_id, mask_address(mail.to))
+    client.send_message(json.dumps(payload), visibility_timeout=visibility_timeout)
 
 
-def deliver(body: bytes | str, settings: Settings, now: datetime | None = None) -> Outcome:
+def deliver(
+    body: bytes | str, settings: Settings, now: datetime | None = None, *, find: FindRecording | None = None
+) -> Outcome:
     """Handle one queue message. Raises (so the host retries) when the e-mail could not be sent."""
     try:
         data = json.loads(body)
         mail_id, mail = str(data["id"]), Mail(to=data["to"], subject=str(data["subject"]), body=str(data["body"]))
-    except (ValueError, KeyError, TypeError):
+        waits = int(data.get("waits") or 0)
+    except (ValueError, KeyError, TypeError, AttributeError):
         log.error("Dropped a voicemail e-mail message that is not valid JSON with id, to, subject and body")
         return Outcome("", "rejected")
     if not is_address(mail.to) or not mail_id.startswith("vm-email-") or len(mail_id) > 200:
@@ -73,6 +98,18 @@ def deliver(body: bytes | str, settings: Settings, now: datetime | None = None) 
     if not _claim(table, mail_id, now):
         log.info("Voicemail e-mail %s was sent already; not sending it again", mail_id)
         return Outcome(mail_id, "duplicate")
+    recording = RecordingRef.parse(data.get("recording"))
+    found = _recording(mail_id, recording, settings, find)
+    if isinstance(found, Absent) and found.wait and waits < MAX_WAITS:
+        table.delete_entity(PARTITION, mail_id)  # released: the next look may send it
+        _send({**data, "waits": waits + 1}, visibility_timeout=WAIT_SECONDS)
+        log.info("Voicemail e-mail %s looks again in %d s (%d of %d): %s", mail_id, WAIT_SECONDS, waits + 1,
+                 MAX_WAITS, found.reason)  # fmt: skip
+        return Outcome(mail_id, "waiting")
+    if isinstance(found, Attachment) and recording is not None:
+        mail = replace(mail, body=recording.body, attachments=(found,))
+    elif isinstance(found, Absent):
+        log.info("Voicemail e-mail %s links its recording: %s", mail_id, found.reason)
     try:
         SmtpServer.parse(settings.smtp_url).send(mail, settings.email_from)
     except MailError as error:
@@ -81,8 +118,25 @@ def deliver(body: bytes | str, settings: Settings, now: datetime | None = None) 
         log.warning("Voicemail e-mail %s to %s failed, will retry: %s", mail_id, mask_address(mail.to), error)
         raise RetryLater(str(error)) from None
     table.upsert_entity({"PartitionKey": PARTITION, "RowKey": mail_id, "status": "sent", "sent_at": _iso(now)})
-    log.info("Sent voicemail e-mail %s to %s", mail_id, mask_address(mail.to))
-    return Outcome(mail_id, "sent")
+    attached = bool(mail.attachments)
+    log.info("Sent voicemail e-mail %s to %s (%s)", mail_id, mask_address(mail.to), "attached" if attached else "link")
+    return Outcome(mail_id, "sent", attached=attached)
+
+
+def _recording(
+    mail_id: str, recording: RecordingRef | None, settings: Settings, find: FindRecording | None
+) -> Attachment | Absent | None:
+    """The recording to attach, or why it is linked; None when the message names no recording."""
+    if recording is None or find is None:
+        return None
+    limit = settings.voicemail_email_attach_max_bytes
+    if limit == 0:
+        return Absent("VOICEMAIL_EMAIL_ATTACH_MAX_BYTES is 0")
+    try:
+        return find(recording, limit)
+    except Exception as error:  # storage trouble is looked past like a missing copy: bounded, then the link
+        log.warning("Voicemail e-mail %s: could not read its recording (%s)", mail_id, type(error).__name__)
+        return Absent(f"reading the recording failed ({type(error).__name__})", wait=True)
 
 
 def _claim(table: Any, mail_id: str, now: datetime) -> bool:

@@ -1,4 +1,4 @@
-"""E-mail for the voicemail twimlet's `Email`: the message, and sending it over SMTP.
+"""E-mail for the voicemail twimlet's `Email`: the message (with its recording attached), and sending it over SMTP.
 
 `SMTP_URL` is `smtp://user:password@host:587`: the connection is upgraded with STARTTLS
 (certificate and host name checked) before the password is sent. `smtps://host:465` is TLS from
@@ -13,11 +13,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from switchboard.records.ids import is_record_id
+from switchboard.shared.sids import is_recording_sid
+
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
 SMTP_TIMEOUT_SECONDS = 15
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+# Twilio's recordings are WAV (`audio/x-wav`, what the copy stores) or MP3 (`audio/mpeg`).
+AUDIO_TYPES = {"wav": "audio/x-wav", "mp3": "audio/mpeg"}
 
 
 class MailError(RuntimeError):
@@ -25,10 +30,64 @@ class MailError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str  # `audio/x-wav`: the type the audio was stored with
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Absent:
+    """Why a recording is linked rather than attached; `wait`: it may still arrive (the copy has not run)."""
+
+    reason: str
+    wait: bool = False
+
+
+@dataclass(frozen=True)
+class RecordingRef:
+    """The voicemail's recording, for the mail worker: attach its Blob Storage copy if it is small enough.
+
+    `body` is the e-mail's text when the recording is attached (the queued body links it instead).
+    """
+
+    record_id: str
+    sid: str
+    body: str
+
+    @classmethod
+    def parse(cls, data: object) -> RecordingRef | None:
+        """From a queue message; anything malformed is ignored (the e-mail then links the recording)."""
+        if not isinstance(data, dict):
+            return None
+        record_id, sid, body = data.get("record_id"), data.get("sid"), data.get("body")
+        if not isinstance(record_id, str) or not isinstance(sid, str) or not isinstance(body, str):
+            return None
+        # Both name the blob (`<record id>/<RecordingSid>.wav`): each must fullmatch its shape.
+        if not is_record_id(record_id) or not is_recording_sid(sid):
+            return None
+        return cls(record_id, sid, body)
+
+    def to_json(self) -> dict[str, str]:
+        return {"record_id": self.record_id, "sid": self.sid, "body": self.body}
+
+
+def attachment_type(declared: str | None, filename: str) -> str | None:
+    """The MIME type to attach stored audio with: its stored type, else its extension's; None if not audio."""
+    kind = (declared or "").split(";", 1)[0].strip().lower()
+    if kind.startswith("audio/"):
+        return kind
+    if kind in ("", "application/octet-stream", "binary/octet-stream"):
+        return AUDIO_TYPES.get(filename.rpartition(".")[2].lower())
+    return None
+
+
+@dataclass(frozen=True)
 class Mail:
     to: str
     subject: str
     body: str
+    attachments: tuple[Attachment, ...] = ()
 
     def message(self, sender: str) -> EmailMessage:
         from email.message import EmailMessage
@@ -41,6 +100,9 @@ class Mail:
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
         message.set_content(self.body)
+        for attachment in self.attachments:
+            maintype, _, subtype = attachment.content_type.partition("/")
+            message.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename)
         return message
 
 

@@ -26,6 +26,7 @@ from switchboard.records.store import (
     event_entity,
     marker_entity,
 )
+from switchboard.shared import telemetry
 from switchboard.shared.phones import channel_of, mask, number_part
 from switchboard.shared.sids import is_call_sid, is_message_sid, is_sid_of
 
@@ -160,6 +161,10 @@ def _land(
                 fresh = True
                 if record.sid is None:
                     store.link_sid(update.sid, record.id)
+                if changed.status != record.status:
+                    # One line per status change: the failure-rate and dead-lettered alerts count these (infra/).
+                    telemetry.log_event(log, "record.status", request_id=record.id, type=record.type,
+                                        status=changed.status, sid=update.sid)  # fmt: skip
         except RowExists:
             fresh = False
         except StaleRecord:

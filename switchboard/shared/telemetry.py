@@ -9,6 +9,10 @@ When Application Insights refuses local auth, `APPLICATIONINSIGHTS_AUTHENTICATIO
 Without the setting nothing is imported: `span()` returns a shared no-op context manager and
 `annotate()` returns at once, so local runs and tests stay quiet and fast.
 
+With it, the exporter is configured on the first `span()` (or an explicit `configure()`), not when the
+app is imported: importing and configuring azure-monitor-opentelemetry costs several times
+`import azure.functions`, and a cold start that answers a webhook without a span need not pay it.
+
 Hooks for the code paths that place calls and send messages:
 
     with telemetry.span("outbound.send", request_id=rid, type="sms"):
@@ -58,6 +62,8 @@ def configure(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
     connection_string = env.get(CONNECTION_SETTING, "").strip()
     if not connection_string:
+        if env is os.environ:
+            _configured_off()
         return False
     with _lock:
         if _configured:
@@ -79,6 +85,12 @@ def configure(env: Mapping[str, str] | None = None) -> bool:
         configure_azure_monitor(**options)
         _tracer = trace.get_tracer(TRACER_NAME)
         return True
+
+
+def _configured_off() -> None:
+    """The process's own environment has no connection string: later spans need not look again."""
+    global _configured
+    _configured = True
 
 
 def _credential(authentication: str) -> Any:
@@ -104,9 +116,18 @@ def attributes(values: Mapping[str, object]) -> dict[str, str | int | float | bo
     return result
 
 
+def _lazily() -> bool:
+    """Configure on first use: True when telemetry is on (checked once per process, then a flag)."""
+    if _tracer is not None:
+        return True
+    if _configured:
+        return False
+    return configure()
+
+
 def span(name: str, **values: object) -> contextlib.AbstractContextManager[Any]:
     """A span around a unit of work (`with span("outbound.send", request_id=...)`); a shared no-op when off."""
-    if _tracer is None:
+    if _tracer is None and not _lazily():
         return _NOOP
     return _tracer.start_as_current_span(name, attributes=attributes(values))  # type: ignore[no-any-return]
 
@@ -120,7 +141,7 @@ def annotate(
     **values: object,
 ) -> None:
     """Attach the request id, Twilio SID, message type and status to the current span."""
-    if _tracer is None:
+    if _tracer is None and not _lazily():
         return
     from opentelemetry import trace
 

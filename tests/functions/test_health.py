@@ -28,9 +28,18 @@ def get_health(served: LocalHost, headers: dict[str, str] | None = None) -> requ
 @pytest.fixture
 def local_stack(served: LocalHost, start_emulator, configure) -> LocalHost:
     """The app as `make run` wires it: Twilio is the emulator, PUBLIC_BASE_URL the local host's origin."""
-    start_emulator(timeout=5)
-    configure(PUBLIC_BASE_URL=served.base_url.removesuffix("/api"))
+    emulator = start_emulator(timeout=5)
+    origin = served.base_url.removesuffix("/api")
+    configure(PUBLIC_BASE_URL=origin)
+    wire_number(emulator, origin)
     return served
+
+
+def wire_number(emulator: Any, origin: str) -> None:
+    """What azd's postprovision hook does in Azure: `python -m switchboard twilio configure`."""
+    from switchboard.__main__ import main
+
+    assert main(["twilio", "configure", "--app-url", origin]) == 0
 
 
 def body_of(response: requests.Response) -> dict[str, Any]:
@@ -47,7 +56,7 @@ def test_health_is_ok_on_the_local_stack(local_stack: LocalHost) -> None:
     assert body["status"] == "ok"
     assert body["failing"] == []
     names = storage_names(Settings.from_env())
-    expected = {"settings", "public_base_url", "storage", "twilio"}
+    expected = {"settings", "public_base_url", "storage", "twilio", "twilio_number"}
     expected |= {f"queue {n}" for n in names.queues} | {f"table {n}" for n in names.tables}
     expected |= {f"container {n}" for n in names.containers}
     assert set(body["checks"]) == expected
@@ -97,14 +106,15 @@ def test_health_compares_public_base_url_with_the_host_that_served_the_request(
     response = get_health(local_stack)
     body = body_of(response)
     assert response.status_code == 503
-    assert body["failing"] == ["public_base_url"]
+    assert body["failing"] == ["public_base_url", "twilio_number"]  # the number follows PUBLIC_BASE_URL too
     problem = body["checks"]["public_base_url"]["problem"]
     assert "https://func-api-abc.azurewebsites.net" in problem
     assert f"127.0.0.1:{local_stack.port}" in problem
     # Behind a proxy (or Azure's front end), the host the client used is in X-Forwarded-Host.
     forwarded = get_health(local_stack, {"X-Forwarded-Host": "func-api-abc.azurewebsites.net",
                                          "X-Forwarded-Proto": "https"})  # fmt: skip
-    assert forwarded.status_code == 200, forwarded.text
+    assert forwarded.json()["checks"]["public_base_url"]["ok"], forwarded.text
+    assert forwarded.json()["failing"] == ["twilio_number"]  # still wired to the local origin, not this one
 
 
 def test_health_reports_a_missing_queue(local_stack: LocalHost) -> None:
@@ -131,7 +141,7 @@ def test_health_reports_refused_twilio_credentials(served: LocalHost, start_emul
     response = get_health(served)
     body = body_of(response)
     assert response.status_code == 503
-    assert body["failing"] == ["twilio"]
+    assert body["failing"] == ["twilio", "twilio_number"]
     problem = body["checks"]["twilio"]["problem"]
     assert "refused the credentials (401, code 20003)" in problem
     assert "TWILIO_AUTH_TOKEN" in problem
@@ -180,3 +190,27 @@ def test_public_base_url_is_compared_by_host_and_port(url: str, headers: dict[st
 
     check = public_url_check({"PUBLIC_BASE_URL": public}, Origin.of_request(url, headers))
     assert check.ok is same, check.detail
+
+
+def test_health_names_twilio_number_after_a_manual_change(local_stack: LocalHost, start_emulator) -> None:
+    """Someone repoints the number's Voice URL in the Console: 503, naming the field and the fix."""
+    from switchboard.settings import Settings
+
+    settings = Settings.from_env()
+    assert get_health(local_stack).status_code == 200
+    import requests as http
+
+    numbers = http.get(f"{settings.api_base_url}/2010-04-01/Accounts/{settings.account_sid}/IncomingPhoneNumbers.json",
+                       params={"PhoneNumber": settings.phone_number}, auth=(settings.api_key, settings.api_secret),
+                       timeout=10).json()["incoming_phone_numbers"]  # fmt: skip
+    http.post(f"{settings.api_base_url}{numbers[0]['uri']}", data={"VoiceUrl": "https://elsewhere.example.com/voice"},
+              auth=(settings.api_key, settings.api_secret), timeout=10).raise_for_status()  # fmt: skip
+    response = get_health(local_stack)
+    body = body_of(response)
+    assert response.status_code == 503
+    assert body["failing"] == ["twilio_number"]
+    problem = body["checks"]["twilio_number"]["problem"]
+    assert "VoiceUrl is https://elsewhere.example.com/voice, not " in problem
+    assert "python -m switchboard twilio configure" in problem
+    assert settings.phone_number
+    assert settings.phone_number not in response.text  # the number is masked

@@ -65,8 +65,30 @@ CASES = [
     pytest.param(
         "whisper?Message=Sales+call",
         {"Message": EVIL + ".mp3"},
-        f"{XML_DECLARATION}<Response><Say>Sales call</Say></Response>",
+        f'{XML_DECLARATION}<Response><Gather action="/api/twiml/whisper?Message=Sales+call&amp;Stage=human-check"'
+        ' numDigits="1"><Say>Sales call</Say></Gather></Response>',
         id="whisper-Message",
+    ),
+    pytest.param(
+        # Turn off the key check, so a voicemail box answering the callee's phone takes the call.
+        "whisper?HumanCheck=true&Stage=human-check",
+        {"HumanCheck": "false"},
+        f"{XML_DECLARATION}<Response><Hangup /></Response>",
+        id="whisper-HumanCheck",
+    ),
+    pytest.param(
+        # Dial somewhere else, or send the caller elsewhere when nobody answers.
+        "callme?PhoneNumber=%2B15551234567",
+        {"PhoneNumber": "+15559990000", "Message": "Transfer your savings now", "Timeout": "600"},
+        f'{XML_DECLARATION}<Response><Dial action="/api/twiml/callme?PhoneNumber=%2B15551234567&amp;Stage=dial-result"'
+        ' timeout="20"><Number url="/api/twiml/whisper">+15551234567</Number></Dial></Response>',
+        id="callme-PhoneNumber",
+    ),
+    pytest.param(
+        "callme?PhoneNumber=%2B15551234567&Stage=dial-result",
+        {"DialCallStatus": "busy", "FailUrl": EVIL},
+        f"{XML_DECLARATION}<Response><Hangup /></Response>",
+        id="callme-FailUrl",
     ),
     pytest.param(
         "menu?Options%5B1%5D=https%3A%2F%2Fexample.net%2Fsales&Stage=choice&Loop=3",

@@ -1,9 +1,10 @@
 """Twilio's documented twimlet example URLs, verbatim with only the host swapped, walked through their stages.
 
 The examples are the ones on Twilio's twimlet pages (forward, conference, menu, findme, simulring,
-message, echo, holdmusic, voicemail): numbers as "any 10 digit phone number" (`415-555-1212`),
-unencoded brackets and URLs in the query. FORWARD_ALLOWED_DESTINATIONS admits their numbers, in the
-same national spelling. Every request is signed for the public URL, as Twilio signs it.
+callme, message, echo, holdmusic, voicemail; whisper had no page and no examples): numbers as "any 10
+digit phone number" (`415-555-1212`), unencoded brackets and URLs in the query.
+FORWARD_ALLOWED_DESTINATIONS admits their numbers, in the same national spelling. Every request is
+signed for the public URL, as Twilio signs it.
 """
 
 from __future__ import annotations
@@ -218,16 +219,27 @@ FINDME = (
 )
 
 
-def whisper_accepts(app, number_url: str, kept: str = "") -> None:
-    """The callee's leg: the caller's number digit by digit, a key bridges, silence hangs up."""
+def whisper_accepts(app, number_url: str, *, human_check: bool) -> None:
+    """The callee's leg: the caller's number digit by digit; a key bridges. Silence bridges too, as on
+    twimlets.com, unless the leg carries HumanCheck (findme), where it hangs up."""
     xml = twimlet(app, number_url)
-    assert xml == (
-        f'{DECL}<Response><Gather action="/api/twiml/whisper?{kept}Stage=human-check" numDigits="1" timeout="10">'
-        f"<Say>{ANNOUNCE}</Say></Gather><Hangup /></Response>"
-    )
+    if human_check:
+        assert xml == (
+            f'{DECL}<Response><Gather action="/api/twiml/whisper?HumanCheck=true&amp;Stage=human-check"'
+            f' numDigits="1" timeout="10"><Say>{ANNOUNCE}</Say></Gather><Hangup /></Response>'
+        )
+    else:
+        assert xml == (
+            f'{DECL}<Response><Gather action="/api/twiml/whisper?Stage=human-check" numDigits="1">'
+            f"<Say>{ANNOUNCE}</Say></Gather></Response>"
+        )
     check = attr(xml, "Gather", "action", number_url)
     assert twimlet(app, check, {**CALL, "Digits": "1"}) == f"{DECL}<Response />"
-    assert twimlet(app, check, CALL) == HANGUP
+    # Silence: Twilio falls through the Gather to the end of the document (no action request).
+    # With HumanCheck that end is <Hangup />; without, the end of the document bridges the call.
+    assert xml.endswith("<Hangup /></Response>" if human_check else "</Gather></Response>")
+    # And should the action come without a key, it decides the same way.
+    assert twimlet(app, check, CALL) == (HANGUP if human_check else f"{DECL}<Response />")
 
 
 @pytest.mark.parametrize("fail_url", [None, TRY_LATER])
@@ -240,7 +252,7 @@ def test_findme_examples_ring_each_number_in_turn(app, fail_url: str | None) -> 
         assert number is not None
         assert 'timeout="60"' in xml
         dialled.append(number.text)
-        whisper_accepts(app, attr(xml, "Number", "url", current), kept="HumanCheck=true&amp;")
+        whisper_accepts(app, attr(xml, "Number", "url", current), human_check=True)
         action = attr(xml, "Dial", "action", current)
         xml, current = twimlet(app, action, {**CALL, "DialCallStatus": "no-answer"}), action
     assert dialled == ["+14155551212", "+14155551313", "+14155551414"]
@@ -256,9 +268,64 @@ def test_simulring_examples_ring_everyone_at_once(app, fail_url: str | None) -> 
         f'<Number url="/api/twiml/whisper">{n}</Number>' for n in ("+14155551212", "+14155551313", "+14155551414")
     )
     assert xml.endswith(f'timeout="20">{numbers}</Dial></Response>')
-    whisper_accepts(app, attr(xml, "Number", "url", url))
+    whisper_accepts(app, attr(xml, "Number", "url", url), human_check=False)
     outcome = twimlet(app, attr(xml, "Dial", "action", url), {**CALL, "DialCallStatus": "no-answer"})
     assert outcome == (PLAY_TRY_LATER if fail_url else HANGUP)
+
+
+# callme: forward with a whisper (without HumanCheck, so the callee is bridged whether or not a key is pressed)
+
+CALLME = "http://twimlets.com/callme?PhoneNumber=415-555-1212"
+
+
+@pytest.mark.parametrize("status", ["busy", "no-answer", "failed"])
+def test_callme_examples_dial_with_a_whisper_and_fail_over(app, status: str) -> None:
+    for documented, fail_url in ((CALLME, None), (f"{CALLME}&FailUrl={TRY_LATER}", TRY_LATER)):
+        url = example(documented)
+        xml = twimlet(app, url)
+        kept = "PhoneNumber=415-555-1212" + (
+            "&amp;FailUrl=http%3A%2F%2Fmyapp.com%2Fplease-try-later.mp3" if fail_url else ""
+        )
+        assert xml == (
+            f'{DECL}<Response><Dial action="/api/twiml/callme?{kept}&amp;Stage=dial-result" timeout="20">'
+            '<Number url="/api/twiml/whisper">+14155551212</Number></Dial></Response>'
+        )
+        whisper_accepts(app, attr(xml, "Number", "url", url), human_check=False)
+        action = attr(xml, "Dial", "action", url)
+        assert twimlet(app, action, {**CALL, "DialCallStatus": status}) == (PLAY_TRY_LATER if fail_url else HANGUP)
+        assert twimlet(app, action, {**CALL, "DialCallStatus": "completed"}) == HANGUP
+
+
+def test_callme_example_as_the_url_of_an_outbound_call(app) -> None:
+    """callme's use: a REST call to you with this URL; when you answer, Twilio dials PhoneNumber (GET, as often set)."""
+    url = example(CALLME)
+    outbound = {**CALL, "From": "+15005550006", "To": "+16505551212", "Direction": "outbound-api"}
+    xml = twimlet(app, url, outbound)
+    assert '<Number url="/api/twiml/whisper">+14155551212</Number>' in xml
+    assert twimlet(app, url, method="GET") == xml
+
+
+def test_callme_refuses_a_number_outside_the_allow_list(app, configure) -> None:
+    configure(FORWARD_ALLOWED_DESTINATIONS="415-555-1313")
+    assert twimlet(app, example(CALLME)) == (
+        f"{DECL}<Response><Say>Sorry, this number is not set up correctly. Goodbye.</Say><Hangup /></Response>"
+    )
+
+
+# whisper: undocumented on twimlets.com (no example URLs); this app's documented example, verbatim
+
+
+def test_whisper_example_of_these_docs(app) -> None:
+    url = APP + "whisper?Message=Call%20from%20the%20website&HumanCheck=true"
+    xml = twimlet(app, url)
+    assert xml == (
+        f'{DECL}<Response><Gather action="/api/twiml/whisper?Message=Call+from+the+website&amp;HumanCheck=true'
+        '&amp;Stage=human-check" numDigits="1" timeout="10"><Say>Call from the website</Say>'
+        "<Say>Press any key to accept this call.</Say></Gather><Hangup /></Response>"
+    )
+    check = attr(xml, "Gather", "action", url)
+    assert twimlet(app, check, {**CALL, "Digits": "3"}) == f"{DECL}<Response />"
+    assert twimlet(app, check, CALL) == HANGUP
 
 
 # message, echo, holdmusic

@@ -82,22 +82,25 @@ def stack(app, azurite: str, configure) -> Iterator[Stack]:
         simulator.wait_idle(10)
 
 
-def voicemail(stack: Stack, caller: str) -> tuple[str, str]:
-    """Ring /api/voice/incoming (voicemail on, nobody to forward to); returns (CallSid, RecordingSid)."""
+def voicemail(stack: Stack, caller: str) -> tuple[str, str, int]:
+    """Ring /api/voice/incoming (voicemail on, nobody to forward to); returns (CallSid, RecordingSid, seconds)."""
     call_sid, result = inbound_call(
         f"{stack.origin}/api/voice/incoming", account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, to=PHONE_NUMBER,
         from_=caller, media=stack.emulator.media,
     )  # fmt: skip
     assert result.errors == [], result.transcript
-    assert any(line.startswith("Record:") for line in result.transcript), result.transcript
-    [recording] = [sid for sid, r in stack.emulator.media.recordings().items() if r["call_sid"] == call_sid]
-    return call_sid, recording
+    # From the call's transcript (`Record: 5s -> <RecordingUrl>`), not the emulator's list: with
+    # DELETE_RECORDINGS_AT_TWILIO the worker may copy and delete the recording before the call returns.
+    recorded = [line.removeprefix("Record: ") for line in result.transcript if line.startswith("Record: ")]
+    [(seconds, url)] = [line.split("s -> ") for line in recorded if "s -> " in line]
+    recording = url.rsplit("/", 1)[1]
+    assert recording in stack.emulator.media.recordings() or recording in stack.emulator.media.deleted
+    return call_sid, recording, int(seconds)
 
 
 def test_a_voicemail_ends_in_blob_storage_and_is_deleted_at_twilio(stack: Stack, configure) -> None:
     configure(DELETE_RECORDINGS_AT_TWILIO="true")
-    call_sid, recording = voicemail(stack, "+15558670301")
-    duration = int(stack.emulator.media.recordings()[recording]["duration"])
+    call_sid, recording, duration = voicemail(stack, "+15558670301")
     record = stack.wait(lambda: (r := stack.record(call_sid)).get("blobs") and r)
     name = f"{call_sid}/{recording}.wav"
     assert record["blobs"] == [name]
@@ -124,7 +127,7 @@ def test_a_voicemail_ends_in_blob_storage_and_is_deleted_at_twilio(stack: Stack,
 
 
 def test_without_the_setting_the_twilio_copy_stays(stack: Stack) -> None:
-    call_sid, recording = voicemail(stack, "+15558670302")
+    call_sid, recording, _ = voicemail(stack, "+15558670302")
     stack.wait(lambda: stack.record(call_sid).get("blobs"))
     assert recording in stack.emulator.media.recordings()
     assert stack.emulator.media.deleted == []
@@ -212,7 +215,7 @@ def test_an_inbound_mms_with_two_media(stack: Stack, configure) -> None:
 def test_a_failed_download_is_retried(stack: Stack, configure) -> None:
     configure(DELETE_RECORDINGS_AT_TWILIO="true")
     stack.emulator.media.fail_next(2)
-    call_sid, recording = voicemail(stack, "+15558670305")
+    call_sid, recording, _ = voicemail(stack, "+15558670305")
     stack.wait(lambda: stack.record(call_sid).get("blobs"))
     tries = [auth for path, auth in stack.emulator.media.requests if recording in path]
     assert len(tries) == 3  # two 500s, then the copy
@@ -222,7 +225,7 @@ def test_a_failed_download_is_retried(stack: Stack, configure) -> None:
 def test_a_download_that_keeps_failing_keeps_the_twilio_copy(stack: Stack, configure) -> None:
     configure(DELETE_RECORDINGS_AT_TWILIO="true")
     stack.emulator.media.fail_next(1000)
-    call_sid, recording = voicemail(stack, "+15558670306")
+    call_sid, recording, _ = voicemail(stack, "+15558670306")
     record = stack.wait(lambda: (r := stack.record(call_sid)) and "copy_failed" in [e["kind"] for e in r["events"]]
                         and r)  # fmt: skip
     tries = [path for path, _ in stack.emulator.media.requests if recording in path]

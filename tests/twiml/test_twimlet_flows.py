@@ -230,44 +230,170 @@ def test_findme_bad_index_is_refused(index: str) -> None:
     assert run("findme", [*FINDME, ("Stage", "dial-result"), ("Index", index)], [("DialCallStatus", "busy")]) == SORRY
 
 
-# whisper
+# whisper: the prompt sits in a one-key Gather; without HumanCheck the call is bridged either way
+
+CHECK = "/api/twiml/whisper?Stage=human-check"
+ANNOUNCE_4155551212 = "You are receiving a call from 4. 1. 5. 5. 5. 5. 1. 2. 1. 2. Press any key to accept."
 
 
-def test_whisper_says_the_message() -> None:
+def test_whisper_message_without_human_check_bridges_whether_or_not_a_key_is_pressed() -> None:
+    url = "/api/twiml/whisper?Message=Call+from+the+website&amp;Stage=human-check"
+    # The prompt; silence falls through to the end of the document, and the end bridges the call.
     assert run("whisper", [("Message", "Call from the website")]) == (
-        f"{DECL}<Response><Say>Call from the website</Say></Response>"
+        f'{DECL}<Response><Gather action="{url}" numDigits="1"><Say>Call from the website</Say></Gather></Response>'
     )
+    staged = [("Message", "Call from the website"), ("Stage", "human-check")]
+    assert run("whisper", staged, [("Digits", "7")]) == f"{DECL}<Response />"
+    assert run("whisper", staged) == f"{DECL}<Response />"  # no key: still bridged, never a hang-up
 
 
-def test_whisper_without_message_reads_the_callers_number_and_wants_a_key() -> None:
+def test_whisper_without_message_or_human_check_announces_the_caller_and_bridges_either_way() -> None:
     assert run("whisper", [], [("From", "+14155551212")]) == (
-        f'{DECL}<Response><Gather action="/api/twiml/whisper?Stage=human-check" numDigits="1" timeout="10">'
-        "<Say>You are receiving a call from 4. 1. 5. 5. 5. 5. 1. 2. 1. 2. Press any key to accept.</Say>"
-        "</Gather><Hangup /></Response>"
+        f'{DECL}<Response><Gather action="{CHECK}" numDigits="1"><Say>{ANNOUNCE_4155551212}</Say></Gather></Response>'
     )
     assert run("whisper", [], [("From", "+442079460000")]) == (
-        f'{DECL}<Response><Gather action="/api/twiml/whisper?Stage=human-check" numDigits="1" timeout="10">'
+        f'{DECL}<Response><Gather action="{CHECK}" numDigits="1">'
         "<Say>You are receiving a call from 4. 4. 2. 0. 7. 9. 4. 6. 0. 0. 0. 0. Press any key to accept.</Say>"
-        "</Gather><Hangup /></Response>"
+        "</Gather></Response>"
     )
-    assert "<Say>You are receiving a call. Press any key to accept.</Say>" in run(
-        "whisper", [], [("From", "anonymous")]
+    assert run("whisper", [], [("Caller", "+14155551212")]) == run("whisper", [], [("From", "+14155551212")])
+    assert run("whisper", [], [("From", "anonymous")]) == (
+        f'{DECL}<Response><Gather action="{CHECK}" numDigits="1">'
+        "<Say>You are receiving a call. Press any key to accept.</Say></Gather></Response>"
     )
+    assert run("whisper", [("Stage", "human-check")], [("Digits", "1")]) == f"{DECL}<Response />"
+    assert run("whisper", [("Stage", "human-check")]) == f"{DECL}<Response />"
 
 
-def test_whisper_human_check_gathers_a_key() -> None:
-    assert run("whisper", [("Message", "https://example.net/ding.mp3"), ("HumanCheck", "1")]) == (
+@pytest.mark.parametrize("off", ["false", "0", "no", "off"])
+def test_whisper_human_check_off_is_the_same_as_no_human_check(off: str) -> None:
+    url = f"/api/twiml/whisper?HumanCheck={off}&amp;Stage=human-check"
+    assert run("whisper", [("HumanCheck", off)], [("From", "+14155551212")]) == (
+        f'{DECL}<Response><Gather action="{url}" numDigits="1"><Say>{ANNOUNCE_4155551212}</Say></Gather></Response>'
+    )
+    assert run("whisper", [("HumanCheck", off), ("Stage", "human-check")]) == f"{DECL}<Response />"
+
+
+def test_whisper_human_check_with_message_wants_a_key_and_hangs_up_on_silence() -> None:
+    query = [("Message", "https://example.net/ding.mp3"), ("HumanCheck", "1")]
+    assert run("whisper", query) == (
         f'{DECL}<Response><Gather action="/api/twiml/whisper?Message=https%3A%2F%2Fexample.net%2Fding.mp3'
         '&amp;HumanCheck=1&amp;Stage=human-check" numDigits="1" timeout="10"><Play>https://example.net/ding.mp3</Play>'
         "<Say>Press any key to accept this call.</Say></Gather><Hangup /></Response>"
     )
+    assert run("whisper", [*query, ("Stage", "human-check")], [("Digits", "5")]) == f"{DECL}<Response />"
+    assert run("whisper", [*query, ("Stage", "human-check")]) == HANGUP
 
 
-def test_whisper_key_bridges_and_silence_hangs_up() -> None:
+def test_whisper_human_check_without_message_announces_the_caller_and_hangs_up_on_silence() -> None:
+    url = "/api/twiml/whisper?HumanCheck=true&amp;Stage=human-check"
+    assert run("whisper", [("HumanCheck", "true")], [("From", "+14155551212")]) == (
+        f'{DECL}<Response><Gather action="{url}" numDigits="1" timeout="10"><Say>{ANNOUNCE_4155551212}</Say>'
+        "</Gather><Hangup /></Response>"
+    )
     query = [("HumanCheck", "true"), ("Stage", "human-check")]
     assert run("whisper", query, [("Digits", "5")]) == f"{DECL}<Response />"
     assert run("whisper", query) == HANGUP
+
+
+def test_whisper_human_check_must_be_a_flag() -> None:
     assert run("whisper", [("Message", "Hi"), ("HumanCheck", "perhaps")]) == SORRY
+
+
+def test_whisper_reads_digits_and_the_caller_from_twilios_fields_only() -> None:
+    # A query Digits on a POST (a re-signed URL) is not a key press; From in the query is not the caller.
+    query = [("HumanCheck", "true"), ("Stage", "human-check"), ("Digits", "1")]
+    assert run("whisper", query) == HANGUP
+    assert "You are receiving a call. Press" in run("whisper", [("From", "+14155551212")])
+
+
+@pytest.mark.parametrize("message", [None, "Call for sales"])
+def test_simulring_and_findme_legs_hear_the_whisper_their_twimlet_asks_for(message: str | None) -> None:
+    """simulring's callee is bridged whether or not a key is pressed; findme's must press one (HumanCheck)."""
+    import xml.etree.ElementTree as ET
+    from urllib.parse import parse_qsl, urlsplit
+
+    extra = [("Message", message)] if message else []
+    prompt = f"<Say>{message}</Say>" if message else f"<Say>{ANNOUNCE_4155551212}</Say>"
+    for name, human_check in (("simulring", False), ("findme", True)):
+        xml = run(name, [("PhoneNumbers[]", "+15551234567"), *extra])
+        leg = ET.fromstring(xml.removeprefix(DECL)).find(".//Number")  # noqa: S314 - our own output
+        assert leg is not None
+        url = urlsplit(leg.attrib["url"])
+        assert url.path == "/api/twiml/whisper"
+        query = parse_qsl(url.query)
+        assert query == extra + ([("HumanCheck", "true")] if human_check else [])
+        whispered = run("whisper", query, [("From", "+14155551212")])
+        action = "/api/twiml/whisper?" + "&amp;".join(
+            f"{k}={v.replace(' ', '+')}" for k, v in [*query, ("Stage", "human-check")]
+        )
+        if human_check:
+            accept = "<Say>Press any key to accept this call.</Say>" if message else ""
+            assert whispered == (
+                f'{DECL}<Response><Gather action="{action}" numDigits="1" timeout="10">{prompt}{accept}</Gather>'
+                "<Hangup /></Response>"
+            )
+        else:
+            assert whispered == f'{DECL}<Response><Gather action="{action}" numDigits="1">{prompt}</Gather></Response>'
+        staged = [*query, ("Stage", "human-check")]
+        assert run("whisper", staged, [("Digits", "1")]) == f"{DECL}<Response />"
+        assert run("whisper", staged) == (HANGUP if human_check else f"{DECL}<Response />")
+
+
+# callme: forward with a whisper that bridges whether or not the callee presses a key
+
+
+def test_callme_dials_with_a_whisper_and_its_default_timeout() -> None:
+    assert run("callme", [("PhoneNumber", "+15551234567")]) == (
+        f'{DECL}<Response><Dial action="/api/twiml/callme?PhoneNumber=%2B15551234567&amp;Stage=dial-result"'
+        ' timeout="20"><Number url="/api/twiml/whisper">+15551234567</Number></Dial></Response>'
+    )
+
+
+def test_callme_with_message_timeout_and_fail_url() -> None:
+    query = [("PhoneNumber", "(555) 234-4568"), ("Message", "Call from the website"), ("Timeout", "42"),
+             ("FailUrl", "https://example.net/busy")]  # fmt: skip
+    assert run("callme", query) == (
+        f'{DECL}<Response><Dial action="/api/twiml/callme?PhoneNumber=%28555%29+234-4568'
+        "&amp;Message=Call+from+the+website&amp;Timeout=42&amp;FailUrl=https%3A%2F%2Fexample.net%2Fbusy"
+        '&amp;Stage=dial-result" timeout="42"><Number url="/api/twiml/whisper?Message=Call+from+the+website">'
+        "+15552344568</Number></Dial></Response>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "fail_url", "expected"),
+    [
+        ("completed", "https://example.net/busy", HANGUP),
+        ("answered", "https://example.net/busy", HANGUP),
+        ("busy", None, HANGUP),
+        ("no-answer", "https://example.net/busy", f"{DECL}<Response><Redirect>https://example.net/busy</Redirect></Response>"),
+        ("failed", "/sorry.mp3", f"{DECL}<Response><Play>/sorry.mp3</Play><Hangup /></Response>"),
+    ],
+)  # fmt: skip
+def test_callme_dial_outcome(status: str, fail_url: str | None, expected: str) -> None:
+    query = [("PhoneNumber", "+15551234567"), ("Stage", "dial-result")] + ([("FailUrl", fail_url)] if fail_url else [])
+    assert run("callme", query, [("DialCallStatus", status)]) == expected
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        [],
+        [("PhoneNumber", "boss")],
+        [("PhoneNumber", "+19005550123")],  # outside FORWARD_ALLOWED_DESTINATIONS (premium rate)
+        [("PhoneNumber", "+447911123456")],  # outside the allow-list
+        [("PhoneNumber", "+15551234567"), ("FailUrl", "javascript:alert(1)")],
+    ],
+)
+def test_callme_follows_the_destination_policy_and_checks_its_parameters(query: Pairs) -> None:
+    assert run("callme", query) == SORRY
+
+
+def test_callme_takes_no_caller_configuration_from_the_form() -> None:
+    xml = run("callme", [("PhoneNumber", "+15551234567")], [("PhoneNumber", "+15559999999"), ("Message", "x")])
+    assert ">+15551234567</Number>" in xml
+    assert 'url="/api/twiml/whisper"' in xml
 
 
 # menu
@@ -493,8 +619,33 @@ def test_conference_music_is_a_genre_or_a_url(music: str, wait_url: str | None) 
     )
 
 
-def test_conference_unknown_music_falls_back_to_twilios_default() -> None:
-    assert run("conference", [("Music", "polka")]) == f"{DECL}<Response>{ROOM}</Response>"
+@pytest.mark.parametrize("music", ["polka", "jazz", "Jazz", "newage", "javascript:alert(1)", "ftp://example.net/a.mp3"])
+def test_conference_unknown_music_falls_back_to_twilios_default_and_is_named_in_the_log(music: str, caplog) -> None:
+    # With the request URL known (as in production), a bare word must not become /api/twiml/<word> (a 404).
+    with caplog.at_level(logging.WARNING, logger="switchboard.twimlets"):
+        xml = run("conference", [("Music", music)], request_url=HERE + "conference")
+    assert xml == f"{DECL}<Response>{ROOM}</Response>"
+    assert (
+        f"Music {music!r} is neither a URL nor one of ambient, classical, electronica, guitars, rock, soft-rock;"
+        " using the default hold music" in caplog.text
+    )
+
+
+def test_an_oversized_unknown_music_is_clipped_in_the_log(caplog) -> None:
+    music = "jazz" * 500
+    with caplog.at_level(logging.WARNING, logger="switchboard.twimlets"):
+        xml = run("conference", [("Music", music)], request_url=HERE + "conference")
+    assert xml == f"{DECL}<Response>{ROOM}</Response>"
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Music ")]
+    assert line.startswith("Music '" + ("jazz" * 20)[:79] + "…' is neither")
+    assert len(line) < 250  # 2,000 characters given
+
+
+def test_a_music_value_cannot_forge_log_lines(caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="switchboard.twimlets"):
+        run("conference", [("Music", "jazz\nCRITICAL forged")], request_url=HERE + "conference")
+    assert "Music 'jazz\\nCRITICAL forged' is neither" in caplog.text
+    assert "\nCRITICAL forged" not in caplog.text
 
 
 def test_unnamed_conferences_stay_apart_and_stable() -> None:

@@ -85,6 +85,7 @@ class Stack:
                            "--settings", str(self.settings_path)]  # fmt: skip
                 self._spawn("Twilio emulator", command, env, [self.emulator_port])
                 self.lines.append(f"Twilio emulator: {self.emulator_url} (TWILIO_API_BASE_URL; not real Twilio)")
+                self._wire_number(env)
             else:
                 self.lines.append(f"Twilio: the real API ({DEFAULT_API_BASE_URL}), with your credentials")
             if not self.with_app:
@@ -98,6 +99,23 @@ class Stack:
             self.stop()
             raise
         return self
+
+    def _wire_number(self, env: dict[str, str]) -> None:
+        """Point the emulator's number at this app, as azd's postprovision hook does in Azure."""
+        import contextlib
+        import io
+
+        from switchboard.__main__ import main as cli
+        from switchboard.shared.phones import mask_in_text
+
+        if not env.get("TWILIO_PHONE_NUMBER"):
+            return
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+            code = cli(["twilio", "configure", "--settings", str(self.settings_path)], env=env)
+        outcome = "wired to this app" if code == 0 else f"not wired: {said.getvalue().strip()}"
+        number = mask_in_text(env["TWILIO_PHONE_NUMBER"])
+        self.lines.append(f"Twilio number {number}: {outcome} (`python -m switchboard twilio configure`)")
 
     def _start_azurite(self) -> None:
         a = self.azurite

@@ -17,6 +17,7 @@ from tools.emulator.voice import (
     number_location,
     read_capped,
     signed_request,
+    voice_params,
     walk_call,
 )
 
@@ -153,3 +154,81 @@ def replies_of(document: bytes | str, *, sender: str, number: str) -> tuple[list
         media = tuple((m.text or "").strip() for m in verb.findall("Media"))
         replies.append(Reply(verb.get("to") or sender, verb.get("from") or number, text.strip(), media))
     return replies, None
+
+
+@dataclass
+class NumberCall:
+    """A call to one of the account's numbers, as its configuration routes it."""
+
+    call_sid: str
+    result: CallResult
+    fallback: bool = False  # the Voice URL failed and VoiceFallbackUrl answered instead
+
+
+def call_number(
+    emulator: Any,
+    *,
+    to: str,
+    from_: str,
+    digits: tuple[str, ...] = (),
+    dial: dict[str, DialOutcome] | None = None,
+    session: Any = None,
+) -> NumberCall:
+    """Ring `to`, a number on the emulator's account, as Twilio does: its VoiceUrl, and when that fails (no
+    connection, a timeout, a non-200 answer: error 11200) its VoiceFallbackUrl; then its StatusCallback hears the end.
+    """
+    import requests
+
+    number = emulator.numbers.by_number(to)
+    if number is None or not number.get("voice_url"):
+        raise ValueError(f"{to} is not a number on the account with a Voice URL")
+    session = session or requests.Session()
+    party = CallParty(emulator.account_sid, emulator.auth_token, new_sid("CA"), from_, to, "inbound")
+    script = CallScript(digits=digits, dial=dict(dial or {}))
+    result = walk_call(party, script, url=number["voice_url"], method=number["voice_method"] or "POST",
+                       first_status="ringing", session=session)  # fmt: skip
+    primary_failed = len(result.exchanges) == 1 and result.exchanges[0].status != 200 and 11200 in result.errors
+    used_fallback = False
+    if primary_failed and number.get("voice_fallback_url"):
+        fallback = walk_call(party, script, url=number["voice_fallback_url"], first_status="ringing", session=session,
+                             method=number.get("voice_fallback_method") or "POST")  # fmt: skip
+        fallback.transcript = [*result.transcript, "[VoiceFallbackUrl]", *fallback.transcript]
+        fallback.errors = [*result.errors, *fallback.errors]
+        fallback.exchanges = [*result.exchanges, *fallback.exchanges]
+        result, used_fallback = fallback, True
+    if number.get("status_callback"):
+        params = voice_params(party, result.status) | {"CallDuration": str(result.seconds)}
+        try:
+            signed_request(session, party.auth_token, number.get("status_callback_method") or "POST",
+                           number["status_callback"], params).close()  # fmt: skip
+        except requests.RequestException as error:
+            log.info("Call status callback failed: %s", type(error).__name__)
+    return NumberCall(party.call_sid, result, used_fallback)
+
+
+def text_number(emulator: Any, *, to: str, from_: str, body: str, session: Any = None) -> tuple[SmsResult, bool]:
+    """Text `to` as Twilio does: its SmsUrl, and when that fails its SmsFallbackUrl. Returns (result, fallback used)."""
+    import requests
+
+    number = emulator.numbers.by_number(to)
+    if number is None or not number.get("sms_url"):
+        raise ValueError(f"{to} is not a number on the account with an SMS URL")
+    session = session or requests.Session()
+    result = inbound_sms(number["sms_url"], account_sid=emulator.account_sid, auth_token=emulator.auth_token,
+                         to=to, from_=from_, body=body, session=session)  # fmt: skip
+    fallback_url = number.get("sms_fallback_url")
+    if result.error is None or not fallback_url or (result.status == 200):
+        return result, False
+    params = sms_params(emulator.account_sid, result.message_sid, to, from_, body)
+    try:
+        response = signed_request(session, emulator.auth_token, number.get("sms_fallback_method") or "POST",
+                                  fallback_url, params)  # fmt: skip
+    except requests.RequestException as error:
+        return SmsResult(result.message_sid, None, error=f"HTTP retrieval failure: {type(error).__name__}"), True
+    document = read_capped(response)
+    fallback = SmsResult(result.message_sid, response.status_code)
+    if response.status_code != 200:
+        fallback.error = f"HTTP retrieval failure: {response.status_code}"
+        return fallback, True
+    fallback.replies, fallback.redirect = replies_of(document, sender=from_, number=to)
+    return fallback, True

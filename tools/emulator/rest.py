@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tools.emulator.callflow import DialLeg
 from tools.emulator.faults import KINDS, FaultPlan
+from tools.emulator.numbers import PhoneNumbers
 from tools.emulator.recordings import MediaLibrary
 from tools.emulator.resources import (
     API_VERSION,
@@ -49,6 +50,7 @@ log = logging.getLogger("tools.emulator")
 LOOPBACK = "127.0.0.1"
 _PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/(?P<kind>Calls|Messages)(?:/(?P<sid>[^/.]+))?\.json$")
 _ACCOUNT = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/.]+)\.json$")
+_NUMBERS = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/IncomingPhoneNumbers(?:/(?P<sid>[^/.]+))?\.json$")
 FINAL_CALL_UPDATES = ("completed", "canceled")
 ENDED_CALL = frozenset({"completed", "canceled", "failed", "busy", "no-answer"})
 # A message can be deleted (or its body redacted) once Twilio is done delivering it.
@@ -106,6 +108,7 @@ class TwilioEmulator:
         self._recent: dict[str, deque[float]] = {kind: deque() for kind in KINDS}
         self._started = self.clock.now()
         self.media = MediaLibrary(account_sid)  # Recordings and message Media (tools.emulator.recordings)
+        self.numbers = PhoneNumbers(account_sid)  # IncomingPhoneNumbers (tools.emulator.numbers)
         self._server = _Server((LOOPBACK, port), self)
         if tls is not None:
             # The handshake runs in each request's thread (see _Server.finish_request), not in accept().
@@ -115,7 +118,10 @@ class TwilioEmulator:
     @classmethod
     def from_settings(cls, settings: Any, *, port: int = 0) -> TwilioEmulator:
         keys = {settings.api_key: settings.api_secret} if settings.api_key and settings.api_secret else {}
-        return cls(settings.account_sid, settings.auth_token, port=port, api_keys=keys)
+        emulator = cls(settings.account_sid, settings.auth_token, port=port, api_keys=keys)
+        if getattr(settings, "phone_number", None):  # the app's number is on the account, not yet wired
+            emulator.numbers.add(settings.phone_number)
+        return emulator
 
     @property
     def auth_token(self) -> str:
@@ -437,6 +443,9 @@ class _Handler(BaseHTTPRequestHandler):
         account_match = _ACCOUNT.match(parts.path)
         if account_match is not None and self.command == "GET":
             return self._account(account_match["account"], parts.path)
+        numbers = _NUMBERS.match(parts.path)
+        if numbers is not None:
+            return self._numbers(numbers["account"], numbers["sid"], parts, raw)
         if emulator.media.handles(parts.path):
             return self._media(parts.path, dict(parse_qsl(parts.query)), dict(parse_qsl(raw)))
         match = _PATH.match(parts.path)
@@ -475,6 +484,26 @@ class _Handler(BaseHTTPRequestHandler):
         if account != emulator.account_sid:
             return self._error(TwilioError(404, 20404, f"The requested resource {path} was not found"))
         return self._json(200, emulator.account())
+
+    def _numbers(self, account: str, sid: str | None, parts: Any, raw: str) -> None:
+        emulator = self.server.emulator
+        if not emulator.authorised(self.headers.get("Authorization"), account):
+            return self._error(TwilioError(401, 20003, "Authenticate"))
+        if account != emulator.account_sid:
+            return self._error(TwilioError(404, 20404, f"The requested resource {parts.path} was not found"))
+        form: dict[str, list[str]] = {}
+        for key, value in parse_qsl(raw, keep_blank_values=True):
+            form.setdefault(key, []).append(value)
+        try:
+            if self.command == "GET" and sid:
+                return self._json(200, emulator.numbers.get(sid))
+            if self.command == "GET":
+                return self._json(200, emulator.numbers.page(dict(parse_qsl(parts.query)), parts.path))
+            if self.command == "POST" and sid:
+                return self._json(200, emulator.numbers.update(sid, form))
+            raise TwilioError(405, 20004, f"Method not allowed: {self.command}")  # buying numbers is not emulated
+        except TwilioError as error:
+            return self._error(error)
 
     def _create(self, kind: str, form: dict[str, list[str]]) -> None:
         emulator = self.server.emulator

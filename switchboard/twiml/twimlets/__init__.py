@@ -14,7 +14,7 @@ from twilio.twiml import TwiML
 from switchboard.twiml.common import apology
 from switchboard.twiml.twimlets.base import BadParameter, Call, TwimletConfig, VoicemailEvent, VoicemailSink, log
 from switchboard.twiml.twimlets.conference import conference
-from switchboard.twiml.twimlets.dialing import findme, forward, simulring, whisper
+from switchboard.twiml.twimlets.dialing import callme, findme, forward, simulring, whisper
 from switchboard.twiml.twimlets.echo import echo
 from switchboard.twiml.twimlets.holdmusic import holdmusic
 from switchboard.twiml.twimlets.menu import menu
@@ -38,6 +38,7 @@ MISCONFIGURED = "Sorry, this number is not set up correctly. Goodbye."
 TWIMLETS: dict[str, Callable[[Call], TwiML]] = {
     "message": message,
     "forward": forward,
+    "callme": callme,
     "simulring": simulring,
     "findme": findme,
     "whisper": whisper,

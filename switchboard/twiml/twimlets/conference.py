@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from switchboard.shared.urls import is_http_url
+from switchboard.shared.text import clip
+from switchboard.shared.urls import URL_LIMIT, is_http_url
 from switchboard.twiml.common import say_or_play
-from switchboard.twiml.twimlets.base import BadParameter, Call, log
+from switchboard.twiml.twimlets.base import BadParameter, Call, log, looks_like_audio_path
 
 PASSWORD = "password"  # noqa: S105 - a stage name, not a secret
 MAX_ATTEMPTS = 3
@@ -21,6 +23,7 @@ GENRES = frozenset({"classical", "ambient", "electronica", "guitars", "rock", "s
 GENRE_URL = "https://twimlets.com/holdmusic?Bucket=com.twilio.music.{genre}"
 _PASSWORD = re.compile(r"^\d{3,20}$")
 _NAME_LIMIT = 128
+_MUSIC_LOGGED = 80  # characters of an unknown Music value the log shows
 
 
 def conference(call: Call) -> VoiceResponse:
@@ -31,8 +34,7 @@ def conference(call: Call) -> VoiceResponse:
     name = call.get("Name") or room_name(call.get("Message"), moderators, password)
     if len(name) > _NAME_LIMIT:
         raise BadParameter(f"Name is longer than {_NAME_LIMIT} characters")
-    music = call.get("Music")
-    wait_url = music_url(music if music is None or music.lower() in GENRES else call.resolve(music))
+    wait_url = music_url(call, call.get("Music"))
     if password:
         attempt = call.counter("Attempt", 1)
         if call.stage != PASSWORD:
@@ -61,10 +63,12 @@ def conference(call: Call) -> VoiceResponse:
     return response
 
 
-def music_url(music: str | None) -> str | None:
+def music_url(call: Call, music: str | None) -> str | None:
     """A genre maps to Twilio's hold music; a URL (our own /api/twiml/holdmusic, an mp3) is used as is.
 
-    Anything else leaves waitUrl out, so Twilio plays its default hold music (as twimlets.com did).
+    A relative URL (`holdmusic?Container=lobby`, `/music/lobby.mp3`) is resolved against the request.
+    Anything else (`jazz`: a bare word, neither a genre nor a URL) leaves waitUrl out, so Twilio plays
+    its default hold music, as on twimlets.com; resolving it would point Twilio at /api/twiml/jazz (404).
     """
     if music is None:
         return None
@@ -72,8 +76,24 @@ def music_url(music: str | None) -> str | None:
         return GENRE_URL.format(genre=music.lower())
     if is_http_url(music.strip()):
         return music
-    log.warning("Music is neither a URL nor one of %s; using the default hold music", ", ".join(sorted(GENRES)))
+    if _is_relative_url(music):
+        resolved = call.resolve(music)
+        if is_http_url(resolved):
+            return resolved
+    # The value is configuration, not a number: named (clipped, repr'd so that it cannot forge log lines).
+    log.warning(
+        "Music %r is neither a URL nor one of %s; using the default hold music",
+        clip(music, _MUSIC_LOGGED), ", ".join(sorted(GENRES)),
+    )  # fmt: skip
     return None
+
+
+def _is_relative_url(value: str) -> bool:
+    """A path or query (`/music/a.mp3`, `holdmusic?Container=lobby`, `lobby.mp3`), not a bare word like `jazz`."""
+    text = value.strip()
+    if not text or any(c.isspace() for c in text) or len(text) > URL_LIMIT or urlsplit(text).scheme:
+        return False
+    return "/" in text or "?" in text or looks_like_audio_path(text)
 
 
 def room_name(message: str | None, moderators: list[str], password: str | None) -> str:

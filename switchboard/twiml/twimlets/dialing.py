@@ -1,4 +1,4 @@
-"""forward, simulring, findme and whisper: the twimlets that dial out."""
+"""forward, callme, simulring, findme and whisper: the twimlets that dial out."""
 
 from __future__ import annotations
 
@@ -37,6 +37,21 @@ def forward(call: Call) -> VoiceResponse:
     return dial([number], call.self_url(Stage=DIAL_RESULT), timeout, caller_id=caller_id)
 
 
+def callme(call: Call) -> VoiceResponse:
+    """twimlets.com's callme: `PhoneNumber`, `Message` (whispered to the callee), `Timeout` (20), `FailUrl`.
+
+    forward with a whisper: the callee hears `Message` (or the caller's number) and is bridged whether
+    or not a key is pressed, as twimlets.com's callme sent its callee to whisper without HumanCheck.
+    """
+    fail_url = call.url("FailUrl")
+    if call.stage == DIAL_RESULT:
+        return after_dial(call.request_field("DialCallStatus"), fail_url)
+    number = call.destinations([call.phone("PhoneNumber", required=True) or ""])[0]
+    timeout = call.timeout(20)
+    whisper_url = _whisper_url(call, human_check=False)
+    return dial([number], call.self_url(Stage=DIAL_RESULT), timeout, whisper_url=whisper_url)
+
+
 def simulring(call: Call) -> VoiceResponse:
     """`PhoneNumbers[]` rung at once, `Timeout` (20), `Message` whispered to the callee, `FailUrl`."""
     fail_url = call.url("FailUrl")
@@ -67,27 +82,32 @@ def findme(call: Call) -> VoiceResponse:
 
 
 def whisper(call: Call) -> VoiceResponse:
-    """What the callee hears before the call is bridged: `Message`, `HumanCheck` (press a key to accept).
+    """What the callee hears before the call is bridged: `Message` (else the caller's number), `HumanCheck`.
 
-    With no `Message` the callee hears the caller's number digit by digit and must press a key,
-    as on twimlets.com: a voicemail box answering the callee's phone never takes the call.
+    As on twimlets.com, the prompt sits in a one-key <Gather>. Without `HumanCheck` the document then
+    ends, which bridges the call whether or not a key was pressed (a callee who only listens is
+    connected). With `HumanCheck=true` a key is required: silence hangs up, so a voicemail box
+    answering the callee's phone never takes the call.
     """
     response = VoiceResponse()
-    message = call.get("Message")
+    human_check = call.flag("HumanCheck", False)
     if call.stage == HUMAN_CHECKED:
-        # A key was pressed: an empty response bridges the call. Silence means voicemail or nobody.
-        if not call.request_field("Digits"):
+        # A key was pressed: an empty response bridges the call. Without one, only HumanCheck hangs up.
+        if human_check and not call.request_field("Digits"):
             response.hangup()
         return response
-    if message and not call.flag("HumanCheck", False):
-        say_or_play(response, call.audio_or_text(message))
+    message = call.get("Message")
+    caller = call.request_field("From") or call.request_field("Caller")
+    prompt = call.audio_or_text(message) if message else announcement(caller, call.country)
+    action = call.self_url(Stage=HUMAN_CHECKED)
+    if not human_check:
+        # No timeout attribute: Twilio's default 5 s, as on twimlets.com; it only delays the bridge.
+        say_or_play(response.gather(num_digits=1, action=action), prompt)
         return response
-    gather = response.gather(num_digits=1, timeout=10, action=call.self_url(Stage=HUMAN_CHECKED))
+    gather = response.gather(num_digits=1, timeout=10, action=action)
+    say_or_play(gather, prompt)
     if message:
-        say_or_play(gather, call.audio_or_text(message))
-        gather.say(ACCEPT_PROMPT)
-    else:
-        gather.say(announcement(call.request_field("From"), call.country))
+        gather.say(ACCEPT_PROMPT)  # the user's Message rarely says that a key is required
     response.hangup()
     return response
 

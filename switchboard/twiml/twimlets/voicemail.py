@@ -2,8 +2,9 @@
 
 Stages: none (greet and record), `recorded` (the <Record> action: thank and hang up),
 `recording` (recordingStatusCallback) and `transcription` (transcribeCallback). `Email` sends
-the recording link, duration and transcript by e-mail (SMTP_URL, EMAIL_FROM), `NotifyNumber` by
-SMS; both wait for the transcript when transcription is on, and go out once per recording.
+the recording (attached when its copy is small enough, else linked), duration and transcript by
+e-mail (SMTP_URL, EMAIL_FROM), `NotifyNumber` the link by SMS; both wait for the transcript when
+transcription is on, and go out once per recording.
 """
 
 from __future__ import annotations
@@ -97,8 +98,11 @@ def notice(event: VoicemailEvent) -> str:
     return clip(head + said + link, SMS_LIMIT)
 
 
-def email_text(event: VoicemailEvent) -> tuple[str, str]:
-    """The e-mail's subject and body, as twimlets.com wrote them: who, how long, the transcript, the link."""
+def email_text(event: VoicemailEvent, *, attached: bool = False) -> tuple[str, str]:
+    """The e-mail's subject and body, as twimlets.com wrote them: who, how long, the transcript, the link.
+
+    `attached`: the body of the same e-mail when the recording travels with it, instead of the link.
+    """
     who = event.caller or "an unknown caller"
     lines = [f"You have a new voicemail from {who}."]
     if event.duration is not None:
@@ -107,7 +111,9 @@ def email_text(event: VoicemailEvent) -> tuple[str, str]:
         lines += ["", "Text of the transcribed voicemail:", event.transcript]
     elif event.transcription_status and event.transcription_status != "completed":
         lines += ["", f"The transcription {event.transcription_status}."]
-    if event.recording_url:
+    if attached:
+        lines += ["", "The recording is attached."]
+    elif event.recording_url:
         lines += ["", "Listen to the message:", f"{event.recording_url}.mp3"]
     return f"New voicemail from {who}", "\n".join(lines) + "\n"
 
