@@ -3,6 +3,8 @@
 
     python -m switchboard send sms --to +15558675310 --body "Your order has shipped."
     python -m switchboard send call --to +15558675310 --say "Hello world." --wait
+    python -m switchboard send sms --to whatsapp:+15558675310 --from whatsapp:+15005550006 \
+        --content-sid HX... --content-variables '{"1": "1234"}'
     python -m switchboard twilio configure            # TWILIO_PHONE_NUMBER -> PUBLIC_BASE_URL
 
 Storage comes from `--storage` (a connection string), else the `AzureWebJobsStorage` /
@@ -56,8 +58,11 @@ def parser() -> argparse.ArgumentParser:
     kinds = send.add_subparsers(dest="kind", required=True)
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--to", required=True, help="E.164 number, e.g. +15558675310")
-    common.add_argument("--from", dest="from_", help="E.164 sender (default: the app's TWILIO_PHONE_NUMBER)")
+    common.add_argument("--to", required=True, help="E.164 number, e.g. +15558675310 (sms: or whatsapp:+E.164)")
+    common.add_argument(
+        "--from", dest="from_",
+        help="E.164 sender (default: the app's TWILIO_PHONE_NUMBER); sms: also whatsapp:+E.164 or an alphanumeric ID",
+    )  # fmt: skip
     common.add_argument("--id", dest="request_id", help="idempotency key (default: a new one)")
     common.add_argument("--storage", help="storage connection string (default: AzureWebJobsStorage)")
     common.add_argument("--queue", default=client.QUEUE_NAME, help="queue name (default: %(default)s)")
@@ -72,6 +77,16 @@ def parser() -> argparse.ArgumentParser:
     sms.add_argument("--body", help="message text (up to 1600 characters)")
     sms.add_argument("--media-url", action="append", help="http(s) URL of media to attach (repeatable)")
     sms.add_argument("--messaging-service-sid", help="send through a Messaging Service (MG...)")
+    sms.add_argument("--content-sid", help="a Content template (HX...), instead of --body and --media-url")
+    sms.add_argument("--content-variables", type=_json_object, help='the template\'s variables as JSON: \'{"1": "x"}\'')
+    sms.add_argument("--validity-period", type=int, help="seconds the message may wait in Twilio's queue (1-36000)")
+    sms.add_argument("--max-price", help="the most it may cost, in US dollars (e.g. 0.05)")
+    sms.add_argument("--attempt", type=int, help="your own count of attempts at this message (Twilio's Attempt)")
+    sms.add_argument("--persistent-action", action="append", help="WhatsApp: a location pin, geo:<lat>,<long>|<label>")
+    for flag, what in (("shorten-urls", "shorten links (with --messaging-service-sid)"),
+                       ("smart-encoded", "replace Unicode look-alikes with GSM-7"),
+                       ("send-as-mms", "deliver as one MMS (SMS only)")):  # fmt: skip
+        sms.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None, help=what)
 
     call = kinds.add_parser("call", parents=[common], help="place a call")
     content = call.add_mutually_exclusive_group(required=True)
@@ -107,13 +122,27 @@ def build_message(args: argparse.Namespace) -> dict[str, Any]:
     if args.kind == "sms":
         return client.sms_message(
             args.to, body=args.body, media_url=args.media_url,
-            messaging_service_sid=args.messaging_service_sid, **common,
+            messaging_service_sid=args.messaging_service_sid, content_sid=args.content_sid,
+            content_variables=args.content_variables, shorten_urls=args.shorten_urls,
+            smart_encoded=args.smart_encoded, send_as_mms=args.send_as_mms, max_price=args.max_price,
+            persistent_action=args.persistent_action, validity_period=args.validity_period, attempt=args.attempt,
+            **common,
         )  # fmt: skip
     return client.call_message(
         args.to, say=args.say, play=args.play, twiml=args.twiml, url=args.url, voice=args.voice,
         language=args.language, timeout=args.timeout, machine_detection=args.machine_detection,
         record=args.record, **common,
     )  # fmt: skip
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError('must be a JSON object, e.g. \'{"1": "1234"}\'') from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('must be a JSON object, e.g. \'{"1": "1234"}\'')
+    return value
 
 
 def local_values(path: Path) -> dict[str, str]:

@@ -8,6 +8,9 @@ can copy this one file into another app, or `pip install` this project and `from
     queue = outbound_queue(connection_string)          # or outbound_queue(account_url=..., credential=...)
     request_id = send_sms(queue, "+15558675310", body="Your order has shipped.")
     send_call(queue, "+15558675310", say="Hello world.", request_id="order-1234:call")
+    send_sms(queue, "whatsapp:+15558675310", from_="whatsapp:+15005550006", content_sid="HX…",
+             content_variables={"1": "1234"})      # a WhatsApp Content template (OUTBOUND_CHANNELS)
+    enqueue(queue, {"format": "twilio-binding", "to": "+15558675310", "body": "Hi"})  # the Twilio binding's JSON
 
 Every message is base64-encoded on the queue, which is what the Functions queue trigger expects; a
 queue client without base64 encoding is refused, because its messages would all end in `outbound-poison`.
@@ -32,9 +35,13 @@ QUEUE_NAME = "outbound"
 # matched against the whole value: a trailing newline or a non-ASCII digit is refused here as in the app.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+_WHATSAPP = re.compile(r"whatsapp:\+[1-9][0-9]{1,14}")
+_ALPHA_SENDER = re.compile(r"(?=[A-Za-z0-9 +\-_&]*[A-Za-z])[A-Za-z0-9 +\-_&]{1,11}")
+_CONTENT_SID = re.compile(r"(?:HX)[0-9a-fA-F]{32}")
 _HTTP_URL = re.compile(r"https?://[^\s/?#]+\S*")
 _URL_LIMIT = 2048
 CALL_CONTENT = ("say", "play", "twiml", "url")
+BINDING_FORMAT = "twilio-binding"
 
 
 def new_request_id() -> str:
@@ -108,22 +115,52 @@ def sms_message(
     from_: str | None = None,
     request_id: str | None = None,
     messaging_service_sid: str | None = None,
+    content_sid: str | None = None,
+    content_variables: dict[str, str] | None = None,
+    shorten_urls: bool | None = None,
+    smart_encoded: bool | None = None,
+    send_as_mms: bool | None = None,
+    max_price: str | float | None = None,
+    persistent_action: list[str] | None = None,
+    validity_period: int | None = None,
+    attempt: int | None = None,
 ) -> dict[str, Any]:
-    """The queue message for an SMS (or MMS): a body and/or media URLs."""
-    if not body and not media_url:
-        raise ValueError("an SMS needs a body and/or media_url")
+    """The queue message for an SMS, MMS or WhatsApp message: a body and/or media URLs, or a Content template.
+
+    `to` is an E.164 number, or `whatsapp:+E.164` (the app's OUTBOUND_CHANNELS must include whatsapp);
+    `from_` a number, a WhatsApp address, or an alphanumeric sender ID listed in OUTBOUND_ALPHA_SENDERS.
+    """
+    if not body and not media_url and not content_sid:
+        raise ValueError("an SMS needs a body and/or media_url, or a content_sid")
+    if content_sid is not None and (body or media_url):
+        raise ValueError("a content_sid template carries its own text and media: no body or media_url with it")
+    if content_sid is not None:
+        _check(_CONTENT_SID, content_sid, "content_sid", "HX followed by 32 hex digits")
+    if content_variables is not None and content_sid is None:
+        raise ValueError("content_variables needs a content_sid")
     if body is not None and len(body) > 1600:
         raise ValueError("an SMS body is at most 1600 characters")
     for link in media_url or []:
         _check_url(link, "media_url")
-    message = _base("sms", to, from_, request_id)
-    message.update(_present({"body": body, "media_url": list(media_url) if media_url else None,
-                             "messaging_service_sid": messaging_service_sid}))  # fmt: skip
+    message = _base("sms", to, from_, request_id, message_addresses=True)
+    message.update(
+        _present(
+            {"body": body, "media_url": list(media_url) if media_url else None,
+             "messaging_service_sid": messaging_service_sid, "content_sid": content_sid,
+             "content_variables": dict(content_variables) if content_variables is not None else None,
+             "shorten_urls": shorten_urls, "smart_encoded": smart_encoded, "send_as_mms": send_as_mms,
+             "max_price": max_price, "persistent_action": list(persistent_action) if persistent_action else None,
+             "validity_period": validity_period, "attempt": attempt}
+        )
+    )  # fmt: skip
     return message
 
 
 def enqueue(queue: QueueClient, message: dict[str, Any]) -> str:
-    """Put one message on the queue, base64-encoded, and return its request id."""
+    """Put one message on the queue, base64-encoded, and return its request id (one is added if it has none).
+
+    Any message of the contract works, the Twilio binding's JSON (`"format": "twilio-binding"`) too.
+    """
     from azure.storage.queue import TextBase64EncodePolicy
 
     if not isinstance(getattr(queue, "_message_encode_policy", None), TextBase64EncodePolicy):
@@ -131,6 +168,8 @@ def enqueue(queue: QueueClient, message: dict[str, Any]) -> str:
             "the queue client must base64-encode messages (message_encode_policy=TextBase64EncodePolicy()); "
             "build it with outbound_queue() so that messages do not end in the poison queue"
         )
+    if "id" not in message:
+        message = {**message, "id": new_request_id()}
     queue.send_message(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
     return str(message["id"])
 
@@ -145,10 +184,19 @@ def send_sms(queue: QueueClient, to: str, **options: Any) -> str:
     return enqueue(queue, sms_message(to, **options))
 
 
-def _base(kind: str, to: str, from_: str | None, request_id: str | None) -> dict[str, Any]:
-    _check(_E164, to, "to", "an E.164 number like +15558675310")
-    if from_ is not None:
-        _check(_E164, from_, "from", "an E.164 number like +15558675310")
+def _base(
+    kind: str, to: str, from_: str | None, request_id: str | None, *, message_addresses: bool = False
+) -> dict[str, Any]:
+    if message_addresses and _matches(_WHATSAPP, to):
+        if from_ is not None:
+            _check(_WHATSAPP, from_, "from", "a whatsapp:+E.164 address when to is one")
+    else:
+        _check(_E164, to, "to", "an E.164 number like +15558675310" + (" or whatsapp:+E.164" * message_addresses))
+    if from_ is not None and not _matches(_WHATSAPP, to):
+        sender = _matches(_E164, from_) or (message_addresses and _matches(_ALPHA_SENDER, from_))
+        what = "an E.164 number like +15558675310" + (" or an alphanumeric sender ID" * message_addresses)
+        if not sender:
+            raise ValueError(f"from must be {what}, not {from_!r}")
     request_id = new_request_id() if request_id is None else request_id
     _check(_REQUEST_ID, request_id, "request_id", "1-64 characters of A-Z a-z 0-9 _ . : -")
     message: dict[str, Any] = {"type": kind, "id": request_id, "to": to}
@@ -159,6 +207,10 @@ def _base(kind: str, to: str, from_: str | None, request_id: str | None) -> dict
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
+
+
+def _matches(pattern: re.Pattern[str], value: object) -> bool:
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
 
 
 def _check(pattern: re.Pattern[str], value: object, name: str, what: str) -> None:

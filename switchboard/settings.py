@@ -16,7 +16,7 @@ from functools import lru_cache
 from switchboard.policies.destinations import DestinationPolicy
 from switchboard.policies.dialpolicy import DialPolicy
 from switchboard.policies.hours import BusinessHours
-from switchboard.shared.phones import DEFAULT_COUNTRY, is_country, to_e164
+from switchboard.shared.phones import DEFAULT_COUNTRY, is_alpha_sender, is_country, to_e164
 from switchboard.shared.urls import is_http_url
 
 log = logging.getLogger("switchboard.settings")
@@ -27,6 +27,8 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 KEY_VAULT_REFERENCE = "@microsoft.keyvault("
 REQUIRED = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
 PAIRED = (("TWILIO_API_KEY", "TWILIO_API_SECRET"),)
+# The message channels the outbound queue may use: SMS/MMS to E.164 numbers, WhatsApp to `whatsapp:+E.164`.
+MESSAGE_CHANNELS = ("sms", "whatsapp")
 _logged: set[str] = set()
 
 
@@ -62,6 +64,8 @@ class Settings:
     twilio_timeout_seconds: float = 10.0
     forward_allowed_destinations: DialPolicy = field(default_factory=DialPolicy)
     outbound_destinations: DestinationPolicy = field(default_factory=DestinationPolicy)
+    outbound_channels: frozenset[str] = frozenset({"sms"})
+    outbound_alpha_senders: frozenset[str] = frozenset()
     twiml_echo_enabled: bool = False
     holdmusic_containers: frozenset[str] = frozenset({"holdmusic"})
     voice_business_hours: BusinessHours | None = None
@@ -132,6 +136,8 @@ class Settings:
             twilio_timeout_seconds=float(_int(env, "TWILIO_TIMEOUT_SECONDS", default=10, low=1, high=120)),
             forward_allowed_destinations=_dial_policy(env, country),
             outbound_destinations=_destinations(env, country),
+            outbound_channels=_channels(env),
+            outbound_alpha_senders=_alpha_senders(env),
             twiml_echo_enabled=_bool(env, "TWIML_ECHO_ENABLED", default=False),
             holdmusic_containers=frozenset(_csv(env, "HOLDMUSIC_CONTAINERS") or ["holdmusic"]),
             voice_business_hours=_business_hours(env),
@@ -284,6 +290,32 @@ def _destinations(env: Mapping[str, str], country: str = DEFAULT_COUNTRY) -> Des
         home_number=_optional(env, "TWILIO_PHONE_NUMBER"),
         allow_http=_bool(env, "ALLOW_HTTP_URLS", default=False),
     )
+
+
+def _channels(env: Mapping[str, str]) -> frozenset[str]:
+    """OUTBOUND_CHANNELS: `sms` (the default), `whatsapp`, or both (`sms,whatsapp`)."""
+    given = [part.lower() for part in _csv(env, "OUTBOUND_CHANNELS")]
+    unknown = [part for part in given if part not in MESSAGE_CHANNELS]
+    if unknown:
+        choices = " and/or ".join(MESSAGE_CHANNELS)
+        raise SettingsError(f"App setting OUTBOUND_CHANNELS: {', '.join(unknown)} is not a channel; use {choices}")
+    return frozenset(given or ["sms"])
+
+
+def _alpha_senders(env: Mapping[str, str]) -> frozenset[str]:
+    """OUTBOUND_ALPHA_SENDERS: the alphanumeric sender IDs the outbound queue may send SMS from."""
+    senders = []
+    for position, entry in enumerate(env.get("OUTBOUND_ALPHA_SENDERS", "").split(","), start=1):
+        sender = entry.strip()
+        if not sender:
+            continue
+        if not is_alpha_sender(sender):
+            raise SettingsError(
+                f"App setting OUTBOUND_ALPHA_SENDERS: entry {position} is not an alphanumeric sender ID "
+                "(1-11 of A-Z a-z 0-9, space, + - _ &, with at least one letter)"
+            )
+        senders.append(sender)
+    return frozenset(senders)
 
 
 def _shared_keys(env: Mapping[str, str]) -> dict[str, str]:

@@ -74,3 +74,47 @@ def request_parameters(path: str, method: str) -> set[str]:
     spec = _spec(require_spec())
     body = spec["paths"][path][method]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
     return set(body["properties"])
+
+
+def form_problems(path: str, method: str, form: dict[str, list[str]]) -> list[str]:
+    """What in a form-encoded request the OpenAPI description does not allow: unknown names, or values whose
+    text does not read as the documented type (boolean `true`/`false`, integer, number, array) or pattern."""
+    from jsonschema import Draft202012Validator
+
+    spec = _spec(require_spec())
+    body = spec["paths"][path][method]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    properties = _to_json_schema(body["properties"], spec)
+    problems = []
+    for name, values in form.items():
+        schema = properties.get(name.removesuffix("[]"))
+        if schema is None:
+            problems.append(f"{name}: not a documented parameter")
+            continue
+        value: Any = values if schema.get("type") == "array" else values[0]
+        if schema.get("type") != "array" and len(values) != 1:
+            problems.append(f"{name}: given {len(values)} times, but it is not an array")
+            continue
+        typed = _typed(value, schema)
+        if typed is _UNREADABLE:
+            problems.append(f"{name}: {value!r} is not a {schema.get('type')}")
+            continue
+        problems += [f"{name}: {error.message}" for error in Draft202012Validator(schema).iter_errors(typed)]
+    return problems
+
+
+_UNREADABLE = object()
+
+
+def _typed(value: Any, schema: dict[str, Any]) -> Any:
+    """A form value's text as the JSON value the schema describes (form encoding carries only text)."""
+    kind = schema.get("type")
+    try:
+        if kind == "boolean":
+            return {"true": True, "false": False}[value]
+        if kind == "integer":
+            return int(value) if str(value).lstrip("-").isdigit() else _UNREADABLE
+        if kind == "number":
+            return float(value)
+    except (KeyError, ValueError):
+        return _UNREADABLE
+    return value

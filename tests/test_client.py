@@ -54,7 +54,25 @@ MESSAGES = [
         ),
         id="mms-service",
     ),
-]
+    pytest.param(
+        client.sms_message(
+            "whatsapp:+15558675310", from_="whatsapp:+15005550006", content_sid="HX" + "0" * 32,
+            content_variables={"1": "1234"}, validity_period=600, max_price="0.05", attempt=1,
+        ),
+        id="whatsapp-template",
+    ),
+    pytest.param(
+        client.sms_message("whatsapp:+15558675310", from_="whatsapp:+15005550006", body="HQ",
+                           persistent_action=["geo:37.787890,-122.391664|375 Beale St"]),
+        id="whatsapp-location",
+    ),
+    pytest.param(client.sms_message("+442071838750", from_="Owl Air", body="Hi", smart_encoded=True), id="alpha"),
+    pytest.param(
+        client.sms_message("+15558675310", body="https://example.com/x", messaging_service_sid="MG" + "0" * 32,
+                           shorten_urls=True, send_as_mms=False),
+        id="shortened",
+    ),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("message", MESSAGES)
@@ -80,6 +98,17 @@ def test_the_hello_world_call_is_one_line_of_json() -> None:
         (lambda: client.sms_message("+15558675310", body="x" * 1601), "1600"),
         (lambda: client.sms_message("+15558675310", body="hi", from_="0800"), "from must be an E.164"),
         (lambda: client.sms_message("+15558675310", body="hi", request_id="has space"), "request_id must be"),
+        (
+            lambda: client.sms_message("whatsapp:+15558675310", body="hi", from_="+15005550006"),
+            "from must be a whatsapp",
+        ),
+        (lambda: client.sms_message("+15558675310", body="hi", from_="whatsapp:+15005550006"), "from must be"),
+        (lambda: client.sms_message("+15558675310", body="hi", from_="ACME!"), "from must be"),
+        (lambda: client.sms_message("+15558675310", body="hi", content_sid="HX" + "0" * 32), "no body or media_url"),
+        (lambda: client.sms_message("+15558675310", content_sid="HX1"), "content_sid must be HX"),
+        (lambda: client.sms_message("+15558675310", body="hi", content_variables={"1": "x"}), "needs a content_sid"),
+        (lambda: client.call_message("whatsapp:+15558675310", say="a"), "to must be an E.164 number"),
+        (lambda: client.call_message("+15558675310", say="a", from_="ACME"), "from must be an E.164"),
     ],
 )
 def test_mistakes_are_caught_before_anything_is_sent(build, error: str) -> None:
@@ -157,3 +186,17 @@ def test_the_client_needs_only_the_queue_sdk_and_the_standard_library() -> None:
             roots.add(node.module)
     third_party = {name for name in roots if name.split(".")[0] not in sys.stdlib_module_names}
     assert third_party == {"azure.storage.queue"}, third_party
+
+
+@pytest.mark.azurite
+def test_the_binding_format_is_enqueued_as_given_with_an_id(azurite: str, queue) -> None:
+    from azure.storage.queue import QueueClient
+
+    message = {"format": "twilio-binding", "to": "+15558675310", "body": "Hi", "validityPeriod": 600}
+    request_id = client.enqueue(queue, message)
+    raw = QueueClient.from_connection_string(azurite, queue.queue_name).receive_message()
+    assert raw is not None
+    decoded = json.loads(base64.b64decode(raw.content).decode("utf-8"))
+    assert decoded == {**message, "id": request_id}
+    assert "id" not in message  # the caller's dict is left as it was
+    assert not list(contract_validator().iter_errors(decoded))

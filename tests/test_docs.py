@@ -232,6 +232,66 @@ def run_function_app_producer(block: Block, stack: Stack, tmp_path: Path) -> Non
     assert [m["body"] for m in sent] == [f"Order {order} has shipped."]
 
 
+def run_cli_whatsapp(block: Block, stack: Stack, tmp_path: Path) -> None:
+    """A WhatsApp template from the CLI: the app in this process gets OUTBOUND_CHANNELS=sms,whatsapp for it."""
+    from switchboard.settings import get_settings
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OUTBOUND_CHANNELS", "sms,whatsapp")
+        get_settings.cache_clear()
+        try:
+            done = sh(block, stack)
+        finally:
+            get_settings.cache_clear()
+    assert done.returncode == 0, done.stdout + done.stderr
+    request_id, final = done.stdout.splitlines()
+    assert re.fullmatch(r"(sent|delivered) sid=SM[0-9a-f]{32}", final), final
+    record = stack.record(request_id)
+    assert (record["channel"], record["to"]) == ("whatsapp", "whatsapp:+15558675310")
+    sent = stack.emulator.resources("messages")[record["sid"]]
+    assert (sent["content_sid"], sent["content_variables"]) == ("HX" + "0123456789abcdef" * 2, '{"1":"1234"}')
+
+
+def run_function_app_binding(block: Block, stack: Stack, tmp_path: Path) -> None:
+    """The Twilio binding's JSON from a producing app's queue output binding, in the local host."""
+    from tools.devhost.host import LocalHost
+
+    source = tmp_path / "binding_app.py"
+    source.write_text(block.text, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("binding_app", source)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SwitchboardStorage", stack.env["AzureWebJobsStorage"])
+        with LocalHost(module.app, port=0, function_keys=(FUNCTION_KEY,), queues=False) as producer:
+            order = uuid.uuid4().hex[:8]
+            answer = requests.post(
+                f"http://127.0.0.1:{producer.port}/api/orders/{order}/shipped",
+                json={"phone": "+15558675310"}, headers={"x-functions-key": FUNCTION_KEY}, timeout=10,
+            )  # fmt: skip
+    assert answer.status_code == 202
+    record = stack.record(f"order-{order}:binding", "delivered")
+    assert record["request"]["format"] == "twilio-binding"
+    sent = stack.emulator.resources("messages")[record["sid"]]
+    assert (sent["body"], sent["validity_period"]) == (f"Order {order} has shipped.", 600)
+
+
+def run_js_binding_local(block: Block, stack: Stack, tmp_path: Path) -> None:
+    node = shutil.which("node")
+    if node is None or not (ROOT / "node_modules" / "@azure" / "storage-queue").exists():
+        pytest.skip("node or @azure/storage-queue is not installed (`make setup` installs them)")
+    done = subprocess.run(
+        [node, "--input-type=module", "-e", block.text], cwd=ROOT, env=stack.env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = stack.record("binding-42", "delivered")
+    sent = stack.emulator.resources("messages")[record["sid"]]  # the emulator echoes the options it was given
+    assert (sent["body"], sent["validity_period"], sent["smart_encoded"]) == ("Your order has shipped.", 600, True)
+
+
 def run_emulator_serve(block: Block, stack: Stack, tmp_path: Path) -> None:
     from tools.localmachine import free_port
 
@@ -271,6 +331,9 @@ RUNNERS: dict[str, Callable[[Block, Stack, Path], None]] = {
     "cli-send": run_cli_send,
     "js-queue-local": run_js_queue_local,
     "function-app-producer": run_function_app_producer,
+    "cli-whatsapp": run_cli_whatsapp,
+    "function-app-binding": run_function_app_binding,
+    "js-binding-local": run_js_binding_local,
     "emulator-serve": run_emulator_serve,
     "emulator-inbound": run_emulator_inbound,
 }

@@ -207,3 +207,18 @@ def test_refused_settings_are_logged_once_per_instance(monkeypatch, caplog) -> N
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "a-resolved-token-value")  # resolved after a restart
     module.get_settings.cache_clear()
     assert module.get_settings().auth_token == "a-resolved-token-value"
+
+
+def test_outbound_channels_and_alphanumeric_senders() -> None:
+    assert Settings.from_env(MINIMAL).outbound_channels == frozenset({"sms"})
+    assert Settings.from_env(MINIMAL).outbound_alpha_senders == frozenset()
+    settings = Settings.from_env(
+        MINIMAL | {"OUTBOUND_CHANNELS": " SMS , whatsapp ", "OUTBOUND_ALPHA_SENDERS": "ACME, Owl Air,,"}
+    )
+    assert settings.outbound_channels == frozenset({"sms", "whatsapp"})
+    assert settings.outbound_alpha_senders == frozenset({"ACME", "Owl Air"})
+    with pytest.raises(SettingsError, match="OUTBOUND_CHANNELS: fax is not a channel"):
+        Settings.from_env(MINIMAL | {"OUTBOUND_CHANNELS": "sms,fax"})
+    for bad in ("12345", "ACMEACMEACME", "Acme!"):
+        with pytest.raises(SettingsError, match="OUTBOUND_ALPHA_SENDERS: entry 2 is not an alphanumeric sender ID"):
+            Settings.from_env(MINIMAL | {"OUTBOUND_ALPHA_SENDERS": f"ACME,{bad}"})

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from switchboard import client
 from switchboard.records import ids
-from switchboard.shared import phones, urls
+from switchboard.shared import phones, sids, urls
 
 ROOT = Path(__file__).resolve().parents[1]
 # shape -> (what gives a literal away, the module allowed to spell it)
@@ -81,6 +81,9 @@ def test_the_walk_finds_a_planted_sid_pattern(tmp_path: Path) -> None:
 def test_the_clients_copies_are_the_originals() -> None:
     assert client._REQUEST_ID.pattern == ids.ID_PATTERN.pattern
     assert client._E164.pattern == phones.E164.pattern
+    assert client._WHATSAPP.pattern == phones.WHATSAPP.pattern
+    assert client._ALPHA_SENDER.pattern == phones.ALPHA_SENDER.pattern
+    assert client._CONTENT_SID.pattern == sids.CONTENT.pattern
     assert client._HTTP_URL.pattern == urls.HTTP_URL.pattern
     assert client._URL_LIMIT == urls.URL_LIMIT
 

@@ -65,7 +65,7 @@ def _observe(event: str, record: Record) -> None:
 @bp.queue_output(arg_name="out", queue_name=QUEUE, connection=CONNECTION)
 def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
     """Validate like the queue worker does, then enqueue; answers 202 with the request id."""
-    from switchboard.outbound.contract import Invalid, validate
+    from switchboard.outbound.contract import Allowed, Invalid, validate
     from switchboard.policies.destinations import refusal
     from switchboard.settings import get_settings
 
@@ -82,7 +82,8 @@ def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResp
         data = {**data, "id": new_id()}  # in the message, so the record can be found by it
     settings = get_settings()
     try:
-        request = validate(data, default_id=data["id"], default_from=settings.phone_number)
+        allowed = Allowed.from_settings(settings)
+        request = validate(data, default_id=data["id"], default_from=settings.phone_number, allowed=allowed)
     except Invalid as error:
         return _json(400, {"error": str(error)})
     refused = refusal(request, settings.outbound_destinations)

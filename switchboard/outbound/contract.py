@@ -2,8 +2,13 @@
 
 `parse` turns raw queue bytes into an `OutboundRequest`, or a `Rejection` that says why not.
 It is pure and agrees with `schemas/outbound-message.schema.json` (a test runs both on the
-same examples). The schema cannot see two things this module checks: that TwiML parses with
-a `<Response>` root, and that a sender exists when "from" is left out.
+same examples). The schema cannot see what this module checks beyond shapes: that TwiML parses
+with a `<Response>` root, that a sender exists when "from" is left out, what the operator allows
+(`Allowed`: OUTBOUND_CHANNELS for WhatsApp, OUTBOUND_ALPHA_SENDERS for alphanumeric senders), and
+the combinations of message fields Twilio refuses or would silently ignore.
+
+A message with `"format": "twilio-binding"` is the Azure Functions Twilio binding's JSON
+(`outbound.binding`): it is mapped onto the same fields first, then checked like any other.
 """
 
 from __future__ import annotations
@@ -12,14 +17,19 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Literal
 
+from switchboard.outbound import binding
 from switchboard.records.ids import ID_PATTERN
-from switchboard.shared.phones import E164
-from switchboard.shared.sids import is_messaging_service_sid
+from switchboard.shared.phones import E164, channel_of, is_alpha_sender, is_whatsapp, number_part, region_of
+from switchboard.shared.sids import is_content_sid, is_messaging_service_sid
 from switchboard.shared.text import MEDIA_LIMIT, SAY_LIMIT, SMS_LIMIT, TWIML_LIMIT, clip
-from switchboard.shared.urls import is_http_url
+from switchboard.shared.urls import URL_LIMIT, is_http_url
+
+if TYPE_CHECKING:
+    from switchboard.settings import Settings
 
 LANGUAGE_PATTERN = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 MACHINE_DETECTION = ("Enable", "DetectMessageEnd")
@@ -28,12 +38,43 @@ VOICE_LIMIT = 64
 TIMEOUT_RANGE = (1, 600)
 RAW_LIMIT = 2000  # how much of a refused message's text is kept in its record
 
+# Twilio's limits on a message's options (Messages.json; the Content API guide for the variables).
+VALIDITY_RANGE = (1, 36000)  # seconds a message may wait in Twilio's queue
+ATTEMPT_RANGE = (1, 1000)  # the producer's own count of attempts, this one included
+CONTENT_VARIABLES_BYTES = 16 * 1024  # the serialized JSON object, UTF-8
+CONTENT_VARIABLES_PAIRS = 100  # "up to 100 key-value pairs per request"
+MAX_PRICE_PLACES = 4  # US dollars, "up to 4 decimal places"
+PERSISTENT_ACTIONS = 1  # a WhatsApp location message carries one pin
+WHATSAPP_MEDIA = 1  # WhatsApp sends one attachment per message and ignores the rest
+# `geo:<latitude>,<longitude>` and an optional `|<label>`: the one persistent action Twilio documents.
+GEO_ACTION = re.compile(
+    r"geo:(?P<lat>[+-]?[0-9]{1,2}(?:\.[0-9]+)?),(?P<long>[+-]?[0-9]{1,3}(?:\.[0-9]+)?)(?:\|[^\r\n]*)?"
+)
+NO_ALPHA_REGIONS = ("US", "CA")  # alphanumeric sender IDs do not reach these (Twilio error 21612)
+
 CALL_CONTENT = ("say", "play", "twiml", "url")
 COMMON_FIELDS = frozenset({"type", "id", "to", "from"})
 CALL_FIELDS = COMMON_FIELDS | {*CALL_CONTENT, "voice", "language", "timeout", "machine_detection", "record"}
-SMS_FIELDS = COMMON_FIELDS | {"body", "media_url", "messaging_service_sid"}
+MESSAGE_OPTIONS = ("content_sid", "content_variables", "shorten_urls", "smart_encoded", "send_as_mms", "max_price",
+                   "persistent_action", "validity_period", "attempt")  # fmt: skip
+SMS_FIELDS = COMMON_FIELDS | {"body", "media_url", "messaging_service_sid", *MESSAGE_OPTIONS}
 
 Kind = Literal["call", "sms"]
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What the operator allows beyond SMS from numbers: OUTBOUND_CHANNELS and OUTBOUND_ALPHA_SENDERS."""
+
+    channels: frozenset[str] = frozenset({"sms"})
+    alpha_senders: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Allowed:
+        return cls(channels=settings.outbound_channels, alpha_senders=settings.outbound_alpha_senders)
+
+
+DEFAULT_ALLOWED = Allowed()
 
 
 @dataclass(frozen=True)
@@ -55,15 +96,40 @@ class OutboundRequest:
     body: str | None = None
     media_url: tuple[str, ...] = ()
     messaging_service_sid: str | None = None
+    content_sid: str | None = None
+    content_variables: str | None = None  # the JSON object's text, exactly as Twilio gets it
+    shorten_urls: bool | None = None
+    smart_encoded: bool | None = None
+    send_as_mms: bool | None = None
+    max_price: str | None = None  # a decimal, as text
+    persistent_action: tuple[str, ...] = ()
+    validity_period: int | None = None
+    attempt: int | None = None
+    format: str | None = None  # "twilio-binding" when it came in the binding's format
+
+    @property
+    def channel(self) -> str | None:
+        """`whatsapp` or `sms` for a message (by its `to`), None for a call."""
+        return channel_of(self.to) if self.type == "sms" else None
+
+    @property
+    def number(self) -> str:
+        """The number `to` reaches: what the destination policy, opt-outs and the number index key on."""
+        return number_part(self.to) or self.to
 
     def summary(self) -> dict[str, Any]:
         """The request as it is kept in its record (what was asked, not how it was sent)."""
         keys: tuple[str, ...] = ("say", "play", "twiml", "url", "voice", "language", "timeout")
-        keys += ("machine_detection", "record", "body", "messaging_service_sid")
+        keys += ("machine_detection", "record", "body", "messaging_service_sid", "content_sid", "shorten_urls")
+        keys += ("smart_encoded", "send_as_mms", "max_price", "validity_period", "attempt", "format")
         out: dict[str, Any] = {"type": self.type, "to": self.to, "from": self.from_}
         out |= {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
         if self.media_url:
             out["media_url"] = list(self.media_url)
+        if self.content_variables is not None:
+            out["content_variables"] = json.loads(self.content_variables)
+        if self.persistent_action:
+            out["persistent_action"] = list(self.persistent_action)
         return out
 
 
@@ -85,7 +151,9 @@ class Invalid(ValueError):
     pass
 
 
-def parse(raw: bytes | str, *, default_id: str, default_from: str | None = None) -> OutboundRequest | Rejection:
+def parse(
+    raw: bytes | str, *, default_id: str, default_from: str | None = None, allowed: Allowed = DEFAULT_ALLOWED
+) -> OutboundRequest | Rejection:
     """Parse one queue message. `default_id` is the queue message id; `default_from` TWILIO_PHONE_NUMBER."""
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     kept = clip(text, RAW_LIMIT)
@@ -103,36 +171,59 @@ def parse(raw: bytes | str, *, default_id: str, default_from: str | None = None)
     given_id = data.get("id")
     usable_id = given_id if isinstance(given_id, str) and ID_PATTERN.fullmatch(given_id) else None
     try:
-        return validate(data, default_id=default_id, default_from=default_from)
+        return validate(data, default_id=default_id, default_from=default_from, allowed=allowed)
     except Invalid as error:
+        given = binding.lookup if binding.is_binding(data) else (lambda d, key: d.get(key))
         return Rejection(
             usable_id or default_id,
             str(error),
             kept,
-            type=_str_or_none(data.get("type")),
-            to=_str_or_none(data.get("to")),
-            from_=_str_or_none(data.get("from")),
+            type="sms" if binding.is_binding(data) else _str_or_none(data.get("type")),
+            to=_str_or_none(given(data, "to")),
+            from_=_str_or_none(given(data, "from")),
             id_given=usable_id is not None,
         )
 
 
-def validate(data: Mapping[str, Any], *, default_id: str, default_from: str | None = None) -> OutboundRequest:
+def validate(
+    data: Mapping[str, Any], *, default_id: str, default_from: str | None = None, allowed: Allowed = DEFAULT_ALLOWED
+) -> OutboundRequest:
     """Check a decoded message; raise `Invalid` with the first reason found."""
+    if binding.is_binding(data):
+        return _from_binding(data, default_id=default_id, default_from=default_from, allowed=allowed)
     kind = data.get("type")
     if kind not in ("call", "sms"):
-        raise Invalid('type: must be "call" or "sms"')
-    allowed = CALL_FIELDS if kind == "call" else SMS_FIELDS
-    unknown = sorted(set(data) - allowed)
+        raise Invalid('type: must be "call" or "sms" (or "format": "twilio-binding" for the binding\'s JSON)')
+    known = CALL_FIELDS if kind == "call" else SMS_FIELDS
+    unknown = sorted(set(data) - known)
     if unknown:
         raise Invalid(f"unknown field{'s' if len(unknown) > 1 else ''} for a {kind}: {', '.join(unknown)}")
     request_id = data.get("id", default_id)
     if not isinstance(request_id, str) or not ID_PATTERN.fullmatch(request_id):
         raise Invalid("id: must be 1-64 characters of A-Z a-z 0-9 _ . : -")
-    to = _e164(data, "to", required=True) or ""
-    sender = _e164(data, "from", required=False)
     if kind == "call":
+        to = _e164(data, "to", required=True) or ""
+        sender = _e164(data, "from", required=False)
         return _call(data, request_id, id_given="id" in data, to=to, sender=sender or default_from)
-    return _sms(data, request_id, id_given="id" in data, to=to, sender=sender, default_from=default_from)
+    return _sms(data, request_id, id_given="id" in data, default_from=default_from, allowed=allowed)
+
+
+def _from_binding(
+    data: Mapping[str, Any], *, default_id: str, default_from: str | None, allowed: Allowed
+) -> OutboundRequest:
+    """The binding's JSON, mapped onto the contract; a reason names the option as the producer spelt it."""
+    try:
+        message = binding.to_contract(data)
+    except binding.NotConvertible as error:
+        raise Invalid(str(error)) from None
+    try:
+        request = validate(message, default_id=default_id, default_from=default_from, allowed=allowed)
+    except Invalid as error:
+        name, separator, rest = str(error).partition(":")
+        if separator and name in SMS_FIELDS and name not in ("type", "id"):
+            raise Invalid(f"{binding.field_name(data, name)}:{rest}") from None
+        raise
+    return replace(request, format=binding.FORMAT)
 
 
 def _call(data: Mapping[str, Any], request_id: str, *, id_given: bool, to: str, sender: str | None) -> OutboundRequest:
@@ -165,30 +256,176 @@ def _call(data: Mapping[str, Any], request_id: str, *, id_given: bool, to: str, 
 
 
 def _sms(
-    data: Mapping[str, Any], request_id: str, *, id_given: bool, to: str, sender: str | None, default_from: str | None
+    data: Mapping[str, Any], request_id: str, *, id_given: bool, default_from: str | None, allowed: Allowed
 ) -> OutboundRequest:
+    to = _message_to(data, allowed)
+    whatsapp = is_whatsapp(to)
     body = _text(data, "body", SMS_LIMIT)
-    media = data.get("media_url")
-    media_urls: tuple[str, ...] = ()
-    if media is not None:
-        if not isinstance(media, list) or not 1 <= len(media) <= MEDIA_LIMIT:
-            raise Invalid(f"media_url: must be a list of 1-{MEDIA_LIMIT} http(s) URLs")
-        if not all(isinstance(item, str) and is_http_url(item) for item in media):
-            raise Invalid("media_url: every item must be an http(s) URL")
-        media_urls = tuple(media)
-    if body is None and not media_urls:
-        raise Invalid('an sms needs "body" or "media_url"')
+    media_urls = _media(data, whatsapp=whatsapp)
     service = data.get("messaging_service_sid")
     if service is not None and not is_messaging_service_sid(service):
         raise Invalid("messaging_service_sid: must be MG followed by 32 hex digits")
-    if sender is None and service is None:
-        sender = default_from
-        if sender is None:
-            raise Invalid("from: missing, and TWILIO_PHONE_NUMBER is not set")
+    content_sid, variables = _content(data)
+    if content_sid is None and body is None and not media_urls:
+        raise Invalid('an sms needs "body", "media_url" or "content_sid"')
+    if content_sid is not None and (body is not None or media_urls):
+        raise Invalid(
+            'content_sid: a Content template carries its own text and media; send it without "body" and "media_url"'
+        )
+    sender = _message_from(data, to, allowed, service=service, default_from=default_from)
+    shorten = _flag(data, "shorten_urls")
+    if shorten and service is None:
+        raise Invalid("shorten_urls: needs messaging_service_sid (Twilio shortens links through a Messaging Service)")
+    send_as_mms = _flag(data, "send_as_mms")
+    if send_as_mms is not None and whatsapp:
+        raise Invalid("send_as_mms: only for SMS/MMS; a WhatsApp message is never an MMS")
     return OutboundRequest(
         id=request_id, type="sms", to=to, from_=sender, id_given=id_given, body=body, media_url=media_urls,
-        messaging_service_sid=service,
+        messaging_service_sid=service, content_sid=content_sid, content_variables=variables, shorten_urls=shorten,
+        smart_encoded=_flag(data, "smart_encoded"), send_as_mms=send_as_mms, max_price=_max_price(data),
+        persistent_action=_persistent_action(data, whatsapp=whatsapp),
+        validity_period=_integer(data, "validity_period", *VALIDITY_RANGE),
+        attempt=_integer(data, "attempt", *ATTEMPT_RANGE),
     )  # fmt: skip
+
+
+def _message_to(data: Mapping[str, Any], allowed: Allowed) -> str:
+    """An E.164 number (SMS), or a `whatsapp:+E.164` address when OUTBOUND_CHANNELS includes whatsapp."""
+    value = data.get("to")
+    if is_whatsapp(value):
+        if "whatsapp" not in allowed.channels:
+            raise Invalid("to: a whatsapp: address needs OUTBOUND_CHANNELS to include whatsapp")
+        return str(value)
+    if isinstance(value, str) and value.lower().startswith("whatsapp:"):
+        raise Invalid("to: a WhatsApp address is whatsapp: (lower case) and E.164, e.g. whatsapp:+15558675310")
+    to = _e164(data, "to", required=True) or ""
+    if "sms" not in allowed.channels:
+        raise Invalid("to: SMS to a phone number needs OUTBOUND_CHANNELS to include sms")
+    return to
+
+
+def _message_from(
+    data: Mapping[str, Any], to: str, allowed: Allowed, *, service: str | None, default_from: str | None
+) -> str | None:
+    """The sender: a number, a WhatsApp address (to a WhatsApp address), or a listed alphanumeric sender ID."""
+    value = data.get("from")
+    whatsapp = is_whatsapp(to)
+    if value is None:
+        if service is not None:
+            return None  # the Messaging Service picks a sender of the right channel from its pool
+        if whatsapp:
+            raise Invalid(
+                'from: a WhatsApp message needs "from" (your whatsapp:+E.164 sender) or "messaging_service_sid"; '
+                "TWILIO_PHONE_NUMBER is an SMS sender"
+            )
+        if default_from is None:
+            raise Invalid("from: missing, and TWILIO_PHONE_NUMBER is not set")
+        return default_from
+    if whatsapp or is_whatsapp(value):
+        if not (whatsapp and is_whatsapp(value)):
+            raise Invalid("from: to and from must be of one channel: both whatsapp: addresses, or neither")
+        return str(value)
+    if isinstance(value, str) and E164.fullmatch(value):
+        return value
+    if is_alpha_sender(value):
+        if value not in allowed.alpha_senders:
+            raise Invalid(f"from: the alphanumeric sender {clip(str(value), 11)!r} is not in OUTBOUND_ALPHA_SENDERS")
+        if region_of(to) in NO_ALPHA_REGIONS:
+            raise Invalid("from: an alphanumeric sender ID cannot send to the US or Canada (Twilio refuses it: 21612)")
+        return str(value)
+    raise Invalid(
+        "from: must be an E.164 phone number such as +15558675310, a whatsapp:+E.164 address (to a WhatsApp address),"
+        " or an alphanumeric sender ID listed in OUTBOUND_ALPHA_SENDERS (1-11 of A-Z a-z 0-9, space, + - _ &,"
+        " with a letter)"
+    )
+
+
+def _media(data: Mapping[str, Any], *, whatsapp: bool) -> tuple[str, ...]:
+    media = data.get("media_url")
+    if media is None:
+        return ()
+    if not isinstance(media, list) or not 1 <= len(media) <= MEDIA_LIMIT:
+        raise Invalid(f"media_url: must be a list of 1-{MEDIA_LIMIT} http(s) URLs")
+    if not all(isinstance(item, str) and is_http_url(item) for item in media):
+        raise Invalid("media_url: every item must be an http(s) URL")
+    if whatsapp and len(media) > WHATSAPP_MEDIA:
+        raise Invalid(f"media_url: a WhatsApp message carries {WHATSAPP_MEDIA} attachment (WhatsApp drops the rest)")
+    return tuple(media)
+
+
+def _content(data: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """`content_sid` (HX…) and its `content_variables`: a JSON object of text values, sent as its JSON text."""
+    sid = data.get("content_sid")
+    if sid is not None and not is_content_sid(sid):
+        raise Invalid("content_sid: must be HX followed by 32 hex digits (a Content template)")
+    variables = data.get("content_variables")
+    if variables is None:
+        return sid, None
+    if sid is None:
+        raise Invalid("content_variables: needs content_sid (Twilio error 21654)")
+    if isinstance(variables, binding.JsonText):
+        text = str(variables)
+        try:
+            variables = json.loads(text)
+        except (ValueError, RecursionError):
+            raise Invalid("content_variables: is not valid JSON") from None
+    elif isinstance(variables, dict):
+        text = json.dumps(variables, ensure_ascii=False, separators=(",", ":"))
+    else:
+        raise Invalid('content_variables: must be a JSON object of template variables, e.g. {"1": "Ada"}')
+    if not isinstance(variables, dict):
+        raise Invalid('content_variables: must be a JSON object of template variables, e.g. {"1": "Ada"}')
+    if len(variables) > CONTENT_VARIABLES_PAIRS:
+        raise Invalid(f"content_variables: at most {CONTENT_VARIABLES_PAIRS} variables")
+    if not all(isinstance(value, str) for value in variables.values()):
+        raise Invalid("content_variables: every value must be a string (the text put in the template)")
+    if len(text.encode("utf-8", errors="replace")) > CONTENT_VARIABLES_BYTES:
+        raise Invalid(f"content_variables: longer than {CONTENT_VARIABLES_BYTES // 1024} KiB as JSON")
+    return sid, text
+
+
+def _flag(data: Mapping[str, Any], key: str) -> bool | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise Invalid(f"{key}: must be true or false")
+    return value
+
+
+def _max_price(data: Mapping[str, Any]) -> str | None:
+    """The most the message may cost, in US dollars: a positive decimal of at most 4 places (number or string)."""
+    value = data.get("max_price")
+    if value is None:
+        return None
+    reason = f'max_price: must be a positive decimal of at most {MAX_PRICE_PLACES} places, e.g. 0.05 or "0.05"'
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise Invalid(reason)
+    text = value if isinstance(value, str) else repr(value)
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", value):
+        raise Invalid(reason)
+    try:
+        price = Decimal(text)
+    except InvalidOperation:
+        raise Invalid(reason) from None
+    exponent = price.as_tuple().exponent
+    if not price.is_finite() or price <= 0 or (isinstance(exponent, int) and -exponent > MAX_PRICE_PLACES):
+        raise Invalid(reason)
+    return format(price, "f")
+
+
+def _persistent_action(data: Mapping[str, Any], *, whatsapp: bool) -> tuple[str, ...]:
+    """WhatsApp's location pin: `["geo:<latitude>,<longitude>|<label>"]` (the label optional)."""
+    actions = data.get("persistent_action")
+    if actions is None:
+        return ()
+    if not isinstance(actions, list) or not 1 <= len(actions) <= PERSISTENT_ACTIONS:
+        raise Invalid(f"persistent_action: must be a list of {PERSISTENT_ACTIONS} geo: URI (a location pin)")
+    for action in actions:
+        found = GEO_ACTION.fullmatch(action) if isinstance(action, str) and len(action) <= URL_LIMIT else None
+        if found is None or abs(float(found["lat"])) > 90 or abs(float(found["long"])) > 180:
+            raise Invalid("persistent_action: must be geo:<latitude>,<longitude> with an optional |<label>")
+    if not whatsapp:
+        raise Invalid("persistent_action: only for WhatsApp (a location pin); SMS has no persistent actions")
+    return tuple(actions)
 
 
 def check_twiml(document: str) -> None:

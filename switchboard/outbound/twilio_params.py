@@ -74,7 +74,8 @@ def call_params(request: OutboundRequest, public_base_url: str | None) -> dict[s
     return params
 
 
-def sms_params(request: OutboundRequest, public_base_url: str | None) -> dict[str, Any]:
+def sms_params(request: OutboundRequest, public_base_url: str | None, *, attempts: int = 1) -> dict[str, Any]:
+    """`attempts`: this worker's attempt count, 1 for the first; a producer's `attempt` counts them on."""
     params: dict[str, Any] = {"to": request.to}
     if request.from_:
         params["from_"] = request.from_
@@ -84,11 +85,28 @@ def sms_params(request: OutboundRequest, public_base_url: str | None) -> dict[st
         params["body"] = request.body
     if request.media_url:
         params["media_url"] = list(request.media_url)
+    if request.persistent_action:
+        params["persistent_action"] = list(request.persistent_action)
+    if request.attempt is not None:
+        # Twilio's Attempt is the total number of attempts, this one included, "regardless of the provider".
+        params["attempt"] = request.attempt + max(attempts, 1) - 1
+    optional = {
+        "content_sid": request.content_sid,
+        "content_variables": request.content_variables,
+        "shorten_urls": request.shorten_urls,
+        "smart_encoded": request.smart_encoded,
+        "send_as_mms": request.send_as_mms,
+        "max_price": request.max_price,
+        "validity_period": request.validity_period,
+    }
+    params |= {key: value for key, value in optional.items() if value is not None}
     callback = status_callback_url(public_base_url, SMS_STATUS_PATH, request.id)
     if callback:
         params["status_callback"] = callback
     return params
 
 
-def create_params(request: OutboundRequest, public_base_url: str | None) -> dict[str, Any]:
-    return call_params(request, public_base_url) if request.type == "call" else sms_params(request, public_base_url)
+def create_params(request: OutboundRequest, public_base_url: str | None, *, attempts: int = 1) -> dict[str, Any]:
+    if request.type == "call":
+        return call_params(request, public_base_url)
+    return sms_params(request, public_base_url, attempts=attempts)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from switchboard.outbound.contract import RAW_LIMIT, OutboundRequest, Rejection, parse
+from switchboard.outbound.contract import RAW_LIMIT, Allowed, OutboundRequest, Rejection, parse
 from switchboard.outbound.outcome import Failure, classify
 from switchboard.outbound.twilio_params import create_params
 from switchboard.policies.destinations import refusal
@@ -43,7 +43,7 @@ from switchboard.records import lifecycle as lc
 from switchboard.records.model import Record, iso, parse_iso
 from switchboard.records.store import RecordStore, StaleRecord, event_entity, marker_entity, utcnow
 from switchboard.settings import Settings
-from switchboard.shared.phones import mask
+from switchboard.shared.phones import channel_of, mask
 from switchboard.shared.text import clip
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def content_hash(request: OutboundRequest) -> str:
 
 def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps) -> Record:
     """Process one message from the `outbound` queue. Raises TransientSendError to be retried."""
-    parsed = parse(body, default_id=message_id, default_from=deps.settings.phone_number)
+    parsed = _parse(message_id, body, deps)
     if isinstance(parsed, Rejection):
         return reject(parsed, body, message_id, deps)
     request = parsed
@@ -91,7 +91,7 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
         return reject(_refused(request, refused, body), body, message_id, deps)
     store = deps.store
     digest = content_hash(request)
-    opted_out = request.type == "sms" and store.is_opted_out(request.to)
+    opted_out = request.type == "sms" and store.is_opted_out(request.number)
     if not opted_out:
         # Build the client and its resource (the SDK imports them lazily, ~150 ms cold) before the
         # record says `sending`: a crash meanwhile would leave an attempt that never left as unknown.
@@ -101,7 +101,7 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
     fresh = Record(
         id=request.id, type=request.type, direction="outbound", status=lc.REJECTED if opted_out else lc.SENDING,
         created_at=iso(now), updated_at=iso(now), to=request.to, from_=request.from_ or request.messaging_service_sid,
-        body=request.body, request=json.dumps(request.summary()), queue_message_id=message_id,
+        body=request.body, request=json.dumps(request.summary()), queue_message_id=message_id, channel=request.channel,
         attempts=0 if opted_out else 1, attempt_started_at=None if opted_out else iso(now),
         reason="opted_out" if opted_out else None, content_hash=digest,
     )  # fmt: skip
@@ -128,6 +128,11 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
     if dequeue_count == 1:
         log.info("Request %s was delivered again; its record is %s", request.id, existing.status)
     return deliver(request, deps)
+
+
+def _parse(message_id: str, body: bytes, deps: Deps) -> OutboundRequest | Rejection:
+    allowed = Allowed.from_settings(deps.settings)
+    return parse(body, default_id=message_id, default_from=deps.settings.phone_number, allowed=allowed)
 
 
 def conflicts(existing: Record, request: OutboundRequest, digest: str) -> bool:
@@ -173,7 +178,7 @@ def reject(rejection: Rejection, body: bytes, message_id: str, deps: Deps) -> Re
     record = Record(
         id=rejection.id, type=kind, direction="outbound", status=lc.REJECTED, created_at=iso(now), updated_at=iso(now),
         to=rejection.to, from_=rejection.from_, reason=rejection.reason, raw=rejection.raw,
-        queue_message_id=message_id,
+        queue_message_id=message_id, channel=channel_of(rejection.to) if kind == "sms" else None,
     )  # fmt: skip
     stored, created = deps.store.claim(record)
     if created:
@@ -194,7 +199,7 @@ def deliver(request: OutboundRequest, deps: Deps) -> Record:
             return record  # sent, or final: nothing to do, ever
         if record.status == lc.SENDING:
             return resume_interrupted(request, record, deps)
-        if request.type == "sms" and store.is_opted_out(request.to):
+        if request.type == "sms" and store.is_opted_out(request.number):
             return finish(deps, request.id, lc.REJECTED, reason="opted_out", event="rejected")
         if record.recheck:
             # Twilio may finish a slow create after it was first asked; ask again before sending.
@@ -227,7 +232,7 @@ def deliver(request: OutboundRequest, deps: Deps) -> Record:
 
 
 def attempt_send(request: OutboundRequest, record: Record, deps: Deps) -> Record:
-    params = create_params(request, deps.settings.public_base_url)
+    params = create_params(request, deps.settings.public_base_url, attempts=record.attempts)
     try:
         client = deps.client()
         resource = (client.calls if request.type == "call" else client.messages).create(**params)
@@ -302,7 +307,8 @@ def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[tupl
         created = getattr(item, "date_created", None)
         if isinstance(created, datetime) and created < since:
             continue
-        if request.type == "sms" and (item.body or "") != (request.body or ""):
+        # A Content template's body is the rendered template, which only Twilio knows: no body to compare.
+        if request.type == "sms" and request.content_sid is None and (item.body or "") != (request.body or ""):
             continue
         if request.messaging_service_sid and getattr(item, "messaging_service_sid", None) not in (
             None,
@@ -405,7 +411,7 @@ def _status(resource: Any, kind: str) -> str:
 
 def handle_poison(message_id: str, body: bytes, deps: Deps) -> Record:
     """A message that failed maxDequeueCount times: give its record a final status, or create one."""
-    parsed = parse(body, default_id=message_id, default_from=deps.settings.phone_number)
+    parsed = _parse(message_id, body, deps)
     record_id = parsed.id if parsed.id_given else deps.store.record_id_for_fingerprint(body)
     now = deps.now()
     if record_id is None or deps.store.get(record_id) is None:

@@ -4,7 +4,8 @@ A leaked function key or storage credential must not turn the app into a dial-ou
 Before an outbound request is claimed, `refusal(request, policy)` says why it must not reach
 Twilio (or None):
 
-- `to`, and every number in inline TwiML (`<Dial>` text, also after a nested noun, `<Number>`,
+- `to` (the number of a `whatsapp:+E.164` address: one person's number is one person on every
+  channel), and every number in inline TwiML (`<Dial>` text, also after a nested noun, `<Number>`,
   `<WhatsApp>`, `<Sms to>`, `<Message to>`),
   must be allowed: a number listed in `OUTBOUND_ALLOWED_DESTINATIONS` (exact E.164, or a prefix
   ending in `*`, the syntax of `FORWARD_ALLOWED_DESTINATIONS`), or, by default, a number in the
@@ -30,7 +31,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from switchboard.policies.dialpolicy import DialPolicy
-from switchboard.shared.phones import costly_type, is_e164, mask, region_of
+from switchboard.shared.phones import costly_type, is_e164, mask, number_part, region_of
 
 # TwiML that names a number to dial or text, and attributes that hold a URL Twilio fetches or calls.
 _NUMBER_TEXT = frozenset({"Dial", "Number", "WhatsApp"})
@@ -99,7 +100,7 @@ class DestinationPolicy:
 
 def refusal(request: Destinations, policy: DestinationPolicy) -> str | None:
     """The first reason `request` must not reach Twilio under `policy`, or None."""
-    reason = policy.number_refusal(request.to)
+    reason = policy.number_refusal(number_part(request.to) or request.to)
     if reason:
         return f"to: {reason}"
     for key, value in (("url", request.url), ("play", request.play)):

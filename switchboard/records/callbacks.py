@@ -27,7 +27,7 @@ from switchboard.records.store import (
     marker_entity,
 )
 from switchboard.shared import telemetry
-from switchboard.shared.phones import mask
+from switchboard.shared.phones import channel_of, mask, number_part
 from switchboard.shared.sids import is_call_sid, is_message_sid, is_sid_of
 
 log = logging.getLogger("switchboard.records")
@@ -216,17 +216,20 @@ def record_inbound_call(store: RecordStore, params: Mapping[str, str], now: date
 def record_inbound_message(store: RecordStore, params: Mapping[str, str], now: datetime) -> str | None:
     """Record an inbound SMS like a call; a STOP or START also changes the sender's opt-out, once per MessageSid.
 
+    A WhatsApp message (`From` is `whatsapp:+…`) is recorded the same way with channel `whatsapp`:
+    indexed under its number, and its STOP or START changes that number's opt-out.
     A new message costs three round trips at most: the record and its event; its index rows with the
     opt-out change beside them; and the marker that says the change was applied, after it.
     """
     sid = params.get("MessageSid") or params.get("SmsSid")
     if not is_message_sid(sid) or sid is None:
         return None
-    sender, body, to = params.get("From"), params.get("Body") or "", params.get("To")
+    address, body, to = params.get("From"), params.get("Body") or "", params.get("To")
     record = Record(
         id=sid, type="sms", direction="inbound", status="received", created_at=iso(now), updated_at=iso(now),
-        to=to, from_=sender, sid=sid, body=body,
+        to=to, from_=address, sid=sid, body=body, channel=channel_of(address) or channel_of(to),
     )  # fmt: skip
+    sender = number_part(address) or address  # the opt-out is the number's, whatever the channel
     event = event_entity(sid, "incoming", status="received", sid=sid, params=params, now=now)
     keyword = opt_keyword(body)
     if not sender or keyword not in ("stop", "start"):

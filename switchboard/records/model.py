@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from switchboard.shared.phones import is_e164
+from switchboard.shared.phones import number_part
 
 RECORD_ROW = "record"
 SID_ROW = "sid"
@@ -70,13 +70,15 @@ class IndexKey(NamedTuple):
 def index_keys(record: Record) -> list[IndexKey]:
     """Pure: the keys of every index row the record has, each holding only its id.
 
-    A number row for its To and for its From (E.164 only: a channel address such as `whatsapp:+1…`,
-    `client:alice` or a SIP URI is not indexed), its day row, and its SID row once it has a SID. The
-    SID row is written only if no record holds the SID yet, and erased only if it points at this record.
+    A number row for its To and for its From, under the number: an E.164 number, or the number of a
+    WhatsApp address (`whatsapp:+1…` under `+1…`, so a number's records and its erasure find its WhatsApp
+    messages); other addresses (`client:alice`, a SIP URI, an alphanumeric sender) are not indexed. Its
+    day row, and its SID row once it has a SID. The SID row is written only if no record holds the SID
+    yet, and erased only if it points at this record.
     """
     created = parse_iso(record.created_at)
     row = number_row(created, record.id)
-    numbers = dict.fromkeys(number for number in (record.to, record.from_) if number and is_e164(number))
+    numbers = dict.fromkeys(number for number in map(number_part, (record.to, record.from_)) if number)
     keys = [IndexKey(number_partition(number), row) for number in numbers]
     keys.append(IndexKey(day_partition(created), row))
     if record.sid:
@@ -119,6 +121,7 @@ class Record:
     updated_at: str
     to: str | None = None
     from_: str | None = None
+    channel: str | None = None  # a message's: sms | whatsapp (None: a call, or a record older than channels)
     sid: str | None = None
     attempts: int = 0
     attempt_started_at: str | None = None
@@ -186,6 +189,7 @@ class Record:
             "updated_at": self.updated_at,
         }  # fmt: skip
         optional = {
+            "channel": self.channel,
             "reason": self.reason,
             "duration": self.duration,
             "price": self.price,

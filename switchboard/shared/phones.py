@@ -1,5 +1,7 @@
 """Phone numbers: parsing to E.164 (through Google's libphonenumber data), checks, masking for logs,
 and where a number is and whether it costs extra (premium-rate, shared-cost) for the dial policies.
+Also the other message addresses Twilio takes in `To`/`From`: a WhatsApp address (`whatsapp:+E.164`)
+and an alphanumeric sender ID; `number_part` is the number a policy, an opt-out or an index row keys on.
 
 Twimlet URLs and settings are written by people: `415-555-1212`, `(415) 555-1212`, `0044 20 7946 0000`,
 `+31 20 123 4567`. `to_e164` turns each into E.164 with `DEFAULT_COUNTRY` for numbers without a country
@@ -16,6 +18,11 @@ from typing import Any
 # ASCII digits only, and no trailing newline (`$` would allow one): match with fullmatch.
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 E164_PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")  # how an E.164 number starts: "+1", "+31", "+1555"
+# Twilio's channel address for WhatsApp: the prefix (lower case, as Twilio writes it), then E.164.
+WHATSAPP_PREFIX = "whatsapp:"
+WHATSAPP = re.compile(r"whatsapp:\+[1-9][0-9]{1,14}")
+# An alphanumeric sender ID as Twilio documents it: 1-11 of A-Z a-z 0-9, space, + - _ &, at least one letter.
+ALPHA_SENDER = re.compile(r"(?=[A-Za-z0-9 +\-_&]*[A-Za-z])[A-Za-z0-9 +\-_&]{1,11}")
 # Numbers as they show up in free text: every run of 7-15 digits, with or without "+", or after a
 # URL escape (`%2B`, `%252B` double-encoded, `%3D`...). Not masked, so ids and times stay readable:
 # runs glued to letters or other digits (SIDs, hex ids, 16-digit row keys), and decimals (`0.1234567`).
@@ -43,6 +50,40 @@ SEPARATED_NUMBER = re.compile(
 
 def is_e164(value: object) -> bool:
     return isinstance(value, str) and bool(E164.fullmatch(value))
+
+
+def is_whatsapp(value: object) -> bool:
+    """`whatsapp:+15558675310`: a WhatsApp address, its number in E.164 (the whole value)."""
+    return isinstance(value, str) and bool(WHATSAPP.fullmatch(value))
+
+
+def is_alpha_sender(value: object) -> bool:
+    """An alphanumeric sender ID (`ACME`, `Owl Air`): never a number, so never dialled or texted back."""
+    return isinstance(value, str) and bool(ALPHA_SENDER.fullmatch(value))
+
+
+def number_part(address: object) -> str | None:
+    """The E.164 number of a message address: itself, or the number of a WhatsApp address; else None.
+
+    The destination policy, opt-outs and the records' number index all key on it, so that one
+    person's number is one person whatever the channel.
+    """
+    if is_e164(address):
+        return str(address)
+    if is_whatsapp(address):
+        return str(address)[len(WHATSAPP_PREFIX) :]
+    return None
+
+
+def channel_of(address: object) -> str | None:
+    """`whatsapp` for a WhatsApp address, `sms` for an E.164 number, None for anything else."""
+    if is_whatsapp(address):
+        return "whatsapp"
+    return "sms" if is_e164(address) else None
+
+
+def whatsapp_address(number: str) -> str:
+    return WHATSAPP_PREFIX + number
 
 
 def to_e164(value: object, default_country: str = DEFAULT_COUNTRY) -> str | None:
@@ -109,7 +150,10 @@ def mask(number: str) -> str:
     """`+15558675310` -> `+1555***5310`: enough to tell numbers apart, not to dial them.
 
     Shorter numbers show less: at most a quarter of their digits at each end, so at least half is hidden.
+    A WhatsApp address keeps its prefix: `whatsapp:+1555***5310`.
     """
+    if number.startswith(WHATSAPP_PREFIX):
+        return WHATSAPP_PREFIX + mask(number[len(WHATSAPP_PREFIX) :])
     return "+" + _mask_digits(number.lstrip("+"))
 
 

@@ -1,7 +1,7 @@
 """Pure: Twilio SIDs in their documented shapes (two letters, then 32 hex digits). The only place they are spelled.
 
 Calls are `CA…`, messages `SM…` (or `MM…` for an MMS), recordings `RE…`, message media `ME…`,
-Messaging Services `MG…`. Twilio's signature concatenates each form key and value without a
+Messaging Services `MG…`, Content templates `HX…`. Twilio's signature concatenates each form key and value without a
 separator, so a captured request can be re-split (`RecordingSid=RE…` absorbing `RecordingStatus=completed`)
 and still carry a valid signature. A value that must fullmatch its shape cannot absorb a neighbour:
 everything de-duplicated or keyed on a SID checks the shape first.
@@ -21,6 +21,7 @@ MESSAGE = _shape("SM", "MM")
 RECORDING = _shape("RE")
 MEDIA = _shape("ME")
 MESSAGING_SERVICE = _shape("MG")
+CONTENT = _shape("HX")
 
 
 def is_call_sid(value: object) -> bool:
@@ -41,6 +42,11 @@ def is_media_sid(value: object) -> bool:
 
 def is_messaging_service_sid(value: object) -> bool:
     return isinstance(value, str) and MESSAGING_SERVICE.fullmatch(value) is not None
+
+
+def is_content_sid(value: object) -> bool:
+    """A Content template (Content API / Template Builder): `HX` and 32 hex digits."""
+    return isinstance(value, str) and CONTENT.fullmatch(value) is not None
 
 
 def is_sid_of(kind: str, value: object) -> bool:

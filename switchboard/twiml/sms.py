@@ -1,4 +1,15 @@
-"""The default inbound SMS flow, driven by app settings."""
+"""The default inbound SMS flow, driven by app settings; WhatsApp messages on the same webhook follow WhatsApp's rules.
+
+WhatsApp lets a business send free-form text only inside the 24-hour customer-service window that a
+person's own message opens; outside it, only an approved Content template (or nothing). So, for a
+message whose `From` is `whatsapp:+…`:
+
+- the auto-reply goes back on WhatsApp as free-form text: it answers the message that has just
+  opened the window;
+- the forward to `SMS_FORWARD_TO` would be a WhatsApp message the business starts, outside any
+  window that number opened, and TwiML cannot send a template: it goes as an SMS from
+  `TWILIO_PHONE_NUMBER` instead, or, without one, not at all.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +19,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from switchboard.records.keywords import opt_keyword
 from switchboard.settings import Settings
+from switchboard.shared.phones import is_whatsapp, number_part
 from switchboard.shared.text import SMS_LIMIT, clip
 
 
@@ -15,10 +27,13 @@ from switchboard.shared.text import SMS_LIMIT, clip
 class SmsConfig:
     auto_reply: str | None = None
     forward_to: str | None = None
+    sms_sender: str | None = None  # TWILIO_PHONE_NUMBER: where the SMS forward of a WhatsApp message comes from
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmsConfig:
-        return cls(auto_reply=settings.sms_auto_reply, forward_to=settings.sms_forward_to)
+        return cls(
+            auto_reply=settings.sms_auto_reply, forward_to=settings.sms_forward_to, sms_sender=settings.phone_number
+        )
 
 
 def incoming_message(sender: str | None, body: str, config: SmsConfig) -> MessagingResponse:
@@ -26,6 +41,18 @@ def incoming_message(sender: str | None, body: str, config: SmsConfig) -> Messag
     # Twilio itself answers STOP, START and HELP; a reply of ours would be a second, unwanted one.
     if config.auto_reply and opt_keyword(body) is None:
         response.message(clip(config.auto_reply, SMS_LIMIT))
-    if config.forward_to and config.forward_to != sender:
-        response.message(clip(f"From {sender or 'unknown'}: {body}", SMS_LIMIT), to=config.forward_to)
+    if config.forward_to and not _same_number(config.forward_to, sender):
+        text = clip(f"From {sender or 'unknown'}: {body}", SMS_LIMIT)
+        if not is_whatsapp(sender):
+            response.message(text, to=config.forward_to)
+        elif config.sms_sender:
+            response.message(text, to=config.forward_to, from_=config.sms_sender)
     return response
+
+
+def _same_number(forward_to: str, sender: str | None) -> bool:
+    """The forward target texting in (on any channel) is not looped back to itself."""
+    if forward_to == sender:
+        return True
+    number = number_part(forward_to)
+    return number is not None and number == number_part(sender)

@@ -46,6 +46,21 @@ def test_inbound_sms_reply(host: str) -> None:
     assert (refused.status, refused.replies) == (403, [])
 
 
+def test_inbound_whatsapp_is_answered_on_whatsapp_and_recorded_with_its_channel(host: str) -> None:
+    from tools.emulator.inbound import sms_params
+
+    sender, number = "whatsapp:" + CALLER, "whatsapp:" + PHONE_NUMBER
+    params = sms_params(ACCOUNT_SID, "SM" + "1" * 32, number, sender, "Hi")
+    assert (params["WaId"], params["ProfileName"]) == (CALLER[1:], "Emulated WhatsApp user")
+    assert not any(name.endswith("Country") for name in params)  # no carrier location on WhatsApp
+    url = f"{host}/api/sms/incoming"
+    result = inbound_sms(url, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, to=number, from_=sender, body="Hi")
+    assert (result.status, result.replies, result.error) == (200, [Reply(sender, number, "Thanks!")], None)
+    answer = requests.get(f"{host}/api/records/{result.message_sid}", headers={"x-functions-key": FUNCTION_KEY},
+                          timeout=10)  # fmt: skip
+    assert (answer.json()["channel"], answer.json()["from"]) == ("whatsapp", sender)
+
+
 NO_SETTINGS = str(PROJECT_ROOT / "no-such-settings.json")  # the test's environment only, not local.settings.json
 
 

@@ -196,3 +196,66 @@ def test_account_fetch_is_the_cheap_authenticated_read(client: Client, emulator:
     with pytest.raises(TwilioRestException) as missing:
         client.api.v2010.accounts(other).fetch()
     assert missing.value.status in (401, 404)
+
+
+HX = "HX" + "0123456789abcdef" * 2
+MG = "MG" + "0" * 32
+WA_TO, WA_FROM = "whatsapp:+15558675310", "whatsapp:+15005550006"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"to": WA_TO, "from_": FROM, "body": "x"}, 21910),  # a WhatsApp address with a number
+        ({"to": TO, "from_": WA_FROM, "body": "x"}, 21910),
+        ({"to": TO, "from_": "ACME", "body": "x"}, 21612),  # an alphanumeric sender to the US
+        ({"to": "+14165550123", "from_": "ACME", "body": "x"}, 21612),  # ... or Canada
+        ({"to": TO, "from_": "ACME!", "body": "x"}, 21212),
+        ({"to": TO, "from_": FROM, "content_sid": "HX123"}, 21655),
+        ({"to": TO, "from_": FROM, "body": "x", "content_variables": '{"1": "a"}'}, 21654),
+        ({"to": TO, "from_": FROM, "content_sid": HX, "content_variables": "[1]"}, 21656),
+        ({"to": TO, "from_": FROM, "content_sid": HX, "body": "x"}, 20001),
+        ({"to": TO, "from_": FROM, "media_url": [f"https://x.example/{n}.png" for n in range(11)]}, 21623),
+        ({"to": TO, "from_": FROM, "body": "x", "validity_period": 36001}, 20001),
+        ({"to": TO, "from_": FROM, "body": "x", "shorten_urls": True}, 20001),
+        ({"to": TO, "from_": FROM, "body": "x", "max_price": "cheap"}, 20001),
+    ],
+)
+def test_message_option_errors_are_twilios(client: Client, emulator: TwilioEmulator, kwargs, code: int) -> None:
+    with pytest.raises(TwilioRestException) as raised:
+        client.messages.create(**kwargs)
+    assert (raised.value.status, raised.value.code) == (400, code)
+    assert emulator.created("messages") == []
+
+
+def test_message_options_are_echoed_on_the_resource_and_rest_keeps_twilios_shape(
+    client: Client, emulator: TwilioEmulator
+) -> None:
+    template = client.messages.create(
+        to=WA_TO, from_=WA_FROM, content_sid=HX, content_variables='{"1": "Ada"}', validity_period=600,
+        max_price="0.05", attempt=2, smart_encoded=True, provide_feedback=False,
+    )  # fmt: skip
+    located = client.messages.create(to=WA_TO, from_=WA_FROM, body="HQ", persistent_action=["geo:1,2|HQ"])
+    shortened = client.messages.create(to=TO, messaging_service_sid=MG, body="https://x.example/a", shorten_urls=True,
+                                       send_as_mms=True)  # fmt: skip
+    alpha = client.messages.create(to="+442071838750", from_="Owl Air", body="Hi")
+    kept = emulator.resources("messages")
+    assert {key: kept[template.sid][key] for key in ("content_sid", "content_variables", "validity_period",
+                                                    "max_price", "attempt", "smart_encoded", "provide_feedback")} == {
+        "content_sid": HX, "content_variables": '{"1": "Ada"}', "validity_period": 600, "max_price": "0.05",
+        "attempt": 2, "smart_encoded": True, "provide_feedback": False,
+    }  # fmt: skip
+    assert (kept[template.sid]["to"], kept[template.sid]["from"]) == (WA_TO, WA_FROM)
+    assert kept[located.sid]["persistent_action"] == ["geo:1,2|HQ"]
+    assert (kept[shortened.sid]["shorten_urls"], kept[shortened.sid]["send_as_mms"]) == (True, True)
+    assert kept[alpha.sid]["from"] == "Owl Air"
+    # Twilio's message JSON has none of them: the REST answers keep its documented shape.
+    documented = set(response_validator(MESSAGE, "get").schema["properties"])
+    auth, base = (ACCOUNT_SID, AUTH_TOKEN), f"{emulator.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}"
+    for sid in (template.sid, located.sid, shortened.sid):
+        fetched = requests.get(f"{base}/Messages/{sid}.json", auth=auth, timeout=5).json()
+        assert set(fetched) == documented
+        assert [error.message for error in response_validator(MESSAGE, "get").iter_errors(fetched)] == []
+    listed = requests.get(f"{base}/Messages.json", auth=auth, timeout=5).json()["messages"]
+    assert all(set(item) == documented for item in listed)
+    assert set(emulator.created("messages")[0]) <= request_parameters(MESSAGES, "post")

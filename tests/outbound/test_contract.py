@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 
-from switchboard.outbound.contract import OutboundRequest, Rejection, parse, validate
+from switchboard.outbound.contract import Allowed, OutboundRequest, Rejection, parse, validate
 from switchboard.outbound.twilio_params import call_params, create_params, sms_params
 from tools.localmachine import PROJECT_ROOT
 
 SEED = {"type": "call", "to": "+15558675310", "say": "Hello world."}
 SENDER = "+15005550006"
 SCHEMA = json.loads((PROJECT_ROOT / "schemas" / "outbound-message.schema.json").read_text())
+# What an operator may allow: WhatsApp (OUTBOUND_CHANNELS) and an alphanumeric sender (OUTBOUND_ALPHA_SENDERS).
+ALLOWED = Allowed(channels=frozenset({"sms", "whatsapp"}), alpha_senders=frozenset({"ACME", "Owl Air"}))
+WA, WA_FROM = "whatsapp:+15558675310", "whatsapp:+15005550006"
+HX = "HX" + "0123456789abcdef" * 2
+MG = "MG" + "a" * 32
 
 GOOD: list[dict[str, Any]] = [
     SEED,
@@ -28,6 +34,20 @@ GOOD: list[dict[str, Any]] = [
     {"type": "sms", "to": "+15558675310", "body": "x" * 1600, "messaging_service_sid": "MG" + "a" * 32},
     {"type": "sms", "id": "x" * 64, "to": "+15558675310", "from": "+15005550006", "body": "Hi", "media_url": [
         "https://example.com/1.png", "http://example.com/2.png"]},
+    {"type": "sms", "to": WA, "from": WA_FROM, "body": "Hi", "media_url": ["https://example.com/a.png"]},
+    {"type": "sms", "to": WA, "messaging_service_sid": MG, "content_sid": HX, "content_variables": {"1": "Ada"}},
+    {"type": "sms", "to": WA, "from": WA_FROM, "body": "HQ", "persistent_action": ["geo:37.78789,-122.391664|HQ"]},
+    {"type": "sms", "to": "+442071838750", "from": "Owl Air", "body": "Hi", "smart_encoded": True},
+    {"type": "sms", "to": "+15558675310", "content_sid": HX},
+    {"type": "sms", "to": "+15558675310", "body": "Hi", "validity_period": 36000, "max_price": "0.0525",
+     "attempt": 2, "send_as_mms": False},
+    {"type": "sms", "to": "+15558675310", "body": "Hi", "max_price": 1},
+    {"type": "sms", "to": "+15558675310", "body": "https://x.io/a", "messaging_service_sid": MG, "shorten_urls": True},
+    {"type": "sms", "to": "+15558675310", "body": "Hi", "shorten_urls": False},
+    {"format": "twilio-binding", "to": "+15558675310", "body": "Hi"},
+    {"format": "twilio-binding", "id": "b-1", "to": "+15558675310", "contentSid": HX, "contentVariables": "{}",
+     "validityPeriod": 60, "maxPrice": 0.5, "attempt": 1, "smartEncoded": True, "sendAsMms": False,
+     "statusCallback": None},
 ]  # fmt: skip
 
 BAD: list[tuple[dict[str, Any], str]] = [
@@ -64,7 +84,51 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"type": "sms", "to": "+15558675310", "media_url": ["file:///etc/passwd"]}, "media_url"),
     ({"type": "sms", "to": "+15558675310", "media_url": "https://example.com/a.png"}, "media_url"),
     ({"type": "sms", "to": "+15558675310", "body": "Hi", "messaging_service_sid": "MGnope"}, "messaging_service_sid"),
-]
+    ({"type": "call", "to": WA, "say": "Hi"}, "to"),
+    ({"type": "call", "to": "+15558675310", "from": "ACME", "say": "Hi"}, "from"),
+    ({"type": "sms", "to": "WhatsApp:+15558675310", "from": WA_FROM, "body": "Hi"}, "to"),
+    ({"type": "sms", "to": WA, "from": "+15005550006", "body": "Hi"}, "from: to and from must be of one channel"),
+    ({"type": "sms", "to": "+15558675310", "from": WA_FROM, "body": "Hi"}, "from: to and from must be of one channel"),
+    ({"type": "sms", "to": WA, "body": "Hi"}, 'from: a WhatsApp message needs "from"'),
+    ({"type": "sms", "to": "+442071838750", "from": "ACME!", "body": "Hi"}, "from: must be"),
+    ({"type": "sms", "to": "+442071838750", "from": "ACMEACMEACME", "body": "Hi"}, "from: must be"),
+    ({"type": "sms", "to": "+442071838750", "from": "12345", "body": "Hi"}, "from: must be"),
+    ({"type": "sms", "to": WA, "from": WA_FROM, "media_url": ["https://x.io/a.png", "https://x.io/b.png"]},
+     "media_url: a WhatsApp message carries 1"),
+    ({"type": "sms", "to": "+15558675310", "content_sid": "HX123"}, "content_sid: must be HX"),
+    ({"type": "sms", "to": "+15558675310", "content_sid": "MG" + "0" * 32}, "content_sid: must be HX"),
+    ({"type": "sms", "to": "+15558675310", "content_sid": HX, "body": "Hi"}, "content_sid: a Content template"),
+    ({"type": "sms", "to": "+15558675310", "content_sid": HX, "media_url": ["https://x.io/a.png"]},
+     "content_sid: a Content template"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "content_variables": {"1": "x"}}, "needs content_sid"),
+    ({"type": "sms", "to": "+15558675310", "content_sid": HX, "content_variables": ["x"]}, "content_variables"),
+    ({"type": "sms", "to": "+15558675310", "content_sid": HX, "content_variables": {"1": 2}}, "must be a string"),
+    ({"type": "sms", "to": "+15558675310", "content_sid": HX,
+      "content_variables": {str(n): "x" for n in range(101)}}, "at most 100 variables"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "shorten_urls": True}, "shorten_urls: needs messaging"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "shorten_urls": "true"}, "shorten_urls: must be true or"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "smart_encoded": 1}, "smart_encoded: must be true or"),
+    ({"type": "sms", "to": WA, "from": WA_FROM, "body": "Hi", "send_as_mms": True}, "send_as_mms: only for SMS"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "max_price": 0}, "max_price"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "max_price": "-1"}, "max_price"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "max_price": "1e3"}, "max_price"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "max_price": "0.12345"}, "max_price"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "max_price": True}, "max_price"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "validity_period": 0}, "validity_period"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "validity_period": 36001}, "validity_period"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "attempt": 0}, "attempt"),
+    ({"type": "sms", "to": WA, "from": WA_FROM, "body": "Hi", "persistent_action": ["https://x.io/"]},
+     "persistent_action: must be geo:"),
+    ({"type": "sms", "to": WA, "from": WA_FROM, "body": "Hi", "persistent_action": ["geo:1,2", "geo:3,4"]},
+     "persistent_action: must be a list of 1"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "persistent_action": ["geo:1,2"]},
+     "persistent_action: only for WhatsApp"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "format": "twilio-binding "}, "unknown field"),
+    ({"format": "twilio-binding", "to": "+15558675310", "body": "Hi", "type": "sms"}, "unknown field"),
+    ({"format": "twilio-binding", "to": "+15558675310", "body": "Hi", "statusCallback": "https://x.io/s"},
+     "statusCallback: not supported"),
+    ({"format": "twilio-binding", "to": "+15558675310", "body": "Hi", "colour": "red"}, "unknown field"),
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -76,14 +140,14 @@ def schema() -> Draft202012Validator:
 @pytest.mark.parametrize("message", GOOD)
 def test_good_messages_pass_both_validators(message: dict[str, Any], schema: Draft202012Validator) -> None:
     assert list(schema.iter_errors(message)) == []
-    parsed = parse(json.dumps(message), default_id="queue-msg-1", default_from=SENDER)
+    parsed = parse(json.dumps(message), default_id="queue-msg-1", default_from=SENDER, allowed=ALLOWED)
     assert isinstance(parsed, OutboundRequest), parsed
 
 
 @pytest.mark.parametrize(("message", "reason"), BAD)
 def test_bad_messages_fail_both_validators(message: dict[str, Any], reason: str, schema) -> None:
     assert list(schema.iter_errors(message)), f"schema accepted {message}"
-    parsed = parse(json.dumps(message), default_id="queue-msg-1", default_from=SENDER)
+    parsed = parse(json.dumps(message), default_id="queue-msg-1", default_from=SENDER, allowed=ALLOWED)
     assert isinstance(parsed, Rejection)
     assert reason in parsed.reason
 
@@ -92,7 +156,7 @@ def test_the_seed_example_is_in_the_schema_and_valid(schema: Draft202012Validato
     assert SEED in SCHEMA["examples"]
     for example in SCHEMA["examples"]:
         assert list(schema.iter_errors(example)) == []
-        assert isinstance(validate(example, default_id="m", default_from=SENDER), OutboundRequest)
+        assert isinstance(validate(example, default_id="m", default_from=SENDER, allowed=ALLOWED), OutboundRequest)
 
 
 @pytest.mark.parametrize(
@@ -202,3 +266,124 @@ def test_sms_params() -> None:
         "media_url": ["https://x.io/a.png"],
         "status_callback": "https://sb.example.net/api/sms/status?request_id=s1",
     }
+
+
+def test_whatsapp_and_alphanumeric_senders_are_the_operators_choice() -> None:
+    whatsapp = {"type": "sms", "to": WA, "from": WA_FROM, "body": "Hi"}
+    refused = parse(json.dumps(whatsapp), default_id="m", default_from=SENDER)
+    assert isinstance(refused, Rejection)
+    assert refused.reason == "to: a whatsapp: address needs OUTBOUND_CHANNELS to include whatsapp"
+    assert (refused.to, refused.from_) == (WA, WA_FROM)
+    alpha = {"type": "sms", "to": "+442071838750", "from": "ACME", "body": "Hi"}
+    unlisted = parse(json.dumps(alpha), default_id="m", default_from=SENDER)
+    assert isinstance(unlisted, Rejection)
+    assert unlisted.reason == "from: the alphanumeric sender 'ACME' is not in OUTBOUND_ALPHA_SENDERS"
+    assert validate(alpha, default_id="m", allowed=ALLOWED).from_ == "ACME"
+    case = parse(json.dumps({**alpha, "from": "acme"}), default_id="m", allowed=ALLOWED)
+    assert isinstance(case, Rejection)  # sender IDs are listed as they are shown
+    for home in ("+15558675310", "+14165550123"):  # the US, Canada
+        nowhere = parse(json.dumps({**alpha, "to": home}), default_id="m", allowed=ALLOWED)
+        assert isinstance(nowhere, Rejection)
+        assert "cannot send to the US or Canada" in nowhere.reason
+
+
+def test_content_variables_are_at_most_16_kib_as_json() -> None:
+    message = {"type": "sms", "to": "+15558675310", "content_sid": HX}
+    fits = {"1": "x" * (16 * 1024 - len('{"1":""}'))}
+    assert validate(
+        {**message, "content_variables": fits}, default_id="m", default_from=SENDER
+    ).content_variables == json.dumps(fits, separators=(",", ":"))
+    over = {"1": "x" * (16 * 1024 - len('{"1":""}') + 1)}
+    with pytest.raises(ValueError, match="longer than 16 KiB"):
+        validate({**message, "content_variables": over}, default_id="m", default_from=SENDER)
+    wide = {"1": "é" * (8 * 1024)}  # counted in UTF-8 bytes, not characters
+    with pytest.raises(ValueError, match="longer than 16 KiB"):
+        validate({**message, "content_variables": wide}, default_id="m", default_from=SENDER)
+
+
+def test_the_binding_format_maps_onto_the_same_request() -> None:
+    native = validate(
+        {"type": "sms", "id": "b-1", "to": "+15558675310", "body": "Hi", "validity_period": 60, "max_price": "0.05",
+         "smart_encoded": True, "media_url": ["https://x.io/a.png"]},
+        default_id="m", default_from=SENDER,
+    )  # fmt: skip
+    converted = validate(
+        {"format": "twilio-binding", "id": "b-1", "TO": "+15558675310", "Body": "Hi", "validityPeriod": "60",
+         "maxPrice": 0.05, "smartEncoded": "TRUE", "mediaurl": ["https://x.io/a.png"], "sendAt": None,
+         "statusCallback": ""},
+        default_id="m", default_from=SENDER,
+    )  # fmt: skip
+    assert converted == replace(native, format="twilio-binding")
+    assert converted.summary() == {**native.summary(), "format": "twilio-binding"}
+
+
+@pytest.mark.parametrize(
+    ("given", "field", "value"),
+    [
+        ({"to": 15558675310}, "to", None),  # a number's text, as JToken.Value<string>, then not E.164
+        ({"validityPeriod": "+600"}, "validity_period", 600),
+        ({"validityPeriod": 600.0}, "validity_period", 600),
+        ({"attempt": " 7 "}, "attempt", 7),
+        ({"smartEncoded": " false "}, "smart_encoded", False),
+        ({"smartEncoded": 2}, "smart_encoded", True),  # Convert.ToBoolean: not zero
+        ({"smartEncoded": 0}, "smart_encoded", False),
+        ({"maxPrice": "0.050"}, "max_price", "0.050"),  # .NET's decimal keeps its scale
+        ({"maxPrice": 2}, "max_price", "2"),
+        ({"body": 1234}, "body", "1234"),
+    ],
+)
+def test_binding_values_convert_as_the_converter_converts_them(given: dict[str, Any], field: str, value) -> None:
+    message = {"format": "twilio-binding", "to": "+15558675310", "body": "Hi", **given}
+    parsed = parse(json.dumps(message), default_id="m", default_from=SENDER)
+    if value is None:
+        assert isinstance(parsed, Rejection)
+        assert parsed.reason.startswith(f"{field}: must be an E.164")
+    else:
+        assert isinstance(parsed, OutboundRequest), parsed
+        assert getattr(parsed, field) == value
+
+
+@pytest.mark.parametrize(
+    ("given", "reason"),
+    [
+        ({"validityPeriod": "ten"}, "validityPeriod: must be a whole number"),
+        ({"ValidityPeriod": 2**31}, "ValidityPeriod: must be a whole number that fits in 32 bits"),
+        ({"smartEncoded": "yes"}, "smartEncoded: must be true or false"),
+        ({"maxPrice": "1,5"}, "maxPrice: must be a decimal number"),
+        ({"maxPrice": "0.00001"}, "maxPrice: must be a positive decimal of at most 4 places"),
+        ({"body": True}, "body: must be a string"),
+        ({"persistentAction": "geo:1,2"}, "persistentAction: must be an array of strings"),
+        ({"mediaUrl": [None]}, "mediaUrl: must be an array of strings"),
+        ({"Attempt": 0}, "Attempt: must be between 1 and 1000"),
+        ({"scheduleType": "fixed"}, "scheduleType: scheduling not supported yet"),
+        ({"SendAt": "2030-01-01T00:00:00Z"}, "SendAt: scheduling not supported yet"),
+        ({"body": "Hi", "Body": "Ho"}, "body: given twice (body, Body)"),
+        ({"id": "a/b"}, "id: must be 1-64 characters"),
+        ({"Id": "x"}, "unknown field for the twilio-binding format: Id"),
+    ],
+)
+def test_binding_refusals_name_the_option_as_given(given: dict[str, Any], reason: str) -> None:
+    parsed = parse(json.dumps({"format": "twilio-binding", "to": "+15558675310", "body": "Hi", **given}),
+                   default_id="m", default_from=SENDER)  # fmt: skip
+    assert isinstance(parsed, Rejection)
+    assert parsed.reason.startswith(reason), parsed.reason
+    assert (parsed.type, parsed.to) == ("sms", "+15558675310")
+
+
+def test_sms_params_carry_every_option_and_count_the_workers_attempts_on() -> None:
+    request = validate(
+        {"type": "sms", "id": "s2", "to": WA, "messaging_service_sid": MG, "content_sid": HX,
+         "content_variables": {"1": "Ada"}, "shorten_urls": True, "smart_encoded": False, "max_price": "0.5",
+         "validity_period": 600, "attempt": 2},
+        default_id="m", default_from=SENDER, allowed=ALLOWED,
+    )  # fmt: skip
+    assert sms_params(request, None, attempts=3) == {
+        "to": WA, "messaging_service_sid": MG, "content_sid": HX, "content_variables": '{"1":"Ada"}',
+        "shorten_urls": True, "smart_encoded": False, "max_price": "0.5", "validity_period": 600, "attempt": 4,
+    }  # fmt: skip
+    assert sms_params(request, None)["attempt"] == 2
+    located = validate({"type": "sms", "to": WA, "from": WA_FROM, "body": "HQ", "persistent_action": ["geo:1,2|HQ"]},
+                       default_id="m", allowed=ALLOWED)  # fmt: skip
+    assert sms_params(located, None)["persistent_action"] == ["geo:1,2|HQ"]
+    assert located.summary()["persistent_action"] == ["geo:1,2|HQ"]
+    assert (located.channel, located.number) == ("whatsapp", "+15558675310")

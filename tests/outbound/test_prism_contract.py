@@ -13,7 +13,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from switchboard.adapters.twilio_client import rewrite_url
-from switchboard.outbound.contract import OutboundRequest, validate
+from switchboard.outbound.contract import Allowed, OutboundRequest, validate
 from switchboard.outbound.twilio_params import create_params
 from tests.openapi import require_spec
 from tests.support import ACCOUNT_SID, AUTH_TOKEN, PHONE_NUMBER, PUBLIC_BASE_URL
@@ -60,8 +60,11 @@ def client(prism: str) -> Client:
     return Client(ACCOUNT_SID, AUTH_TOKEN, http_client=PrismHttpClient(prism))
 
 
+ALLOWED = Allowed(channels=frozenset({"sms", "whatsapp"}), alpha_senders=frozenset({"Owl Air"}))
+
+
 def _request(message: dict[str, Any]) -> OutboundRequest:
-    return validate(message, default_id="contract-1", default_from=PHONE_NUMBER)
+    return validate(message, default_id="contract-1", default_from=PHONE_NUMBER, allowed=ALLOWED)
 
 
 TO = "+15558675310"
@@ -75,7 +78,15 @@ MESSAGES = [
     {"type": "sms", "to": TO, "body": "Hello"},
     {"type": "sms", "to": TO, "body": "Look", "media_url": ["https://example.com/a.png", "https://example.com/b.png"]},
     {"type": "sms", "to": TO, "media_url": ["https://example.com/a.png"], "messaging_service_sid": "MG" + "0" * 32},
-]
+    {"type": "sms", "to": "whatsapp:" + TO, "from": "whatsapp:" + PHONE_NUMBER, "content_sid": "HX" + "0" * 32,
+     "content_variables": {"1": "Ada"}, "validity_period": 600, "max_price": "0.05", "attempt": 2},
+    {"type": "sms", "to": "whatsapp:" + TO, "from": "whatsapp:" + PHONE_NUMBER, "body": "HQ",
+     "persistent_action": ["geo:37.787890,-122.391664|375 Beale St"]},
+    {"type": "sms", "to": TO, "body": "https://example.com/x", "messaging_service_sid": "MG" + "0" * 32,
+     "shorten_urls": True, "smart_encoded": True, "send_as_mms": True},
+    {"type": "sms", "to": "+442071838750", "from": "Owl Air", "body": "Hi"},
+    {"format": "twilio-binding", "to": TO, "body": "Hi", "validityPeriod": "60", "maxPrice": 0.5},
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("message", CALLS)

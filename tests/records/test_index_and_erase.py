@@ -104,9 +104,10 @@ KINDS: dict[str, Writer] = {
 }
 
 
-# The kinds that name the customer's number in E.164 (a channel address is not a number: not indexed by it).
-NAMING_THE_NUMBER = ["outbound-call", "outbound-sms", "inbound-call", "inbound-sms", "inbound-stop",
-                     "orphan-and-outbound"]  # fmt: skip
+# The kinds that name the customer's number: in E.164, or as the number of a WhatsApp address (indexed under it);
+# other channel addresses are not numbers, and not indexed by one.
+NAMING_THE_NUMBER = ["outbound-call", "outbound-sms", "outbound-whatsapp", "inbound-call", "inbound-sms",
+                     "inbound-stop", "inbound-whatsapp", "orphan-and-outbound"]  # fmt: skip
 
 
 class ErasureRules:

@@ -65,7 +65,11 @@ def test_index_keys_name_both_numbers_once_the_day_and_the_sid() -> None:
     to_self = Record(id="r2", type="call", direction="inbound", status="ringing", created_at=iso(created),
                      updated_at=iso(created), to=CUSTOMER, from_=CUSTOMER)  # fmt: skip
     assert [key.partition for key in index_keys(to_self)] == [f"n:{CUSTOMER}", "d:2026-03-10"]
-    for address in ("whatsapp:" + CUSTOMER, "client:alice", "sip:alice@example.com", "+1 555 867 0601", "", None):
+    whatsapp = Record(id="r4", type="sms", direction="inbound", status="received", created_at=iso(created),
+                      updated_at=iso(created), to="whatsapp:" + PHONE_NUMBER, from_="whatsapp:" + CUSTOMER)  # fmt: skip
+    assert [key.partition for key in index_keys(whatsapp)] == [f"n:{PHONE_NUMBER}", f"n:{CUSTOMER}", "d:2026-03-10"]
+    others = ("WhatsApp:" + CUSTOMER, "messenger:123456789", "client:alice", "sip:alice@example.com", "ACME")
+    for address in (*others, "+1 555 867 0601", "", None):
         other = Record(id="r3", type="sms", direction="inbound", status="received", created_at=iso(created),
                        updated_at=iso(created), to=address, from_=address)  # fmt: skip
         assert [key.partition for key in index_keys(other)] == ["d:2026-03-10"], address

@@ -34,3 +34,29 @@ def test_reply_and_forward_together_and_long_bodies_are_clipped() -> None:
 def test_forward_target_texting_in_is_not_looped_back() -> None:
     config = SmsConfig(forward_to="+15551230000")
     assert str(incoming_message("+15551230000", "hi", config)) == f"{DECL}<Response />"
+
+
+WHATSAPP = "whatsapp:+15558675310"
+
+
+def test_a_whatsapp_message_gets_its_reply_on_whatsapp_and_its_forward_as_an_sms() -> None:
+    config = SmsConfig(auto_reply="Thanks!", forward_to="+15551230000", sms_sender="+15005550006")
+    assert str(incoming_message(WHATSAPP, "hi", config)) == (
+        f"{DECL}<Response><Message>Thanks!</Message>"
+        f'<Message from="+15005550006" to="+15551230000">From {WHATSAPP}: hi</Message></Response>'
+    )
+
+
+def test_without_an_sms_sender_a_whatsapp_message_is_not_forwarded() -> None:
+    config = SmsConfig(auto_reply="Thanks!", forward_to="+15551230000")
+    assert str(incoming_message(WHATSAPP, "hi", config)) == f"{DECL}<Response><Message>Thanks!</Message></Response>"
+
+
+def test_the_forward_target_writing_on_whatsapp_is_not_looped_back() -> None:
+    config = SmsConfig(forward_to="+15558675310", sms_sender="+15005550006")
+    assert str(incoming_message(WHATSAPP, "hi", config)) == f"{DECL}<Response />"
+
+
+def test_a_whatsapp_stop_gets_no_reply() -> None:
+    config = SmsConfig(auto_reply="Thanks!")
+    assert str(incoming_message(WHATSAPP, "STOP", config)) == f"{DECL}<Response />"

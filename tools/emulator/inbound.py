@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from switchboard.shared.phones import WHATSAPP_PREFIX
 from tools.emulator.callflow import CallScript, DialOutcome, TwimlError, parse
 from tools.emulator.recordings import MediaLibrary, RemoteMedia
 from tools.emulator.resources import API_VERSION, new_sid, num_segments
@@ -21,6 +22,7 @@ from tools.emulator.voice import (
 )
 
 log = logging.getLogger("tools.emulator")
+WHATSAPP_PROFILE_NAME = "Emulated WhatsApp user"
 
 
 @dataclass(frozen=True)
@@ -81,9 +83,13 @@ def sms_params(  # noqa: PLR0917 (Twilio's parameters, positionally as before)
         "MessageSid": message_sid, "NumMedia": str(len(media or [])), "NumSegments": str(num_segments(body)),
         "SmsMessageSid": message_sid, "SmsSid": message_sid, "SmsStatus": "received", "To": to,
     }  # fmt: skip
-    for side, number in (("From", from_), ("To", to)):
-        for name, value in zip(LOCATION_FIELDS, number_location(number), strict=True):
-            params[side + name] = value
+    if from_.startswith(WHATSAPP_PREFIX):
+        # WhatsApp's own fields in place of the carrier's location: the sender's WhatsApp id and profile name.
+        params |= {"WaId": from_.removeprefix(WHATSAPP_PREFIX).lstrip("+"), "ProfileName": WHATSAPP_PROFILE_NAME}
+    else:
+        for side, number in (("From", from_), ("To", to)):
+            for name, value in zip(LOCATION_FIELDS, number_location(number), strict=True):
+                params[side + name] = value
     for index, (media_url, content_type) in enumerate(media or []):
         params[f"MediaUrl{index}"] = media_url
         params[f"MediaContentType{index}"] = content_type
@@ -103,6 +109,8 @@ def inbound_sms(
     num_media: int = 0,
 ) -> SmsResult:
     """POST an inbound SMS webhook, signed, and read the <Message> replies from the answer.
+
+    A `from_` of `whatsapp:+…` makes it an inbound WhatsApp message (with `WaId` and `ProfileName`).
 
     `num_media` > 0 makes it an MMS (an `MM…` SID) whose images (real PNGs) live in `media`, the
     emulator's `MediaLibrary`, under the Message's Media resource; `MediaUrl<n>` point there.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import secrets
 import threading
 import time
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Any
 
-from switchboard.shared.phones import is_e164
+from switchboard.shared.phones import is_alpha_sender, is_e164, is_whatsapp, number_part, region_of
+from switchboard.shared.sids import is_content_sid
 
 API_VERSION = "2010-04-01"
 MORE_INFO = "https://www.twilio.com/docs/errors/{code}"
@@ -33,6 +35,26 @@ MAGIC_FROM = {
     )
 }
 MAGIC_FROM_NOT_OWNED = "+15005550007"
+
+# Create parameters a message keeps beyond Twilio's documented JSON: kept on the emulator's resource
+# (under these names, for tests to read) and left out of REST answers, which stay Twilio's shape.
+# form name -> (resource key, kind)
+ECHOED = {
+    "ContentSid": ("content_sid", "text"),
+    "ContentVariables": ("content_variables", "text"),
+    "ShortenUrls": ("shorten_urls", "flag"),
+    "SmartEncoded": ("smart_encoded", "flag"),
+    "SendAsMms": ("send_as_mms", "flag"),
+    "ProvideFeedback": ("provide_feedback", "flag"),
+    "MaxPrice": ("max_price", "number"),
+    "ValidityPeriod": ("validity_period", "integer"),
+    "Attempt": ("attempt", "integer"),
+    "PersistentAction": ("persistent_action", "list"),
+}
+ECHOED_KEYS = frozenset(key for key, _ in ECHOED.values())
+VALIDITY_PERIOD = (1, 36000)
+MEDIA_LIMIT = 10
+NO_ALPHA_REGIONS = ("US", "CA")
 
 
 @dataclass(frozen=True)
@@ -178,6 +200,10 @@ def _destination_ok(value: str) -> bool:
     return is_e164(value) or value.startswith(("client:", "sip:"))
 
 
+def _message_destination_ok(value: str) -> bool:
+    return is_e164(value) or is_whatsapp(value)
+
+
 def check_call(form: dict[str, list[str]]) -> None:
     to, from_ = _one(form, "To"), _one(form, "From")
     if not to:
@@ -199,12 +225,68 @@ def check_message(form: dict[str, list[str]]) -> None:
     if not from_ and not _one(form, "MessagingServiceSid"):
         raise TwilioError(400, 21603, "A 'From' phone number is required.")
     _check_numbers(to, from_, sms=True)
+    _check_channels(to, from_)
     body = _one(form, "Body") or ""
     media = form.get("MediaUrl", []) + form.get("MediaUrl[]", [])
-    if not body and not media:
+    content_sid, variables = _one(form, "ContentSid"), _one(form, "ContentVariables")
+    if content_sid is not None and not is_content_sid(content_sid):
+        raise TwilioError(400, 21655, "The ContentSid is Invalid.")
+    if variables is not None and content_sid is None:
+        raise TwilioError(400, 21654, "A ContentSid must be specified if ContentVariables are provided.")
+    if variables is not None and not _json_object(variables):
+        raise TwilioError(400, 21656, "The ContentVariables Parameter is invalid.")
+    if not body and not media and not content_sid:
         raise TwilioError(400, 21602, "Message body is required.")
+    if content_sid and (body or media):
+        raise TwilioError(400, 20001, "Body and MediaUrl cannot be sent with a ContentSid: the template carries them.")
     if len(body) > 1600:
         raise TwilioError(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+    if len(media) > MEDIA_LIMIT:
+        raise TwilioError(400, 21623, "Number of media files exceeds allowed limit.")
+    _check_options(form)
+
+
+def _check_channels(to: str, from_: str | None) -> None:
+    """A WhatsApp address only with a WhatsApp address; an alphanumeric sender never to the US or Canada."""
+    if from_ is not None and is_whatsapp(to) != is_whatsapp(from_):
+        raise TwilioError(400, 21910, "Invalid From and To pair. From and To should be of the same channel.")
+    if from_ is not None and is_alpha_sender(from_) and region_of(number_part(to) or to) in NO_ALPHA_REGIONS:
+        raise TwilioError(
+            400, 21612, f"The 'To' phone number: {to}, is not currently reachable using the 'From' phone number."
+        )
+
+
+def _check_options(form: dict[str, list[str]]) -> None:
+    """The message options' types and ranges, as the OpenAPI description gives them."""
+    for name, (_, kind) in ECHOED.items():
+        value = _one(form, name)
+        if value is None or kind in ("text", "list"):
+            continue
+        if kind == "flag" and value not in ("true", "false"):
+            raise TwilioError(400, 20001, f"Invalid {name}: {value!r} is not true or false")
+        if kind == "integer" and not value.lstrip("-").isdigit():
+            raise TwilioError(400, 20001, f"Invalid {name}: {value!r} is not an integer")
+        if kind == "number" and _number(value) is None:
+            raise TwilioError(400, 20001, f"Invalid {name}: {value!r} is not a number")
+    period = _one(form, "ValidityPeriod")
+    if period is not None and not VALIDITY_PERIOD[0] <= int(period) <= VALIDITY_PERIOD[1]:
+        raise TwilioError(400, 20001, f"Invalid ValidityPeriod: must be from 1 to 36000, not {period}")
+    if _one(form, "ShortenUrls") == "true" and not _one(form, "MessagingServiceSid"):
+        raise TwilioError(400, 20001, "ShortenUrls needs a MessagingServiceSid (link shortening is a service feature)")
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _check_numbers(to: str, from_: str | None, *, sms: bool) -> None:
@@ -214,7 +296,7 @@ def _check_numbers(to: str, from_: str | None, *, sms: bool) -> None:
     if sms and to in MAGIC_TO_SMS_ONLY:
         code, text = MAGIC_TO_SMS_ONLY[to]
         raise TwilioError(400, code, text.format(to=to))
-    if not _destination_ok(to):
+    if not (_message_destination_ok(to) if sms else _destination_ok(to)):
         raise TwilioError(400, 21211, f"The 'To' number {to} is not a valid phone number.")
     if from_ is None:
         return
@@ -231,7 +313,9 @@ def _check_numbers(to: str, from_: str | None, *, sms: bool) -> None:
         raise TwilioError(
             400, 21210, f"The source phone number provided, {from_}, is not yet verified for your account."
         )
-    if not (is_e164(from_) or from_.startswith("client:") or (sms and from_.isalnum() and len(from_) <= 11)):
+    short_code = from_.isascii() and from_.isdigit() and len(from_) <= 11
+    sender = is_whatsapp(from_) or is_alpha_sender(from_) or short_code
+    if not (is_e164(from_) or from_.startswith("client:") or (sms and sender)):
         raise TwilioError(
             400, 21212, f"The 'From' number {from_} is not a valid phone number, shortcode, or alphanumeric sender ID."
         )
@@ -283,7 +367,7 @@ def message_resource(
     body = _one(form, "Body") or ""
     media = form.get("MediaUrl", []) + form.get("MediaUrl[]", [])
     service = _one(form, "MessagingServiceSid")
-    return {
+    return echoed(form) | {
         "body": body, "num_segments": str(num_segments(body) if body else 1),
         "direction": "outbound-api", "from": _one(form, "From"), "to": _one(form, "To"),
         "date_updated": rfc2822(created), "price": None, "error_message": None, "uri": base + ".json",
@@ -292,3 +376,26 @@ def message_resource(
         "error_code": None, "price_unit": "USD", "api_version": API_VERSION,
         "subresource_uris": {"media": base + "/Media.json", "feedback": base + "/Feedback.json"},
     }  # fmt: skip
+
+
+def echoed(form: dict[str, list[str]]) -> dict[str, Any]:
+    """The message options the create was given, typed: what the emulator's resource echoes of them."""
+    kept: dict[str, Any] = {}
+    for name, (key, kind) in ECHOED.items():
+        values = form.get(name, []) + form.get(name + "[]", [])
+        if not values:
+            continue
+        if kind == "list":
+            kept[key] = list(values)
+        elif kind == "flag":
+            kept[key] = values[0] == "true"
+        elif kind == "integer":
+            kept[key] = int(values[0])
+        else:
+            kept[key] = values[0]
+    return kept
+
+
+def public(resource: dict[str, Any]) -> dict[str, Any]:
+    """A message resource as Twilio's REST API answers it: without the echoed options."""
+    return {key: value for key, value in resource.items() if key not in ECHOED_KEYS}

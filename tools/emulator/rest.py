@@ -41,6 +41,7 @@ from tools.emulator.resources import (
     matches_time,
     message_resource,
     new_sid,
+    public,
     rfc2822,
     rfc2822_to_datetime,
 )
@@ -327,7 +328,7 @@ class TwilioEmulator:
                 if all(r.get(k) == v for k, v in checks)
                 and all(matches_time(rfc2822_to_datetime(r.get(k)), op, bound, day) for k, op, bound, day in timed)
             ]
-        items.reverse()  # newest first, as Twilio lists them
+        items = [_public(kind, item) for item in reversed(items)]  # newest first, as Twilio lists them
         start = number * size
         chunk = items[start : start + size]
         base = {k: v for k, v in query.items() if k not in ("Page", "PageToken")} | {"PageSize": str(size)}
@@ -346,6 +347,11 @@ class TwilioEmulator:
                 listener(kind, resource, form)
             except Exception:
                 log.exception("Emulator listener failed for %s", resource.get("sid"))
+
+
+def _public(kind: str, resource: dict[str, Any]) -> dict[str, Any]:
+    """What the REST API answers: a message without the options only the emulator's resource echoes."""
+    return public(resource) if kind == "messages" else resource
 
 
 def _first(form: dict[str, list[str]], name: str) -> str | None:
@@ -457,7 +463,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command not in ("GET", "POST") and not (self.command == "DELETE" and sid):
                 raise TwilioError(405, 20004, f"Method not allowed: {self.command}")
             if self.command == "GET" and sid:
-                return self._json(200, emulator.fetch(kind, sid))
+                return self._json(200, _public(kind, emulator.fetch(kind, sid)))
             if self.command == "GET":
                 return self._json(200, emulator.page(kind, dict(parse_qsl(parts.query)), parts.path))
             if self.command == "DELETE":
@@ -466,7 +472,7 @@ class _Handler(BaseHTTPRequestHandler):
             if sid and kind == "calls":
                 return self._json(200, emulator.update_call(sid, form))
             if sid:
-                return self._json(200, emulator.update_message(sid, form))
+                return self._json(200, public(emulator.update_message(sid, form)))
             return self._create(kind, form)
         except TwilioError as error:
             return self._error(error)
@@ -514,7 +520,7 @@ class _Handler(BaseHTTPRequestHandler):
         resource = emulator.create(kind, form)
         if fault is not None and fault.slow:
             time.sleep(fault.slow)
-        self._json(201, resource)
+        self._json(201, _public(kind, resource))
         emulator.notify(kind, resource, form)
         return None
 
