@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from switchboard.outbound.contract import RAW_LIMIT, OutboundRequest, Rejection, parse
+from switchboard.outbound.deferral import is_stale_copy, requeue_body
 from switchboard.outbound.outcome import Failure, classify
 from switchboard.outbound.twilio_params import create_params
 from switchboard.policies.destinations import refusal
@@ -61,17 +62,32 @@ class TransientSendError(RuntimeError):
     """Raised so that the Functions host retries the message after visibilityTimeout."""
 
 
+def _no_queue(body: str, delay_seconds: int) -> str:
+    raise RuntimeError("this worker has no queue to put a message back on")
+
+
 @dataclass
 class Deps:
     settings: Settings
     store: RecordStore
     client: Callable[[], Client]
     now: Callable[[], datetime] = field(default=utcnow)
+    # The port for deferrals: put `body` on the `outbound` queue, invisible for `delay_seconds`
+    # (1 s to 7 days); returns the new queue message's id. The shell implements it with the storage adapter.
+    requeue: Callable[[str, int], str] = field(default=_no_queue)
 
     @property
     def in_flight_window(self) -> timedelta:
         # An attempt younger than this may still be running elsewhere (its create and its reconciliation).
         return timedelta(seconds=2 * self.settings.twilio_timeout_seconds + 5)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The queue message being handled: what a deferral puts back, and the id that tells copies apart."""
+
+    message_id: str
+    body: bytes
 
 
 def content_hash(request: OutboundRequest) -> str:
@@ -86,6 +102,7 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
     if isinstance(parsed, Rejection):
         return reject(parsed, body, message_id, deps)
     request = parsed
+    origin = Origin(message_id, body)
     refused = refusal(request, deps.settings.outbound_destinations)
     if refused is not None:
         return reject(_refused(request, refused, body), body, message_id, deps)
@@ -103,7 +120,8 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
         created_at=iso(now), updated_at=iso(now), to=request.to, from_=request.from_ or request.messaging_service_sid,
         body=request.body, request=json.dumps(request.summary()), queue_message_id=message_id,
         attempts=0 if opted_out else 1, attempt_started_at=None if opted_out else iso(now),
-        reason="opted_out" if opted_out else None, content_hash=digest,
+        first_attempt_at=None if opted_out else iso(now), reason="opted_out" if opted_out else None,
+        content_hash=digest,
     )  # fmt: skip
     events = (
         [event_entity(request.id, "rejected", status=lc.REJECTED, detail="opted_out", now=now)] if opted_out else []
@@ -116,7 +134,7 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
             if opted_out:
                 return claimed
             log.info("Sending %s %s to %s (attempt 1)", request.type, request.id, mask(request.to))
-            return attempt_send(request, claimed, deps)
+            return attempt_send(request, claimed, deps, origin)
         finally:
             store.index(claimed)  # after the send: a redelivery writes them if this run stops short
     existing = store.get(request.id)
@@ -127,7 +145,7 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
         return record_conflict(request, existing, digest, message_id, deps)
     if dequeue_count == 1:
         log.info("Request %s was delivered again; its record is %s", request.id, existing.status)
-    return deliver(request, deps)
+    return deliver(request, deps, origin)
 
 
 def conflicts(existing: Record, request: OutboundRequest, digest: str) -> bool:
@@ -184,14 +202,15 @@ def reject(rejection: Rejection, body: bytes, message_id: str, deps: Deps) -> Re
     return stored
 
 
-def deliver(request: OutboundRequest, deps: Deps) -> Record:
+def deliver(request: OutboundRequest, deps: Deps, origin: Origin | None = None) -> Record:
     store = deps.store
     for _ in range(MAX_DECISIONS):
         record = store.get(request.id)
         if record is None:
             raise TransientSendError(f"record {request.id} vanished")
-        if not lc.worker_may_send(record.status, record.sid):
-            return record  # sent, or final: nothing to do, ever
+        # Sent, or final: nothing to do, ever. Or a copy of a message that waits in another queue message.
+        if not lc.worker_may_send(record.status, record.sid) or stale_copy(record, origin, deps.now()):
+            return record
         if record.status == lc.SENDING:
             return resume_interrupted(request, record, deps)
         if request.type == "sms" and store.is_opted_out(request.to):
@@ -216,17 +235,18 @@ def deliver(request: OutboundRequest, deps: Deps) -> Record:
             if not lc.worker_may_send(current.status, current.sid) or current.status == lc.SENDING:
                 return None
             return current.with_changes(
-                started, status=lc.SENDING, attempts=current.attempts + 1, attempt_started_at=iso(started), recheck=None
-            )
+                started, status=lc.SENDING, attempts=current.attempts + 1, attempt_started_at=iso(started),
+                first_attempt_at=current.first_attempt_at or iso(started), recheck=None, retry_at=None,
+            )  # fmt: skip
 
         attempt, applied = store.update(request.id, claim_attempt)
         if applied and attempt is not None:
             log.info("Sending %s %s to %s (attempt %d)", request.type, request.id, mask(request.to), attempt.attempts)
-            return attempt_send(request, attempt, deps)
+            return attempt_send(request, attempt, deps, origin)
     raise TransientSendError(f"record {request.id} kept changing; will try again")
 
 
-def attempt_send(request: OutboundRequest, record: Record, deps: Deps) -> Record:
+def attempt_send(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None = None) -> Record:
     params = create_params(request, deps.settings.public_base_url)
     try:
         client = deps.client()
@@ -351,6 +371,57 @@ def adopt(
     if record is None:
         raise TransientSendError(f"record {request.id} vanished")
     return record
+
+
+def defer(
+    deps: Deps,
+    record_id: str,
+    origin: Origin,
+    delay_seconds: int,
+    *,
+    event: str,
+    detail: str,
+    status: str | None = None,
+    hop: bool = True,
+    **changes: Any,
+) -> Record:
+    """Put the message back on the queue for `delay_seconds` and say so on the record; the invocation completes.
+
+    The message goes back first, then the record names it (`deferred_message_id`) with when it is due
+    (`retry_at`): if the record write fails the invocation raises, the host redelivers the original,
+    and the copy already on the queue is still a valid carrier (its due time has passed by then).
+    `hop` counts the deferral in `hops`; `status` (default: unchanged) and `changes` go on the record.
+    Only a record the worker may still send (no SID, a pre-send status) is deferred.
+    """
+    now = deps.now()
+    message_id = deps.requeue(requeue_body(origin.body, record_id), delay_seconds)
+    due = iso(now + timedelta(seconds=delay_seconds))
+
+    def note(current: Record) -> Record | None:
+        if not lc.worker_may_send(current.status, current.sid):
+            return None
+        return current.with_changes(
+            now, status=status or current.status, retry_at=due, deferred_message_id=message_id,
+            hops=(current.hops or 0) + (1 if hop else 0), **changes,
+        )  # fmt: skip
+
+    record, applied = deps.store.update(record_id, note)
+    if record is None:
+        raise TransientSendError(f"record {record_id} vanished")
+    if applied:
+        deps.store.add_event(record_id, event, status=record.status, detail=clip(detail, 1000), now=now)
+        log.info("%s %s back on the queue for %d s (%s)", record.type.upper(), record_id, delay_seconds, event)
+    return record
+
+
+def stale_copy(record: Record, origin: Origin | None, now: datetime) -> bool:
+    """Is `origin` an extra copy of a message whose record waits for another queue message? (see deferral)"""
+    if origin is None:
+        return False
+    retry_at = parse_iso(record.retry_at) if record.retry_at else None
+    return is_stale_copy(
+        message_id=origin.message_id, deferred_message_id=record.deferred_message_id, retry_at=retry_at, now=now
+    )
 
 
 def finish(deps: Deps, record_id: str, status: str, *, event: str, **changes: Any) -> Record:

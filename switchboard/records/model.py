@@ -142,6 +142,12 @@ class Record:
     blobs: str | None = None  # JSON list of blob names (recordings, MMS media) copied to the user's storage
     # sha256 of what was asked (the request's summary, unclipped): a reused id with other content is a conflict.
     content_hash: str | None = None
+    # The retry budget and deferrals (switchboard/outbound/deferral.py): when the first attempt began, how
+    # many times the message was put back on the queue, when it is due again and which queue message carries it.
+    first_attempt_at: str | None = None
+    hops: int | None = None
+    retry_at: str | None = None
+    deferred_message_id: str | None = None
     etag: str | None = None  # from the table; not stored
 
     @property
@@ -172,7 +178,7 @@ class Record:
         known = {f.name for f in fields(cls)} - {"etag"}
         values: dict[str, Any] = {name: entity.get(_STORED.get(name, name)) for name in known}
         values["attempts"] = int(values.get("attempts") or 0)
-        for number in ("error_code", "duration", "recording_duration"):
+        for number in ("error_code", "duration", "recording_duration", "hops"):
             if values.get(number) is not None:
                 values[number] = int(values[number])
         return cls(etag=etag, **values)
@@ -196,6 +202,10 @@ class Record:
             "transcript": self.transcript,
             "body": self.body,
             "raw": self.raw,
+            # While a message waits on the queue: when it is due again, and how often it was put back.
+            "retry_at": self.retry_at if self.status in ("pending", "retrying") else None,
+            "hops": self.hops,
+            "first_attempt_at": self.first_attempt_at,
         }
         out |= {key: value for key, value in optional.items() if value is not None}
         if self.blobs:
