@@ -24,11 +24,14 @@ MAX_REQUEST_BYTES = 64 * 1024
 
 
 def deps(settings: Settings) -> Deps:
-    from switchboard.adapters.twilio_client import get_client
+    from switchboard.adapters.twilio_client import get_client, last_retry_after
     from switchboard.functions.glue_records import store_for
     from switchboard.outbound.worker import Deps
 
-    return Deps(settings=settings, store=store_for(settings), client=lambda: get_client(settings), requeue=requeue)
+    return Deps(
+        settings=settings, store=store_for(settings), client=lambda: get_client(settings), requeue=requeue,
+        retry_after=last_retry_after,
+    )  # fmt: skip
 
 
 def requeue(body: str, delay_seconds: int) -> str:

@@ -30,13 +30,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from switchboard.outbound.contract import RAW_LIMIT, OutboundRequest, Rejection, parse
-from switchboard.outbound.deferral import is_stale_copy, requeue_body
+from switchboard.outbound.deferral import Budget, is_stale_copy, parse_retry_after, plan_retry, requeue_body
 from switchboard.outbound.outcome import Failure, classify
 from switchboard.outbound.twilio_params import create_params
 from switchboard.policies.destinations import refusal
@@ -75,11 +76,29 @@ class Deps:
     # The port for deferrals: put `body` on the `outbound` queue, invisible for `delay_seconds`
     # (1 s to 7 days); returns the new queue message's id. The shell implements it with the storage adapter.
     requeue: Callable[[str, int], str] = field(default=_no_queue)
+    # The Retry-After header of this thread's last Twilio answer (the SDK's exceptions do not carry it).
+    retry_after: Callable[[], str | None] = field(default=lambda: None)
+    random: Callable[[], float] = field(default=random.random)  # the backoff's jitter
+
+    @property
+    def budget(self) -> Budget:
+        settings = self.settings
+        return Budget(
+            settings.outbound_retry_base_seconds, settings.outbound_retry_max_seconds, settings.outbound_retry_hours
+        )
 
     @property
     def in_flight_window(self) -> timedelta:
         # An attempt younger than this may still be running elsewhere (its create and its reconciliation).
         return timedelta(seconds=2 * self.settings.twilio_timeout_seconds + 5)
+
+
+class Match(NamedTuple):
+    """A call or message at Twilio that an attempt may have created."""
+
+    sid: str
+    status: str
+    queue_time: int | None = None
 
 
 @dataclass(frozen=True)
@@ -216,15 +235,9 @@ def deliver(request: OutboundRequest, deps: Deps, origin: Origin | None = None) 
         if request.type == "sms" and store.is_opted_out(request.to):
             return finish(deps, request.id, lc.REJECTED, reason="opted_out", event="rejected")
         if record.recheck:
-            # Twilio may finish a slow create after it was first asked; ask again before sending.
-            matches = reconcile(request, record, deps)
-            if matches is None:
-                raise TransientSendError(f"{request.id}: Twilio could not be asked about the last attempt")
-            if len(matches) == 1:
-                return adopt(deps, request, *matches[0], event="reconciled")
-            if matches:
-                reason = f"no answer from Twilio and {len(matches)} possible matches"
-                return finish(deps, request.id, lc.UNKNOWN, reason=reason, event="unknown")
+            settled = recheck(request, record, deps, origin)
+            if settled is not None:
+                return settled
         # Build the client and its resource (the SDK imports them lazily, ~150 ms cold) before the
         # record says `sending`: a crash meanwhile would leave an attempt that never left as unknown.
         client = deps.client()
@@ -246,37 +259,64 @@ def deliver(request: OutboundRequest, deps: Deps, origin: Origin | None = None) 
     raise TransientSendError(f"record {request.id} kept changing; will try again")
 
 
+def recheck(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None) -> Record | None:
+    """Before a new attempt after an ambiguous one: ask Twilio again (a slow create may have finished since).
+
+    None when Twilio shows nothing and a new attempt may go ahead.
+    """
+    matches = reconcile(request, record, deps)
+    if matches is None:
+        failure = Failure("ambiguous", record.error_message or "no answer from Twilio", record.error_code)
+        return retry_later(
+            deps, request, record, failure, origin, recheck=True, unverified=True,
+            detail="Twilio could not be asked about the last attempt: it is asked again before any new one",
+        )  # fmt: skip
+    if len(matches) == 1:
+        return adopt(deps, request, *matches[0], event="reconciled")
+    if matches:
+        reason = f"no answer from Twilio and {len(matches)} possible matches"
+        return finish(deps, request.id, lc.UNKNOWN, reason=reason, event="unknown")
+    return None
+
+
 def attempt_send(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None = None) -> Record:
     params = create_params(request, deps.settings.public_base_url)
     try:
         client = deps.client()
         resource = (client.calls if request.type == "call" else client.messages).create(**params)
     except Exception as error:
-        failure = classify(error)
-        return handle_failure(request, record, failure, deps)
-    return adopt(deps, request, str(resource.sid), _status(resource, request.type), event="sent", known=record)
+        failure = classify(error, retry_after=parse_retry_after(deps.retry_after(), deps.now()))
+        return handle_failure(request, record, failure, deps, origin)
+    return adopt(
+        deps, request, str(resource.sid), _status(resource, request.type), _queue_time(resource), event="sent",
+        known=record,
+    )  # fmt: skip
 
 
-def handle_failure(request: OutboundRequest, record: Record, failure: Failure, deps: Deps) -> Record:
+def handle_failure(
+    request: OutboundRequest, record: Record, failure: Failure, deps: Deps, origin: Origin | None = None
+) -> Record:
     if failure.kind == "permanent":
         log.warning("Twilio refused %s %s: %s %s", request.type, request.id, failure.code, failure.message)
         return finish(
             deps, request.id, lc.FAILED, error_code=failure.code, error_message=failure.message, event="failed"
         )
     if failure.kind == "transient":
-        retry_later(deps, request.id, failure)
-    # Ambiguous: Twilio may have the request. Ask it before anything else.
+        return retry_later(deps, request, record, failure, origin, detail="Twilio did not take it")
+    # Ambiguous: Twilio may have the request (a 5xx may have created it). Ask it before anything else.
     matches = reconcile(request, record, deps)
     if matches is None:
-        _record_error(deps, request.id, failure, status=lc.SENDING)
-        raise TransientSendError(f"{failure.message}; Twilio could not be asked what it has")
+        return retry_later(
+            deps, request, record, failure, origin, recheck=True, unverified=True,
+            detail="Twilio could not be asked what it has: it is asked again before any new attempt",
+        )  # fmt: skip
     if len(matches) == 1:
-        sid, status = matches[0]
-        return adopt(deps, request, sid, status, event="reconciled")
+        return adopt(deps, request, *matches[0], event="reconciled")
     if not matches:
-        retry_later(
-            deps, request.id, failure, detail="no answer, and Twilio has no such request yet: will retry", recheck=True
-        )
+        return retry_later(
+            deps, request, record, failure, origin, recheck=True,
+            detail="Twilio shows no such request: it is asked again before the next attempt",
+        )  # fmt: skip
     return finish(
         deps, request.id, lc.UNKNOWN, reason=f"no answer from Twilio and {len(matches)} possible matches",
         error_message=failure.message, event="unknown",
@@ -292,8 +332,7 @@ def resume_interrupted(request: OutboundRequest, record: Record, deps: Deps) -> 
     if matches is None:
         raise TransientSendError(f"an attempt for {request.id} was interrupted and Twilio cannot be asked now")
     if len(matches) == 1:
-        sid, status = matches[0]
-        return adopt(deps, request, sid, status, event="reconciled")
+        return adopt(deps, request, *matches[0], event="reconciled")
     reason = (
         "an earlier attempt was interrupted and Twilio shows no matching request; not sent again"
         if not matches
@@ -302,8 +341,8 @@ def resume_interrupted(request: OutboundRequest, record: Record, deps: Deps) -> 
     return finish(deps, request.id, lc.UNKNOWN, reason=reason, event="unknown")
 
 
-def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[tuple[str, str]] | None:
-    """Twilio's calls or messages that this attempt may have created, as (sid, status); None if unreachable."""
+def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[Match] | None:
+    """Twilio's calls or messages that this attempt may have created; None if Twilio cannot be asked."""
     since = (parse_iso(record.attempt_started_at) if record.attempt_started_at else deps.now()) - RECONCILE_SKEW
     try:
         client = deps.client()
@@ -332,13 +371,20 @@ def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[tupl
         owner = deps.store.record_id_for_sid(str(item.sid))
         if owner not in (None, request.id):
             continue
-        matches.append((str(item.sid), _status(item, request.type)))
+        matches.append(Match(str(item.sid), _status(item, request.type), _queue_time(item)))
     log.info("Reconciled %s with Twilio: %d candidate(s)", request.id, len(matches))
     return matches
 
 
 def adopt(
-    deps: Deps, request: OutboundRequest, sid: str, status: str, *, event: str, known: Record | None = None
+    deps: Deps,
+    request: OutboundRequest,
+    sid: str,
+    status: str,
+    queue_time: int | None = None,
+    *,
+    event: str,
+    known: Record | None = None,
 ) -> Record:
     """Record the SID Twilio gave (or reconciliation found). `known` is the record as this worker last wrote it."""
     store = deps.store
@@ -352,8 +398,9 @@ def adopt(
             return None
         new_status = status if lc.advances(request.type, current.status, status, linked=current.sid == sid) else None
         return current.with_changes(
-            now, sid=sid, status=new_status or current.status, error_code=None, error_message=None, reason=None
-        )
+            now, sid=sid, status=new_status or current.status, error_code=None, error_message=None, reason=None,
+            retry_at=None, queue_time=queue_time if queue_time is not None else current.queue_time,
+        )  # fmt: skip
 
     changed = link(known) if known is not None and known.etag else None
     if changed is not None:
@@ -442,10 +489,61 @@ def finish(deps: Deps, record_id: str, status: str, *, event: str, **changes: An
 
 
 def retry_later(
-    deps: Deps, record_id: str, failure: Failure, *, detail: str | None = None, recheck: bool = False
-) -> NoReturn:
-    _record_error(deps, record_id, failure, status=lc.RETRYING, detail=detail, recheck=recheck)
-    raise TransientSendError(f"transient Twilio failure: {detail or failure.message}")
+    deps: Deps,
+    request: OutboundRequest,
+    record: Record,
+    failure: Failure,
+    origin: Origin | None,
+    *,
+    detail: str,
+    recheck: bool = False,
+    unverified: bool = False,
+) -> Record:
+    """Put the message back on the queue for the next backoff delay; when the budget is spent, give up.
+
+    The budget counts from the first attempt (on the record, not in the message); Retry-After, when
+    Twilio sent one, is the shortest wait. Giving up is `dead_lettered` with the last error, or
+    `unknown` when Twilio may have the request and could not be asked (`unverified`).
+    """
+    now = deps.now()
+    first = parse_iso(record.first_attempt_at or record.attempt_started_at or record.created_at)
+    budget = deps.budget
+    delay = plan_retry(
+        budget, first_attempt=first, hop=record.hops or 0, now=now, retry_after=failure.retry_after, rand=deps.random
+    )
+    what = describe(failure)
+    if delay is None:
+        status, event = (lc.UNKNOWN, "unknown") if unverified else (lc.DEAD_LETTERED, "dead_lettered")
+        reason = (
+            f"retry budget spent ({budget.hours:g} h since the first attempt, {record.attempts} attempt(s)); "
+            f"last error: {what}"
+        )
+        log.warning("Outbound request %s %s: %s", request.id, status, reason)
+        return finish(
+            deps, request.id, status, event=event, reason=clip(reason, 1000), error_code=failure.code,
+            error_message=failure.message,
+        )  # fmt: skip
+    if origin is None:  # no queue message to put back (a direct call): the host's redelivery retries
+        _record_error(deps, request.id, failure, status=lc.RETRYING, detail=detail, recheck=recheck)
+        raise TransientSendError(f"{what}: {detail}")
+    log.info("%s %s: %s; %s; next attempt in %d s", request.type.upper(), request.id, what, detail, delay)
+    return defer(
+        deps, request.id, origin, delay, event="retry_scheduled", status=lc.RETRYING,
+        detail=f"{what}; {detail}; next attempt in {delay} s", error_code=failure.code,
+        error_message=failure.message, recheck=recheck or None,
+    )  # fmt: skip
+
+
+def describe(failure: Failure) -> str:
+    """A failure in one line: what Twilio said (status, code) or what went wrong on the way."""
+    parts = [failure.message]
+    if failure.status is not None:
+        parts.append(f"HTTP {failure.status}")
+    if failure.code is not None:
+        parts.append(f"code {failure.code}")
+    if failure.retry_after is not None:
+        parts.append(f"Retry-After {failure.retry_after:g} s")
+    return parts[0] + (f" ({', '.join(parts[1:])})" if len(parts) > 1 else "")
 
 
 def _record_error(
@@ -463,6 +561,15 @@ def _record_error(
     _, applied = deps.store.update(record_id, note)
     if applied:
         deps.store.add_event(record_id, "attempt_failed", status=status, detail=detail or failure.message, now=now)
+
+
+def _queue_time(resource: Any) -> int | None:
+    """Twilio's `queue_time` of a call (milliseconds it waited in Twilio's queue before it was placed)."""
+    value = getattr(resource, "queue_time", None)
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _status(resource: Any, kind: str) -> str:

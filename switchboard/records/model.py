@@ -148,6 +148,7 @@ class Record:
     hops: int | None = None
     retry_at: str | None = None
     deferred_message_id: str | None = None
+    queue_time: int | None = None  # a call's milliseconds in Twilio's queue before it was placed
     etag: str | None = None  # from the table; not stored
 
     @property
@@ -178,7 +179,7 @@ class Record:
         known = {f.name for f in fields(cls)} - {"etag"}
         values: dict[str, Any] = {name: entity.get(_STORED.get(name, name)) for name in known}
         values["attempts"] = int(values.get("attempts") or 0)
-        for number in ("error_code", "duration", "recording_duration", "hops"):
+        for number in ("error_code", "duration", "recording_duration", "hops", "queue_time"):
             if values.get(number) is not None:
                 values[number] = int(values[number])
         return cls(etag=etag, **values)
@@ -206,6 +207,7 @@ class Record:
             "retry_at": self.retry_at if self.status in ("pending", "retrying") else None,
             "hops": self.hops,
             "first_attempt_at": self.first_attempt_at,
+            "queue_time": self.queue_time,
         }
         out |= {key: value for key, value in optional.items() if value is not None}
         if self.blobs:
