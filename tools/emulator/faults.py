@@ -28,9 +28,12 @@ class Fault:
     drop: bool = False
     created: bool = False
     retry_after: int | None = None
+    tag: str | None = None  # how `injected` counts it, when not by kind (a storm's 429s)
 
     @property
     def label(self) -> str:
+        if self.tag:
+            return self.tag
         if self.drop:
             return "drop"
         if self.slow:
@@ -81,7 +84,8 @@ class FaultPlan:
     def storm(self, seconds: float, *, status: int = 429, retry_after: int | None = None) -> None:
         """Every create answers `status` (nothing created) for the next `seconds`: a rate-limit storm."""
         with self._lock:
-            self._storm = (time.monotonic() + seconds, Fault(status, retry_after=retry_after))
+            tag = f"{status} storm"
+            self._storm = (time.monotonic() + seconds, Fault(status, retry_after=retry_after, tag=tag))
 
     @property
     def storming(self) -> bool:
