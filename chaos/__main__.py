@@ -22,7 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--twice", type=float, default=defaults.twice)
     parser.add_argument("--hosts", type=int, default=defaults.hosts, help="local hosts on the same queues")
     parser.add_argument("--lease", type=float, default=defaults.lease, help="seconds a host holds a message")
-    parser.add_argument("--no-azurite-restart", action="store_true")
+    parser.add_argument("--no-azurite-restart", action="store_true", help="no storage outage")
+    parser.add_argument("--outage-seconds", type=float, default=defaults.outage_seconds,
+                        help="how long storage is unreachable halfway through")  # fmt: skip
+    parser.add_argument("--storm-seconds", type=float, default=defaults.storm_seconds,
+                        help="a 429 storm on every create, a fifth of the way in (0: none)")  # fmt: skip
+    parser.add_argument("--created-500", type=float, default=defaults.fault_created_500, metavar="P",
+                        help="share of creates carried out and then answered 500")  # fmt: skip
+    parser.add_argument("--no-reconcile", action="store_true", help="skip the reconcile run at the end")
     parser.add_argument("--workdir", type=Path, default=defaults.workdir)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -33,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         n=args.n, kills=args.kills, seed=args.seed, enqueue_seconds=args.enqueue_seconds,
         settle_seconds=args.settle_seconds, malformed=args.malformed, twice=args.twice,
         azurite_restart=not args.no_azurite_restart, workdir=args.workdir, hosts=args.hosts, lease=args.lease,
+        outage_seconds=args.outage_seconds, storm_seconds=args.storm_seconds, fault_created_500=args.created_500,
+        reconcile=not args.no_reconcile,
     )  # fmt: skip
     return execute(options)
 

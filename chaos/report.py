@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.callbacks import CallbackSender
-from chaos.run import TRANSITIONAL, Request, Run, request_id_of, retrying
+from chaos.run import TRANSITIONAL, Request, Run, open_records, request_id_of, retrying
 from chaos.stack import API_SECRET, AUTH_TOKEN
 
 FULL_NUMBER = re.compile(r"(?:\+|%2[Bb])[1-9]\d{6,14}(?!\d)")
@@ -27,6 +27,7 @@ class State:
     undecodable: dict[str, str] = field(default_factory=dict)  # record id -> raw text
     settled: bool = False
     waited: float = 0.0
+    open_before_reconcile: int | None = None
 
 
 def scan(run: Run, state: State) -> None:
@@ -168,8 +169,8 @@ def check(run: Run, emulator: Any, sender: CallbackSender, state: State, host_lo
                 creates[request_id] += 1
     doubles = {rid: count for rid, count in creates.items() if count > 1}
     unexplained = {rid: c for rid, c in doubles.items() if state.records.get(rid, {}).get("status") != lc.UNKNOWN}
-    if unexplained:
-        violations.append(f"{len(unexplained)} request(s) created more than once at Twilio: {list(unexplained)[:5]}")
+    if doubles:  # the promise: exactly one create per request id, even after a 500 that created
+        violations.append(f"{len(doubles)} request(s) created more than once at Twilio: {list(doubles)[:5]}")
     if no_id:
         violations.append(f"{no_id} create(s) at Twilio without a request id")
     valid = [r for r in requests if r.kind in ("call", "sms")]
@@ -179,6 +180,13 @@ def check(run: Run, emulator: Any, sender: CallbackSender, state: State, host_lo
         violations.append(f"{unknown} unknown record(s), more than the {run.kills} kill(s)")
 
     dead = [rid for rid, evs in state.events.items() if any(e.get("kind") == "dead_lettered" for e in evs)]
+    # The storm's promise: a 429 is never carried out and always safe to retry, so none ends dead-lettered.
+    by_storm = [rid for rid in dead if state.records.get(rid, {}).get("error_code") == 20429]
+    if by_storm:
+        violations.append(f"{len(by_storm)} request(s) dead-lettered by 429s: {by_storm[:5]}")
+    still_open = open_records(state)
+    if run.options.reconcile and still_open:
+        violations.append(f"{len(still_open)} record(s) not final after the reconcile run: {still_open[:5]}")
     dead_without_final = [rid for rid in dead if state.records.get(rid, {}).get("status") in TRANSITIONAL]
     if dead_without_final:
         violations.append(f"{len(dead_without_final)} dead-lettered message(s) without a final record")
@@ -249,6 +257,14 @@ def check(run: Run, emulator: Any, sender: CallbackSender, state: State, host_lo
         "kills": run.kills,
         "azurite_restarts": run.azurite_restarts,
         "dead_lettered_events": len(dead),
+        "dead_lettered_by_429": len(by_storm),
+        "storms": run.storms,
+        "storm_seconds": run.options.storm_seconds,
+        "outage_seconds": run.options.outage_seconds,
+        "callbacks_lost_5xx": sender.lost,
+        "open_before_reconcile": state.open_before_reconcile,
+        "open_after_reconcile": len(still_open) if run.options.reconcile else None,
+        "reconcile": run.reconciled,
         "undecodable_recorded": len(state.undecodable),
         "left_in_queues": left_in_queues,
         "went_backwards": len(backwards),
@@ -282,6 +298,13 @@ def print_report(report: dict[str, Any]) -> None:
         ("unknown", report["unknown"], f"limit: kills = {report['kills']}"),
         ("dead-lettered (poison)", report["dead_lettered_events"],
          f"undecodable recorded {report['undecodable_recorded']}; left in queues {report['left_in_queues'] or 0}"),
+        ("dead-lettered by 429s", report["dead_lettered_by_429"],
+         f"must be 0; {report['storms']} storm(s) of {report['storm_seconds']:g}s (hosts' visibility timeout 1s)"),
+        ("callbacks lost (answered 5xx)", report["callbacks_lost_5xx"],
+         f"storage outage of {report['outage_seconds']:g}s; not retried, as Twilio does not"),
+        ("records not final: before / after reconcile", f"{report['open_before_reconcile']} / "
+         f"{report['open_after_reconcile']}", f"after must be 0; the run fetched "
+         f"{report['reconcile'].get('fetched', 0)}, changed {report['reconcile'].get('changed', 0)}"),
         ("status went backwards", report["went_backwards"], "must be 0"),
         ("status callbacks posted", report["callbacks_posted"],
          f"{report['callbacks_duplicated']} duplicated, shuffled; undeliverable {report['callbacks_undeliverable']}"),

@@ -49,7 +49,18 @@ class Options:
     fault_429: float = 0.05
     fault_drop: float = 0.02
     fault_slow: float = 0.01
+    # Twilio's 20500: the create was carried out, then the answer was 500.
+    fault_created_500: float = 0.05
     duplicate_callbacks: float = 0.2
+    callback_spread: float = 3.0  # seconds over which a create's callbacks arrive, so an outage catches some
+    # Storage unreachable for this long (Azurite stopped by PID, then started on the same data), halfway
+    # through: long enough that status callbacks reaching a host meanwhile are answered 503 and lost.
+    outage_seconds: float = 4.0
+    # Every create answered 429 for this long, from a fifth of the way in: with the hosts' visibility timeout
+    # of 1 s and maxDequeueCount 5, anything over 5 s dead-lettered every waiting message before deferrals.
+    storm_seconds: float = 15.0
+    # After the run settles: one reconcile run, as the timer would do it later, to find the lost callbacks.
+    reconcile: bool = True
     # Local hosts consuming the same queues at once, as several instances do in Azure. A message is
     # leased for `lease` seconds: an attempt that runs longer (a slow Twilio answer, then reconciliation)
     # becomes visible to another host while the first still holds it.
@@ -80,8 +91,10 @@ class Run:
     requests: list[Request] = field(default_factory=list)
     kills: int = 0
     azurite_restarts: int = 0
+    storms: int = 0
     enqueued: int = 0
     send_errors: int = 0
+    reconciled: dict[str, Any] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
 
     def say(self, text: str) -> None:
@@ -174,7 +187,7 @@ def _send(queue: Any, text: str, request: Request) -> Any:
         raise
 
 
-def chaos_schedule(run: Run, hosts: list[LocalHostProcess], azurite: Any, stop: threading.Event) -> None:
+def chaos_schedule(run: Run, hosts: list[LocalHostProcess], azurite: Any, stop: threading.Event, emulator: Any) -> None:
     options = run.options
     rng = random.Random(options.seed + 1)
     window = options.enqueue_seconds + 4
@@ -184,6 +197,8 @@ def chaos_schedule(run: Run, hosts: list[LocalHostProcess], azurite: Any, stop: 
     events: list[tuple[float, str]] = [(t, "kill") for t in kill_at]
     if restart_at is not None:
         events.append((restart_at, "azurite"))
+    if options.storm_seconds > 0:
+        events.append((options.enqueue_seconds / 5, "storm"))
     for moment, what in sorted(events):
         delay = started + moment - time.monotonic()
         if delay > 0 and stop.wait(delay):
@@ -198,9 +213,14 @@ def chaos_schedule(run: Run, hosts: list[LocalHostProcess], azurite: Any, stop: 
             )
             time.sleep(rng.uniform(0.2, 1.0))
             host.start()
+        elif what == "storm":
+            run.say(f"429 storm: every create answered 429 for {options.storm_seconds:g}s")
+            emulator.faults.storm(options.storm_seconds)
+            run.storms += 1
         else:
-            run.say("Restarting Azurite (stopped by PID, same data folder)")
-            restart_azurite(azurite)
+            run.say(f"Storage outage: Azurite stopped by PID for {options.outage_seconds:g}s, then started on the "
+                    "same data folder")  # fmt: skip
+            restart_azurite(azurite, options.outage_seconds)
             run.azurite_restarts += 1
 
 
@@ -217,9 +237,12 @@ def execute(options: Options) -> int:
     emulator = TwilioEmulator(ACCOUNT_SID, AUTH_TOKEN, api_keys={API_KEY: API_SECRET})
     emulator.faults.rates(
         error_500=options.fault_500, error_429=options.fault_429, drop=options.fault_drop, slow=options.fault_slow,
-        slow_seconds=options.client_timeout + 1.5, seed=options.seed,
+        slow_seconds=options.client_timeout + 1.5, created_500=options.fault_created_500, seed=options.seed,
     )  # fmt: skip
-    sender = CallbackSender(AUTH_TOKEN, duplicate=options.duplicate_callbacks, seed=options.seed)
+    sender = CallbackSender(
+        AUTH_TOKEN, duplicate=options.duplicate_callbacks, seed=options.seed, spread=options.callback_spread
+    )
+    sender.finish = lambda kind, sid, fields: emulator.update_resource(kind, sid, **fields)
     emulator.listeners.append(sender.on_create)
     emulator.start()
     hosts = []
@@ -240,7 +263,7 @@ def execute(options: Options) -> int:
             f"same queues (lease {options.lease:g}s), {options.kills} kills"
         )
         producer = threading.Thread(target=enqueue_all, args=(run, stop), name="enqueue")
-        chaos = threading.Thread(target=chaos_schedule, args=(run, hosts, azurite, stop), name="chaos")
+        chaos = threading.Thread(target=chaos_schedule, args=(run, hosts, azurite, stop, emulator), name="chaos")
         producer.start()
         chaos.start()
         producer.join()
@@ -250,6 +273,11 @@ def execute(options: Options) -> int:
         # A slow create answers late, and its callbacks follow: let them land, then look again.
         sender.wait_idle(quiet=options.client_timeout + 2.5, timeout=240)
         state = final_state(run, emulator, 30.0, previous=state)
+        if options.reconcile:
+            open_before = len(open_records(state))
+            run.reconciled = reconcile_once(run)
+            state = final_state(run, emulator, 30.0, previous=state)
+            state.open_before_reconcile = open_before
     finally:
         stop.set()
         for host in hosts:
@@ -261,6 +289,35 @@ def execute(options: Options) -> int:
     print_report(report)
     (workdir / f"report-{run_tag}.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     return 0 if not report["violations"] else 1
+
+
+def reconcile_once(run: Run) -> dict[str, Any]:
+    """One run of the reconcile timer, in process, on the harness's records, as if an hour had passed."""
+    from datetime import timedelta
+
+    from switchboard.functions.status import reconcile_now
+    from switchboard.records.store import utcnow
+    from switchboard.settings import get_settings
+
+    limit = 2 * max(1, run.options.n)
+    summary = retrying(
+        "reconcile",
+        lambda: reconcile_now(get_settings(), now=utcnow() + timedelta(hours=1), limit=limit, per_second=500),
+        run,
+    )
+    run.say(f"Reconcile run: {summary.fetched} fetched from Twilio, {summary.changed} changed")
+    return dict(vars(summary))
+
+
+def open_records(state: Any) -> list[str]:
+    """Records with a SID whose status may still move (for the emulator, every call completes, every SMS is
+    delivered): what lost callbacks leave behind."""
+    from switchboard.records.reconcile import OPEN
+
+    return sorted(
+        rid for rid, rec in state.records.items()
+        if rec.get("sid") and (rec.get("status") in OPEN.get(str(rec.get("type")), ()) or rec.get("status") == "sent")
+    )  # fmt: skip
 
 
 def request_id_of(form: dict[str, list[str]]) -> str | None:

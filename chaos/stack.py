@@ -16,6 +16,10 @@ OUR_NUMBER = "+15005550006"
 
 def app_environment(host_port: int, emulator_url: str, storage: str, timeout_seconds: int) -> dict[str, str]:
     return {
+        # Retries in seconds rather than minutes, so that a run settles soon after its 429 storm.
+        "OUTBOUND_RETRY_BASE_SECONDS": "1",
+        "OUTBOUND_RETRY_MAX_SECONDS": "4",
+        "OUTBOUND_RETRY_HOURS": "1",
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_API_KEY": API_KEY,
@@ -36,9 +40,12 @@ def start_azurite(location: Path) -> Azurite:
     return Azurite.on_free_ports(location=location, log_file=location / "azurite.log").start()
 
 
-def restart_azurite(azurite: Azurite) -> None:
-    """Stop Azurite by PID and start it again on the same ports and data folder."""
+def restart_azurite(azurite: Azurite, down_seconds: float = 0.0) -> None:
+    """Stop Azurite by PID, leave storage unreachable for `down_seconds`, start it on the same ports and data."""
+    import time
+
     azurite.stop()
+    time.sleep(down_seconds)
     azurite.start()
     wait_for_ports(list(azurite.ports), azurite.process, 60, "Azurite")
 

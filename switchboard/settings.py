@@ -85,6 +85,14 @@ class Settings:
     delete_recordings_at_twilio: bool = False
     retention_days: int | None = None  # None: keep forever
     erasure_audit_salt: str | None = field(default=None, repr=False)
+    # The outbound retry budget (docs/outbound.md): backoff from base to max seconds, for hours since the first attempt.
+    outbound_retry_base_seconds: float = 15.0
+    outbound_retry_max_seconds: float = 900.0
+    outbound_retry_hours: float = 6.0
+    # The reconcile timer: ask Twilio about records whose status callbacks did not arrive.
+    reconcile_after_minutes: float = 30.0
+    reconcile_max_per_run: int = 200
+    reconcile_per_second: float = 5.0
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -157,6 +165,10 @@ class Settings:
             delete_recordings_at_twilio=_bool(env, "DELETE_RECORDINGS_AT_TWILIO", default=False),
             retention_days=_int(env, "RETENTION_DAYS", default=0, low=1, high=36500) or None,
             erasure_audit_salt=_optional(env, "ERASURE_AUDIT_SALT"),
+            **_retry_budget(env),
+            reconcile_after_minutes=_number(env, "RECONCILE_AFTER_MINUTES", default=30, high=7 * 24 * 60),
+            reconcile_max_per_run=_int(env, "RECONCILE_MAX_PER_RUN", default=200, low=1, high=10_000),
+            reconcile_per_second=_number(env, "RECONCILE_PER_SECOND", default=5, high=100),
         )
 
 
@@ -263,6 +275,31 @@ def _int(env: Mapping[str, str], name: str, *, default: int, low: int, high: int
     if not low <= number <= high:
         raise SettingsError(f"App setting {name} must be between {low} and {high}, not {number}")
     return number
+
+
+def _number(env: Mapping[str, str], name: str, *, default: float, high: float) -> float:
+    """A number above 0 (fractions allowed) and at most `high`; 0, a negative or a non-number fails naming it."""
+    value = env.get(name, "").strip()
+    if not value:
+        return float(default)
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"App setting {name} must be a number, not {value!r}") from None
+    if not 0 < number <= high:  # also refuses nan; inf is over any `high`
+        raise SettingsError(f"App setting {name} must be above 0 and at most {high:g}, not {value}")
+    return number
+
+
+def _retry_budget(env: Mapping[str, str]) -> dict[str, float]:
+    base = _number(env, "OUTBOUND_RETRY_BASE_SECONDS", default=15, high=3600)
+    cap = _number(env, "OUTBOUND_RETRY_MAX_SECONDS", default=900, high=7 * 24 * 3600)
+    if cap < base:
+        raise SettingsError(
+            f"App setting OUTBOUND_RETRY_MAX_SECONDS ({cap:g}) must not be below OUTBOUND_RETRY_BASE_SECONDS ({base:g})"
+        )
+    hours = _number(env, "OUTBOUND_RETRY_HOURS", default=6, high=7 * 24)
+    return {"outbound_retry_base_seconds": base, "outbound_retry_max_seconds": cap, "outbound_retry_hours": hours}
 
 
 def _csv(env: Mapping[str, str], name: str) -> list[str]:

@@ -222,3 +222,30 @@ def test_outbound_channels_and_alphanumeric_senders() -> None:
     for bad in ("12345", "ACMEACMEACME", "Acme!"):
         with pytest.raises(SettingsError, match="OUTBOUND_ALPHA_SENDERS: entry 2 is not an alphanumeric sender ID"):
             Settings.from_env(MINIMAL | {"OUTBOUND_ALPHA_SENDERS": f"ACME,{bad}"})
+
+
+def test_the_retry_budget_and_reconcile_settings() -> None:
+    defaults = Settings.from_env(MINIMAL)
+    assert (defaults.outbound_retry_base_seconds, defaults.outbound_retry_max_seconds) == (15, 900)
+    assert (defaults.outbound_retry_hours, defaults.reconcile_after_minutes) == (6, 30)
+    assert (defaults.reconcile_max_per_run, defaults.reconcile_per_second) == (200, 5)
+    given = Settings.from_env(MINIMAL | {"OUTBOUND_RETRY_BASE_SECONDS": "0.5", "OUTBOUND_RETRY_MAX_SECONDS": "2",
+                                         "OUTBOUND_RETRY_HOURS": "0.25", "RECONCILE_AFTER_MINUTES": "1.5"})  # fmt: skip
+    assert (given.outbound_retry_base_seconds, given.outbound_retry_max_seconds) == (0.5, 2)
+    assert (given.outbound_retry_hours, given.reconcile_after_minutes) == (0.25, 1.5)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["OUTBOUND_RETRY_BASE_SECONDS", "OUTBOUND_RETRY_MAX_SECONDS", "OUTBOUND_RETRY_HOURS", "RECONCILE_AFTER_MINUTES",
+     "RECONCILE_MAX_PER_RUN", "RECONCILE_PER_SECOND"],
+)  # fmt: skip
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "inf", "1e9"])
+def test_a_bad_retry_or_reconcile_setting_names_itself(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env(MINIMAL | {name: value})
+
+
+def test_the_longest_retry_wait_may_not_be_below_the_first() -> None:
+    with pytest.raises(SettingsError, match=r"OUTBOUND_RETRY_MAX_SECONDS .* OUTBOUND_RETRY_BASE_SECONDS"):
+        Settings.from_env(MINIMAL | {"OUTBOUND_RETRY_BASE_SECONDS": "60", "OUTBOUND_RETRY_MAX_SECONDS": "30"})

@@ -17,6 +17,13 @@ if TYPE_CHECKING:
 TWILIO_ORIGIN = "https://api.twilio.com"
 _lock = threading.Lock()
 _cached: tuple[Settings, Client] | None = None
+# The SDK's exceptions carry no headers: the last answer's Retry-After, per thread (one client serves many).
+_answers = threading.local()
+
+
+def last_retry_after() -> str | None:
+    """The Retry-After header of this thread's last Twilio answer, if it was a 429 or 5xx that sent one."""
+    return getattr(_answers, "retry_after", None)
 
 
 def rewrite_url(url: str, base_url: str) -> str:
@@ -32,7 +39,12 @@ def build_client(settings: Settings, *, http_client: Any = None) -> Client:
 
     class BaseUrlHttpClient(TwilioHttpClient):
         def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-            return super().request(method, rewrite_url(url, settings.api_base_url), *args, **kwargs)
+            _answers.retry_after = None
+            response = super().request(method, rewrite_url(url, settings.api_base_url), *args, **kwargs)
+            if response.status_code == 429 or response.status_code >= 500:
+                headers = response.headers or {}
+                _answers.retry_after = headers.get("Retry-After")
+            return response
 
     http = http_client or BaseUrlHttpClient(timeout=settings.twilio_timeout_seconds)
     if settings.api_key and settings.api_secret:

@@ -11,6 +11,7 @@ from switchboard.dashboard.render import csp, render_page
 
 DEFAULT_DAYS, MAX_DAYS = 7, 31
 LIMIT = 200
+STALE_LIMIT = 50
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ def build_page(
     recent = rows_of(reader.recent(since, LIMIT))
     shown = rows_of(reader.search(query, LIMIT)) if query else recent
     chart = daily_counts(recent, today=now.date(), days=days)
-    body = render_page(shown, chart, now=now, nonce=nonce, query=query, code=code, limit=LIMIT)
+    stale = rows_of(reader.stale(STALE_LIMIT))
+    body = render_page(shown, chart, now=now, nonce=nonce, query=query, code=code, limit=LIMIT, stale=stale)
     headers = {
         "Content-Security-Policy": csp(nonce),
         "Cache-Control": "no-store",

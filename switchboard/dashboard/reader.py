@@ -8,6 +8,7 @@ It reads the index rows switchboard.records writes (see "Records and tables" in 
 | SID index    | `sid:<SID>`      | `sid` (`record_id`)    | lookup by Twilio SID             |
 | number index | `n:<E.164>`      | `<inverted µs>:<id>`   | a number's history, newest first |
 | day index    | `d:<YYYY-MM-DD>` | `<inverted µs>:<id>`   | recent records, newest first     |
+| stale index  | `x:stale`        | `<inverted µs>:<id>`   | records not final after 7 days   |
 
 Every read is a point read or a query on one partition. "Recent" reads the day partitions from
 today back to the first day asked for, newest first, and stops at `limit` records; index rows hold
@@ -27,11 +28,14 @@ from switchboard.records.ids import ID_PATTERN
 from switchboard.records.model import Record
 from switchboard.shared.phones import is_e164
 
+# Statuses that end a record: a stale one that reached one since (a late callback) is no longer listed.
+FINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled", "delivered", "undelivered", "read",
+                   "received", "sent", "rejected", "dead_lettered", "unknown"})  # fmt: skip
 MAX_DAYS = 31  # recent(): never read more day partitions than this (the page shows at most 31 days)
 # The Record fields a page row shows: a record's body and request can be 16 K and 30 K characters.
 FIELDS = [
     "id", "type", "direction", "status", "to", "from_", "sid", "error_code", "error_message", "reason", "duration",
-    "attempts", "created_at", "updated_at", "blobs",
+    "attempts", "created_at", "updated_at", "blobs", "stale",
 ]  # fmt: skip
 
 
@@ -39,6 +43,8 @@ class RecordReader(Protocol):
     def recent(self, since: datetime, limit: int) -> list[dict[str, Any]]: ...
 
     def search(self, query: str, limit: int) -> list[dict[str, Any]]: ...
+
+    def stale(self, limit: int) -> list[dict[str, Any]]: ...
 
 
 class RecordsPort(Protocol):
@@ -53,6 +59,8 @@ class RecordsPort(Protocol):
     def day_ids(self, day: date, since: datetime, limit: int) -> list[str]: ...
 
     def number_ids(self, number: str, page: int) -> Iterator[str]: ...
+
+    def stale_ids(self, limit: int) -> list[str]: ...
 
 
 def utcnow() -> datetime:
@@ -83,6 +91,16 @@ class StoreRecordReader:
             ids = self.store.day_ids(today - timedelta(days=back), since, wanted)
             found.extend(record.to_json() for record in self.store.get_many(ids, FIELDS))
         return found[:limit]
+
+    def stale(self, limit: int) -> list[dict[str, Any]]:
+        """Records the reconcile timer marked stale and that are still not final, newest first."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            ids = self.store.stale_ids(limit)
+        except ResourceNotFoundError:
+            return []
+        return [record.to_json() for record in self.store.get_many(ids, FIELDS) if record.stale and _open(record)]
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         """By request id, else by Twilio SID."""
@@ -117,3 +135,7 @@ class StoreRecordReader:
         # with `/`, `\\`, `#`, `?` or control characters, and that must not become the page's 503.
         record = self.get(text) if ID_PATTERN.fullmatch(text) else None
         return [record] if record else []
+
+
+def _open(record: Record) -> bool:
+    return record.status not in FINAL

@@ -38,6 +38,7 @@ def render_page(
     query: str = "",
     code: str = "",
     limit: int = 0,
+    stale: Sequence[Row] = (),
 ) -> str:
     title = f"Results for “{query}”" if query else "Recent calls and messages"
     clear = "?" + urlencode({"code": code}) if code else "?"
@@ -62,6 +63,7 @@ def render_page(
         f'<a href="{e(clear)}">Clear</a>' if query else "",
         "</form>",
         _chart(days),
+        _stale(stale),
         f'<section class="records"><h2>{e(title)}</h2>',
         '<p class="tools"><input id="filter" type="search" placeholder="Filter these rows" aria-label="Filter rows">'
         f' <span id="shown">{len(rows)}</span> shown</p>',
@@ -116,6 +118,22 @@ def _table(rows: Sequence[Row], code: str = "") -> str:
             "</tr>"
         )
     return f'<table id="records"><thead><tr>{head}</tr></thead><tbody>\n' + "\n".join(body) + "\n</tbody></table>"
+
+
+def _stale(rows: Sequence[Row]) -> str:
+    """Records still not final 7 days after they were created: Twilio was asked and had no final word."""
+    if not rows:
+        return ""
+    items = "".join(
+        f'<li><time datetime="{e(_iso(row.created_at))}">{e(_clock(row.created_at))}</time> '
+        f'{e(row.type)} <span class="badge {row.outcome}">{e(row.status)}</span> <code>{e(row.id)}</code>'
+        f"{f' <small>{e(row.sid)}</small>' if row.sid else ''}</li>"
+        for row in rows
+    )
+    return (
+        f'<section class="stale"><h2>Stale: {len(rows)} record{"s" if len(rows) != 1 else ""} not final 7 days '
+        f"after {'they were' if len(rows) != 1 else 'it was'} created</h2><ul>{items}</ul></section>"
+    )
 
 
 def _chart(days: Sequence[Day]) -> str:

@@ -16,12 +16,20 @@ log = logging.getLogger("switchboard.records")
 # On the webhook path a slow or absent table must not hold up Twilio's answer:
 # no retries and short timeouts; the TwiML is already built when this runs.
 WEBHOOK_STORAGE_OPTIONS: dict[str, Any] = {"retry_total": 0, "connection_timeout": 2, "read_timeout": 3}
+# Status and recording callbacks answer 503 when their write fails, well inside Twilio's 15 s: the same bounds
+# (a callback makes two to four round trips, each refused or timed out within 3 s).
+CALLBACK_STORAGE_OPTIONS: dict[str, Any] = WEBHOOK_STORAGE_OPTIONS
 
 
 def store_for(settings: Settings, **request_options: Any) -> RecordStore:
     from switchboard.records.store import get_store
 
     return get_store(settings.records_table, settings.optouts_table, **request_options)
+
+
+def callback_store(settings: Settings) -> RecordStore:
+    """The store on the callback path: no retries and short timeouts, so a failing write is a quick 503."""
+    return store_for(settings, **CALLBACK_STORAGE_OPTIONS).with_options(**CALLBACK_STORAGE_OPTIONS)
 
 
 def record_quietly(

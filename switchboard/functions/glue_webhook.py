@@ -30,13 +30,18 @@ XML_TYPE = "text/xml"
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def twilio_webhook(fallback: Callable[[], TwiML]) -> Callable[[Flow], HttpHandler]:
-    """Wrap a flow as an HTTP function. `fallback` answers the caller if the flow fails."""
+def twilio_webhook(fallback: Callable[[], TwiML], *, unavailable: bool = False) -> Callable[[Flow], HttpHandler]:
+    """Wrap a flow as an HTTP function. `fallback` answers the caller if the flow fails.
+
+    `unavailable=True` (status and recording callbacks, where nobody waits on the line): a failed flow
+    answers 503 instead, so Twilio logs the callback as not delivered (error 11200) rather than taking a
+    200 for a write that never happened; the reconcile timer then fetches what was lost.
+    """
 
     def decorate(flow: Flow) -> HttpHandler:
         # No functools.wraps: the host reads the wrapper's own (req) signature.
         def handler(req: func.HttpRequest) -> func.HttpResponse:
-            return handle(req, flow, fallback)
+            return handle(req, flow, fallback, unavailable=unavailable)
 
         handler.__name__ = flow.__name__
         handler.__qualname__ = flow.__qualname__
@@ -66,7 +71,9 @@ def apology() -> TwiML:
     return say_sorry()
 
 
-def handle(req: func.HttpRequest, flow: Flow, fallback: Callable[[], TwiML]) -> func.HttpResponse:
+def handle(
+    req: func.HttpRequest, flow: Flow, fallback: Callable[[], TwiML], *, unavailable: bool = False
+) -> func.HttpResponse:
     from switchboard.settings import get_settings
     from switchboard.webhooks.request import BadRequest, WebhookRequest
 
@@ -85,7 +92,10 @@ def handle(req: func.HttpRequest, flow: Flow, fallback: Callable[[], TwiML]) -> 
         return plain(403, "Forbidden")
     try:
         twiml = flow(request, settings)
-    except Exception:
+    except Exception as error:
+        if unavailable:
+            log.warning("Callback %s could not be recorded (%s); answering 503", flow.__name__, type(error).__name__)
+            return plain(503, "Service Unavailable")
         log.exception("Webhook flow %s failed; answering with its fallback", flow.__name__)
         twiml = fallback()
     return xml(twiml)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
-from switchboard.functions.glue_records import store_for
+from switchboard.functions.glue_records import callback_store, store_for
 from switchboard.functions.glue_webhook import empty_voice, twilio_webhook
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ _session: list[Any] = []
 
 
 @bp.route(route="voice/recording", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@twilio_webhook(fallback=empty_voice)
+@twilio_webhook(fallback=empty_voice, unavailable=True)
 def voice_recording(request: WebhookRequest, settings: Settings) -> VoiceResponse:
     from twilio.twiml.voice_response import VoiceResponse
 
@@ -45,7 +45,7 @@ def voice_recording(request: WebhookRequest, settings: Settings) -> VoiceRespons
     from switchboard.outbound.twilio_params import REQUEST_ID_PARAM
     from switchboard.records.store import utcnow
 
-    store = store_for(settings)
+    store = callback_store(settings)
     job = record_recording(store, request.form.to_dict(), request.query.get(REQUEST_ID_PARAM), utcnow())
     if job is not None:
         enqueue_or_note(store, [job])

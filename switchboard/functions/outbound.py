@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING
@@ -23,11 +24,37 @@ MAX_REQUEST_BYTES = 64 * 1024
 
 
 def deps(settings: Settings) -> Deps:
-    from switchboard.adapters.twilio_client import get_client
+    from switchboard.adapters.twilio_client import get_client, last_retry_after
     from switchboard.functions.glue_records import store_for
     from switchboard.outbound.worker import Deps
 
-    return Deps(settings=settings, store=store_for(settings), client=lambda: get_client(settings))
+    return Deps(
+        settings=settings, store=store_for(settings), client=lambda: get_client(settings), requeue=requeue,
+        retry_after=last_retry_after,
+    )  # fmt: skip
+
+
+def requeue(body: str, delay_seconds: int) -> str:
+    """Put a message back on the `outbound` queue, invisible for `delay_seconds`; returns its queue message id.
+
+    Base64 like the host expects (its default messageEncoding), and no expiry: a message may wait several
+    7-day hops, and one that expired would leave its record waiting for nothing.
+    """
+    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+    from switchboard.adapters.storage import queue_client
+
+    queue = queue_client(QUEUE, connection=CONNECTION)
+    try:
+        sent = queue.send_message(body, visibility_timeout=delay_seconds, time_to_live=-1)
+    except ResourceNotFoundError as error:
+        if getattr(error, "error_code", None) != "QueueNotFound":
+            raise
+        # Only where nothing created it yet (a fresh local storage account): infra/ creates it in Azure.
+        with contextlib.suppress(ResourceExistsError):
+            queue.create_queue()
+        sent = queue.send_message(body, visibility_timeout=delay_seconds, time_to_live=-1)
+    return str(sent.id)
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=QUEUE, connection=CONNECTION)

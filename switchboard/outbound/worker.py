@@ -30,12 +30,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from switchboard.outbound.contract import RAW_LIMIT, Allowed, OutboundRequest, Rejection, parse
+from switchboard.outbound.deferral import Budget, is_stale_copy, parse_retry_after, plan_retry, requeue_body
 from switchboard.outbound.outcome import Failure, classify
 from switchboard.outbound.twilio_params import create_params
 from switchboard.policies.destinations import refusal
@@ -61,17 +63,50 @@ class TransientSendError(RuntimeError):
     """Raised so that the Functions host retries the message after visibilityTimeout."""
 
 
+def _no_queue(body: str, delay_seconds: int) -> str:
+    raise RuntimeError("this worker has no queue to put a message back on")
+
+
 @dataclass
 class Deps:
     settings: Settings
     store: RecordStore
     client: Callable[[], Client]
     now: Callable[[], datetime] = field(default=utcnow)
+    # The port for deferrals: put `body` on the `outbound` queue, invisible for `delay_seconds`
+    # (1 s to 7 days); returns the new queue message's id. The shell implements it with the storage adapter.
+    requeue: Callable[[str, int], str] = field(default=_no_queue)
+    # The Retry-After header of this thread's last Twilio answer (the SDK's exceptions do not carry it).
+    retry_after: Callable[[], str | None] = field(default=lambda: None)
+    random: Callable[[], float] = field(default=random.random)  # the backoff's jitter
+
+    @property
+    def budget(self) -> Budget:
+        settings = self.settings
+        return Budget(
+            settings.outbound_retry_base_seconds, settings.outbound_retry_max_seconds, settings.outbound_retry_hours
+        )
 
     @property
     def in_flight_window(self) -> timedelta:
         # An attempt younger than this may still be running elsewhere (its create and its reconciliation).
         return timedelta(seconds=2 * self.settings.twilio_timeout_seconds + 5)
+
+
+class Match(NamedTuple):
+    """A call or message at Twilio that an attempt may have created."""
+
+    sid: str
+    status: str
+    queue_time: int | None = None
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The queue message being handled: what a deferral puts back, and the id that tells copies apart."""
+
+    message_id: str
+    body: bytes
 
 
 def content_hash(request: OutboundRequest) -> str:
@@ -86,6 +121,7 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
     if isinstance(parsed, Rejection):
         return reject(parsed, body, message_id, deps)
     request = parsed
+    origin = Origin(message_id, body)
     refused = refusal(request, deps.settings.outbound_destinations)
     if refused is not None:
         return reject(_refused(request, refused, body), body, message_id, deps)
@@ -103,7 +139,8 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
         created_at=iso(now), updated_at=iso(now), to=request.to, from_=request.from_ or request.messaging_service_sid,
         body=request.body, request=json.dumps(request.summary()), queue_message_id=message_id, channel=request.channel,
         attempts=0 if opted_out else 1, attempt_started_at=None if opted_out else iso(now),
-        reason="opted_out" if opted_out else None, content_hash=digest,
+        first_attempt_at=None if opted_out else iso(now), reason="opted_out" if opted_out else None,
+        content_hash=digest,
     )  # fmt: skip
     events = (
         [event_entity(request.id, "rejected", status=lc.REJECTED, detail="opted_out", now=now)] if opted_out else []
@@ -116,7 +153,7 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
             if opted_out:
                 return claimed
             log.info("Sending %s %s to %s (attempt 1)", request.type, request.id, mask(request.to))
-            return attempt_send(request, claimed, deps)
+            return attempt_send(request, claimed, deps, origin)
         finally:
             store.index(claimed)  # after the send: a redelivery writes them if this run stops short
     existing = store.get(request.id)
@@ -127,7 +164,7 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
         return record_conflict(request, existing, digest, message_id, deps)
     if dequeue_count == 1:
         log.info("Request %s was delivered again; its record is %s", request.id, existing.status)
-    return deliver(request, deps)
+    return deliver(request, deps, origin)
 
 
 def _parse(message_id: str, body: bytes, deps: Deps) -> OutboundRequest | Rejection:
@@ -189,28 +226,23 @@ def reject(rejection: Rejection, body: bytes, message_id: str, deps: Deps) -> Re
     return stored
 
 
-def deliver(request: OutboundRequest, deps: Deps) -> Record:
+def deliver(request: OutboundRequest, deps: Deps, origin: Origin | None = None) -> Record:
     store = deps.store
     for _ in range(MAX_DECISIONS):
         record = store.get(request.id)
         if record is None:
             raise TransientSendError(f"record {request.id} vanished")
-        if not lc.worker_may_send(record.status, record.sid):
-            return record  # sent, or final: nothing to do, ever
+        # Sent, or final: nothing to do, ever. Or a copy of a message that waits in another queue message.
+        if not lc.worker_may_send(record.status, record.sid) or stale_copy(record, origin, deps.now()):
+            return record
         if record.status == lc.SENDING:
             return resume_interrupted(request, record, deps)
         if request.type == "sms" and store.is_opted_out(request.number):
             return finish(deps, request.id, lc.REJECTED, reason="opted_out", event="rejected")
         if record.recheck:
-            # Twilio may finish a slow create after it was first asked; ask again before sending.
-            matches = reconcile(request, record, deps)
-            if matches is None:
-                raise TransientSendError(f"{request.id}: Twilio could not be asked about the last attempt")
-            if len(matches) == 1:
-                return adopt(deps, request, *matches[0], event="reconciled")
-            if matches:
-                reason = f"no answer from Twilio and {len(matches)} possible matches"
-                return finish(deps, request.id, lc.UNKNOWN, reason=reason, event="unknown")
+            settled = recheck(request, record, deps, origin)
+            if settled is not None:
+                return settled
         # Build the client and its resource (the SDK imports them lazily, ~150 ms cold) before the
         # record says `sending`: a crash meanwhile would leave an attempt that never left as unknown.
         client = deps.client()
@@ -221,47 +253,75 @@ def deliver(request: OutboundRequest, deps: Deps) -> Record:
             if not lc.worker_may_send(current.status, current.sid) or current.status == lc.SENDING:
                 return None
             return current.with_changes(
-                started, status=lc.SENDING, attempts=current.attempts + 1, attempt_started_at=iso(started), recheck=None
-            )
+                started, status=lc.SENDING, attempts=current.attempts + 1, attempt_started_at=iso(started),
+                first_attempt_at=current.first_attempt_at or iso(started), recheck=None, retry_at=None,
+            )  # fmt: skip
 
         attempt, applied = store.update(request.id, claim_attempt)
         if applied and attempt is not None:
             log.info("Sending %s %s to %s (attempt %d)", request.type, request.id, mask(request.to), attempt.attempts)
-            return attempt_send(request, attempt, deps)
+            return attempt_send(request, attempt, deps, origin)
     raise TransientSendError(f"record {request.id} kept changing; will try again")
 
 
-def attempt_send(request: OutboundRequest, record: Record, deps: Deps) -> Record:
+def recheck(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None) -> Record | None:
+    """Before a new attempt after an ambiguous one: ask Twilio again (a slow create may have finished since).
+
+    None when Twilio shows nothing and a new attempt may go ahead.
+    """
+    matches = reconcile(request, record, deps)
+    if matches is None:
+        failure = Failure("ambiguous", record.error_message or "no answer from Twilio", record.error_code)
+        return retry_later(
+            deps, request, record, failure, origin, recheck=True, unverified=True,
+            detail="Twilio could not be asked about the last attempt: it is asked again before any new one",
+        )  # fmt: skip
+    if len(matches) == 1:
+        return adopt(deps, request, *matches[0], event="reconciled")
+    if matches:
+        reason = f"no answer from Twilio and {len(matches)} possible matches"
+        return finish(deps, request.id, lc.UNKNOWN, reason=reason, event="unknown")
+    return None
+
+
+def attempt_send(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None = None) -> Record:
     params = create_params(request, deps.settings.public_base_url, attempts=record.attempts)
     try:
         client = deps.client()
         resource = (client.calls if request.type == "call" else client.messages).create(**params)
     except Exception as error:
-        failure = classify(error)
-        return handle_failure(request, record, failure, deps)
-    return adopt(deps, request, str(resource.sid), _status(resource, request.type), event="sent", known=record)
+        failure = classify(error, retry_after=parse_retry_after(deps.retry_after(), deps.now()))
+        return handle_failure(request, record, failure, deps, origin)
+    return adopt(
+        deps, request, str(resource.sid), _status(resource, request.type), _queue_time(resource), event="sent",
+        known=record,
+    )  # fmt: skip
 
 
-def handle_failure(request: OutboundRequest, record: Record, failure: Failure, deps: Deps) -> Record:
+def handle_failure(
+    request: OutboundRequest, record: Record, failure: Failure, deps: Deps, origin: Origin | None = None
+) -> Record:
     if failure.kind == "permanent":
         log.warning("Twilio refused %s %s: %s %s", request.type, request.id, failure.code, failure.message)
         return finish(
             deps, request.id, lc.FAILED, error_code=failure.code, error_message=failure.message, event="failed"
         )
     if failure.kind == "transient":
-        retry_later(deps, request.id, failure)
-    # Ambiguous: Twilio may have the request. Ask it before anything else.
+        return retry_later(deps, request, record, failure, origin, detail="Twilio did not take it")
+    # Ambiguous: Twilio may have the request (a 5xx may have created it). Ask it before anything else.
     matches = reconcile(request, record, deps)
     if matches is None:
-        _record_error(deps, request.id, failure, status=lc.SENDING)
-        raise TransientSendError(f"{failure.message}; Twilio could not be asked what it has")
+        return retry_later(
+            deps, request, record, failure, origin, recheck=True, unverified=True,
+            detail="Twilio could not be asked what it has: it is asked again before any new attempt",
+        )  # fmt: skip
     if len(matches) == 1:
-        sid, status = matches[0]
-        return adopt(deps, request, sid, status, event="reconciled")
+        return adopt(deps, request, *matches[0], event="reconciled")
     if not matches:
-        retry_later(
-            deps, request.id, failure, detail="no answer, and Twilio has no such request yet: will retry", recheck=True
-        )
+        return retry_later(
+            deps, request, record, failure, origin, recheck=True,
+            detail="Twilio shows no such request: it is asked again before the next attempt",
+        )  # fmt: skip
     return finish(
         deps, request.id, lc.UNKNOWN, reason=f"no answer from Twilio and {len(matches)} possible matches",
         error_message=failure.message, event="unknown",
@@ -277,8 +337,7 @@ def resume_interrupted(request: OutboundRequest, record: Record, deps: Deps) -> 
     if matches is None:
         raise TransientSendError(f"an attempt for {request.id} was interrupted and Twilio cannot be asked now")
     if len(matches) == 1:
-        sid, status = matches[0]
-        return adopt(deps, request, sid, status, event="reconciled")
+        return adopt(deps, request, *matches[0], event="reconciled")
     reason = (
         "an earlier attempt was interrupted and Twilio shows no matching request; not sent again"
         if not matches
@@ -287,8 +346,8 @@ def resume_interrupted(request: OutboundRequest, record: Record, deps: Deps) -> 
     return finish(deps, request.id, lc.UNKNOWN, reason=reason, event="unknown")
 
 
-def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[tuple[str, str]] | None:
-    """Twilio's calls or messages that this attempt may have created, as (sid, status); None if unreachable."""
+def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[Match] | None:
+    """Twilio's calls or messages that this attempt may have created; None if Twilio cannot be asked."""
     since = (parse_iso(record.attempt_started_at) if record.attempt_started_at else deps.now()) - RECONCILE_SKEW
     try:
         client = deps.client()
@@ -318,13 +377,20 @@ def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[tupl
         owner = deps.store.record_id_for_sid(str(item.sid))
         if owner not in (None, request.id):
             continue
-        matches.append((str(item.sid), _status(item, request.type)))
+        matches.append(Match(str(item.sid), _status(item, request.type), _queue_time(item)))
     log.info("Reconciled %s with Twilio: %d candidate(s)", request.id, len(matches))
     return matches
 
 
 def adopt(
-    deps: Deps, request: OutboundRequest, sid: str, status: str, *, event: str, known: Record | None = None
+    deps: Deps,
+    request: OutboundRequest,
+    sid: str,
+    status: str,
+    queue_time: int | None = None,
+    *,
+    event: str,
+    known: Record | None = None,
 ) -> Record:
     """Record the SID Twilio gave (or reconciliation found). `known` is the record as this worker last wrote it."""
     store = deps.store
@@ -338,8 +404,9 @@ def adopt(
             return None
         new_status = status if lc.advances(request.type, current.status, status, linked=current.sid == sid) else None
         return current.with_changes(
-            now, sid=sid, status=new_status or current.status, error_code=None, error_message=None, reason=None
-        )
+            now, sid=sid, status=new_status or current.status, error_code=None, error_message=None, reason=None,
+            retry_at=None, queue_time=queue_time if queue_time is not None else current.queue_time,
+        )  # fmt: skip
 
     changed = link(known) if known is not None and known.etag else None
     if changed is not None:
@@ -357,6 +424,57 @@ def adopt(
     if record is None:
         raise TransientSendError(f"record {request.id} vanished")
     return record
+
+
+def defer(
+    deps: Deps,
+    record_id: str,
+    origin: Origin,
+    delay_seconds: int,
+    *,
+    event: str,
+    detail: str,
+    status: str | None = None,
+    hop: bool = True,
+    **changes: Any,
+) -> Record:
+    """Put the message back on the queue for `delay_seconds` and say so on the record; the invocation completes.
+
+    The message goes back first, then the record names it (`deferred_message_id`) with when it is due
+    (`retry_at`): if the record write fails the invocation raises, the host redelivers the original,
+    and the copy already on the queue is still a valid carrier (its due time has passed by then).
+    `hop` counts the deferral in `hops`; `status` (default: unchanged) and `changes` go on the record.
+    Only a record the worker may still send (no SID, a pre-send status) is deferred.
+    """
+    now = deps.now()
+    message_id = deps.requeue(requeue_body(origin.body, record_id), delay_seconds)
+    due = iso(now + timedelta(seconds=delay_seconds))
+
+    def note(current: Record) -> Record | None:
+        if not lc.worker_may_send(current.status, current.sid):
+            return None
+        return current.with_changes(
+            now, status=status or current.status, retry_at=due, deferred_message_id=message_id,
+            hops=(current.hops or 0) + (1 if hop else 0), **changes,
+        )  # fmt: skip
+
+    record, applied = deps.store.update(record_id, note)
+    if record is None:
+        raise TransientSendError(f"record {record_id} vanished")
+    if applied:
+        deps.store.add_event(record_id, event, status=record.status, detail=clip(detail, 1000), now=now)
+        log.info("%s %s back on the queue for %d s (%s)", record.type.upper(), record_id, delay_seconds, event)
+    return record
+
+
+def stale_copy(record: Record, origin: Origin | None, now: datetime) -> bool:
+    """Is `origin` an extra copy of a message whose record waits for another queue message? (see deferral)"""
+    if origin is None:
+        return False
+    retry_at = parse_iso(record.retry_at) if record.retry_at else None
+    return is_stale_copy(
+        message_id=origin.message_id, deferred_message_id=record.deferred_message_id, retry_at=retry_at, now=now
+    )
 
 
 def finish(deps: Deps, record_id: str, status: str, *, event: str, **changes: Any) -> Record:
@@ -377,10 +495,61 @@ def finish(deps: Deps, record_id: str, status: str, *, event: str, **changes: An
 
 
 def retry_later(
-    deps: Deps, record_id: str, failure: Failure, *, detail: str | None = None, recheck: bool = False
-) -> NoReturn:
-    _record_error(deps, record_id, failure, status=lc.RETRYING, detail=detail, recheck=recheck)
-    raise TransientSendError(f"transient Twilio failure: {detail or failure.message}")
+    deps: Deps,
+    request: OutboundRequest,
+    record: Record,
+    failure: Failure,
+    origin: Origin | None,
+    *,
+    detail: str,
+    recheck: bool = False,
+    unverified: bool = False,
+) -> Record:
+    """Put the message back on the queue for the next backoff delay; when the budget is spent, give up.
+
+    The budget counts from the first attempt (on the record, not in the message); Retry-After, when
+    Twilio sent one, is the shortest wait. Giving up is `dead_lettered` with the last error, or
+    `unknown` when Twilio may have the request and could not be asked (`unverified`).
+    """
+    now = deps.now()
+    first = parse_iso(record.first_attempt_at or record.attempt_started_at or record.created_at)
+    budget = deps.budget
+    delay = plan_retry(
+        budget, first_attempt=first, hop=record.hops or 0, now=now, retry_after=failure.retry_after, rand=deps.random
+    )
+    what = describe(failure)
+    if delay is None:
+        status, event = (lc.UNKNOWN, "unknown") if unverified else (lc.DEAD_LETTERED, "dead_lettered")
+        reason = (
+            f"retry budget spent ({budget.hours:g} h since the first attempt, {record.attempts} attempt(s)); "
+            f"last error: {what}"
+        )
+        log.warning("Outbound request %s %s: %s", request.id, status, reason)
+        return finish(
+            deps, request.id, status, event=event, reason=clip(reason, 1000), error_code=failure.code,
+            error_message=failure.message,
+        )  # fmt: skip
+    if origin is None:  # no queue message to put back (a direct call): the host's redelivery retries
+        _record_error(deps, request.id, failure, status=lc.RETRYING, detail=detail, recheck=recheck)
+        raise TransientSendError(f"{what}: {detail}")
+    log.info("%s %s: %s; %s; next attempt in %d s", request.type.upper(), request.id, what, detail, delay)
+    return defer(
+        deps, request.id, origin, delay, event="retry_scheduled", status=lc.RETRYING,
+        detail=f"{what}; {detail}; next attempt in {delay} s", error_code=failure.code,
+        error_message=failure.message, recheck=recheck or None,
+    )  # fmt: skip
+
+
+def describe(failure: Failure) -> str:
+    """A failure in one line: what Twilio said (status, code) or what went wrong on the way."""
+    parts = [failure.message]
+    if failure.status is not None:
+        parts.append(f"HTTP {failure.status}")
+    if failure.code is not None:
+        parts.append(f"code {failure.code}")
+    if failure.retry_after is not None:
+        parts.append(f"Retry-After {failure.retry_after:g} s")
+    return parts[0] + (f" ({', '.join(parts[1:])})" if len(parts) > 1 else "")
 
 
 def _record_error(
@@ -398,6 +567,15 @@ def _record_error(
     _, applied = deps.store.update(record_id, note)
     if applied:
         deps.store.add_event(record_id, "attempt_failed", status=status, detail=detail or failure.message, now=now)
+
+
+def _queue_time(resource: Any) -> int | None:
+    """Twilio's `queue_time` of a call (milliseconds it waited in Twilio's queue before it was placed)."""
+    value = getattr(resource, "queue_time", None)
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _status(resource: Any, kind: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -175,6 +175,39 @@ def _land(
             continue
         if not fresh:
             log.info("Status callback %s for %s was a repeat: already recorded", update.status, update.sid)
+        return True
+    raise RecordConflict(f"record {record.id} kept changing under {UPDATE_ATTEMPTS} attempts")
+
+
+def record_reconciled(store: RecordStore, record: Record, update: StatusUpdate, now: datetime) -> bool:
+    """Apply what Twilio's API says about a record as its callback would: forward only, with a `reconciled` event.
+
+    The de-duplication marker is the callback's own (`delivery_key`): if the lost callback turns up
+    after all, it is a repeat. Returns whether the record changed; either way `reconciled_at` is noted.
+    """
+    key = delivery_key(update)
+    for _ in range(UPDATE_ATTEMPTS):
+        changed = apply(record, update, now)
+        if changed is None:  # no news; `updated_at` stays, so the record keeps its last real change
+            store.update(record.id, lambda current: replace(current, reconciled_at=iso(now)))
+            return False
+        changed = replace(changed, reconciled_at=iso(now))
+        detail = "fetched from Twilio: its status callback did not arrive"
+        event = event_entity(record.id, "reconciled", status=update.status, sid=update.sid, detail=detail, now=now)
+        try:
+            try:
+                store.commit(changed, marker_entity(record.id, key), event)
+            except RowExists:  # that callback was applied before: keep the details, add no event
+                store.commit(changed)
+        except StaleRecord:
+            current = store.get(record.id)
+            if current is None:
+                return False
+            record = current
+            continue
+        if record.sid is None:
+            store.link_sid(update.sid, record.id)
+        log.info("Reconciled %s %s: %s", record.type, update.sid, update.status)
         return True
     raise RecordConflict(f"record {record.id} kept changing under {UPDATE_ATTEMPTS} attempts")
 

@@ -11,10 +11,12 @@ lookup is a point read or a single-partition range query:
 | number index  | `n:<E.164>`      | `<inverted µs>:<id>`            |
 | day index     | `d:<YYYY-MM-DD>` | `<inverted µs>:<id>`            |
 | fingerprint   | `f:<sha256>`     | `fp`                            |
+| stale index   | `x:stale`        | `<inverted µs>:<id>`            |
 
 A record's events sort oldest first next to it; a number's and a day's index rows sort newest first.
-The day is the UTC day of `created_at`. `index_keys` is the one rule for which index rows a record has:
-indexing writes them and erasure deletes them.
+The day is the UTC day of `created_at`. A record still not final 7 days after it was created is marked
+`stale` by the reconcile timer and gets a stale index row, which the operator page lists.
+`index_keys` is the one rule for which index rows a record has: indexing writes them and erasure deletes them.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ def fingerprint_partition(digest: str) -> str:
     return f"f:{digest}"
 
 
+STALE_PARTITION = "x:stale"
+
+
 class IndexKey(NamedTuple):
     partition: str
     row: str
@@ -81,6 +86,8 @@ def index_keys(record: Record) -> list[IndexKey]:
     numbers = dict.fromkeys(number for number in map(number_part, (record.to, record.from_)) if number)
     keys = [IndexKey(number_partition(number), row) for number in numbers]
     keys.append(IndexKey(day_partition(created), row))
+    if record.stale:
+        keys.append(IndexKey(STALE_PARTITION, row))
     if record.sid:
         keys.append(IndexKey(sid_partition(record.sid), SID_ROW))
     return keys
@@ -145,6 +152,15 @@ class Record:
     blobs: str | None = None  # JSON list of blob names (recordings, MMS media) copied to the user's storage
     # sha256 of what was asked (the request's summary, unclipped): a reused id with other content is a conflict.
     content_hash: str | None = None
+    # The retry budget and deferrals (switchboard/outbound/deferral.py): when the first attempt began, how
+    # many times the message was put back on the queue, when it is due again and which queue message carries it.
+    first_attempt_at: str | None = None
+    hops: int | None = None
+    retry_at: str | None = None
+    deferred_message_id: str | None = None
+    queue_time: int | None = None  # a call's milliseconds in Twilio's queue before it was placed
+    reconciled_at: str | None = None  # when the reconcile timer last asked Twilio about it
+    stale: bool | None = None  # still not final 7 days after it was created (switchboard/records/reconcile.py)
     etag: str | None = None  # from the table; not stored
 
     @property
@@ -175,7 +191,7 @@ class Record:
         known = {f.name for f in fields(cls)} - {"etag"}
         values: dict[str, Any] = {name: entity.get(_STORED.get(name, name)) for name in known}
         values["attempts"] = int(values.get("attempts") or 0)
-        for number in ("error_code", "duration", "recording_duration"):
+        for number in ("error_code", "duration", "recording_duration", "hops", "queue_time"):
             if values.get(number) is not None:
                 values[number] = int(values[number])
         return cls(etag=etag, **values)
@@ -200,6 +216,13 @@ class Record:
             "transcript": self.transcript,
             "body": self.body,
             "raw": self.raw,
+            # While a message waits on the queue: when it is due again, and how often it was put back.
+            "retry_at": self.retry_at if self.status in ("pending", "retrying") else None,
+            "hops": self.hops,
+            "first_attempt_at": self.first_attempt_at,
+            "queue_time": self.queue_time,
+            "reconciled_at": self.reconciled_at,
+            "stale": self.stale,
         }
         out |= {key: value for key, value in optional.items() if value is not None}
         if self.blobs:

@@ -28,6 +28,7 @@ from switchboard.records.model import (
     INVERTED_BASE,
     RECORD_ROW,
     SID_ROW,
+    STALE_PARTITION,
     IndexKey,
     Record,
     day_partition,
@@ -369,6 +370,14 @@ class RecordStore:
         parameters = {"pk": day_partition(moment), "bound": newest_allowed}
         rows = self.records.query_entities(
             "PartitionKey eq @pk and RowKey lt @bound", parameters=parameters, select=["record_id"],
+            results_per_page=min(limit, 1000), **self.options,
+        )  # fmt: skip
+        return [str(row["record_id"]) for _, row in zip(range(limit), rows, strict=False)]
+
+    def stale_ids(self, limit: int) -> list[str]:
+        """Ids from the stale index (records still not final 7 days after they were created), newest first."""
+        rows = self.records.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": STALE_PARTITION}, select=["record_id"],
             results_per_page=min(limit, 1000), **self.options,
         )  # fmt: skip
         return [str(row["record_id"]) for _, row in zip(range(limit), rows, strict=False)]

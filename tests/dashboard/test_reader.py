@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from azure.data.tables import TableClient
 
 from switchboard.adapters.storage import table_client
@@ -92,5 +93,27 @@ def test_recent_reads_day_partitions_newest_first_with_current_status(azurite: s
         assert [r["id"] for r in reader.recent(now - timedelta(days=30), 10)][-1] == "d-9"
         assert table.filters, "recent() made no query"
         assert all(f.startswith("PartitionKey eq @pk") for f in table.filters), table.filters
+    finally:
+        table.delete_table()
+
+
+@pytest.mark.azurite
+def test_stale_records_are_listed_until_they_end(azurite: str) -> None:
+    from switchboard.records import reconcile
+
+    table = table_client("dash" + uuid.uuid4().hex[:10])
+    records = RecordStore(table, table)
+    old = NOW - timedelta(days=7, hours=1)
+    store(table, [record("queued", created=old, record_id="r-stuck", sid="SM" + "1" * 32),
+                  record("delivered", created=old, record_id="r-done", sid="SM" + "2" * 32)])  # fmt: skip
+    reader = StoreRecordReader(records)
+    try:
+        summary = reconcile.run(records, lambda kind, sid: None, NOW, after=timedelta(minutes=30), limit=10,
+                                per_second=100)  # fmt: skip
+        assert summary.stale_ids == ["r-stuck"]
+        [listed] = reader.stale(10)
+        assert (listed["id"], listed["status"], listed["stale"]) == ("r-stuck", "queued", True)
+        records.update("r-stuck", lambda r: r.with_changes(NOW, status="delivered"))  # a late callback
+        assert reader.stale(10) == []
     finally:
         table.delete_table()

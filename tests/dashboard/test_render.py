@@ -28,6 +28,9 @@ class ListReader:
         self.asked.append(("search", query))
         return [r for r in self.records if query in (r["id"], r.get("sid"), r.get("to"), r.get("from"))][:limit]
 
+    def stale(self, limit: int) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get("stale")][:limit]
+
 
 def test_rows_are_newest_first_with_errors_and_timing() -> None:
     rows = rows_of(
@@ -110,3 +113,12 @@ def test_an_empty_table_renders() -> None:
     assert "No records." in page
     assert "nothing in this period" in page
     assert isinstance(Row.of({}).status, str)
+
+
+def test_stale_records_have_their_own_escaped_section() -> None:
+    stale = record("queued", created=NOW - timedelta(days=8), record_id=HOSTILE, sid="SM" + "9" * 32)
+    page = build_page(ListReader([{**stale, "stale": True}]), now=NOW, nonce="n", days=1)
+    assert '<section class="stale"><h2>Stale: 1 record not final 7 days after it was created</h2>' in page.html
+    assert HOSTILE not in page.html
+    assert "&lt;img src=x" in page.html
+    assert '<section class="stale">' not in build_page(ListReader([]), now=NOW, nonce="n").html

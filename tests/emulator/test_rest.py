@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
+import time
 from email.utils import parsedate_to_datetime
 
 import pytest
@@ -129,6 +132,62 @@ def test_scripted_faults(client: Client, emulator: TwilioEmulator) -> None:
     assert [m["Body"] for m in emulator.created("messages")] == [["slow"]]  # created, answer lost
     assert client.messages.create(to=TO, from_=FROM, body="fine").status == "queued"
     assert emulator.faults.injected == {"500": 1, "drop": 1, "slow": 1}
+
+
+def test_a_500_after_create_has_created_and_can_carry_retry_after(client: Client, emulator: TwilioEmulator) -> None:
+    emulator.faults.add("messages", status=500, created=True)
+    with pytest.raises(TwilioRestException) as raised:
+        client.messages.create(to=TO, from_=FROM, body="carried out")
+    assert (raised.value.status, raised.value.code) == (500, 20500)
+    [sid] = emulator.resources("messages")  # Twilio has it, although it said 500
+    assert client.messages(sid).fetch().body == "carried out"
+    emulator.faults.add("calls", status=429, retry_after=7)
+    answer = requests.post(f"{emulator.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json",
+                           auth=(ACCOUNT_SID, AUTH_TOKEN), data={"To": TO, "From": FROM, "Twiml": "<Response/>"},
+                           timeout=5)  # fmt: skip
+    assert (answer.status_code, answer.headers["Retry-After"], answer.json()["code"]) == (429, "7", 20429)
+    assert emulator.resources("calls") == {}
+    assert emulator.faults.injected == {"500 after create": 1, "429": 1}
+    with pytest.raises(ValueError, match="go with a status"):
+        emulator.faults.add("calls", drop=True, created=True)
+
+
+def test_a_storm_refuses_every_create_until_it_ends(client: Client, emulator: TwilioEmulator) -> None:
+    emulator.faults.storm(60)
+    with pytest.raises(TwilioRestException) as sms:
+        client.messages.create(to=TO, from_=FROM, body="x")
+    with pytest.raises(TwilioRestException) as call:
+        client.calls.create(to=TO, from_=FROM, twiml="<Response/>")
+    assert {(e.value.status, e.value.code) for e in (sms, call)} == {(429, 20429)}
+    assert emulator.faults.storming
+    assert client.messages.list(limit=1) == []  # reads are not part of it
+    emulator.faults.storm(0)
+    assert not emulator.faults.storming
+    assert client.messages.create(to=TO, from_=FROM, body="after").status == "queued"
+
+
+def test_requests_above_the_api_concurrency_get_429(client: Client, emulator: TwilioEmulator) -> None:
+    """Twilio's concurrency limit: requests of the account in flight at once; a slow create holds its slot."""
+
+    emulator.concurrency = 1
+    emulator.faults.add("messages", slow=0.8)
+    slow = threading.Thread(target=lambda: _ignore_timeout(client, "held"))
+    slow.start()
+    deadline = time.monotonic() + 5
+    while not emulator.created("messages") and time.monotonic() < deadline:
+        time.sleep(0.01)  # the slow create is in (created, not yet answered)
+    with pytest.raises(TwilioRestException) as raised:
+        client.messages.create(to=TO, from_=FROM, body="refused")
+    assert (raised.value.status, raised.value.code) == (429, 20429)
+    slow.join()
+    assert client.messages.create(to=TO, from_=FROM, body="after").status == "queued"
+    assert emulator.refused_for_concurrency == 1
+    assert [m["Body"] for m in emulator.created("messages")] == [["held"], ["after"]]
+
+
+def _ignore_timeout(client: Client, body: str) -> None:
+    with contextlib.suppress(requests.exceptions.ReadTimeout):
+        client.messages.create(to=TO, from_=FROM, body=body)
 
 
 def test_random_fault_rates_are_seeded() -> None:

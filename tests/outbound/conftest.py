@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 import uuid
 from typing import Any
 
@@ -14,9 +16,14 @@ from tools.emulator.rest import TwilioEmulator
 
 
 @pytest.fixture
-def twilio(azurite: str, start_emulator) -> TwilioEmulator:
-    """The fake Twilio REST server on 127.0.0.1; the app's SDK client points at it with a 1 s timeout."""
-    return start_emulator(timeout=1)
+def twilio(azurite: str, start_emulator, configure) -> TwilioEmulator:
+    """The fake Twilio REST server on 127.0.0.1; the app's SDK client points at it with a 1 s timeout.
+
+    Retries wait one second (the shortest a queue message can be hidden), so a test can take the message
+    the worker put back and deliver it, as the host would."""
+    emulator = start_emulator(timeout=1)
+    configure(OUTBOUND_RETRY_BASE_SECONDS="1", OUTBOUND_RETRY_MAX_SECONDS="1")
+    return emulator
 
 
 def new_id() -> str:
@@ -58,3 +65,34 @@ def callback(app, kind: str, params: dict[str, str], request_id: str | None = No
 def one(values: dict[str, list[str]], key: str) -> str:
     assert len(values[key]) == 1, values
     return values[key][0]
+
+
+def take_deferred(record_id: str, timeout: float = 15.0) -> QueueMessage:
+    """The message the worker put back on the real `outbound` queue for this record, once it is visible.
+
+    Taken off the queue (as a host would) and returned as the host hands it over: decoded, with its id and
+    dequeue count. Other tests' messages are left visible as they were.
+    """
+    from switchboard.adapters.storage import queue_client
+    from switchboard.functions.glue_records import store_for
+    from switchboard.settings import get_settings
+
+    stored = store_for(get_settings()).get(record_id)
+    assert stored is not None, f"no record {record_id}"
+    assert stored.deferred_message_id, f"record {record_id} names no deferred message ({stored.status})"
+    raw = queue_client("outbound", base64=False)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in raw.receive_messages(messages_per_page=32, visibility_timeout=2):
+            if message.id == stored.deferred_message_id:
+                raw.delete_message(message)
+                body = base64.b64decode(message.content, validate=True)
+                return QueueMessage(id=message.id, body=body, dequeue_count=message.dequeue_count)
+            raw.update_message(message, visibility_timeout=0)
+        time.sleep(0.1)
+    raise AssertionError(f"the deferred message of {record_id} never became visible")
+
+
+def redeliver(app, record_id: str) -> Any:
+    """Deliver the message the worker put back for `record_id` once the queue shows it (see take_deferred)."""
+    return function(app, "outbound_send")(take_deferred(record_id))

@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--duplicate-callbacks", type=float, default=0.0, metavar="P")
     serve_parser.add_argument("--pace", type=float, default=0.0, metavar="R",
                               help="real seconds per simulated call second (0: instant, 1: real time)")  # fmt: skip
+    serve_parser.add_argument("--concurrency", type=int, default=0, metavar="N",
+                              help="REST requests in flight before 429 (API concurrency; 0: none)")  # fmt: skip
     call_parser = commands.add_parser("call", help="play an inbound call and print what the caller hears")
     call_parser.add_argument("--digits", action="append", default=[], help="keys for the next <Gather> (repeatable)")
     call_parser.add_argument("--dial", action="append", default=[], metavar="NUMBER=STATUS",
@@ -91,6 +93,7 @@ def serve(args: argparse.Namespace, settings: object) -> int:
     install(getattr(settings, "secrets", ()))
     emulator = TwilioEmulator.from_settings(settings, port=args.port)
     emulator.rate_limits = {k: v for k, v in (("calls", args.rate_calls), ("messages", args.rate_messages)) if v}
+    emulator.concurrency = args.concurrency or None
     plan = CallbackPlan(duplicates=args.duplicate_callbacks, order=args.callback_order)
     simulator = Simulator(emulator, slow_answer_seconds=args.slow_answer_seconds, plan=plan, pace=args.pace)
     stopped = threading.Event()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from tools.emulator.callflow import DialLeg
 from tools.emulator.faults import KINDS, FaultPlan
@@ -90,6 +90,7 @@ class TwilioEmulator:
         port: int = 0,
         api_keys: dict[str, str] | None = None,
         rate_limits: dict[str, float] | None = None,
+        concurrency: int | None = None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.account_sid = account_sid
@@ -97,6 +98,10 @@ class TwilioEmulator:
         self._auth_token = auth_token
         self._api_keys = dict(api_keys or {})
         self.rate_limits = dict(rate_limits or {})  # {"calls": per second, "messages": per second}
+        # Twilio's API concurrency: REST requests of the account in flight at once; above it, 429 (20429).
+        self.concurrency = concurrency
+        self._in_flight = 0
+        self.refused_for_concurrency = 0
         self.faults = FaultPlan()
         self.listeners: list[Listener] = []  # called with (kind, resource, form) after a create is answered
         self.clock = SimClock()
@@ -192,6 +197,19 @@ class TwilioEmulator:
             return hmac.compare_digest(password, self._auth_token)
         secret = self._api_keys.get(user)
         return secret is not None and account == self.account_sid and hmac.compare_digest(password, secret)
+
+    def enter(self) -> bool:
+        """Count a REST request in; False (and nothing counted) when the account is at its concurrency limit."""
+        with self._lock:
+            if self.concurrency is not None and self._in_flight >= self.concurrency:
+                self.refused_for_concurrency += 1
+                return False
+            self._in_flight += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def rate_limited(self, kind: str) -> bool:
         limit = self.rate_limits.get(kind)
@@ -435,7 +453,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._error(error)
 
-    def _handle(self) -> None:  # noqa: PLR0911, PLR0912 (one answer per route)
+    def _handle(self) -> None:  # noqa: PLR0911 (one answer per route)
         emulator = self.server.emulator
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
@@ -456,6 +474,15 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(TwilioError(401, 20003, "Authenticate"))
         if account != emulator.account_sid:
             return self._error(TwilioError(404, 20404, f"The requested resource {parts.path} was not found"))
+        if not emulator.enter():
+            return self._error(TwilioError(429, 20429, "Too Many Requests: concurrency limit exceeded"))
+        try:
+            return self._rest(kind, sid, parts, raw)
+        finally:
+            emulator.leave()
+
+    def _rest(self, kind: str, sid: str | None, parts: SplitResult, raw: str) -> None:  # noqa: PLR0911 (one per route)
+        emulator = self.server.emulator
         form: dict[str, list[str]] = {}
         for key, value in parse_qsl(raw, keep_blank_values=True):
             form.setdefault(key, []).append(value)
@@ -466,7 +493,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(200, _public(kind, emulator.fetch(kind, sid)))
             if self.command == "GET":
                 return self._json(200, emulator.page(kind, dict(parse_qsl(parts.query)), parts.path))
-            if self.command == "DELETE":
+            if self.command == "DELETE" and sid:
                 emulator.delete(kind, sid)
                 return self._empty(204)
             if sid and kind == "calls":
@@ -516,7 +543,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return None
         if fault is not None and fault.status is not None:
-            return self._error(TwilioError(fault.status, fault.error_code, "Injected fault"))
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            if fault.created:  # Twilio carried it out, then answered with an error
+                resource = emulator.create(kind, form)
+                self._error(TwilioError(fault.status, fault.error_code, "Injected fault (after create)"), headers)
+                emulator.notify(kind, resource, form)
+                return None
+            return self._error(TwilioError(fault.status, fault.error_code, "Injected fault"), headers)
         resource = emulator.create(kind, form)
         if fault is not None and fault.slow:
             time.sleep(fault.slow)
@@ -560,13 +593,15 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             log.debug("Client went away before the answer")
 
-    def _error(self, error: TwilioError) -> None:
-        self._json(error.status, error.body())
+    def _error(self, error: TwilioError, headers: dict[str, str] | None = None) -> None:
+        self._json(error.status, error.body(), headers)
 
-    def _json(self, status: int, payload: dict[str, Any]) -> None:
+    def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload).encode("utf-8")
         try:
             self.send_response(status)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
