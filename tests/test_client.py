@@ -188,7 +188,6 @@ def test_the_client_needs_only_the_queue_sdk_and_the_standard_library() -> None:
     assert third_party == {"azure.storage.queue"}, third_party
 
 
-@pytest.mark.azurite
 def test_the_binding_format_is_enqueued_as_given_with_an_id(azurite: str, queue) -> None:
     from azure.storage.queue import QueueClient
 

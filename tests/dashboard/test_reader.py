@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import pytest
 from azure.data.tables import TableClient
 
 from switchboard.adapters.storage import table_client
@@ -97,7 +96,6 @@ def test_recent_reads_day_partitions_newest_first_with_current_status(azurite: s
         table.delete_table()
 
 
-@pytest.mark.azurite
 def test_stale_records_are_listed_until_they_end(azurite: str) -> None:
     from switchboard.records import reconcile
 

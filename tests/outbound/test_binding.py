@@ -15,7 +15,6 @@ from tests.outbound.conftest import deliver, new_id, record
 from tests.support import PHONE_NUMBER
 from tools.emulator.rest import TwilioEmulator
 
-pytestmark = pytest.mark.azurite
 MESSAGES = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
 TO = "+15558675310"
 SERVICE = "MG" + "0123456789abcdef" * 2

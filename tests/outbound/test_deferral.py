@@ -88,7 +88,6 @@ def test_a_copy_is_stale_only_while_another_message_carries_a_future_attempt() -
     assert not d.is_stale_copy(message_id="a", deferred_message_id=None, retry_at=later, now=NOW)
 
 
-@pytest.mark.azurite
 def test_defer_puts_the_message_back_base64_and_invisible_and_the_record_names_it(azurite: str) -> None:
     """The shell's port on the real queue: invisible for the delay, base64 as the host decodes, never expiring."""
     from switchboard.adapters.storage import queue_client

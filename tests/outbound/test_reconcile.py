@@ -20,7 +20,6 @@ from tests.support import PHONE_NUMBER, PUBLIC_BASE_URL, post_signed
 from tools.emulator.rest import TwilioEmulator
 from tools.localmachine import free_port
 
-pytestmark = pytest.mark.azurite
 TO = "+15558675310"
 
 

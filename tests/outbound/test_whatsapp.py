@@ -13,7 +13,6 @@ from tests.outbound.conftest import deliver, get_record, new_id, record
 from tests.support import PHONE_NUMBER, PUBLIC_BASE_URL, XML_DECLARATION, function, http_request, post_signed, xml_of
 from tools.emulator.rest import TwilioEmulator
 
-pytestmark = pytest.mark.azurite
 SENDER = "whatsapp:+15005550006"
 SMS_URL = f"{PUBLIC_BASE_URL}/api/sms/incoming"
 
@@ -137,7 +136,7 @@ def test_a_stop_on_whatsapp_opts_the_number_out_on_every_channel(app, twilio: Tw
     assert twilio.attempts("messages") == []
 
 
-def test_inbound_whatsapp_is_recorded_with_its_channel_and_answered_by_whatsapps_rules(app, configure) -> None:
+def test_inbound_whatsapp_is_recorded_with_its_channel_and_answered_by_whatsapps_rules(azurite, app, configure) -> None:
     configure(SMS_AUTO_REPLY="Thanks, we will reply soon.", SMS_FORWARD_TO="+15551230000")
     number = fresh_number()
     sid, answer = inbound(app, whatsapp(number), "Is my order ready?")
