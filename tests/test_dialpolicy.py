@@ -51,3 +51,33 @@ def test_national_numbers_in_the_setting_become_e164() -> None:
     assert policy.allows("+14155551212")
     gb = DialPolicy.parse("020 7946 0000", default_country="GB")
     assert gb.exact == frozenset({"+442079460000"})
+
+
+@pytest.mark.parametrize(
+    ("number", "allowed"),
+    [
+        ("+15558675310", True),  # US (fictional range)
+        ("+14165550123", True),  # Canada (Toronto)
+        ("+18765550100", False),  # Jamaica
+        ("+18095550100", False),  # Dominican Republic
+        ("+12845550100", False),  # British Virgin Islands
+    ],
+)
+def test_a_nanp_prefix_is_the_us_and_canada_only(number: str, allowed: bool) -> None:
+    """Issue 20 point 5: `+1*` (or `+18*`, short of an area code) never opens the Caribbean."""
+    assert DialPolicy.parse("+1*").allows(number) is allowed
+    assert DialPolicy.parse("+18*").allows("+18765550100") is False
+
+
+def test_other_nanp_countries_open_only_when_named() -> None:
+    policy = DialPolicy.parse("+1*,+1876*,+18095550100")
+    assert policy.allows("+18765550100")  # Jamaica, named by its area code
+    assert policy.allows("+18095550100")  # listed exactly
+    assert not policy.allows("+18095550101")
+    assert not policy.allows("+12845550100")
+
+
+def test_other_shared_calling_codes_open_their_main_country_only() -> None:
+    assert DialPolicy.parse("+7*").allows("+74951234567")  # Russia
+    assert not DialPolicy.parse("+7*").allows("+77172123456")  # Kazakhstan
+    assert DialPolicy.parse("+77*").allows("+77172123456")

@@ -8,7 +8,8 @@ Twilio (or None):
   channel), and every number in inline TwiML (`<Dial>` text, also after a nested noun, `<Number>`,
   `<WhatsApp>`, `<Sms to>`, `<Message to>`),
   must be allowed: a number listed in `OUTBOUND_ALLOWED_DESTINATIONS` (exact E.164, or a prefix
-  ending in `*`, the syntax of `FORWARD_ALLOWED_DESTINATIONS`), or, by default, a number in the
+  ending in `*`, the syntax and the shared-calling-code rule of `FORWARD_ALLOWED_DESTINATIONS`: `+1*` is
+  the US and Canada only), or, by default, a number in the
   country of `TWILIO_PHONE_NUMBER`. Premium-rate and shared-cost numbers are refused unless listed
   exactly. `<Sip>` is refused: a SIP URI can route anywhere.
 - `url`, `play`, `media_url` and URLs in inline TwiML (`<Play>`/`<Redirect>` text, any `action`,
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from switchboard.policies.dialpolicy import DialPolicy
+from switchboard.policies.dialpolicy import DialPolicy, prefix_opens
 from switchboard.shared.phones import costly_type, is_e164, mask, number_part, region_of
 
 # TwiML that names a number to dial or text, and attributes that hold a URL Twilio fetches or calls.
@@ -81,7 +82,7 @@ class DestinationPolicy:
         kind = costly_type(number)
         if kind is not None:
             return f"{mask(number)} is a {kind} number"
-        if any(number.startswith(prefix) for prefix in self.listed.prefixes):
+        if any(prefix_opens(prefix, number) for prefix in self.listed.prefixes):
             return None
         home = self.home_region()
         if home is not None and region_of(number) == home:

@@ -35,6 +35,18 @@ def test_the_default_is_the_home_country_without_costly_numbers(number: str, all
     assert (HOME.number_refusal(number) is None) is allowed
 
 
+def test_a_listed_nanp_prefix_does_not_open_the_caribbean() -> None:
+    """Issue 20 point 5: the outbound policy reads `+1*` as the forward twimlets do (one rule, `prefix_opens`)."""
+    policy = DestinationPolicy(listed=DialPolicy.parse("+1*"), home_country="GB")
+    assert policy.number_refusal("+15558675310") is None
+    assert policy.number_refusal("+14165550123") is None
+    for caribbean in ("+18765550100", "+18095550100", "+12845550100"):
+        assert policy.number_refusal(caribbean) is not None
+    twiml = "<Response><Dial>+18765550100</Dial></Response>"
+    assert twiml_refusal(twiml, policy) is not None
+    assert twiml_refusal(twiml, DestinationPolicy(listed=DialPolicy.parse("+1876*"), home_country="GB")) is None
+
+
 def test_listed_numbers_and_prefixes_add_to_the_default() -> None:
     policy = DestinationPolicy(listed=DialPolicy.parse("+44*,+19005550123"), home_number=PHONE_NUMBER)
     assert policy.number_refusal("+442071838750") is None  # by prefix
