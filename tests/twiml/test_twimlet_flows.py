@@ -106,6 +106,30 @@ def test_forward_refuses_callers_not_on_the_allow_list() -> None:
     assert "<Dial" in run("forward", query, [("From", "+15550000002")])
 
 
+@pytest.mark.parametrize(
+    "form",
+    [
+        [("From", "client:mallory"), ("To", "+15550000001"), ("Direction", "inbound")],  # Voice SDK: To is chosen
+        [("From", "client:mallory"), ("To", "+15550000001"), ("Direction", "outbound-api")],
+        [("From", "sip:mallory@example.net"), ("To", "+15550000001")],
+        [("From", "+15550000003"), ("To", "+15550000001"), ("Direction", "inbound")],  # To is the number dialled
+        [("From", "+15550000003"), ("To", "+15550000001")],
+    ],
+)
+def test_a_caller_chosen_to_is_never_the_callers_identity(form: list[tuple[str, str]]) -> None:
+    """Issue 20 point 1: AllowedCallers and Moderators match the party Twilio vouches for, not a chosen `To`."""
+    forward = [("PhoneNumber", "+15551234567"), ("AllowedCallers[]", "+15550000001")]
+    assert "restricted number" in run("forward", forward, form)
+    conference = [("Name", "Board"), ("Moderators[]", "+15550000001")]
+    assert 'startConferenceOnEnter="true"' not in run("conference", conference, form)
+
+
+def test_to_is_the_party_on_a_call_the_account_placed() -> None:
+    forward = [("PhoneNumber", "+15551234567"), ("AllowedCallers[]", "+15550000001")]
+    placed = [("From", "+15005550006"), ("To", "+15550000001"), ("Direction", "outbound-api")]
+    assert "<Dial" in run("forward", forward, placed)
+
+
 def test_forward_to_a_destination_outside_the_allow_list_is_refused_and_logged_masked(caplog) -> None:
     with caplog.at_level(logging.WARNING, "switchboard.twimlets"):
         assert run("forward", [("PhoneNumber", "+19005550123")]) == SORRY

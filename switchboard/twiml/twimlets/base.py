@@ -196,9 +196,19 @@ class Call:
         return numbers
 
     def caller_numbers(self) -> set[str]:
-        """`From` and `To` of this call as E.164: twimlets.com matched Moderators and AllowedCallers against either."""
+        """The numbers Twilio vouches for as this call's party, as E.164, for Moderators and AllowedCallers.
+
+        `From` always. `To` only on a call the account placed (`Direction` outbound-api or outbound-dial: the
+        person called is the party): on an inbound call `To` is the number dialled, and a Voice SDK or SIP
+        caller (`From` is `client:…` or `sip:…`) chooses it freely. twimlets.com matched either, always.
+        """
+        names = ["From"]
+        direction = (self.request_field("Direction") or "").lower()
+        origin = (self.request_field("From") or "").lower()
+        if direction.startswith("outbound") and not origin.startswith(("client:", "sip:")):
+            names.append("To")
         found = set()
-        for name in ("From", "To"):
+        for name in names:
             number = to_e164(self.request_field(name), self.country)
             if number is not None:
                 found.add(number)

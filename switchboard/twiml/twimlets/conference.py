@@ -52,7 +52,7 @@ def conference(call: Call) -> VoiceResponse:
     say_or_play(response, call.audio_or_text(message) if message else WELCOME)
     attributes: dict[str, object] = {}
     if moderators:
-        # As on twimlets.com, From or To: a moderator reached by an outbound call (From = our number) counts.
+        # From, or To on a call the account placed (a moderator reached by an outbound call); never a chosen To.
         is_moderator = bool(call.caller_numbers() & set(moderators))
         attributes["start_conference_on_enter"] = is_moderator
         if is_moderator:
