@@ -33,7 +33,7 @@ run: setup
 	  $(PY) -m tools.devhost.stack --no-app & trap "kill $$! 2>/dev/null" EXIT; \
 	  . $(VENV)/bin/activate && func start --port 7071; \
 	else \
-	  $(PY) -m tools.devhost.stack --port 7071; \
+	  exec $(PY) -m tools.devhost.stack --port 7071; \
 	fi
 
 # The whole loop on a private stack (free ports, Azurite in memory): never clashes with `make run`.

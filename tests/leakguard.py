@@ -63,10 +63,16 @@ def find_secrets(text: str, forms: dict[str, str] | None = None) -> list[str]:
 
 def find_numbers(text: str) -> list[str]:
     """Full phone numbers in `text`, reported masked so the report itself leaks nothing."""
-    from switchboard.shared.phones import SEPARATED_NUMBER, mask
+    from switchboard.shared.phones import SEPARATED_NUMBER, identifier_spans, mask
 
-    separated = ["".join(c for c in found if c.isdigit()) for found in SEPARATED_NUMBER.findall(text)]
-    return sorted({mask("+" + digits) for digits in FULL_NUMBER.findall(text) + separated if 7 <= len(digits) <= 15})
+    ids = identifier_spans(text)
+
+    def outside(match: re.Match[str]) -> bool:
+        return not any(low <= match.start() and match.end() <= high for low, high in ids)
+
+    found = [m.group(1) for m in FULL_NUMBER.finditer(text) if outside(m)]
+    found += ["".join(c for c in m.group(0) if c.isdigit()) for m in SEPARATED_NUMBER.finditer(text) if outside(m)]
+    return sorted({mask("+" + digits) for digits in found if 7 <= len(digits) <= 15})
 
 
 _FORMS = secret_forms()

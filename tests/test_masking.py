@@ -43,6 +43,9 @@ RUN = re.compile(r"\d{7,}")
         "+1 (555) 867-5310",
         "{'to': '(555) 867-5310'}",
         "555.867.5310 and 555-867-5310",
+        # Free text around identifiers is still masked.
+        "order-7a to +15558675310 failed",
+        "sent to 15558675310 (id=order-1)",
     ],
 )
 def test_numbers_in_any_spelling_are_masked(text: str) -> None:
@@ -65,6 +68,10 @@ def test_numbers_in_any_spelling_are_masked(text: str) -> None:
         "status 200 in 1234 ms, port 7071",
         "on 2026-12-01 20:08:01 +00:00 after 12-34-56, version 1.2.3-4",
         "offset +01:00, delta +12 -3",
+        # Digits inside [0-9a-f-] identifiers and id= fields are ids, not numbers (issue 22).
+        "message order-12345678:shipped dead-lettered",
+        "uuid 12345678-1234-4123-8123-123456789012 and 0f8fad5b-d9cb-469f-a165-70867728950e",
+        "GET /api/records/order-15558675310 id=15558675310&x=1, request_id=20261207093859",
     ],
 )
 def test_ids_times_and_masked_numbers_are_left_alone(text: str) -> None:
@@ -188,3 +195,22 @@ def test_the_exporter_gets_scrubbed_http_spans(ingestion, local_server: str) -> 
     assert "1555***5310" in received
     assert "15558675310" not in received
     assert "15005550006" not in received
+
+
+def test_a_number_next_to_an_id_is_masked_and_the_id_kept() -> None:
+    text = "order-12345678:shipped to +15558675310, id=15558675310, uuid 12345678-1234-4123-8123-123456789012"
+    assert mask_in_text(text) == (
+        "order-12345678:shipped to +1555***5310, id=15558675310, uuid 12345678-1234-4123-8123-123456789012"
+    )
+    assert find_numbers(text) == ["+1555***5310"]  # the leak guard still catches the real number
+
+
+def test_log_redaction_and_the_telemetry_scrubber_keep_ids_and_mask_numbers() -> None:
+    from switchboard.shared.logs import redact
+    from switchboard.shared.telemetry import scrub_value
+
+    text = "message order-12345678:shipped to +15558675310"
+    expected = "message order-12345678:shipped to +1555***5310"
+    assert redact(text, secrets=()) == expected
+    assert scrub_value(text) == expected
+    assert scrub_value([text]) in ([expected], (expected,))

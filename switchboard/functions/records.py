@@ -28,6 +28,11 @@ def record_get(req: func.HttpRequest) -> func.HttpResponse:
         if owner is not None:
             record, events = store.record_with_events(owner)
     if record is None:
+        # A message that never decoded, found under the id its producer gave it (an alias, not a claim).
+        aliased = store.record_id_for_alias(wanted)
+        if aliased is not None:
+            record, events = store.record_with_events(aliased)
+    if record is None:
         return _json(404, {"error": "no such record"})
     return _json(200, record.to_json(events))
 

@@ -168,6 +168,10 @@ def parse(
         return Rejection(default_id, f"message is not valid JSON: {str(error)[:200]}", kept)
     if not isinstance(data, dict):
         return Rejection(default_id, "message must be a JSON object", kept)
+    envelope = envelope_of(data)
+    if envelope is not None:
+        # Refused under the queue message id: an envelope's id is the event's, not a request id someone will ask for.
+        return Rejection(default_id, envelope, kept, type=_str_or_none(data.get("type") or data.get("eventType")))
     given_id = data.get("id")
     usable_id = given_id if isinstance(given_id, str) and ID_PATTERN.fullmatch(given_id) else None
     try:
@@ -183,6 +187,23 @@ def parse(
             from_=_str_or_none(given(data, "from")),
             id_given=usable_id is not None,
         )
+
+
+def envelope_of(data: Mapping[str, Any]) -> str | None:
+    """A refusal reason naming the envelope when `data` is an Event Grid or CloudEvents 1.0 event, else None."""
+    if "specversion" in data and {"id", "source", "type"} <= data.keys():
+        kind = f"a CloudEvents {str(data.get('specversion'))[:10]} envelope"
+        event_type, event_id = data.get("type"), data.get("id")
+    elif {"eventType", "subject", "dataVersion"} <= data.keys():
+        kind = "an Event Grid event (EventGridEvent schema)"
+        event_type, event_id = data.get("eventType"), data.get("id")
+    else:
+        return None
+    return clip(
+        f"{kind} (type {str(event_type)[:200]!r}, id {str(event_id)[:100]!r}), not an outbound request: "
+        "send the request itself (its JSON as the message), not an event wrapping it",
+        1000,
+    )
 
 
 def validate(

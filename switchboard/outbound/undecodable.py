@@ -5,16 +5,24 @@ The host base64-decodes every queue message before any function runs (host.json
 `outbound-poison`, where the poison trigger cannot decode it either, and on to
 `outbound-poison-poison`. A timer sweeps that queue with a raw client, gives each message a
 `dead_lettered` record with its text and the reason, then deletes it.
+
+The record's id is `undecodable-<queue message id>`, which the producer never saw. When the
+text parses as a JSON object with a valid `id` (a producer that forgot to base64-encode), that
+id becomes an alias: `GET /api/records/<their id>` finds the dead-lettered record. An alias is
+not a claim: a corrected resend with the same id is processed normally, and once a record
+exists under that id it is the one read.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any
 
 from switchboard.outbound.contract import RAW_LIMIT
 from switchboard.records import lifecycle as lc
+from switchboard.records.ids import is_record_id
 from switchboard.records.model import Record, iso
 from switchboard.records.store import RecordStore
 from switchboard.shared.text import clip
@@ -52,6 +60,19 @@ def sweep(queue: Any, store: RecordStore, now: datetime) -> list[str]:
             if created:
                 store.add_event(record.id, "dead_lettered", status=lc.DEAD_LETTERED, detail=REASON, now=now)
                 log.warning("Undecodable queue message %s recorded as %s", message.id, record.id)
+            given = producer_id(text)
+            if given is not None and given != record.id:
+                store.link_alias(given, record.id)
             queue.delete_message(message)
             swept.append(record.id)
     return swept
+
+
+def producer_id(text: str) -> str | None:
+    """The `id` a producer gave a message that never decoded, when its text is a JSON object with a valid one."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    given = data.get("id") if isinstance(data, dict) else None
+    return given if is_record_id(given) else None

@@ -33,6 +33,7 @@ from switchboard.shared.phones import number_part
 RECORD_ROW = "record"
 SID_ROW = "sid"
 FINGERPRINT_ROW = "fp"
+ALIAS_ROW = "alias"
 EVENT_PREFIX = "event:"
 INVERTED_BASE = 10**16 - 1  # µs timestamps stay below this until the year 2286
 # Table Storage: a string property holds 64 KiB (32 K UTF-16 code units) and an entity 1 MiB in all.
@@ -62,6 +63,10 @@ def day_partition(moment: datetime) -> str:
 
 def fingerprint_partition(digest: str) -> str:
     return f"f:{digest}"
+
+
+def alias_partition(alias: str) -> str:
+    return f"a:{alias}"
 
 
 STALE_PARTITION = "x:stale"

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from switchboard.adapters.storage import DEFAULT_CONNECTION
 from switchboard.records.model import (
+    ALIAS_ROW,
     EVENT_PREFIX,
     FINGERPRINT_ROW,
     INVERTED_BASE,
@@ -31,6 +32,7 @@ from switchboard.records.model import (
     STALE_PARTITION,
     IndexKey,
     Record,
+    alias_partition,
     day_partition,
     epoch_us,
     event_json,
@@ -291,6 +293,17 @@ class RecordStore:
 
     def record_id_for_sid(self, sid: str) -> str | None:
         value = self._point(sid_partition(sid), SID_ROW, "record_id")
+        return str(value) if value else None
+
+    def link_alias(self, alias: str, record_id: str) -> None:
+        """Let `alias` find `record_id` on reads. Not a claim: a record later stored under `alias` itself wins."""
+        from azure.data.tables import UpdateMode
+
+        entity = {"PartitionKey": alias_partition(alias), "RowKey": ALIAS_ROW, "record_id": record_id}
+        self.records.upsert_entity(entity, mode=UpdateMode.REPLACE, **self.options)
+
+    def record_id_for_alias(self, alias: str) -> str | None:
+        value = self._point(alias_partition(alias), ALIAS_ROW, "record_id")
         return str(value) if value else None
 
     def remember_fingerprint(self, raw: bytes, record_id: str) -> None:

@@ -164,8 +164,31 @@ def _mask_digits(digits: str) -> str:
     return digits[:shown] + "***" + digits[-shown:]
 
 
+# Identifiers whose digits are not phone numbers: a uuid, a hyphenated [0-9a-f-] or word id with a letter in it
+# (`order-12345678`, `t-1234567890abcdef`), and the value of an `id=` / `_id=` / `Id=` field.
+IDENTIFIER = re.compile(
+    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+    r"|(?<![0-9A-Za-z_+-])(?=[0-9A-Za-z_-]*[A-Za-z])[0-9A-Za-z_]+(?:-[0-9A-Za-z_]+)+"
+    r"|(?<=[Ii]d=)[^\s&,;'\"]+"
+)
+
+
+def identifier_spans(text: str) -> list[tuple[int, int]]:
+    """Where `text` holds identifiers (whose digits stay readable in logs)."""
+    return [match.span() for match in IDENTIFIER.finditer(text)]
+
+
+def _outside(spans: list[tuple[int, int]], match: re.Match[str]) -> bool:
+    start, end = match.span()
+    return not any(low <= start and end <= high for low, high in spans)
+
+
 def mask_in_text(text: str) -> str:
-    return _NUMBER_IN_TEXT.sub(lambda m: _mask_digits(m.group(0)), SEPARATED_NUMBER.sub(_mask_separated, text))
+    """Phone numbers in `text` masked; digits inside identifiers (uuids, `order-12345678`, `id=…`) left alone."""
+    spans = identifier_spans(text)
+    text = SEPARATED_NUMBER.sub(lambda m: _mask_separated(m) if _outside(spans, m) else m.group(0), text)
+    spans = identifier_spans(text)
+    return _NUMBER_IN_TEXT.sub(lambda m: _mask_digits(m.group(0)) if _outside(spans, m) else m.group(0), text)
 
 
 def _mask_separated(match: re.Match[str]) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import threading
 import time
+from urllib.parse import urlsplit
 
 import azure.functions as func
 import pytest
@@ -17,7 +19,8 @@ from tests.support import XML_DECLARATION as DECL
 from tools.devhost.host import LocalHost
 from tools.devhost.hostconfig import HostConfig, timespan_seconds
 from tools.devhost.index import route_pattern
-from tools.devhost.queues import create_if_missing
+from tools.devhost.queues import UndecodableMessage, create_if_missing, decode
+from tools.devhost.server import host_headers, host_params
 from tools.localmachine import PROJECT_ROOT, free_port
 
 
@@ -82,7 +85,9 @@ def test_a_non_ascii_or_odd_function_key_is_401_not_a_dropped_connection(served:
 
 
 def test_declared_methods_and_unknown_routes(served: LocalHost) -> None:
-    assert requests.get(f"{served.base_url}/voice/incoming", timeout=10).status_code == 405
+    # The Functions host answers a method the function does not declare with 404 and an empty body.
+    undeclared = requests.get(f"{served.base_url}/voice/incoming", timeout=10)
+    assert (undeclared.status_code, undeclared.content) == (404, b"")
     assert requests.post(f"{served.base_url}/nope", timeout=10).status_code == 404
     assert requests.get(f"http://127.0.0.1:{served.port}/elsewhere", timeout=10).status_code == 404
 
@@ -155,3 +160,78 @@ def test_queue_trigger_semantics(azurite: str) -> None:
     assert sorted(poison) == sorted([base64.b64encode(b"fail").decode(), "not base64 at all!"])
     assert [count for text, count in seen if text == "fail"] == [1, 2, 3]
     assert [count for text, count in seen if text == "flaky"] == [1, 2]
+
+
+def _echo_app() -> func.FunctionApp:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="echo", methods=["GET"])
+    def echo(req: func.HttpRequest) -> func.HttpResponse:
+        body = {"params": dict(req.params), "tag": req.headers.get("x-tag")}
+        return func.HttpResponse(json.dumps(body), mimetype="application/json")
+
+    @app.route(route="text", methods=["GET"])
+    def text(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("hi", mimetype="text/plain")
+
+    return app
+
+
+def test_query_and_headers_are_mapped_as_the_functions_host_does() -> None:
+    # The Functions host drops empty query values, joins repeated keys with "," in req.params,
+    # and joins repeated request headers with ", ".
+    with LocalHost(_echo_app(), port=free_port(), queues=False) as host:
+        response = requests.get(f"{host.base_url}/echo?a=1&a=2&empty=&b=x", timeout=10)
+        assert response.json()["params"] == {"a": "1,2", "b": "x"}
+    assert host_params("a=1&a=2&empty=&b=x") == {"a": "1,2", "b": "x"}
+    assert host_headers([("X-Tag", "one"), ("x-tag", "two"), ("Host", "h")]) == {"X-Tag": "one, two", "Host": "h"}
+
+
+def test_repeated_headers_over_http_are_joined() -> None:
+    with LocalHost(_echo_app(), port=free_port(), queues=False) as host:
+        connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+        connection.putrequest("GET", urlsplit(host.base_url).path + "/echo")
+        connection.putheader("X-Tag", "one")
+        connection.putheader("X-Tag", "two")
+        connection.endheaders()
+        answer = connection.getresponse()
+        assert json.loads(answer.read())["tag"] == "one, two"
+        connection.close()
+
+
+def test_json_responses_carry_no_charset_as_under_the_real_worker() -> None:
+    with LocalHost(_echo_app(), port=free_port(), queues=False) as host:
+        assert requests.get(f"{host.base_url}/echo", timeout=10).headers["Content-Type"] == "application/json"
+        assert requests.get(f"{host.base_url}/text", timeout=10).headers["Content-Type"].startswith("text/plain")
+
+
+def test_base64_with_planted_line_breaks_decodes_like_convert_frombase64string() -> None:
+    # .NET Convert.FromBase64String ignores spaces, tabs, CR and LF anywhere in the text.
+    raw = json.dumps({"id": "order-1", "text": "x" * 120}).encode()
+    wrapped = base64.encodebytes(raw).decode()  # 76-column lines, as coreutils base64 without -w0
+    assert "\n" in wrapped
+    planted = " " + wrapped.replace("A", "A\r\n", 1).replace("B", "\tB", 1)
+    assert decode(wrapped, "base64") == raw
+    assert decode(planted, "base64") == raw
+    with pytest.raises(UndecodableMessage):
+        decode("not base64 at all!", "base64")
+
+
+def test_queue_body_is_a_utf8_string_with_invalid_bytes_replaced_and_bad_base64_is_poisoned_at_once(
+    azurite: str,
+) -> None:
+    # The host hands the function a UTF-8 string (invalid bytes replaced) and moves a message
+    # that is not base64 to <queue>-poison on its first receive, without calling the function.
+    seen: list[tuple[str, int]] = []
+    done = threading.Event()
+    overrides = {"visibility_timeout": 0.0, "max_dequeue_count": 3, "max_polling_interval": 0.2}
+    with LocalHost(_queue_app(seen, done), port=free_port(), queues=True, config_overrides=overrides):
+        create_if_missing(queue_client("results"))
+        raw_client = queue_client("work", base64=False)
+        raw_client.send_message(base64.b64encode(b"caf\xe9 ok").decode())
+        raw_client.send_message("still not base64!")
+        results = _drain(queue_client("results", base64=False), expect=1)
+        poison = _drain(queue_client("work-poison", base64=False), expect=1)
+    assert [base64.b64decode(r).decode() for r in results] == ["done:caf\ufffd ok"]
+    assert poison == ["still not base64!"]
+    assert [text for text, _ in seen] == ["caf\ufffd ok"]

@@ -387,3 +387,21 @@ def test_sms_params_carry_every_option_and_count_the_workers_attempts_on() -> No
     assert sms_params(located, None)["persistent_action"] == ["geo:1,2|HQ"]
     assert located.summary()["persistent_action"] == ["geo:1,2|HQ"]
     assert (located.channel, located.number) == ("whatsapp", "+15558675310")
+
+
+def test_event_grid_and_cloudevents_envelopes_are_refused_naming_the_envelope() -> None:
+    from cloudevents.v1.http import CloudEvent, to_structured
+
+    from switchboard.outbound.contract import Rejection, parse
+
+    request = {"type": "sms", "to": "+15558675310", "body": "hi"}
+    _, structured = to_structured(CloudEvent({"type": "com.example.sms", "source": "/orders"}, request))
+    event_grid = {
+        "id": "evt-1", "eventType": "Example.Sms", "subject": "orders/1", "dataVersion": "1.0",
+        "eventTime": "2026-12-07T09:00:00Z", "data": request,
+    }  # fmt: skip
+    for body, named in ((structured, "CloudEvents 1.0 envelope"), (json.dumps(event_grid).encode(), "Event Grid")):
+        result = parse(body, default_id="queue-message-1")
+        assert isinstance(result, Rejection)
+        assert named in result.reason
+        assert result.id == "queue-message-1"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 
 from azure.core.exceptions import ResourceExistsError
 
 from switchboard.adapters.storage import queue_client
 from switchboard.functions import outbound
+from switchboard.outbound.undecodable import producer_id
 from switchboard.settings import get_settings
 from tests.support import function
 
@@ -31,3 +33,30 @@ def test_the_sweep_tolerates_a_missing_queue_and_says_so_once(app, azurite: str,
             queue.create_queue()
     queue.send_message("not base64 {")
     assert len(outbound.sweep_undecodable(get_settings())) == 1  # once it exists, the sweep works as before
+
+
+def test_an_undecodable_message_is_found_under_its_own_id_and_a_corrected_resend_still_sends(
+    app, twilio, monkeypatch
+) -> None:
+    from tests.outbound.conftest import deliver, get_record, new_id
+
+    given = new_id()
+    message = {"id": given, "type": "sms", "to": "+15558675310", "body": "hello"}
+    queue = queue_client(outbound.UNDECODABLE_QUEUE, base64=False)
+    with contextlib.suppress(ResourceExistsError):
+        queue.create_queue()
+    queue.send_message(json.dumps(message))  # plain text: a producer that forgot base64
+    swept = outbound.sweep_undecodable(get_settings())
+    assert len(swept) == 1
+    assert swept[0].startswith("undecodable-")
+    status, found = get_record(app, given)  # the alias: the id the producer knows
+    assert status == 200, found
+    assert (found["id"], found["status"]) == (swept[0], "dead_lettered")
+    # An alias is not a claim: the corrected (base64) resend with the same id is sent, and then it is what the id reads.
+    deliver(app, message)
+    status, resent = get_record(app, given)
+    assert status == 200
+    assert resent["id"] == given
+    assert resent["status"] != "dead_lettered", resent
+    assert producer_id("not json {") is None
+    assert producer_id('{"id": "bad id!"}') is None

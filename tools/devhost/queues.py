@@ -1,7 +1,10 @@
 """Queue side of the local host: polls Azurite with the Functions host's queue-trigger semantics.
 
-- Messages are base64-decoded (host.json `messageEncoding`, default base64); one that
-  cannot be decoded fails like a function error, as in the real host.
+- Messages are base64-decoded (host.json `messageEncoding`, default base64) as .NET's
+  `Convert.FromBase64String` does: spaces, tabs, CR and LF are ignored, so line-wrapped
+  base64 is delivered. One that cannot be decoded goes to `<queue>-poison` on its first
+  receive, as in the real host.
+- The body reaches the function as the host passes it: a UTF-8 string, invalid bytes replaced.
 - A failed message becomes visible again after `visibilityTimeout`; once its dequeue
   count reaches `maxDequeueCount` it is moved, as it was, to `<queue>-poison`.
 - Up to `batchSize` messages are fetched and run at once; the next fetch happens
@@ -41,7 +44,9 @@ def decode(text: str, encoding: str) -> bytes:
     if encoding != "base64":
         return text.encode("utf-8")
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        # Convert.FromBase64String skips whitespace (space, tab, CR, LF) anywhere in the input.
+        stripped = text.translate({ord(c): None for c in " \t\r\n"})
+        return base64.b64decode(stripped.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raise UndecodableMessage("The input is not a valid Base-64 string") from None
 
@@ -118,10 +123,14 @@ class QueueListener:
             # A message that crashed its worker past the limit goes straight to poison.
             return self._to_poison(message, "dequeue count over maxDequeueCount")
         try:
-            body = decode(message.content, self.config.message_encoding)
+            raw = decode(message.content, self.config.message_encoding)
+        except UndecodableMessage as error:
+            # The host moves a message it cannot decode to poison at once, without calling the function.
+            return self._to_poison(message, str(error))
+        try:
             trigger = FunctionsQueueMessage(
                 id=message.id,
-                body=body,
+                body=raw.decode("utf-8", errors="replace"),
                 dequeue_count=dequeue_count,
                 pop_receipt=message.pop_receipt,
                 insertion_time=_as_datetime(message.inserted_on),

@@ -21,6 +21,36 @@ log = logging.getLogger("tools.devhost")
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
 
+def host_params(query: str) -> dict[str, str]:
+    """`req.params` as the Functions host builds it: empty values dropped, repeated keys joined with ","."""
+    joined: dict[str, list[str]] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if value:
+            joined.setdefault(key, []).append(value)
+    return {key: ",".join(values) for key, values in joined.items()}
+
+
+def host_headers(items: Any) -> dict[str, str]:
+    """Request headers as the Functions host passes them: repeated headers joined with ", "."""
+    joined: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    for key, value in items:
+        names.setdefault(key.lower(), key)
+        joined.setdefault(key.lower(), []).append(value)
+    return {names[lower]: ", ".join(values) for lower, values in joined.items()}
+
+
+def response_headers(response: func.HttpResponse) -> dict[str, str]:
+    """Response headers as the real worker sends them: `application/json` carries no charset."""
+    headers = dict(response.headers)
+    if "content-type" not in {key.lower() for key in headers} and response.mimetype:
+        headers["Content-Type"] = f"{response.mimetype}; charset={response.charset or 'utf-8'}"
+    for key, value in list(headers.items()):
+        if key.lower() == "content-type" and value.split(";")[0].strip().lower() == "application/json":
+            headers[key] = "application/json"
+    return headers
+
+
 class LocalHttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -74,8 +104,8 @@ class _Handler(BaseHTTPRequestHandler):
             if route_params is None:
                 continue
             if function.methods is not None and self.command not in function.methods:
-                return self._reply(405, b"Method Not Allowed")
-            query = dict(parse_qsl(parts.query, keep_blank_values=True))
+                return self._reply(404, b"", {})  # the Functions host: 404, empty body, for an undeclared method
+            query = host_params(parts.query)
             if function.needs_key and not self.server.has_key(query.get("code") or self.headers.get("x-functions-key")):
                 return self._reply(401, b"Unauthorized")
             return self._run(function, route_params, query, body)
@@ -99,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
         request = func.HttpRequest(
             method=self.command,
             url=f"http://{host}{self.path}",
-            headers=dict(self.headers.items()),
+            headers=host_headers(self.headers.items()),
             params=query,
             route_params=route_params,
             body=body,
@@ -114,14 +144,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(response, func.HttpResponse):
             log.error("Function %s returned %r, not an HttpResponse", function.name, type(response))
             return self._reply(500, b"")
-        headers = dict(response.headers)
-        if "content-type" not in {key.lower() for key in headers} and response.mimetype:
-            headers["Content-Type"] = f"{response.mimetype}; charset={response.charset or 'utf-8'}"
+        headers = response_headers(response)
         return self._reply(response.status_code, response.get_body() or b"", headers)
 
     def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        for key, value in (headers or {"Content-Type": "text/plain; charset=utf-8"}).items():
+        for key, value in (headers if headers is not None else {"Content-Type": "text/plain; charset=utf-8"}).items():
             if key.lower() not in ("content-length", "transfer-encoding", "connection"):
                 self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
