@@ -16,13 +16,14 @@ from typing import Any
 from cloudevents.v1.conversion import to_json
 from cloudevents.v1.http import CloudEvent, from_json
 
-from switchboard.records.model import record_partition
+from switchboard.records.lifecycle import CALL_TERMINAL, MESSAGE_TERMINAL, ranks
+from switchboard.records.model import Record, record_partition
 from switchboard.shared.reasons import reason_for
 
 SOURCE = "/switchboard"
 OUTBOX_PREFIX = "outbox:"
 SEQUENCE_DIGITS = 6
-FINAL_MESSAGE = ("delivered", "undelivered", "failed", "rejected", "sent", "read")
+FINAL_MESSAGE = ("delivered", "undelivered", "failed", "canceled", "rejected", "read")
 FINAL_CALL = ("completed", "busy", "no-answer", "failed", "canceled", "rejected")
 # Every `type` Switchboard publishes (documented in docs/events.md).
 TYPES = frozenset(
@@ -94,3 +95,20 @@ def parse_event(raw: bytes | str) -> dict[str, Any]:
 
 def event_id(raw: bytes | str) -> str:
     return str(json.loads(raw)["id"])
+
+
+def status_event_row(before: Record, after: Record, *, include_body: bool = True) -> dict[str, Any] | None:
+    """The outbox row for a record's change to a final status (None for any other change).
+
+    The sequence is the status's rank, which only rises for one record (delivered 5, read 6): a replay
+    writes the same row again, which the transaction refuses, so each change has one event.
+    """
+    kind = "call" if after.type == "call" else "message"
+    final = CALL_TERMINAL if kind == "call" else MESSAGE_TERMINAL - {"received"}
+    if after.status == before.status or after.status not in final:
+        return None
+    sequence = ranks(after.type).get(after.status, 0)
+    subject = after.to if after.direction == "outbound" else after.from_
+    event = cloud_event(after.id, kind, after.status, after.to_json(), subject=subject, sequence=sequence,
+                        time=after.updated_at, include_body=include_body)  # fmt: skip
+    return outbox_entity(after.id, sequence, event)

@@ -110,3 +110,20 @@ def test_error_codes_have_reasons_and_remedies() -> None:
     assert reason_for(30034) == reason_for("30034")
     assert reason_for("12345") is None
     assert reason_for(None) is None
+
+
+def test_a_final_status_callback_writes_one_outbox_event_with_the_change(twin_store: RecordStore) -> None:
+    from switchboard.records.callbacks import record_status_callback
+
+    record = Record(id="r9", type="sms", direction="outbound", status="queued", created_at=iso(NOW),
+                    updated_at=iso(NOW), to="+15558670601", sid="SM" + "a" * 32)  # fmt: skip
+    assert twin_store.insert(record) is not None
+    base = {"MessageSid": "SM" + "a" * 32, "AccountSid": "AC" + "0" * 32}
+    for status in ("sent", "delivered", "delivered", "read"):
+        record_status_callback(twin_store, "sms", base | {"MessageStatus": status}, "r9", NOW)
+    partition = twin_store.records.query_entities("PartitionKey eq @pk", parameters={"pk": record_partition("r9")})
+    rows = [e for e in partition if str(e["RowKey"]).startswith("outbox:")]
+    events = [parse_event(row["event"]) for row in rows]
+    assert [e["id"] for e in events] == ["r9:delivered", "r9:read"]
+    assert [int(e["sequence"]) for e in events] == sorted(int(e["sequence"]) for e in events)
+    assert events[0]["type"] == "switchboard.message.delivered"
