@@ -266,7 +266,7 @@ def record_inbound_message(store: RecordStore, params: Mapping[str, str], now: d
     )  # fmt: skip
     sender = number_part(address) or address  # the opt-out is the number's, whatever the channel
     event = event_entity(sid, "incoming", status="received", sid=sid, params=params, now=now)
-    keyword = opt_keyword(body)
+    keyword = opt_keyword(body, params.get("OptOutType"))
     if not sender or keyword not in ("stop", "start"):
         store.claim(record, event)
         return sid

@@ -127,3 +127,23 @@ def test_a_final_status_callback_writes_one_outbox_event_with_the_change(twin_st
     assert [e["id"] for e in events] == ["r9:delivered", "r9:read"]
     assert [int(e["sequence"]) for e in events] == sorted(int(e["sequence"]) for e in events)
     assert events[0]["type"] == "switchboard.message.delivered"
+
+
+def test_twilios_opt_out_type_is_authoritative_over_the_word_list(twin_store: RecordStore) -> None:
+    from switchboard.records.callbacks import record_inbound_message
+    from switchboard.records.keywords import opt_keyword
+
+    assert opt_keyword("ARRET") is None
+    assert opt_keyword("ARRET", "STOP") == "stop"
+    assert opt_keyword("STOP", "HELP") == "help"
+    assert opt_keyword("hello", "START") == "start"
+    assert opt_keyword("STOP", "") == "stop"
+    customer, ours = "+15558670601", "+15005550006"
+    base = {"From": customer, "To": ours, "AccountSid": "AC" + "0" * 32}
+    record_inbound_message(
+        twin_store, base | {"MessageSid": "SM" + "1" * 32, "Body": "ARRET", "OptOutType": "STOP"}, NOW
+    )
+    assert twin_store.is_opted_out(customer)
+    record_inbound_message(twin_store, base | {"MessageSid": "SM" + "2" * 32, "Body": "STOP", "OptOutType": ""}, NOW)
+    record_inbound_message(twin_store, base | {"MessageSid": "SM" + "3" * 32, "Body": "ok", "OptOutType": "START"}, NOW)
+    assert not twin_store.is_opted_out(customer)
