@@ -157,6 +157,7 @@ var queueNames = [
   'media-downloads' // copies of recordings and MMS media into Blob Storage (docs/data.md)
   'media-downloads-poison' // copies that failed maxDequeueCount times: noted on the record, Twilio's copy kept
   'media-downloads-poison-poison' // where the host moves a poison copy whose noting itself kept failing
+  'events' // CloudEvents for the apps Switchboard serves (docs/events.md; EVENTS_QUEUE)
 ]
 var tableNames = [
   'records'

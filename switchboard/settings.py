@@ -11,11 +11,13 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 
 from switchboard.policies.destinations import DestinationPolicy
 from switchboard.policies.dialpolicy import DialPolicy
 from switchboard.policies.hours import BusinessHours
+from switchboard.policies.suppression import SuppressionConfigError, parse_suppress_on_errors
 from switchboard.shared.phones import DEFAULT_COUNTRY, is_alpha_sender, is_country, to_e164
 from switchboard.shared.urls import is_http_url
 
@@ -93,6 +95,11 @@ class Settings:
     reconcile_after_minutes: float = 30.0
     reconcile_max_per_run: int = 200
     reconcile_per_second: float = 5.0
+    # Events (issue 24): CloudEvents to a Storage queue and, when set, an Event Grid topic.
+    events_queue: str = "events"
+    event_grid_topic_endpoint: str | None = None
+    events_include_body: bool = True
+    suppress_on_errors: Mapping[str, timedelta] = field(default_factory=lambda: parse_suppress_on_errors(None))
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -169,6 +176,10 @@ class Settings:
             reconcile_after_minutes=_number(env, "RECONCILE_AFTER_MINUTES", default=30, high=7 * 24 * 60),
             reconcile_max_per_run=_int(env, "RECONCILE_MAX_PER_RUN", default=200, low=1, high=10_000),
             reconcile_per_second=_number(env, "RECONCILE_PER_SECOND", default=5, high=100),
+            events_queue=_events_queue(env),
+            event_grid_topic_endpoint=_event_grid_endpoint(env),
+            events_include_body=_bool(env, "EVENTS_INCLUDE_BODY", default=True),
+            suppress_on_errors=_suppress_on_errors(env),
         )
 
 
@@ -445,3 +456,31 @@ def _container(env: Mapping[str, str], name: str, *, default: str) -> str:
             f"App setting {name} must be a blob container name: 3-63 lowercase letters, digits and single hyphens"
         )
     return value
+
+
+def _events_queue(env: Mapping[str, str]) -> str:
+    queue = _optional(env, "EVENTS_QUEUE") or "events"
+    if not re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]", queue):
+        raise SettingsError("App setting EVENTS_QUEUE must be a queue name: 3-63 lowercase letters, digits and hyphens")
+    return queue
+
+
+def _event_grid_endpoint(env: Mapping[str, str]) -> str | None:
+    from urllib.parse import urlsplit
+
+    endpoint = _optional(env, "EVENT_GRID_TOPIC_ENDPOINT")
+    if endpoint is not None:
+        parts = urlsplit(endpoint)
+        if parts.scheme != "https" or not parts.hostname:
+            raise SettingsError(
+                "App setting EVENT_GRID_TOPIC_ENDPOINT must be an https URL, "
+                "e.g. https://mytopic.westeurope-1.eventgrid.azure.net/api/events"
+            )
+    return endpoint
+
+
+def _suppress_on_errors(env: Mapping[str, str]) -> dict[str, timedelta]:
+    try:
+        return parse_suppress_on_errors(_optional(env, "SUPPRESS_ON_ERRORS"))
+    except SuppressionConfigError as error:
+        raise SettingsError(f"App setting {error}") from None

@@ -67,6 +67,9 @@ def _no_queue(body: str, delay_seconds: int) -> str:
     raise RuntimeError("this worker has no queue to put a message back on")
 
 
+UNSUBSCRIBED = "21610"  # Twilio: the recipient texted STOP; later requests are rejected opted_out
+
+
 @dataclass
 class Deps:
     settings: Settings
@@ -303,6 +306,8 @@ def handle_failure(
 ) -> Record:
     if failure.kind == "permanent":
         log.warning("Twilio refused %s %s: %s %s", request.type, request.id, failure.code, failure.message)
+        if request.type == "sms" and str(failure.code) == UNSUBSCRIBED:  # issue 24: Twilio's opt-out is ours too
+            deps.store.set_opt_out(request.number, True, keyword=UNSUBSCRIBED, via=None, now=deps.now())
         return finish(
             deps, request.id, lc.FAILED, error_code=failure.code, error_message=failure.message, event="failed"
         )

@@ -17,6 +17,7 @@ from switchboard.records import lifecycle as lc
 from switchboard.records.ids import ID_PATTERN
 from switchboard.records.keywords import opt_keyword
 from switchboard.records.model import Record, iso
+from switchboard.records.outbox import status_event_row
 from switchboard.records.store import (
     UPDATE_ATTEMPTS,
     RecordConflict,
@@ -157,7 +158,8 @@ def _land(
             if changed is None:
                 fresh = store.append(*rows)
             else:
-                store.commit(changed, *rows)
+                outbox = status_event_row(record, changed)  # issue 24: the event rides in the same transaction
+                store.commit(changed, *rows, *((outbox,) if outbox else ()))
                 fresh = True
                 if record.sid is None:
                     store.link_sid(update.sid, record.id)
@@ -264,7 +266,7 @@ def record_inbound_message(store: RecordStore, params: Mapping[str, str], now: d
     )  # fmt: skip
     sender = number_part(address) or address  # the opt-out is the number's, whatever the channel
     event = event_entity(sid, "incoming", status="received", sid=sid, params=params, now=now)
-    keyword = opt_keyword(body)
+    keyword = opt_keyword(body, params.get("OptOutType"))
     if not sender or keyword not in ("stop", "start"):
         store.claim(record, event)
         return sid

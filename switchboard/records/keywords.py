@@ -13,8 +13,15 @@ START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 
 
-def opt_keyword(body: str | None) -> Literal["stop", "start", "help"] | None:
-    """The keyword a whole message is, ignoring case, surrounding space and trailing punctuation."""
+def opt_keyword(body: str | None, opt_out_type: str | None = None) -> Literal["stop", "start", "help"] | None:
+    """The keyword a whole message is, ignoring case, surrounding space and trailing punctuation.
+
+    Twilio's own verdict, the webhook's `OptOutType` (STOP, START, HELP: Advanced Opt-Out, any language,
+    e.g. "ARRET"), is authoritative over the word list when present (issue 24).
+    """
+    verdict = (opt_out_type or "").strip().upper()
+    if verdict in ("STOP", "START", "HELP"):
+        return "stop" if verdict == "STOP" else "start" if verdict == "START" else "help"
     word = (body or "").strip().rstrip(".!").strip().upper()
     if word in STOP_WORDS:
         return "stop"
