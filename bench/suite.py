@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, e2e, machine, outbound, plot, report, tls, webhooks
+from bench import coldstart, e2e, machine, outbound, pacing, plot, report, tls, webhooks
 from bench.payloads import APP_ENV
 from bench.twilio_server import TwilioProcess
 from tools.localmachine import PROJECT_ROOT, Azurite
@@ -24,12 +24,14 @@ SIZES: dict[str, dict[str, Any]] = {
         "webhooks": {"calls": 20_000, "shipped_every": 40},
         "outbound": {"sizes": [100, 250, 600], "tls_sizes": [300]},
         "e2e": {"sizes": [500, 2_000]},
+        "pacing": {"rate": 2, "messages": 90, "hosts": 3},
     },
     "quick": {
         "coldstart": {"runs": 2, "first_call_repeats": 1, "source_runs": 1},
         "webhooks": {"calls": 50, "shipped_every": 1},
         "outbound": {"sizes": [10, 20], "tls_sizes": [10]},
         "e2e": {"sizes": [10, 20]},
+        "pacing": {"rate": 5, "messages": 15, "hosts": 3},
     },
 }
 
@@ -227,6 +229,11 @@ def run(*, quick: bool, out: Path, only: list[str] | None = None) -> tuple[Path,
     if "e2e" in wanted:
         log("4. end-to-end throughput")
         _add(results, "e2e", run_e2e(sizes["e2e"]["sizes"], plan, worker_available))
+    if "pacing" in wanted:
+        log("6. pacing across hosts")
+        with azurite() as storage:  # a fresh Azurite: its own meter rows and queue
+            os.environ["AzureWebJobsStorage"] = storage.connection_string
+            _add(results, "pacing", pacing.measure(storage.connection_string, **sizes["pacing"], log=log))
     out.mkdir(parents=True, exist_ok=True)
     results["figures"] += scaling_figures(results["details"])
     results["sections_md"] = plot.sections(results, out)
