@@ -9,6 +9,8 @@ key, so the record in Table Storage is the lock:
    with an ETag-guarded update before Twilio is called, so again only one worker wins.
    An existing id whose stored content hash differs is an id conflict: never sent, recorded as an
    `id_conflict` event on the existing record, which keeps describing what Twilio was asked.
+2. Just before the create, the attempt leases its slot at the sender's pace (outbound/pacing.py); a slot
+   ahead puts the message back on the queue until then, the record `paced` (wait_for_slot).
 3. Twilio's answer decides: a SID is recorded; a 4xx (not 429) is `failed`; 429, 5xx and
    connection failures are `retrying` and raise, so the host retries after visibilityTimeout.
 4. No answer (read timeout, dropped connection): Twilio is asked what it has (same To and
@@ -17,8 +19,8 @@ key, so the record in Table Storage is the lock:
 5. A record found in `sending` by a redelivery means a worker died mid-attempt: after
    the same reconciliation it is adopted or marked `unknown`, never sent again.
 
-Round trips: an SMS costs one opt-out read and one insert before the Twilio POST; after it, the SID
-index row, one transaction that records the SID with the ETag the insert returned together with
+Round trips: an SMS costs one opt-out read, one insert and the pace meter's write before the Twilio POST;
+after it, the SID index row, one transaction that records the SID with the ETag the insert returned together with
 its `sent` event, and the number and day index rows. A call skips the opt-out read.
 
 A duplicate call is worse than a missed one: `unknown` is a final status a person can act on,
