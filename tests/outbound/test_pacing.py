@@ -102,3 +102,80 @@ def test_messages_from_different_senders_do_not_wait_for_each_other(app, twilio:
     for request_id in ids:
         deliver(app, {"type": "sms", "id": request_id, "to": TO, "from": own_sender(), "body": "hi"})
     assert [record(app, request_id)["status"] for request_id in ids] == ["queued"] * 3
+
+
+def test_a_busy_meter_puts_the_message_back_without_a_slot_and_it_goes_later(
+    app, twilio: TwilioEmulator, configure, azurite: str
+) -> None:
+    import dataclasses
+    import json
+
+    from switchboard.functions.outbound import deps
+    from switchboard.outbound.worker import handle_message
+    from switchboard.settings import get_settings
+
+    configure(OUTBOUND_MESSAGES_PER_SECOND="1")
+    request_id, sender = new_id(), own_sender()
+    body = json.dumps({"type": "sms", "id": request_id, "to": TO, "from": sender, "body": "busy"}).encode()
+    never_wins = host_meter(azurite)
+    never_wins.attempts = 0  # as if other hosts won every race for the row
+    handle_message(uuid.uuid4().hex, body, 1, dataclasses.replace(deps(get_settings()), pace=never_wins.claim))
+    waiting = record(app, request_id)
+    assert (waiting["status"], waiting["attempts"]) == ("paced", 0)
+    [event] = waiting["events"]
+    assert "pace meter was busy" in event["detail"]
+    assert twilio.attempts("messages") == []
+    redeliver(app, request_id)  # the app's own meter: the slot is free
+    assert record(app, request_id)["status"] == "queued"
+
+
+def test_a_slot_is_held_for_one_attempt_only_a_retry_leases_a_new_one(
+    app, twilio: TwilioEmulator, configure, azurite: str
+) -> None:
+    from azure.data.tables import TableClient
+
+    from switchboard.policies.pacing import meter_key
+
+    configure(OUTBOUND_MESSAGES_PER_SECOND="1")
+    sender = own_sender()
+    first, second = new_id(), new_id()
+    deliver(app, {"type": "sms", "id": first, "to": TO, "from": sender, "body": "one"})
+    deliver(app, {"type": "sms", "id": second, "to": TO, "from": sender, "body": "two"})
+    from switchboard.functions.glue_records import store_for
+    from switchboard.settings import get_settings
+
+    stored = store_for(get_settings()).get(second)
+    assert stored is not None
+    assert stored.pace_slot is not None
+    held = parse_iso(stored.pace_slot)
+    twilio.faults.add("messages", status=429, times=1)
+    redeliver(app, second)  # its slot: the create is tried, and Twilio answers 429
+    assert record(app, second)["status"] == "retrying"
+    redeliver(app, second)
+    body = record(app, second)
+    assert (body["status"], body["attempts"]) == ("queued", 2)
+    assert [event["kind"] for event in body["events"]] == ["paced", "retry_scheduled", "sent"]
+    # Three slots leased in all: the retry (a second after the 429) did not reuse the one its first attempt held,
+    # which would have left the row one interval after that slot.
+    row = TableClient.from_connection_string(azurite, TABLE).get_entity(meter_key("message", sender), "meter")
+    assert row["NextFree"] >= held.timestamp() + 2 - 0.01
+
+
+def test_messages_are_metered_per_sender_and_calls_per_account() -> None:
+    from switchboard.outbound.contract import validate
+    from switchboard.outbound.pacing import meter_for
+    from switchboard.settings import Settings
+
+    settings = Settings.from_env({
+        "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "token", "OUTBOUND_MESSAGES_PER_SECOND": "0.5",
+        "OUTBOUND_CALLS_PER_SECOND": "4",
+    })  # fmt: skip
+    sms = validate({"type": "sms", "to": TO, "from": "+15005550006", "body": "hi"}, default_id="a")
+    service = validate(
+        {"type": "sms", "to": TO, "messaging_service_sid": "MG" + "2" * 32, "body": "hi"}, default_id="b"
+    )
+    call = validate({"type": "call", "to": TO, "from": "+15005550006", "say": "hi"}, default_id="c")
+    assert meter_for(sms, settings)[:2] == ("message:+15005550006", 2.0)
+    assert "from +1500***0006" in meter_for(sms, settings)[2]
+    assert meter_for(service, settings)[:2] == ("message:MG" + "2" * 32, 2.0)
+    assert meter_for(call, settings)[:2] == ("call:AC" + "1" * 32, 0.25)
