@@ -102,6 +102,13 @@ class Settings:
     suppress_on_errors: Mapping[str, timedelta] = field(default_factory=lambda: parse_suppress_on_errors(None))
 
     @property
+    def tag_keys(self) -> tuple[bytes, ...]:
+        """The app's keys for tagged references (switchboard/shared/tags.py): make with the first, accept all."""
+        from switchboard.shared.tags import app_keys
+
+        return app_keys(self.erasure_audit_salt, self.auth_token, self.auth_token_secondary)
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in logs, responses or records."""
         values = (

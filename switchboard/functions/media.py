@@ -42,11 +42,12 @@ def voice_recording(request: WebhookRequest, settings: Settings) -> VoiceRespons
 
     from switchboard.media.blobs import enqueue_or_note
     from switchboard.media.callbacks import record_recording
-    from switchboard.outbound.twilio_params import REQUEST_ID_PARAM
+    from switchboard.outbound.twilio_params import RECORDING_STATUS_PATH, bound_request_id
     from switchboard.records.store import utcnow
 
     store = callback_store(settings)
-    job = record_recording(store, request.form.to_dict(), request.query.get(REQUEST_ID_PARAM), utcnow())
+    request_id = bound_request_id(request.query.get, RECORDING_STATUS_PATH, settings.tag_keys)
+    job = record_recording(store, request.form.to_dict(), request_id, utcnow())
     if job is not None:
         enqueue_or_note(store, [job])
     return VoiceResponse()

@@ -20,10 +20,19 @@ log = logging.getLogger("switchboard.media")
 
 
 def call_record_id(store: RecordStore, request_id: str | None, call_sid: str, now: datetime) -> str:
-    """The record of the call: by our request id, else by CallSid, else a new record for the call."""
-    if request_id and ID_PATTERN.fullmatch(request_id) and store.get(request_id) is not None:
-        return request_id
+    """The record of the call: by our (tag-checked) request id if that record is this call's, else by CallSid,
+    else a new record for the call.
+
+    A request id whose record holds another call's SID, or whose call SID another record holds, is
+    not this call's: the recording never lands on it (nor its blob in that record's folder).
+    """
     found = store.record_id_for_sid(call_sid)
+    if request_id and ID_PATTERN.fullmatch(request_id):
+        named = store.get(request_id)
+        if named is not None and named.sid in (None, call_sid) and found in (None, request_id):
+            return request_id
+        if named is not None:
+            log.warning("A recording callback named record %s, which is not call %s's: ignored", request_id, call_sid)
     if found is not None:
         return found
     record = Record(

@@ -288,7 +288,9 @@ def recheck(request: OutboundRequest, record: Record, deps: Deps, origin: Origin
 
 
 def attempt_send(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None = None) -> Record:
-    params = create_params(request, deps.settings.public_base_url, attempts=record.attempts)
+    params = create_params(
+        request, deps.settings.public_base_url, attempts=record.attempts, key=deps.settings.tag_keys[0]
+    )
     try:
         client = deps.client()
         resource = (client.calls if request.type == "call" else client.messages).create(**params)

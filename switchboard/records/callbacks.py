@@ -129,6 +129,14 @@ def record_status_callback(
     # The request id in the signed StatusCallback URL finds the record in one read; the SID index is
     # the fallback (callbacks configured elsewhere, and orphans).
     record = store.get(request_id) if request_id else None
+    if record is not None and record.sid is None:
+        # Linking a SID to a record needs the SID to be nobody else's: a callback for another record's call
+        # never relinks this one (a `retrying` request would be marked done and never placed).
+        owner = store.record_id_for_sid(update.sid)
+        if owner not in (None, record.id):
+            log.warning("A %s callback for %s named record %s, but another record holds that SID: not linked",
+                        kind, update.sid, record.id)  # fmt: skip
+            record = None
     if record is None:
         owner = store.record_id_for_sid(update.sid)
         record = store.get(owner) if owner else None
