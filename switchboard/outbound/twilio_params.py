@@ -39,7 +39,7 @@ def status_callback_url(public_base_url: str | None, path: str, request_id: str,
 
 
 def bound_request_id(query: Callable[[str], str | None], path: str, keys: tuple[bytes, ...]) -> str | None:
-    """The request id of a callback URL (`query`: its query's `get`) when its tag is the app's for this route, else None.
+    """The request id of a callback URL (`query`: its query's `get`) if its tag is the app's for this route, else None.
 
     Any TwiML on the account can point Twilio at `…?request_id=<someone else's id>`, and Twilio signs
     it: an untagged or wrongly tagged id is ignored (the callback is then found by its SID alone).
