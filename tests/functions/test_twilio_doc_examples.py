@@ -103,10 +103,14 @@ def test_forward_allowed_callers_forward_a_listed_caller(app) -> None:
     assert "<Number>+14155551212</Number>" in twimlet(app, url, {**CALL, "From": "+15105551212"})
 
 
-def test_forward_allowed_callers_match_from_or_to_and_refuse_others(app) -> None:
+def test_forward_allowed_callers_match_from_or_a_placed_calls_to_and_refuse_others(app) -> None:
     url = example(ALLOWED)
     # An outbound REST call to a listed number: From is our Twilio number, To is the allowed one.
-    assert "<Dial" in twimlet(app, url, {**CALL, "From": "+15005550006", "To": "+15105551212"})
+    placed = {**CALL, "From": "+15005550006", "To": "+15105551212", "Direction": "outbound-api"}
+    assert "<Dial" in twimlet(app, url, placed)
+    # On an inbound call To is the number dialled (a Voice SDK caller chooses it): it never counts.
+    assert "<Dial" not in twimlet(app, url, {**placed, "Direction": "inbound"})
+    assert "<Dial" not in twimlet(app, url, {**placed, "From": "client:alice"})
     assert twimlet(app, url, {**CALL, "From": "+14085551212"}) == (
         f"{DECL}<Response><Say>Sorry, you are calling from a restricted number. Good bye.</Say><Hangup /></Response>"
     )
@@ -138,8 +142,10 @@ def test_conference_moderators_example(app) -> None:
         "</Response>"
     )
     # A moderator dialled by an outbound call: From is our number, To the moderator's.
-    outbound = twimlet(app, url, {**CALL, "From": "+15005550006", "To": "+15558675309"})
-    assert 'startConferenceOnEnter="true"' in outbound
+    placed = {**CALL, "From": "+15005550006", "To": "+15558675309", "Direction": "outbound-api"}
+    assert 'startConferenceOnEnter="true"' in twimlet(app, url, placed)
+    # The same To on an inbound call (the number dialled, chosen by the caller) is no moderator.
+    assert 'startConferenceOnEnter="false"' in twimlet(app, url, {**placed, "Direction": "inbound"})
 
 
 def test_conference_music_example(app) -> None:

@@ -390,7 +390,8 @@ def test_sms_params_carry_every_option_and_count_the_workers_attempts_on() -> No
 
 
 def test_event_grid_and_cloudevents_envelopes_are_refused_naming_the_envelope() -> None:
-    from cloudevents.v1.http import CloudEvent, to_structured
+    from cloudevents.v1.conversion import to_structured
+    from cloudevents.v1.http import CloudEvent
 
     from switchboard.outbound.contract import Rejection, parse
 
