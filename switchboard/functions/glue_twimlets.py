@@ -51,10 +51,16 @@ _keys_lock = threading.Lock()
 class StorageVoicemailSink:
     """Implements `VoicemailSink` on the call's record and the outbound queue."""
 
-    def save_voicemail(self, event: VoicemailEvent) -> None:
+    def save_voicemail(self, event: VoicemailEvent) -> bool:
+        from switchboard.records.store import Finalised
+
         store = store_for(get_settings())
         now = utcnow()
-        record_id = store.record_id_for_sid(event.call_sid) or _claim_call(store, event, now)
+        try:
+            record_id = store.record_id_for_sid(event.call_sid) or _claim_call(store, event, now)
+        except Finalised:
+            log.info("voicemail %s: its call was erased; nothing stored, nothing sent", event.recording_sid)
+            return False
         changes = {
             "recording_url": event.recording_url,
             "recording_sid": event.recording_sid,
@@ -77,6 +83,7 @@ class StorageVoicemailSink:
             store.add_event(record_id, "voicemail", sid=event.recording_sid, detail=detail, now=now)
         if stage == "recording" and event.recording_url:
             _copy_to_blob(store, record_id, event)  # every time: the same blob, and a lost enqueue is made good
+        return True
 
     def notify_voicemail(self, number: str, event: VoicemailEvent) -> None:
         event = self._completed(event)

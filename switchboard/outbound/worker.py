@@ -43,7 +43,15 @@ from switchboard.outbound.twilio_params import create_params
 from switchboard.policies.destinations import refusal
 from switchboard.records import lifecycle as lc
 from switchboard.records.model import Record, iso, parse_iso
-from switchboard.records.store import RecordStore, StaleRecord, event_entity, marker_entity, utcnow
+from switchboard.records.store import (
+    Finalised,
+    RecordStore,
+    StaleRecord,
+    event_entity,
+    fingerprint,
+    marker_entity,
+    utcnow,
+)
 from switchboard.settings import Settings
 from switchboard.shared.phones import channel_of, mask
 from switchboard.shared.text import clip
@@ -143,15 +151,15 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
         body=request.body, request=json.dumps(request.summary()), queue_message_id=message_id, channel=request.channel,
         attempts=0 if opted_out else 1, attempt_started_at=None if opted_out else iso(now),
         first_attempt_at=None if opted_out else iso(now), reason="opted_out" if opted_out else None,
-        content_hash=digest,
+        content_hash=digest, fingerprint=None if request.id_given else fingerprint(body, deps.settings.fingerprint_key),
     )  # fmt: skip
     events = (
         [event_entity(request.id, "rejected", status=lc.REJECTED, detail="opted_out", now=now)] if opted_out else []
     )
     claimed = store.insert(fresh, *events)
     if claimed is not None:
-        if not request.id_given:
-            store.remember_fingerprint(body, request.id)
+        if fresh.fingerprint:
+            store.remember_fingerprint(fresh.fingerprint, request.id)
         try:
             if opted_out:
                 return claimed
@@ -161,6 +169,8 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
             store.index(claimed)  # after the send: a redelivery writes them if this run stops short
     existing = store.get(request.id)
     if existing is None:
+        if store.finalised(request.id):
+            raise Finalised(request.id)  # erased or past retention: a redelivery sends nothing again
         raise TransientSendError(f"record {request.id} vanished")
     store.index(existing)  # a run cut short before its index rows gets them now
     if conflicts(existing, request, digest):
@@ -219,11 +229,12 @@ def reject(rejection: Rejection, body: bytes, message_id: str, deps: Deps) -> Re
         id=rejection.id, type=kind, direction="outbound", status=lc.REJECTED, created_at=iso(now), updated_at=iso(now),
         to=rejection.to, from_=rejection.from_, reason=rejection.reason, raw=rejection.raw,
         queue_message_id=message_id, channel=channel_of(rejection.to) if kind == "sms" else None,
+        fingerprint=None if rejection.id_given else fingerprint(body, deps.settings.fingerprint_key),
     )  # fmt: skip
     stored, created = deps.store.claim(record)
     if created:
-        if not rejection.id_given:
-            deps.store.remember_fingerprint(body, rejection.id)
+        if record.fingerprint:
+            deps.store.remember_fingerprint(record.fingerprint, rejection.id)
         deps.store.add_event(rejection.id, "rejected", status=lc.REJECTED, detail=rejection.reason, now=now)
         log.warning("Rejected outbound message %s: %s", rejection.id, rejection.reason)
     return stored
@@ -597,7 +608,11 @@ def _status(resource: Any, kind: str) -> str:
 def handle_poison(message_id: str, body: bytes, deps: Deps) -> Record:
     """A message that failed maxDequeueCount times: give its record a final status, or create one."""
     parsed = _parse(message_id, body, deps)
-    record_id = parsed.id if parsed.id_given else deps.store.record_id_for_fingerprint(body)
+    record_id = (
+        parsed.id
+        if parsed.id_given
+        else deps.store.record_id_for_fingerprint(fingerprint(body, deps.settings.fingerprint_key))
+    )
     now = deps.now()
     if record_id is None or deps.store.get(record_id) is None:
         return _poison_without_record(parsed, record_id or message_id, body, message_id, deps)

@@ -23,12 +23,18 @@ TAG_PARAM = "tag"  # the query parameter (or message field) a tag travels in
 TAG_BYTES = 16  # 128 bits: no guessing, short in a URL
 TAG_LENGTH = 22  # base64url characters of TAG_BYTES, unpadded
 KEY_CONTEXT = b"switchboard reference tag v1"
+SALT_CONTEXT = b"switchboard erasure audit salt v1"
 FINGERPRINT_CONTEXT = b"switchboard fingerprint v1"
 
 
 def derive(secret: str, context: bytes) -> bytes:
     """A key for one use from one secret: HMAC-SHA256(secret, context)."""
     return hmac.new(secret.encode("utf-8"), context, hashlib.sha256).digest()
+
+
+def app_salt(salt: str | None, auth_token: str) -> str:
+    """ERASURE_AUDIT_SALT, else a salt derived from the auth token (secret, but it changes if the token rotates)."""
+    return salt or hmac.new(auth_token.encode("utf-8"), SALT_CONTEXT, hashlib.sha256).hexdigest()
 
 
 def app_keys(salt: str | None, auth_token: str, auth_token_secondary: str | None = None) -> tuple[bytes, ...]:
