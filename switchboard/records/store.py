@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("switchboard.records")
 
 UPDATE_ATTEMPTS = 8
+MAIL_PREFIX = "mail:"  # rows beside a record: a voicemail e-mail's content, named by its queue message
 DEDUPE_PREFIX = "dedupe:"  # rows beside a record's events: webhook deliveries already applied
 MAX_PARAMS_CHARS = 30_000  # one table property holds 64 KiB (32 K UTF-16 characters)
 IN_FLIGHT = 8  # round trips `concurrently` runs at once, per process
@@ -331,6 +332,25 @@ class RecordStore:
     def record_id_for_fingerprint(self, digest: str) -> str | None:
         value = self._point(fingerprint_partition(digest), FINGERPRINT_ROW, "record_id")
         return str(value) if value else None
+
+    # -- rows the internal queues name (a voicemail e-mail): the queue carries ids, the content lives here --------
+
+    def keep_mail(self, record_id: str, mail_id: str, fields: Mapping[str, str]) -> None:
+        """The e-mail `mail_id` beside its record: erased with it, and all a queue message can make the app send."""
+        from azure.data.tables import UpdateMode
+
+        entity = {"PartitionKey": record_partition(record_id), "RowKey": MAIL_PREFIX + mail_id, **fields}
+        self.records.upsert_entity(entity, mode=UpdateMode.REPLACE, **self.options)
+
+    def mail_of(self, record_id: str, mail_id: str) -> dict[str, str] | None:
+        """What `keep_mail` kept, or None (never written, or erased with its record)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = self.records.get_entity(record_partition(record_id), MAIL_PREFIX + mail_id, **self.options)
+        except ResourceNotFoundError:
+            return None
+        return {str(key): str(value) for key, value in entity.items() if key not in ("PartitionKey", "RowKey")}
 
     # -- tombstones ----------------------------------------------------------------------------------
 

@@ -192,7 +192,7 @@ def test_a_copy_that_cannot_be_queued_is_noted_on_the_record(store: RecordStore,
     assert dead != os.environ["AzureWebJobsStorage"]
     monkeypatch.setenv("AzureWebJobsStorage", dead)
     blobs.reset()
-    blobs.enqueue_or_note(store, [job])
+    blobs.enqueue_or_note(store, [job], b"k")
     [failed] = [e for e in partition_rows(store, f"r:{call}") if e.get("kind") == "copy_failed"]
     assert failed["sid"] == sid
     assert "could not queue the copy" in failed["detail"]
