@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,7 +41,7 @@ from switchboard.outbound.contract import RAW_LIMIT, Allowed, OutboundRequest, R
 from switchboard.outbound.deferral import Budget, is_stale_copy, parse_retry_after, plan_retry, requeue_body
 from switchboard.outbound.outcome import Failure, classify
 from switchboard.outbound.twilio_params import create_params
-from switchboard.policies.destinations import refusal
+from switchboard.policies.destinations import refusal, text_recipients
 from switchboard.records import lifecycle as lc
 from switchboard.records.model import Record, iso, parse_iso
 from switchboard.records.store import (
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from twilio.rest import Client
 
 log = logging.getLogger("switchboard.outbound")
+_TEXTING = re.compile(r"<\s*(?:[\w.-]+:)?(?:sms|message)\b", re.IGNORECASE)  # a call's TwiML that may text
 
 # Twilio stamps resources to the second, and clocks differ a little.
 RECONCILE_SKEW = timedelta(seconds=15)
@@ -126,6 +128,18 @@ def content_hash(request: OutboundRequest) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def opted_out_recipient(request: OutboundRequest, store: RecordStore) -> str | None:
+    """The number an SMS would text, or a call's inline `<Sms>`/`<Message>` would, that opted out; else None.
+
+    An SMS costs one opt-out read; a call only when its inline TwiML texts someone.
+    """
+    if request.type == "sms":
+        return request.number if store.is_opted_out(request.number) else None
+    if request.twiml is None or not _TEXTING.search(request.twiml):
+        return None
+    return next((n for n in text_recipients(request.twiml, request.number) if store.is_opted_out(n)), None)
+
+
 def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps) -> Record:
     """Process one message from the `outbound` queue. Raises TransientSendError to be retried."""
     parsed = _parse(message_id, body, deps)
@@ -138,7 +152,7 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
         return reject(_refused(request, refused, body), body, message_id, deps)
     store = deps.store
     digest = content_hash(request)
-    opted_out = request.type == "sms" and store.is_opted_out(request.number)
+    opted_out = opted_out_recipient(request, store) is not None
     if not opted_out:
         # Build the client and its resource (the SDK imports them lazily, ~150 ms cold) before the
         # record says `sending`: a crash meanwhile would leave an attempt that never left as unknown.
@@ -245,13 +259,15 @@ def deliver(request: OutboundRequest, deps: Deps, origin: Origin | None = None) 
     for _ in range(MAX_DECISIONS):
         record = store.get(request.id)
         if record is None:
+            if store.finalised(request.id):
+                raise Finalised(request.id)  # erased while it waited: nothing is sent
             raise TransientSendError(f"record {request.id} vanished")
         # Sent, or final: nothing to do, ever. Or a copy of a message that waits in another queue message.
         if not lc.worker_may_send(record.status, record.sid) or stale_copy(record, origin, deps.now()):
             return record
         if record.status == lc.SENDING:
             return resume_interrupted(request, record, deps)
-        if request.type == "sms" and store.is_opted_out(request.number):
+        if opted_out_recipient(request, store) is not None:
             return finish(deps, request.id, lc.REJECTED, reason="opted_out", event="rejected")
         if record.recheck:
             settled = recheck(request, record, deps, origin)

@@ -52,3 +52,30 @@ def test_a_fingerprint_goes_with_its_record(app, twilio) -> None:
     assert record(app, message_id)["status"] in ("queued", "sent")
     _erase(app, CUSTOMER)
     assert store.record_id_for_fingerprint(digest) is None
+
+
+def test_a_calls_inline_sms_obeys_the_opt_out(app, twilio) -> None:
+    """Issue 20 point 7: a call's inline `<Sms to=…>` (or `<Message>`) bypassed the app-wide opt-out."""
+    from datetime import datetime, timezone
+
+    from switchboard.functions.glue_records import store_for
+    from switchboard.settings import get_settings
+    from tests.outbound.conftest import deliver, new_id, record
+    from tests.support import PHONE_NUMBER
+
+    opted = "+15558670579"
+    store_for(get_settings()).set_opt_out(opted, True, keyword="STOP", via=PHONE_NUMBER, now=datetime.now(timezone.utc))
+    for twiml in (
+        f'<Response><Say>Hi</Say><Sms to="{opted}">You are subscribed</Sms></Response>',
+        f'<Response><Message to="{opted}">Hello</Message></Response>',
+        "<Response><Sms>Hello</Sms></Response>",  # no `to`: the call's own party
+    ):
+        request_id = new_id()
+        to = opted if "<Sms>Hello" in twiml else CUSTOMER
+        deliver(app, {"type": "call", "id": request_id, "to": to, "twiml": twiml})
+        stored = record(app, request_id)
+        assert (stored["status"], stored["reason"]) == ("rejected", "opted_out"), twiml
+    assert twilio.created("calls") == []
+    plain = new_id()
+    deliver(app, {"type": "call", "id": plain, "to": opted, "say": "A call without texts is not an SMS"})
+    assert len(twilio.created("calls")) == 1
