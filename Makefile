@@ -47,20 +47,25 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
+# The suite runs on two workers (pytest-xdist; this machine class has 2 cores); each worker starts its own Azurite
+# on free ports, and the leak guard (tests/leakguard.py) gathers every worker's findings. `make unit WORKERS=0`
+# (or `pytest -n 0`) runs it in one process.
+WORKERS ?= 2
+
 unit: setup chromium
-	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
+	$(PY) -m pytest -n $(WORKERS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 test: lint typecheck unit
 
 # The quick tier, under a minute: ruff, mypy and the tests that need no Azurite and are not slow. A test needs
 # Azurite when its fixtures do (tests/tiers.py derives the marker); `make test` runs everything.
 check: lint typecheck
-	$(PY) -m pytest -m "not azurite and not slow"
+	$(PY) -m pytest -n $(WORKERS) -m "not azurite and not slow"
 
 # What can differ between Python versions (azure-functions 1.x up to 3.12, 2.x on 3.13): the quick tier plus the
 # tests marked `versioned` (tests/tiers.py). .ci/run runs it on 3.13: make VENV=.venv-py3.13 PYTHON=python3.13 versioned
 versioned: setup
-	$(PY) -m pytest -m "versioned or (not azurite and not slow)"
+	$(PY) -m pytest -n $(WORKERS) -m "versioned or (not azurite and not slow)"
 
 clean:
 	rm -rf $(VENV) node_modules .azurite .run .dist .pytest_cache .mypy_cache .ruff_cache test-artifacts

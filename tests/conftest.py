@@ -77,11 +77,17 @@ def own_azurite() -> type[Azurite]:
 
 @pytest.fixture(scope="session")
 def azurite(own_azurite: type[Azurite]) -> Iterator[str]:
-    """A private Azurite on free ports, in memory, for the whole session. Yields its connection string."""
+    """A private Azurite on free ports, in memory, for the whole session. Yields its connection string.
+
+    Before it stops, the leak guard scans everything stored in it (one Azurite per xdist worker).
+    """
+    from tests.leakguard import scan_storage
+
     server = own_azurite.on_free_ports().start()
     os.environ["AzureWebJobsStorage"] = server.connection_string
     try:
         yield server.connection_string
+        scan_storage(server.connection_string)
     finally:
         server.stop()
 

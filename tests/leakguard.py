@@ -6,10 +6,14 @@ For the whole session it:
 - scans every response body the tests see: functions called through `tests.support.function`,
   and every `requests` response (the local host, the emulator), and the messages of
   exceptions those functions raise or threads die with;
-- at the end, scans every entity and queued message in the session's Azurite.
+- when the session's Azurite stops (the `azurite` fixture's teardown), scans every entity and
+  queued message in it.
 
 `test_nothing_leaked` runs last (the collection hook moves it there) and fails with every
-finding; anything found after it (session teardown) fails the run from `pytest_sessionfinish`.
+finding; anything found after it (session teardown, the storage scan) fails the run from
+`pytest_sessionfinish`. Under pytest-xdist each worker has its own guard and its own Azurite:
+a worker sends its findings and counts to the controller (`workeroutput`), which fails the run
+and prints them, whichever worker the last test ran in.
 The app is imported first, as the Functions host does, so its log masking is in force.
 """
 
@@ -22,8 +26,8 @@ import os
 import re
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -246,19 +250,18 @@ def _unbase64(content: Any) -> str:
         return ""
 
 
-def _uses_azurite(items: Iterable[pytest.Item]) -> bool:
-    return any("azurite" in getattr(item, "fixturenames", ()) for item in items)
-
-
 @pytest.mark.leak_check_last
 def test_nothing_leaked(request: pytest.FixtureRequest) -> None:
-    """No secret in any log, response, exception or stored record; no full number in any log."""
-    if _uses_azurite(request.session.items):
-        scan_storage(request.getfixturevalue("azurite"))
+    """No secret in any log, response or exception so far; no full number in any log.
+
+    Stored records are scanned when the session's Azurite stops, after this test (a finding there fails the run).
+    """
     findings = GUARD.new_findings()
     if findings:
         pytest.fail("Leaks found:\n" + "\n".join(f"  {finding}" for finding in _first(findings, 50)), pytrace=False)
-    assert GUARD.scanned.get("log", 0) > 0, "the leak guard saw no log records at all: is its handler attached?"
+    if not _is_worker(request.config):
+        # Under xdist this worker may have run few tests: the controller checks the total instead.
+        assert GUARD.scanned.get("log", 0) > 0, NO_LOGS
 
 
 def _first(findings: list[Finding], count: int) -> Iterator[Finding]:
@@ -269,15 +272,67 @@ def _first(findings: list[Finding], count: int) -> Iterator[Finding]:
             yield finding
 
 
+NO_LOGS = "the leak guard saw no log records at all: is its handler attached?"
+WORKER_KEY = "leakguard"
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@dataclass
+class Workers:
+    """What the xdist workers reported (controller side): every finding and every count."""
+
+    findings: list[Finding] = field(default_factory=list)
+    scanned: dict[str, int] = field(default_factory=dict)
+    reports: int = 0
+
+    def add(self, payload: str) -> None:
+        data = json.loads(payload)
+        self.reports += 1
+        self.findings.extend(Finding(**item) for item in data["findings"])
+        for kind, count in data["scanned"].items():
+            self.scanned[kind] = self.scanned.get(kind, 0) + int(count)
+
+
+WORKERS = Workers()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    payload = getattr(node, "workeroutput", {}).get(WORKER_KEY)
+    if payload:
+        WORKERS.add(payload)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     late = GUARD.new_findings()
     if late:
         lines = "\n".join(f"  {finding}" for finding in _first(late, 50))
         session.config.get_terminal_writer().line(f"\nLeaks found after the last test:\n{lines}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if _is_worker(session.config):
+        # xdist sends workeroutput after every sessionfinish hook has run (its own is a wrapper).
+        payload = {"findings": [asdict(f) for f in GUARD.findings], "scanned": GUARD.scanned}
+        session.config.workeroutput[WORKER_KEY] = json.dumps(payload)  # type: ignore[attr-defined]
+    elif WORKERS.reports:
+        writer = session.config.get_terminal_writer()
+        if WORKERS.findings:
+            lines = "\n".join(f"  {finding}" for finding in _first(WORKERS.findings, 50))
+            writer.line(f"\nLeaks found in the test workers:\n{lines}", red=True)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if not WORKERS.scanned.get("log", 0) and session.testscollected > 1:
+            writer.line(f"\n{NO_LOGS}", red=True)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    seen = ", ".join(f"{count} {kind}" for kind, count in sorted(GUARD.scanned.items()))
-    verdict = f"{len(GUARD.findings)} finding(s)" if GUARD.findings else "nothing leaked"
-    terminalreporter.write_line(f"leak guard: scanned {seen or 'nothing'}; {verdict}")
+    scanned = dict(GUARD.scanned)
+    for kind, count in WORKERS.scanned.items():
+        scanned[kind] = scanned.get(kind, 0) + count
+    findings = len(GUARD.findings) + len(WORKERS.findings)
+    seen = ", ".join(f"{count} {kind}" for kind, count in sorted(scanned.items()))
+    verdict = f"{findings} finding(s)" if findings else "nothing leaked"
+    where = f" in {WORKERS.reports} workers" if WORKERS.reports else ""
+    terminalreporter.write_line(f"leak guard{where}: scanned {seen or 'nothing'}; {verdict}")

@@ -61,13 +61,13 @@ def test_guard_records_where_and_what() -> None:
     assert guard.new_findings() == []
 
 
-def _run_session(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+def _run_session(tmp_path: Path, body: str, *options: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(body), encoding="utf-8")
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     env.pop("PYTEST_ADDOPTS", None)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "tests.leakguard", "-p", "no:cacheprovider",
-         "--rootdir", str(tmp_path), "-o", "addopts=", str(tmp_path)],
+         "--rootdir", str(tmp_path), "-o", "addopts=", *options, str(tmp_path)],
         capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env, check=False,
     )  # fmt: skip
 
@@ -147,3 +147,40 @@ def test_a_leaking_session_fails_and_names_each_leak(tmp_path: Path) -> None:
     assert "Leaks found:" in report
     assert AUTH_TOKEN not in report
     assert API_SECRET not in report
+
+
+def test_under_xdist_every_workers_leaks_fail_the_run(tmp_path: Path) -> None:
+    # Eight leaking tests over two workers: the last test runs in one of them, yet every leak is reported.
+    leaks = "".join(
+        f"""
+    def test_leak_{n}():
+        record = logging.LogRecord("lib{n}", logging.WARNING, __file__, 1, "tok %s", (AUTH_TOKEN,), None)
+        logging.getLogger("lib{n}").handle(record)
+        time.sleep(0.05)
+    """
+        for n in range(8)
+    )
+    result = _run_session(tmp_path, INNER_HEADER + "\n    import time\n" + leaks, "-n", "2")
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "Leaks found in the test workers" in out
+    for n in range(8):
+        assert f"secret TWILIO_AUTH_TOKEN in log:lib{n} (during test_inner.py::test_leak_{n})" in out, out
+    assert "leak guard in 2 workers: scanned" in out
+    assert AUTH_TOKEN not in out
+
+
+def test_under_xdist_a_clean_session_passes_and_counts_every_worker(tmp_path: Path) -> None:
+    clean = "".join(
+        f"""
+    def test_clean_{n}():
+        logging.getLogger("switchboard.x").warning("call %s from %s", {n}, "+15558675310")
+    """
+        for n in range(6)
+    )
+    result = _run_session(tmp_path, INNER_HEADER + clean, "-n", "2")
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "7 passed" in out
+    assert "leak guard in 2 workers: scanned" in out
+    assert "nothing leaked" in out
