@@ -118,6 +118,15 @@ def queue_client(
     return QueueClient(target._service_uri("queue"), queue_name, credential=target.credential(), **options)
 
 
+def unavailable(error: BaseException) -> bool:
+    """Is this storage error "unreachable or failing for now" (worth another try), not an answer such as 412/409?"""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+    if isinstance(error, (ServiceRequestError, ServiceResponseError)):
+        return True
+    return isinstance(error, HttpResponseError) and (error.status_code or 0) >= 500
+
+
 def table_client(table_name: str, *, connection: str = DEFAULT_CONNECTION) -> TableClient:
     from azure.data.tables import TableClient
 

@@ -42,10 +42,13 @@ def requeue(body: str, delay_seconds: int) -> str:
     7-day hops, and one that expired would leave its record waiting for nothing.
     """
     from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+    from azure.storage.queue import LinearRetry
 
     from switchboard.adapters.storage import queue_client
 
-    queue = queue_client(QUEUE, connection=CONNECTION)
+    # A few short tries, not the SDK's default (15 s, then longer): the worker's own patience around a
+    # deferral (outbound/worker.py, keep_outcome) must end inside the attempt's in-flight window.
+    queue = queue_client(QUEUE, connection=CONNECTION, retry_policy=LinearRetry(backoff=1, random_jitter_range=0))
     try:
         sent = queue.send_message(body, visibility_timeout=delay_seconds, time_to_live=-1)
     except ResourceNotFoundError as error:

@@ -34,10 +34,11 @@ import json
 import logging
 import random
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from switchboard.outbound import pacing
 from switchboard.outbound.contract import RAW_LIMIT, Allowed, OutboundRequest, Rejection, parse
@@ -77,6 +78,10 @@ _TEXTING = re.compile(r"<\s*(?:[\w.-]+:)?(?:sms|message)\b", re.IGNORECASE)  # a
 RECONCILE_SKEW = timedelta(seconds=15)
 RECONCILE_PAGE = 20
 MAX_DECISIONS = 4
+# Writing what an attempt learnt through a storage outage (keep_outcome): tries, and the first pause (doubling).
+OUTCOME_TRIES = 8
+OUTCOME_PAUSE_SECONDS = 0.5
+T = TypeVar("T")
 
 
 class TransientSendError(RuntimeError):
@@ -104,6 +109,7 @@ class Deps:
     random: Callable[[], float] = field(default=random.random)  # the backoff's jitter
     # The pace meter (switchboard/outbound/pacing.py): lease a slot for (key, interval, epoch now); None: unpaced.
     pace: pacing.Claim | None = None
+    sleep: Callable[[float], None] = field(default=time.sleep)  # keep_outcome's pauses
 
     @property
     def budget(self) -> Budget:
@@ -328,7 +334,7 @@ def recheck(request: OutboundRequest, record: Record, deps: Deps, origin: Origin
 
 
 def attempt_send(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None = None) -> Record:
-    waiting = wait_for_slot(request, record, deps, origin)
+    waiting = keep_outcome(deps, record, lambda: wait_for_slot(request, record, deps, origin))
     if waiting is not None:
         return waiting
     params = create_params(
@@ -339,11 +345,40 @@ def attempt_send(request: OutboundRequest, record: Record, deps: Deps, origin: O
         resource = (client.calls if request.type == "call" else client.messages).create(**params)
     except Exception as error:
         failure = classify(error, retry_after=parse_retry_after(deps.retry_after(), deps.now()))
-        return handle_failure(request, record, failure, deps, origin)
+        return keep_outcome(deps, record, lambda: handle_failure(request, record, failure, deps, origin))
     return adopt(
         deps, request, str(resource.sid), _status(resource, request.type), _queue_time(resource), event="sent",
         known=record,
     )  # fmt: skip
+
+
+def keep_outcome(deps: Deps, record: Record, write: Callable[[], T]) -> T:
+    """Run `write` (the record change after this attempt's outcome), trying again while storage is unreachable.
+
+    Until it lands the record says `sending`: a redelivery that finds it so after the in-flight window
+    takes the attempt for interrupted, and with nothing at Twilio marks it `unknown`, never sent. So a
+    short storage outage right after Twilio refused, or a deferral for the attempt's slot, must not lose
+    what this attempt knows. Bounded: OUTCOME_TRIES, and only while no other host may yet judge the
+    attempt interrupted (its in-flight window, less a margin). Any other error, or the end, raises.
+    """
+    from switchboard.adapters.storage import unavailable
+
+    started = parse_iso(record.attempt_started_at) if record.attempt_started_at else deps.now()
+    deadline = started + deps.in_flight_window - timedelta(seconds=2)
+    pause = OUTCOME_PAUSE_SECONDS
+    for attempt in range(1, OUTCOME_TRIES + 1):
+        try:
+            return write()
+        except Exception as error:
+            if attempt == OUTCOME_TRIES or not unavailable(error) or deps.now() + timedelta(seconds=pause) > deadline:
+                raise
+            log.warning(
+                "Storage unreachable writing %s's outcome (%s); trying again in %g s",
+                record.id, type(error).__name__, pause,
+            )  # fmt: skip
+            deps.sleep(pause)
+            pause = min(pause * 2, 4.0)
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def wait_for_slot(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None) -> Record | None:
