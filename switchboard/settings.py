@@ -107,6 +107,27 @@ class Settings:
     suppress_on_errors: Mapping[str, timedelta] = field(default_factory=lambda: parse_suppress_on_errors(None))
 
     @property
+    def salt(self) -> str:
+        """The app's salt: ERASURE_AUDIT_SALT, else one derived from TWILIO_AUTH_TOKEN (erasure audit, tombstones)."""
+        from switchboard.shared.tags import app_salt
+
+        return app_salt(self.erasure_audit_salt, self.auth_token)
+
+    @property
+    def fingerprint_key(self) -> bytes:
+        """The key of queue-message fingerprints and tombstones' content hashes (HMAC, never a bare SHA-256)."""
+        from switchboard.shared.tags import FINGERPRINT_CONTEXT, derive
+
+        return derive(self.salt, FINGERPRINT_CONTEXT)
+
+    @property
+    def tag_keys(self) -> tuple[bytes, ...]:
+        """The app's keys for tagged references (switchboard/shared/tags.py): make with the first, accept all."""
+        from switchboard.shared.tags import app_keys
+
+        return app_keys(self.erasure_audit_salt, self.auth_token, self.auth_token_secondary)
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in logs, responses or records."""
         values = (

@@ -206,8 +206,14 @@ def plain_body(message: Message) -> str:
     return str(part.get_content()).replace("\r\n", "\n")
 
 
-def message_for(recording_sid: str) -> str:
-    return json.dumps({"id": f"vm-email-{recording_sid}", "to": MAIL.to, "subject": MAIL.subject, "body": MAIL.body})
+def message_for(recording_sid: str, record_id: str = "CA" + "0" * 32) -> str:
+    """The queue message of an e-mail the app kept beside the record (the queue carries only the ids)."""
+    from switchboard.functions.glue_records import store_for
+    from switchboard.mail.delivery import mail_fields
+
+    mail_id = f"vm-email-{recording_sid}"
+    store_for(get_settings()).keep_mail(record_id, mail_id, mail_fields(MAIL))
+    return json.dumps({"id": mail_id, "record_id": record_id})
 
 
 def test_a_repeated_message_sends_one_email(app, azurite, configure, plain_smtp: Inbox) -> None:
@@ -334,10 +340,10 @@ class Voicemails:
 
     def send(self) -> list[str]:
         """Deliver every visible voicemail e-mail message once; returns what each did."""
-        from switchboard.functions.glue_twimlets import stored_recording
+        from switchboard.functions.glue_twimlets import kept_mail, stored_recording
         from switchboard.mail.delivery import deliver as worker
 
-        return [worker(body, get_settings(), find=stored_recording).status for body in queued_mail()]
+        return [worker(body, get_settings(), load=kept_mail, find=stored_recording).status for body in queued_mail()]
 
     def blob(self, name: str) -> Any:
         from switchboard.adapters.storage import blob_service_client
@@ -442,7 +448,8 @@ def test_an_email_that_runs_before_the_copy_waits_for_it_then_attaches_once(
     assert voicemails.inbox.messages == []
     waiting = [json.loads(body) for body in queued_mail(peek=True)]
     assert [message["waits"] for message in waiting] == [1, 1]
-    assert all(message["id"] == f"vm-email-{sid}" and message["recording"]["sid"] == sid for message in waiting)
+    assert all(set(message) == {"id", "record_id", "waits"} for message in waiting)  # ids only, no content
+    assert all(message["id"] == f"vm-email-{sid}" for message in waiting)
     voicemails.copy()
     assert voicemails.send() == ["sent", "duplicate"]
     [(_, _, message)] = voicemails.inbox.messages
@@ -468,7 +475,7 @@ def test_the_wait_for_a_copy_is_bounded_then_the_email_links_it(voicemails: Voic
 
 
 def test_a_failed_read_of_the_copy_is_looked_past_like_a_missing_one(voicemails: Voicemails, monkeypatch) -> None:
-    from switchboard.functions.glue_twimlets import stored_recording
+    from switchboard.functions.glue_twimlets import kept_mail, stored_recording
     from switchboard.mail import delivery
     from switchboard.mail.message import RecordingRef
 
@@ -484,10 +491,10 @@ def test_a_failed_read_of_the_copy_is_looked_past_like_a_missing_one(voicemails:
             raise failure
         return stored_recording(recording, limit)
 
-    outcomes = [delivery.deliver(body, get_settings(), find=flaky).status for body in queued_mail()]
+    outcomes = [delivery.deliver(body, get_settings(), load=kept_mail, find=flaky).status for body in queued_mail()]
     assert outcomes == ["waiting", "waiting"]
     assert voicemails.inbox.messages == []
-    assert [delivery.deliver(body, get_settings(), find=flaky).status for body in queued_mail()] == [
+    assert [delivery.deliver(body, get_settings(), load=kept_mail, find=flaky).status for body in queued_mail()] == [
         "sent", "duplicate",
     ]  # fmt: skip
     [(_, _, message)] = voicemails.inbox.messages
@@ -552,3 +559,35 @@ def test_the_attach_limit_is_a_checked_setting() -> None:
     for bad in ("5MB", "-1", "15000001"):
         with pytest.raises(SettingsError, match="VOICEMAIL_EMAIL_ATTACH_MAX_BYTES"):
             Settings.from_env(minimal | {"VOICEMAIL_EMAIL_ATTACH_MAX_BYTES": bad})
+
+
+# Issue 20 points 4 and 7: the queue is no way in, and holds nothing erasure must reach.
+
+
+def test_a_forged_message_sends_nothing(app, azurite, configure, plain_smtp: Inbox, caplog) -> None:
+    """Before, any queue writer could make the app send an arbitrary e-mail from EMAIL_FROM through SMTP_URL."""
+    configure(SMTP_URL=f"smtp://127.0.0.1:{plain_smtp.port}", EMAIL_FROM=SENDER)
+    forged = [
+        {"id": "vm-email-RE" + "7" * 32, "to": "victim@example.com", "subject": "Reset", "body": "click"},
+        {"id": "vm-email-RE" + "7" * 32, "record_id": "CA" + "7" * 32},  # ids the app never prepared
+        {"id": "vm-email-RE" + "7" * 32, "record_id": "CA" + "7" * 32, "to": "victim@example.com"},
+    ]
+    for message in forged:
+        deliver(app, json.dumps(message))
+    assert plain_smtp.messages == []
+
+
+def test_an_erased_voicemail_sends_no_email_and_the_queue_holds_no_content(voicemails: Voicemails) -> None:
+    from switchboard.functions.glue_records import store_for
+    from switchboard.records.forget import erase_number
+
+    voicemails.leave(seconds=2)
+    queued = queued_mail(peek=True)
+    assert queued
+    for body in queued:
+        assert "+16505551212" not in body
+        assert "somedomain" not in body
+        assert "Please call" not in body
+    erase_number(store_for(get_settings()), "+16505551212", lambda _: 0, salt="s")
+    assert voicemails.send() == ["gone"] * len(queued)
+    assert voicemails.inbox.messages == []

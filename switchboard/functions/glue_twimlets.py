@@ -51,10 +51,16 @@ _keys_lock = threading.Lock()
 class StorageVoicemailSink:
     """Implements `VoicemailSink` on the call's record and the outbound queue."""
 
-    def save_voicemail(self, event: VoicemailEvent) -> None:
+    def save_voicemail(self, event: VoicemailEvent) -> bool:
+        from switchboard.records.store import Finalised
+
         store = store_for(get_settings())
         now = utcnow()
-        record_id = store.record_id_for_sid(event.call_sid) or _claim_call(store, event, now)
+        try:
+            record_id = store.record_id_for_sid(event.call_sid) or _claim_call(store, event, now)
+        except Finalised:
+            log.info("voicemail %s: its call was erased; nothing stored, nothing sent", event.recording_sid)
+            return False
         changes = {
             "recording_url": event.recording_url,
             "recording_sid": event.recording_sid,
@@ -77,6 +83,7 @@ class StorageVoicemailSink:
             store.add_event(record_id, "voicemail", sid=event.recording_sid, detail=detail, now=now)
         if stage == "recording" and event.recording_url:
             _copy_to_blob(store, record_id, event)  # every time: the same blob, and a lost enqueue is made good
+        return True
 
     def notify_voicemail(self, number: str, event: VoicemailEvent) -> None:
         event = self._completed(event)
@@ -88,7 +95,7 @@ class StorageVoicemailSink:
 
     def email_voicemail(self, address: str, event: VoicemailEvent) -> None:
         """Queue the e-mail (`voicemail-email`, id `vm-email-<RecordingSid>`); the mail worker sends it once."""
-        from switchboard.mail.delivery import enqueue
+        from switchboard.mail.delivery import enqueue, mail_fields
         from switchboard.mail.message import Mail, RecordingRef
         from switchboard.shared.addresses import mask_address
 
@@ -99,14 +106,21 @@ class StorageVoicemailSink:
                 event.recording_sid, mask_address(address),
             )  # fmt: skip
             return
-        record_id = store_for(settings).record_id_for_sid(event.call_sid)
+        store = store_for(settings)
+        record_id = store.record_id_for_sid(event.call_sid)
+        if record_id is None:  # save_voicemail claims the call first; without a record there is nowhere to keep it
+            log.warning("voicemail %s: the call has no record; no e-mail", event.recording_sid)
+            return
         event = self._completed(event, record_id)
         subject, body = email_text(event)
         recording = None
-        if record_id and event.recording_url:
+        if event.recording_url:
             # The worker attaches the recording's Blob Storage copy (the media-downloads queue makes it).
             recording = RecordingRef(record_id, event.recording_sid, email_text(event, attached=True)[1])
-        enqueue(f"vm-email-{event.recording_sid}", Mail(to=address, subject=subject, body=body), recording)
+        mail_id = f"vm-email-{event.recording_sid}"
+        # The content stays beside the record (erased with it); the queue carries only the two ids.
+        store.keep_mail(record_id, mail_id, mail_fields(Mail(to=address, subject=subject, body=body), recording))
+        enqueue(mail_id, record_id)
 
     @staticmethod
     def _completed(event: VoicemailEvent, record_id: str | None = None) -> VoicemailEvent:
@@ -125,6 +139,11 @@ class StorageVoicemailSink:
             caller=event.caller or caller,
             recording_url=event.recording_url or record.recording_url,
         )
+
+
+def kept_mail(record_id: str, mail_id: str) -> dict[str, str] | None:
+    """The voicemail e-mail kept beside its record (the mail worker's `load`)."""
+    return store_for(get_settings()).mail_of(record_id, mail_id)
 
 
 def stored_recording(recording: RecordingRef, max_bytes: int) -> Attachment | Absent:
@@ -181,7 +200,7 @@ def _copy_to_blob(store: RecordStore, record_id: str, event: VoicemailEvent) -> 
     params = {"CallSid": event.call_sid, "RecordingSid": event.recording_sid, "RecordingUrl": event.recording_url}
     job = recording_job(record_id, params)
     if job is not None:
-        enqueue_or_note(store, [job])
+        enqueue_or_note(store, [job], get_settings().tag_keys[0])
 
 
 def _claim_call(store: RecordStore, event: VoicemailEvent, now: datetime) -> str:

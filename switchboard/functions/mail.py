@@ -9,8 +9,8 @@ bp = func.Blueprint()
 
 @bp.queue_trigger(arg_name="msg", queue_name="voicemail-email", connection="AzureWebJobsStorage")
 def voicemail_email(msg: func.QueueMessage) -> None:
-    from switchboard.functions.glue_twimlets import stored_recording
+    from switchboard.functions.glue_twimlets import kept_mail, stored_recording
     from switchboard.mail.delivery import deliver
     from switchboard.settings import get_settings  # on the first message, not at every cold start
 
-    deliver(msg.get_body(), get_settings(), find=stored_recording)
+    deliver(msg.get_body(), get_settings(), load=kept_mail, find=stored_recording)

@@ -42,13 +42,14 @@ def voice_recording(request: WebhookRequest, settings: Settings) -> VoiceRespons
 
     from switchboard.media.blobs import enqueue_or_note
     from switchboard.media.callbacks import record_recording
-    from switchboard.outbound.twilio_params import REQUEST_ID_PARAM
+    from switchboard.outbound.twilio_params import RECORDING_STATUS_PATH, bound_request_id
     from switchboard.records.store import utcnow
 
     store = callback_store(settings)
-    job = record_recording(store, request.form.to_dict(), request.query.get(REQUEST_ID_PARAM), utcnow())
+    request_id = bound_request_id(request.query.get, RECORDING_STATUS_PATH, settings.tag_keys)
+    job = record_recording(store, request.form.to_dict(), request_id, utcnow())
     if job is not None:
-        enqueue_or_note(store, [job])
+        enqueue_or_note(store, [job], settings.tag_keys[0])
     return VoiceResponse()
 
 
@@ -58,12 +59,12 @@ def media_download(msg: func.QueueMessage) -> None:
     from switchboard.media.copy import copy
     from switchboard.media.jobs import BadJob, Job
 
+    settings = _settings()
     try:
-        job = Job.from_message(msg.get_body())
+        job = Job.from_message(msg.get_body(), settings.tag_keys)
     except BadJob as error:
         log.error("Dropped a media job that can never succeed: %s", error)
         return
-    settings = _settings()
     try:
         outcome = copy(job, settings, store_for(settings), container_for(settings, job.kind), _http())
     except BadJob as error:
@@ -77,12 +78,13 @@ def media_download(msg: func.QueueMessage) -> None:
 def media_download_poison(msg: func.QueueMessage) -> None:
     from switchboard.media.jobs import BadJob, Job
 
+    settings = _settings()
     try:
-        job = Job.from_message(msg.get_body())
+        job = Job.from_message(msg.get_body(), settings.tag_keys)
     except BadJob as error:
         log.error("Unreadable message in %s-poison: %s", QUEUE, error)
         return
-    _note_failure(_settings(), job, "gave up after repeated failures; the copy at Twilio is kept")
+    _note_failure(settings, job, "gave up after repeated failures; the copy at Twilio is kept")
 
 
 def _note_failure(settings: Settings, job: Any, detail: str) -> None:

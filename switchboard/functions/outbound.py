@@ -61,23 +61,43 @@ def requeue(body: str, delay_seconds: int) -> str:
 @bp.queue_trigger(arg_name="msg", queue_name=QUEUE, connection=CONNECTION)
 def outbound_send(msg: func.QueueMessage) -> None:
     from switchboard.outbound.worker import handle_message
+    from switchboard.records.store import Finalised
     from switchboard.settings import get_settings
     from switchboard.shared import telemetry
 
     dequeue_count = int(msg.dequeue_count or 1)
     with telemetry.span("outbound.send", queue_message_id=msg.id, dequeue_count=dequeue_count):
-        record = handle_message(msg.id or new_id(), msg.get_body(), dequeue_count, deps(get_settings()))
+        try:
+            record = handle_message(msg.id or new_id(), msg.get_body(), dequeue_count, deps(get_settings()))
+        except Finalised as gone:
+            _finalised(gone)
+            return
         _observe("outbound.handled", record)
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=f"{QUEUE}-poison", connection=CONNECTION)
 def outbound_poison(msg: func.QueueMessage) -> None:
     from switchboard.outbound.worker import handle_poison
+    from switchboard.records.store import Finalised
     from switchboard.settings import get_settings
     from switchboard.shared import telemetry
 
     with telemetry.span("outbound.poison", queue_message_id=msg.id):
-        _observe("outbound.dead_lettered", handle_poison(msg.id or new_id(), msg.get_body(), deps(get_settings())))
+        try:
+            record = handle_poison(msg.id or new_id(), msg.get_body(), deps(get_settings()))
+        except Finalised as gone:
+            _finalised(gone)
+            return
+        _observe("outbound.dead_lettered", record)
+
+
+def _finalised(gone: Exception) -> None:
+    """A message for an id that was erased or passed retention: dropped, nothing sent, nothing re-created."""
+    from switchboard.shared import telemetry
+
+    request_id = getattr(gone, "record_id", None)
+    telemetry.annotate(request_id=request_id, status="finalised")
+    telemetry.log_event(log, "outbound.finalised", request_id=request_id)
 
 
 def _observe(event: str, record: Record) -> None:

@@ -33,7 +33,7 @@ def _blob_deleter(settings: Settings) -> Callable[[str], int]:
 @bp.route(route="numbers/{number}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
 def number_erase(req: func.HttpRequest) -> func.HttpResponse:
     """Erase one person's data: everything indexed under the number (either side of a call or message)."""
-    from switchboard.records.forget import derived_salt, erase_number
+    from switchboard.records.forget import erase_number
     from switchboard.shared.phones import is_e164
 
     number = unquote(req.route_params.get("number", "")).strip()
@@ -45,8 +45,7 @@ def number_erase(req: func.HttpRequest) -> func.HttpResponse:
     from switchboard.settings import TRUE_WORDS
 
     optout = (req.params.get("optout") or "").strip().lower() in TRUE_WORDS
-    salt = settings.erasure_audit_salt or derived_salt(settings.auth_token)
-    result = erase_number(store_for(settings), number, _blob_deleter(settings), salt=salt, optout=optout)
+    result = erase_number(store_for(settings), number, _blob_deleter(settings), salt=settings.salt, optout=optout)
     return _json(200, result)
 
 
@@ -63,7 +62,7 @@ def run_retention(settings: Settings) -> dict[str, int] | None:
 
     if settings.retention_days is None:
         return None
-    counts = sweep_retention(store_for(settings), settings.retention_days, _blob_deleter(settings))
+    counts = sweep_retention(store_for(settings), settings.retention_days, _blob_deleter(settings), salt=settings.salt)
     return asdict(counts)
 
 

@@ -44,6 +44,6 @@ def copy_media_quietly(form: dict[str, str], settings: Settings) -> None:
     record_id = form.get("MessageSid") or form.get("SmsSid") or ""
     try:
         store = store_for(settings, **WEBHOOK_STORAGE_OPTIONS).with_options(**WEBHOOK_STORAGE_OPTIONS)
-        enqueue_or_note(store, media_jobs(record_id, form))
+        enqueue_or_note(store, media_jobs(record_id, form), settings.tag_keys[0])
     except Exception as error:
         log.warning("Could not queue the media of %s: %s", record_id, error)

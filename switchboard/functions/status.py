@@ -43,12 +43,13 @@ def sms_status(request: WebhookRequest, settings: Settings) -> TwiML:
 
 def _apply(kind: str, request: WebhookRequest, settings: Settings) -> None:
     from switchboard.functions.glue_records import callback_store
-    from switchboard.outbound.twilio_params import REQUEST_ID_PARAM
+    from switchboard.outbound.twilio_params import SMS_STATUS_PATH, VOICE_STATUS_PATH, bound_request_id
     from switchboard.records.callbacks import record_status_callback
     from switchboard.records.store import utcnow
     from switchboard.shared import telemetry
 
-    request_id = request.query.get(REQUEST_ID_PARAM)
+    path = VOICE_STATUS_PATH if kind == "call" else SMS_STATUS_PATH
+    request_id = bound_request_id(request.query.get, path, settings.tag_keys)
     form = request.form.to_dict()
     prefix = "Call" if kind == "call" else "Message"
     sid, status = form.get(f"{prefix}Sid"), form.get(f"{prefix}Status")

@@ -1,7 +1,11 @@
 """The voicemail e-mail's retry-safe path: one queue message per recording, sent once, retried when it fails.
 
-The voicemail callback queues `{"id": "vm-email-<RecordingSid>", "to", "subject", "body"}` on the
-`voicemail-email` queue, as the SMS notice goes onto `outbound` with the id `vm-<RecordingSid>`.
+The voicemail callback keeps the e-mail (to, subject, body, and the body for an attached recording)
+beside the call's record (`RecordStore.keep_mail`) and queues only ids,
+`{"id": "vm-email-<RecordingSid>", "record_id": <the call's record>}`, on the `voicemail-email` queue,
+as the SMS notice goes onto `outbound` with the id `vm-<RecordingSid>`. So the queue (and its
+`-poison` queue) holds no address, number or transcript, a message someone else writes there can make
+the app send only an e-mail the app itself prepared (once), and erasing the record erases the e-mail.
 The worker keeps one row per id in the `mailsent` table:
 
 1. The id is claimed with an insert (`sending`); a row already `sent` means a repeated callback
@@ -12,7 +16,7 @@ The worker keeps one row per id in the `mailsent` table:
    exception makes the host retry after its visibility timeout, at most `maxDequeueCount` (5)
    times; then the message rests in `voicemail-email-poison` for a person to look at.
 
-The recording: a message may carry `"recording": {"record_id", "sid", "body"}`. Between the claim and
+The recording: the kept e-mail may name `recording_sid` (with `attached_body`). Between the claim and
 SMTP the worker looks for the recording's copy in Blob Storage (`find`, given by the shell): at most
 VOICEMAIL_EMAIL_ATTACH_MAX_BYTES, it is attached and `body` (which says so) replaces the linking body;
 larger, gone, or not audio, the e-mail links it. The copy is made by the `media-downloads` queue and
@@ -34,6 +38,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from switchboard.mail.message import Absent, Attachment, Mail, MailError, RecordingRef, SmtpServer
+from switchboard.records.ids import is_record_id
 from switchboard.settings import Settings
 from switchboard.shared.addresses import is_address, mask_address
 
@@ -47,6 +52,8 @@ WAIT_SECONDS = 30  # between looks for the recording's copy
 MAX_WAITS = 6  # 3 minutes in all: longer than the copy's 5 tries 30 s apart
 # The shell's lookup of a recording's copy in Blob Storage: the attachment, or why there is none.
 FindRecording = Callable[[RecordingRef, int], "Attachment | Absent"]
+# The shell's lookup of a kept e-mail by (record id, mail id): its fields, or None.
+LoadMail = Callable[[str, str], "dict[str, str] | None"]
 
 
 class RetryLater(RuntimeError):
@@ -56,16 +63,23 @@ class RetryLater(RuntimeError):
 @dataclass(frozen=True)
 class Outcome:
     id: str
-    status: str  # sent | duplicate | rejected | waiting (queued again: the recording's copy is not there yet)
+    # sent | duplicate | rejected | gone (no such kept e-mail) | waiting (queued again: the copy is not there yet)
+    status: str
     attached: bool = False
 
 
-def enqueue(mail_id: str, mail: Mail, recording: RecordingRef | None = None) -> None:
-    payload: dict[str, Any] = {"id": mail_id, "to": mail.to, "subject": mail.subject, "body": mail.body}
+def mail_fields(mail: Mail, recording: RecordingRef | None = None) -> dict[str, str]:
+    """What `RecordStore.keep_mail` keeps of an e-mail (and of its recording, to attach)."""
+    fields = {"to": mail.to, "subject": mail.subject, "body": mail.body}
     if recording is not None:
-        payload["recording"] = recording.to_json()
-    _send(payload)
-    log.info("Queued voicemail e-mail %s to %s", mail_id, mask_address(mail.to))
+        fields |= {"recording_sid": recording.sid, "attached_body": recording.body}
+    return fields
+
+
+def enqueue(mail_id: str, record_id: str) -> None:
+    """Queue the ids of an e-mail kept beside its record (`RecordStore.keep_mail`)."""
+    _send({"id": mail_id, "record_id": record_id})
+    log.info("Queued voicemail e-mail %s of record %s", mail_id, record_id)
 
 
 def _send(payload: dict[str, Any], visibility_timeout: int | None = None) -> None:
@@ -77,18 +91,27 @@ def _send(payload: dict[str, Any], visibility_timeout: int | None = None) -> Non
 
 
 def deliver(
-    body: bytes | str, settings: Settings, now: datetime | None = None, *, find: FindRecording | None = None
+    body: bytes | str,
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    load: LoadMail,
+    find: FindRecording | None = None,
 ) -> Outcome:
     """Handle one queue message. Raises (so the host retries) when the e-mail could not be sent."""
-    try:
-        data = json.loads(body)
-        mail_id, mail = str(data["id"]), Mail(to=data["to"], subject=str(data["subject"]), body=str(data["body"]))
-        waits = int(data.get("waits") or 0)
-    except (ValueError, KeyError, TypeError, AttributeError):
-        log.error("Dropped a voicemail e-mail message that is not valid JSON with id, to, subject and body")
+    parsed = _ids(body)
+    if parsed is None:
         return Outcome("", "rejected")
-    if not is_address(mail.to) or not mail_id.startswith("vm-email-") or len(mail_id) > 200:
-        log.error("Dropped voicemail e-mail %s: not a valid address or id", mail_id[:80])
+    data, mail_id, record_id, waits = parsed
+    kept = load(record_id, mail_id)
+    if kept is None:
+        # Never prepared by the app (a forged message), or erased with its record: nothing to send.
+        log.warning("Dropped voicemail e-mail %s: record %s keeps no such e-mail (erased, or never made)", mail_id,
+                    record_id)  # fmt: skip
+        return Outcome(mail_id, "gone")
+    mail = Mail(to=kept.get("to", ""), subject=kept.get("subject", ""), body=kept.get("body", ""))
+    if not is_address(mail.to):
+        log.error("Dropped voicemail e-mail %s: not a valid address", mail_id)
         return Outcome(mail_id, "rejected")
     if not settings.smtp_url or not settings.email_from:
         # Retrying cannot help until someone configures SMTP; say so and keep the message in the poison queue.
@@ -98,7 +121,9 @@ def deliver(
     if not _claim(table, mail_id, now):
         log.info("Voicemail e-mail %s was sent already; not sending it again", mail_id)
         return Outcome(mail_id, "duplicate")
-    recording = RecordingRef.parse(data.get("recording"))
+    recording = RecordingRef.parse(
+        {"record_id": record_id, "sid": kept.get("recording_sid"), "body": kept.get("attached_body")}
+    )
     found = _recording(mail_id, recording, settings, find)
     if isinstance(found, Absent) and found.wait and waits < MAX_WAITS:
         table.delete_entity(PARTITION, mail_id)  # released: the next look may send it
@@ -121,6 +146,23 @@ def deliver(
     attached = bool(mail.attachments)
     log.info("Sent voicemail e-mail %s to %s (%s)", mail_id, mask_address(mail.to), "attached" if attached else "link")
     return Outcome(mail_id, "sent", attached=attached)
+
+
+def _ids(body: bytes | str) -> tuple[dict[str, Any], str, str, int] | None:
+    """The message's fields, mail id, record id and waits; None (logged) for anything else."""
+    try:
+        data = json.loads(body)
+        mail_id, record_id = str(data["id"]), str(data["record_id"])
+        waits = int(data.get("waits") or 0)
+        if set(data) - {"id", "record_id", "waits"}:
+            raise ValueError("a voicemail e-mail message carries ids only")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.error("Dropped a voicemail e-mail message that is not JSON with only an id and a record id")
+        return None
+    if not mail_id.startswith("vm-email-") or len(mail_id) > 200 or not is_record_id(record_id):
+        log.error("Dropped voicemail e-mail %s: not a valid id", mail_id[:80])
+        return None
+    return data, mail_id, record_id, waits
 
 
 def _recording(

@@ -59,7 +59,7 @@ def container_of_name(settings: Settings, name: str) -> str:
     return settings.recordings_container if is_recording_sid(name.partition(".")[0]) else settings.media_container
 
 
-def enqueue(jobs: Iterable[Job]) -> int:
+def enqueue(jobs: Iterable[Job], tag_key: bytes) -> int:
     """Put copy jobs on the `media-downloads` queue (base64, as the host expects)."""
     from azure.core.exceptions import ResourceExistsError
 
@@ -74,17 +74,17 @@ def enqueue(jobs: Iterable[Job]) -> int:
                 client.create_queue(**ENQUEUE_OPTIONS)
             with _lock:
                 _ready.add(key)
-        client.send_message(job.to_message(), **ENQUEUE_OPTIONS)
+        client.send_message(job.to_message(tag_key), **ENQUEUE_OPTIONS)
         sent += 1
     return sent
 
 
-def enqueue_or_note(store: Any, jobs: list[Job]) -> None:
+def enqueue_or_note(store: Any, jobs: list[Job], tag_key: bytes) -> None:
     """Queue the copies; if the queue cannot be reached, say so on each record (an operator can see it) and log."""
     from switchboard.records.store import utcnow
 
     try:
-        enqueue(jobs)
+        enqueue(jobs, tag_key)
     except Exception as error:
         log.error("Could not queue %d media copies: %s", len(jobs), error)
         for job in jobs:

@@ -14,23 +14,35 @@ from typing import Any
 from switchboard.media.jobs import Job, recording_job
 from switchboard.records.ids import ID_PATTERN
 from switchboard.records.model import Record, iso
-from switchboard.records.store import RecordStore
+from switchboard.records.store import Finalised, RecordStore
 
 log = logging.getLogger("switchboard.media")
 
 
-def call_record_id(store: RecordStore, request_id: str | None, call_sid: str, now: datetime) -> str:
-    """The record of the call: by our request id, else by CallSid, else a new record for the call."""
-    if request_id and ID_PATTERN.fullmatch(request_id) and store.get(request_id) is not None:
-        return request_id
+def call_record_id(store: RecordStore, request_id: str | None, call_sid: str, now: datetime) -> str | None:
+    """The record of the call: by our (tag-checked) request id if that record is this call's, else by CallSid,
+    else a new record for the call; None when the call was erased.
+
+    A request id whose record holds another call's SID, or whose call SID another record holds, is
+    not this call's: the recording never lands on it (nor its blob in that record's folder).
+    """
     found = store.record_id_for_sid(call_sid)
+    if request_id and ID_PATTERN.fullmatch(request_id):
+        named = store.get(request_id)
+        if named is not None and named.sid in (None, call_sid) and found in (None, request_id):
+            return request_id
+        if named is not None:
+            log.warning("A recording callback named record %s, which is not call %s's: ignored", request_id, call_sid)
     if found is not None:
         return found
     record = Record(
         id=call_sid, type="call", direction="unknown", status="completed", created_at=iso(now), updated_at=iso(now),
         sid=call_sid, reason="recording for a call with no record",
     )  # fmt: skip
-    store.claim(record)  # and its index rows: the SID row too, unless another record holds the SID
+    try:
+        store.claim(record)  # and its index rows: the SID row too, unless another record holds the SID
+    except Finalised:
+        return None  # the call was erased: a replayed recording callback records and copies nothing
     return store.record_id_for_sid(call_sid) or call_sid
 
 
@@ -42,6 +54,8 @@ def record_recording(
     if not call_sid or (params.get("RecordingStatus") or "completed") != "completed":
         return None
     record_id = call_record_id(store, request_id, call_sid, now)
+    if record_id is None:
+        return None
     job = recording_job(record_id, dict(params))
     if job is None:
         log.warning("Ignored a recording callback without a usable RecordingSid or RecordingUrl")

@@ -8,6 +8,7 @@ raises, so the queue retries the job; Twilio's copy is deleted only after a chec
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -132,7 +133,17 @@ def copy(job: Job, settings: Settings, store: RecordStore, container: ContainerC
         if written != fetched.length:
             raise DownloadError(f"the blob holds {written} bytes, not the {fetched.length} downloaded")
         outcome = "stored"
-        store.update(job.record_id, lambda current: current.with_blob(now, name))
+        named, _ = store.update(job.record_id, lambda current: current.with_blob(now, name))
+        if named is None or store.finalised(job.record_id):
+            # Erased (or past retention) while this copy ran: the erasure's blob delete may have come
+            # before this write, so the copy deletes what it wrote (the tombstone is written first).
+            from azure.core.exceptions import ResourceNotFoundError
+
+            with contextlib.suppress(ResourceNotFoundError):
+                container.get_blob_client(name).delete_blob(delete_snapshots="include")
+            log.info("Record %s was erased during the copy of %s %s: the blob is deleted", job.record_id, job.kind,
+                     job.sid)  # fmt: skip
+            return "erased"
         store.add_event(job.record_id, "stored", sid=job.sid, detail=f"{name} ({fetched.length} bytes)", now=now)
         log.info("Stored %s %s as %s (%d bytes)", job.kind, job.sid, name, fetched.length)
     if settings.delete_recordings_at_twilio:

@@ -2,7 +2,9 @@
 
 A job is one queue message on `media-downloads`:
 `{"kind": "recording" | "media", "record_id": ..., "sid": "RE…" | "ME…", "url": <Twilio's URL>,
-"content_type": ..., "parent_sid": <CallSid or MessageSid>}`.
+"content_type": ..., "parent_sid": <CallSid or MessageSid>, "tag": <HMAC>}`. The tag (shared/tags.py, under
+the app's key, over every other field) is checked before anything is fetched or written: a job someone
+else puts on the queue is dropped, so it can neither file audio in a record's folder nor note on one.
 Its blob is `<record id>/<sid>.<ext>` in the recordings or media container: one name per recording
 or media item, so a repeated callback or a retried job writes the same blob again, never a second one.
 """
@@ -17,6 +19,7 @@ from urllib.parse import urlsplit
 
 from switchboard.records.ids import ID_PATTERN
 from switchboard.shared import sids
+from switchboard.shared.tags import TAG_PARAM, tag, verify
 from switchboard.shared.text import MEDIA_LIMIT
 
 QUEUE = "media-downloads"
@@ -62,11 +65,14 @@ class Job:
         """Recordings are fetched as WAV (`RecordingUrl` + `.wav`); MMS media at their URL as they are."""
         return f"{self.url}.wav" if self.kind == RECORDING else self.url
 
-    def to_message(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+    def canonical(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+
+    def to_message(self, key: bytes) -> str:
+        return json.dumps(asdict(self) | {TAG_PARAM: tag(key, QUEUE, self.canonical())}, separators=(",", ":"))
 
     @classmethod
-    def from_message(cls, raw: bytes | str) -> Job:
+    def from_message(cls, raw: bytes | str, keys: tuple[bytes, ...]) -> Job:
         try:
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
@@ -80,6 +86,8 @@ class Job:
         except KeyError as missing:
             raise BadJob(f"missing {missing}") from None
         check(job)
+        if not verify(keys, QUEUE, job.canonical(), data.get(TAG_PARAM)):
+            raise BadJob("its tag is not the app's: not a job the app queued")
         return job
 
 

@@ -8,12 +8,15 @@ after an attempt whose answer was lost) still finds its record.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
 
 from switchboard.outbound.contract import OutboundRequest
+from switchboard.shared.tags import TAG_PARAM, tag, verify
 from switchboard.shared.urls import public_url
 
 VOICE_STATUS_PATH = "/api/voice/status"
@@ -21,12 +24,33 @@ RECORDING_STATUS_PATH = "/api/voice/recording"
 SMS_STATUS_PATH = "/api/sms/status"
 CALL_STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
 REQUEST_ID_PARAM = "request_id"
+log = logging.getLogger("switchboard.records")
 
 
-def status_callback_url(public_base_url: str | None, path: str, request_id: str) -> str | None:
+def status_callback_url(public_base_url: str | None, path: str, request_id: str, key: bytes | None) -> str | None:
+    """`…/api/voice/status?request_id=<id>&tag=<HMAC>`: the tag binds the id to this route (shared/tags.py).
+
+    Without a key (pure tests) the URL carries the id alone, and the callback routes ignore it.
+    """
     if not public_base_url:
         return None
-    return f"{public_url(public_base_url, path)}?{urlencode({REQUEST_ID_PARAM: request_id})}"
+    query = {REQUEST_ID_PARAM: request_id} | ({TAG_PARAM: tag(key, path, request_id)} if key else {})
+    return f"{public_url(public_base_url, path)}?{urlencode(query)}"
+
+
+def bound_request_id(query: Callable[[str], str | None], path: str, keys: tuple[bytes, ...]) -> str | None:
+    """The request id of a callback URL (`query`: its query's `get`) if its tag is the app's for this route, else None.
+
+    Any TwiML on the account can point Twilio at `…?request_id=<someone else's id>`, and Twilio signs
+    it: an untagged or wrongly tagged id is ignored (the callback is then found by its SID alone).
+    """
+    request_id = query(REQUEST_ID_PARAM)
+    if not request_id:
+        return None
+    if verify(keys, path, request_id, query(TAG_PARAM)):
+        return request_id
+    log.warning("Ignored the request_id of a callback on %s: its tag is not the app's (found by SID instead)", path)
+    return None
 
 
 def inline_twiml(request: OutboundRequest) -> str | None:
@@ -43,14 +67,14 @@ def inline_twiml(request: OutboundRequest) -> str | None:
     return str(response)
 
 
-def call_params(request: OutboundRequest, public_base_url: str | None) -> dict[str, Any]:
+def call_params(request: OutboundRequest, public_base_url: str | None, key: bytes | None = None) -> dict[str, Any]:
     params: dict[str, Any] = {"to": request.to, "from_": request.from_}
     twiml = inline_twiml(request)
     if twiml is not None:
         params["twiml"] = twiml
     else:
         params["url"] = request.url
-    callback = status_callback_url(public_base_url, VOICE_STATUS_PATH, request.id)
+    callback = status_callback_url(public_base_url, VOICE_STATUS_PATH, request.id, key)
     if callback:
         params |= {
             "status_callback": callback,
@@ -63,7 +87,7 @@ def call_params(request: OutboundRequest, public_base_url: str | None) -> dict[s
         "record": request.record,
     }
     params |= {key: value for key, value in optional.items() if value is not None}
-    recording_callback = status_callback_url(public_base_url, RECORDING_STATUS_PATH, request.id)
+    recording_callback = status_callback_url(public_base_url, RECORDING_STATUS_PATH, request.id, key)
     if request.record and recording_callback:
         # The recording is copied into the user's Blob Storage when Twilio says it is complete.
         params |= {
@@ -74,7 +98,9 @@ def call_params(request: OutboundRequest, public_base_url: str | None) -> dict[s
     return params
 
 
-def sms_params(request: OutboundRequest, public_base_url: str | None, *, attempts: int = 1) -> dict[str, Any]:
+def sms_params(
+    request: OutboundRequest, public_base_url: str | None, *, attempts: int = 1, key: bytes | None = None
+) -> dict[str, Any]:
     """`attempts`: this worker's attempt count, 1 for the first; a producer's `attempt` counts them on."""
     params: dict[str, Any] = {"to": request.to}
     if request.from_:
@@ -100,13 +126,16 @@ def sms_params(request: OutboundRequest, public_base_url: str | None, *, attempt
         "validity_period": request.validity_period,
     }
     params |= {key: value for key, value in optional.items() if value is not None}
-    callback = status_callback_url(public_base_url, SMS_STATUS_PATH, request.id)
+    callback = status_callback_url(public_base_url, SMS_STATUS_PATH, request.id, key)
     if callback:
         params["status_callback"] = callback
     return params
 
 
-def create_params(request: OutboundRequest, public_base_url: str | None, *, attempts: int = 1) -> dict[str, Any]:
+def create_params(
+    request: OutboundRequest, public_base_url: str | None, *, attempts: int = 1, key: bytes | None = None
+) -> dict[str, Any]:
+    """`key`: the app's tag key (Settings.tag_keys[0]) that binds the request id in the callback URLs."""
     if request.type == "call":
-        return call_params(request, public_base_url)
-    return sms_params(request, public_base_url, attempts=attempts)
+        return call_params(request, public_base_url, key)
+    return sms_params(request, public_base_url, attempts=attempts, key=key)

@@ -33,6 +33,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,10 +51,18 @@ from switchboard.outbound.deferral import (
 )
 from switchboard.outbound.outcome import Failure, classify
 from switchboard.outbound.twilio_params import create_params
-from switchboard.policies.destinations import refusal
+from switchboard.policies.destinations import refusal, text_recipients
 from switchboard.records import lifecycle as lc
 from switchboard.records.model import Record, iso, parse_iso
-from switchboard.records.store import RecordStore, StaleRecord, event_entity, marker_entity, utcnow
+from switchboard.records.store import (
+    Finalised,
+    RecordStore,
+    StaleRecord,
+    event_entity,
+    fingerprint,
+    marker_entity,
+    utcnow,
+)
 from switchboard.settings import Settings
 from switchboard.shared.phones import channel_of, mask
 from switchboard.shared.text import clip
@@ -62,6 +71,7 @@ if TYPE_CHECKING:
     from twilio.rest import Client
 
 log = logging.getLogger("switchboard.outbound")
+_TEXTING = re.compile(r"<\s*(?:[\w.-]+:)?(?:sms|message)\b", re.IGNORECASE)  # a call's TwiML that may text
 
 # Twilio stamps resources to the second, and clocks differ a little.
 RECONCILE_SKEW = timedelta(seconds=15)
@@ -130,6 +140,18 @@ def content_hash(request: OutboundRequest) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def opted_out_recipient(request: OutboundRequest, store: RecordStore) -> str | None:
+    """The number an SMS would text, or a call's inline `<Sms>`/`<Message>` would, that opted out; else None.
+
+    An SMS costs one opt-out read; a call only when its inline TwiML texts someone.
+    """
+    if request.type == "sms":
+        return request.number if store.is_opted_out(request.number) else None
+    if request.twiml is None or not _TEXTING.search(request.twiml):
+        return None
+    return next((n for n in text_recipients(request.twiml, request.number) if store.is_opted_out(n)), None)
+
+
 def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps) -> Record:
     """Process one message from the `outbound` queue. Raises TransientSendError to be retried."""
     parsed = _parse(message_id, body, deps)
@@ -142,7 +164,7 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
         return reject(_refused(request, refused, body), body, message_id, deps)
     store = deps.store
     digest = content_hash(request)
-    opted_out = request.type == "sms" and store.is_opted_out(request.number)
+    opted_out = opted_out_recipient(request, store) is not None
     if not opted_out:
         # Build the client and its resource (the SDK imports them lazily, ~150 ms cold) before the
         # record says `sending`: a crash meanwhile would leave an attempt that never left as unknown.
@@ -155,15 +177,15 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
         body=request.body, request=json.dumps(request.summary()), queue_message_id=message_id, channel=request.channel,
         attempts=0 if opted_out else 1, attempt_started_at=None if opted_out else iso(now),
         first_attempt_at=None if opted_out else iso(now), reason="opted_out" if opted_out else None,
-        content_hash=digest,
+        content_hash=digest, fingerprint=None if request.id_given else fingerprint(body, deps.settings.fingerprint_key),
     )  # fmt: skip
     events = (
         [event_entity(request.id, "rejected", status=lc.REJECTED, detail="opted_out", now=now)] if opted_out else []
     )
     claimed = store.insert(fresh, *events)
     if claimed is not None:
-        if not request.id_given:
-            store.remember_fingerprint(body, request.id)
+        if fresh.fingerprint:
+            store.remember_fingerprint(fresh.fingerprint, request.id)
         try:
             if opted_out:
                 return claimed
@@ -173,6 +195,8 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
             store.index(claimed)  # after the send: a redelivery writes them if this run stops short
     existing = store.get(request.id)
     if existing is None:
+        if store.finalised(request.id):
+            raise Finalised(request.id)  # erased or past retention: a redelivery sends nothing again
         raise TransientSendError(f"record {request.id} vanished")
     store.index(existing)  # a run cut short before its index rows gets them now
     if conflicts(existing, request, digest):
@@ -231,11 +255,12 @@ def reject(rejection: Rejection, body: bytes, message_id: str, deps: Deps) -> Re
         id=rejection.id, type=kind, direction="outbound", status=lc.REJECTED, created_at=iso(now), updated_at=iso(now),
         to=rejection.to, from_=rejection.from_, reason=rejection.reason, raw=rejection.raw,
         queue_message_id=message_id, channel=channel_of(rejection.to) if kind == "sms" else None,
+        fingerprint=None if rejection.id_given else fingerprint(body, deps.settings.fingerprint_key),
     )  # fmt: skip
     stored, created = deps.store.claim(record)
     if created:
-        if not rejection.id_given:
-            deps.store.remember_fingerprint(body, rejection.id)
+        if record.fingerprint:
+            deps.store.remember_fingerprint(record.fingerprint, rejection.id)
         deps.store.add_event(rejection.id, "rejected", status=lc.REJECTED, detail=rejection.reason, now=now)
         log.warning("Rejected outbound message %s: %s", rejection.id, rejection.reason)
     return stored
@@ -246,13 +271,15 @@ def deliver(request: OutboundRequest, deps: Deps, origin: Origin | None = None) 
     for _ in range(MAX_DECISIONS):
         record = store.get(request.id)
         if record is None:
+            if store.finalised(request.id):
+                raise Finalised(request.id)  # erased while it waited: nothing is sent
             raise TransientSendError(f"record {request.id} vanished")
         # Sent, or final: nothing to do, ever. Or a copy of a message that waits in another queue message.
         if not lc.worker_may_send(record.status, record.sid) or stale_copy(record, origin, deps.now()):
             return record
         if record.status == lc.SENDING:
             return resume_interrupted(request, record, deps)
-        if request.type == "sms" and store.is_opted_out(request.number):
+        if opted_out_recipient(request, store) is not None:
             return finish(deps, request.id, lc.REJECTED, reason="opted_out", event="rejected")
         if record.recheck:
             settled = recheck(request, record, deps, origin)
@@ -304,7 +331,9 @@ def attempt_send(request: OutboundRequest, record: Record, deps: Deps, origin: O
     waiting = wait_for_slot(request, record, deps, origin)
     if waiting is not None:
         return waiting
-    params = create_params(request, deps.settings.public_base_url, attempts=record.attempts)
+    params = create_params(
+        request, deps.settings.public_base_url, attempts=record.attempts, key=deps.settings.tag_keys[0]
+    )
     try:
         client = deps.client()
         resource = (client.calls if request.type == "call" else client.messages).create(**params)
@@ -630,7 +659,11 @@ def _status(resource: Any, kind: str) -> str:
 def handle_poison(message_id: str, body: bytes, deps: Deps) -> Record:
     """A message that failed maxDequeueCount times: give its record a final status, or create one."""
     parsed = _parse(message_id, body, deps)
-    record_id = parsed.id if parsed.id_given else deps.store.record_id_for_fingerprint(body)
+    record_id = (
+        parsed.id
+        if parsed.id_given
+        else deps.store.record_id_for_fingerprint(fingerprint(body, deps.settings.fingerprint_key))
+    )
     now = deps.now()
     if record_id is None or deps.store.get(record_id) is None:
         return _poison_without_record(parsed, record_id or message_id, body, message_id, deps)

@@ -138,6 +138,29 @@ def twiml_refusal(document: str, policy: DestinationPolicy) -> str | None:
     return None
 
 
+def text_recipients(document: str, default: str) -> list[str]:
+    """The numbers a call's inline TwiML would text (`<Sms to>`, `<Message to>`; without `to`, `default`).
+
+    For the app-wide opt-out: a number that texted STOP gets no `<Sms>` from a call either. An unparsable
+    document names nobody (`twiml_refusal` has refused it already).
+    """
+    import defusedxml.ElementTree as SafeET
+
+    try:
+        root = SafeET.fromstring(document, forbid_dtd=True)
+    except Exception:
+        return []
+    found: list[str] = []
+    for element in root.iter():
+        tag = _VERBS.get(_local(element.tag).lower(), "")
+        if tag in _NUMBER_ATTRIBUTE:
+            value = (element.attrib.get(_NUMBER_ATTRIBUTE[tag]) or "").strip() or default
+            number = number_part(value) or value
+            if number not in found:
+                found.append(number)
+    return found
+
+
 def _local(tag: object) -> str:
     """A tag or attribute name without its namespace."""
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""

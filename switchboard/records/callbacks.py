@@ -20,6 +20,7 @@ from switchboard.records.model import Record, iso
 from switchboard.records.outbox import status_event_row
 from switchboard.records.store import (
     UPDATE_ATTEMPTS,
+    Finalised,
     RecordConflict,
     RecordStore,
     RowExists,
@@ -129,6 +130,14 @@ def record_status_callback(
     # The request id in the signed StatusCallback URL finds the record in one read; the SID index is
     # the fallback (callbacks configured elsewhere, and orphans).
     record = store.get(request_id) if request_id else None
+    if record is not None and record.sid is None:
+        # Linking a SID to a record needs the SID to be nobody else's: a callback for another record's call
+        # never relinks this one (a `retrying` request would be marked done and never placed).
+        owner = store.record_id_for_sid(update.sid)
+        if owner not in (None, record.id):
+            log.warning("A %s callback for %s named record %s, but another record holds that SID: not linked",
+                        kind, update.sid, record.id)  # fmt: skip
+            record = None
     if record is None:
         owner = store.record_id_for_sid(update.sid)
         record = store.get(owner) if owner else None
@@ -226,7 +235,11 @@ def _orphan(store: RecordStore, update: StatusUpdate, params: Mapping[str, str],
         marker_entity(update.sid, key),
         event_entity(update.sid, "callback", status=update.status, sid=update.sid, params=params, now=now),
     )
-    stored, created = store.claim(record, *rows)  # new: the record, its event and its marker in one transaction
+    try:
+        stored, created = store.claim(record, *rows)  # new: the record, its event and its marker in one transaction
+    except Finalised:
+        log.info("Status callback for %s %s, whose record was erased: nothing recorded", update.kind, update.sid)
+        return update.sid
     if created:
         log.warning("Status callback for unknown %s %s: recorded as an orphan", update.kind, update.sid)
     elif not store.was_marked(stored.id, key):
@@ -244,7 +257,11 @@ def record_inbound_call(store: RecordStore, params: Mapping[str, str], now: date
         id=sid, type="call", direction="inbound", status=params.get("CallStatus") or "ringing", created_at=iso(now),
         updated_at=iso(now), to=params.get("To"), from_=params.get("From"), sid=sid,
     )  # fmt: skip
-    store.claim(record, event_entity(sid, "incoming", status=record.status, sid=sid, params=params, now=now))
+    try:
+        store.claim(record, event_entity(sid, "incoming", status=record.status, sid=sid, params=params, now=now))
+    except Finalised:
+        log.info("Inbound call %s was erased before: a replay records nothing", sid)
+        return None
     return sid
 
 
@@ -264,18 +281,23 @@ def record_inbound_message(store: RecordStore, params: Mapping[str, str], now: d
         id=sid, type="sms", direction="inbound", status="received", created_at=iso(now), updated_at=iso(now),
         to=to, from_=address, sid=sid, body=body, channel=channel_of(address) or channel_of(to),
     )  # fmt: skip
-    sender = number_part(address) or address  # the opt-out is the number's, whatever the channel
+    sender = number_part(address) or address or ""  # the opt-out is the number's, whatever the channel
     event = event_entity(sid, "incoming", status="received", sid=sid, params=params, now=now)
     keyword = opt_keyword(body, params.get("OptOutType"))
-    if not sender or keyword not in ("stop", "start"):
-        store.claim(record, event)
-        return sid
     opted_out = keyword == "stop"
 
     def change() -> None:
         store.set_opt_out(sender, opted_out, keyword=body.strip().upper()[:32], via=to, now=now, message_sid=sid)
 
-    _, created = store.claim(record, event, also=[change])
+    changes = bool(sender) and keyword in ("stop", "start")
+    try:
+        # The MessageSid's tombstone (after erasure or retention) is its opt-change marker: a replay applies nothing.
+        _, created = store.claim(record, event, also=[change] if changes else [])
+    except Finalised:
+        log.info("Inbound message %s was erased before: a replay records and changes nothing", sid)
+        return None
+    if not changes:
+        return sid
     if created:  # the first arrival of this MessageSid: nothing applied it before
         store.mark_once(sid, OPT_CHANGE_KEY)
         log.info("%s opted %s", mask(sender), "out" if opted_out else "back in")

@@ -25,6 +25,7 @@ from typing import Any
 
 from switchboard.records.model import IndexKey, iso, number_partition
 from switchboard.records.store import IndexEntry, RecordStore
+from switchboard.shared.tags import FINGERPRINT_CONTEXT, app_salt, derive
 
 log = logging.getLogger("switchboard.records")
 
@@ -33,7 +34,6 @@ MAX_ERASE_RECORDS = 2000  # per request; the answer says whether more remain (re
 RETENTION_BATCH = 100  # index rows read per query
 RETENTION_BUDGET = 500  # records per timer run
 RETENTION_SECONDS = 60.0  # and at most this long per run (functionTimeout is two minutes)
-SALT_CONTEXT = b"switchboard erasure audit salt v1"
 
 BlobDeleter = Callable[[str], int]  # record id -> blobs deleted
 
@@ -52,19 +52,50 @@ class Counts:
 
 
 def forget_record(
-    store: RecordStore, record_id: str, delete_blobs: BlobDeleter, walking: IndexKey | None = None
+    store: RecordStore,
+    record_id: str,
+    delete_blobs: BlobDeleter,
+    walking: IndexKey | None = None,
+    *,
+    how: str = "erasure",
+    key: bytes | None = None,
+    now: datetime | None = None,
 ) -> Counts:
-    """Delete one record and everything hanging off it, except `walking`: the index row the caller walks from."""
+    """Delete one record and everything hanging off it, except `walking`: the index row the caller walks from.
+
+    First the tombstones (the id's, and its SID's when that is another id): from then on a replayed
+    webhook or a redelivered queue message for it changes nothing, and a media copy still running
+    deletes what it writes (switchboard/media/copy.py). Then the blobs, then the rows.
+    """
+    moment = now or datetime.now(timezone.utc)
+    record = store.get(record_id)
+    mac = None
+    if record is not None and record.content_hash and key:
+        mac = hmac.new(key, record.content_hash.encode("utf-8"), hashlib.sha256).hexdigest()
+    store.seal(record_id, how=how, now=moment, content_mac=mac)
+    if record is not None and record.sid and record.sid != record_id:
+        store.seal(record.sid, how=how, now=moment)
     blobs = delete_blobs(record_id)
     gone = store.forget(record_id, keep=walking)
     return Counts(records=gone.records, events=gone.events, index_rows=gone.index_rows, blobs=blobs)
 
 
-def _forget_entry(store: RecordStore, entry: IndexEntry, delete_blobs: BlobDeleter) -> Counts:
+def _forget_entry(
+    store: RecordStore, entry: IndexEntry, delete_blobs: BlobDeleter, *, how: str, key: bytes | None
+) -> Counts:
     """The record an index row points at, then the row itself (last: it is the walk's cursor)."""
-    counts = forget_record(store, entry.record_id, delete_blobs, walking=entry.key) if entry.record_id else Counts()
+    counts = (
+        forget_record(store, entry.record_id, delete_blobs, walking=entry.key, how=how, key=key)
+        if entry.record_id
+        else Counts()
+    )
     counts.index_rows += store.drop_index_row(entry.key)
     return counts
+
+
+def tombstone_key(salt: str) -> bytes:
+    """The key of a tombstone's content hash and of queue-message fingerprints: one from the app's salt."""
+    return derive(salt, FINGERPRINT_CONTEXT)
 
 
 # -- erasure ---------------------------------------------------------------------------------------
@@ -76,7 +107,7 @@ def number_hash(number: str, salt: str) -> str:
 
 def derived_salt(auth_token: str) -> str:
     """A salt from the auth token when ERASURE_AUDIT_SALT is unset: secret, but changes if the token rotates."""
-    return hmac.new(auth_token.encode("utf-8"), SALT_CONTEXT, hashlib.sha256).hexdigest()
+    return app_salt(None, auth_token)
 
 
 def erase_number(
@@ -100,7 +131,7 @@ def erase_number(
             if handled >= limit:
                 complete = False
                 break
-            counts.add(_forget_entry(store, entry, delete_blobs))
+            counts.add(_forget_entry(store, entry, delete_blobs, how="erasure", key=tombstone_key(salt)))
             handled += 1
     if optout:
         store.delete_opt_out(number)
@@ -136,6 +167,7 @@ def sweep_retention(
     now: datetime | None = None,
     budget: int = RETENTION_BUDGET,
     seconds: float = RETENTION_SECONDS,
+    salt: str | None = None,
 ) -> Counts:
     """Delete records of days before the cutoff, oldest first, at most `budget` per run.
 
@@ -143,6 +175,7 @@ def sweep_retention(
     starts where this one stopped.
     """
     moment = now or datetime.now(timezone.utc)
+    key = tombstone_key(salt) if salt else None
     cutoff = retention_cutoff(moment, days)
     counts = Counts()
     deadline = time.monotonic() + seconds
@@ -154,7 +187,7 @@ def sweep_retention(
         for entry in entries:
             if handled >= budget or time.monotonic() >= deadline:
                 break
-            counts.add(_forget_entry(store, entry, delete_blobs))
+            counts.add(_forget_entry(store, entry, delete_blobs, how="retention", key=key))
             handled += 1
     if counts.records or counts.index_rows:
         log.info("Retention (%d days, before %s): %s", days, cutoff.isoformat(), asdict(counts))

@@ -10,9 +10,13 @@ lookup is a point read or a single-partition range query:
 | SID index     | `sid:<SID>`      | `sid`                           |
 | number index  | `n:<E.164>`      | `<inverted µs>:<id>`            |
 | day index     | `d:<YYYY-MM-DD>` | `<inverted µs>:<id>`            |
-| fingerprint   | `f:<sha256>`     | `fp`                            |
+| claim         | `r:<id>`         | `claim`                         |
+| fingerprint   | `f:<HMAC>`       | `fp`                            |
 | stale index   | `x:stale`        | `<inverted µs>:<id>`            |
 
+The claim row is written with the record and outlives it: erasure and retention turn it into the id's
+tombstone (`finalised_at`, how, a keyed hash of the content; no number, no text), so a replayed
+webhook or a redelivered queue message for an erased id changes nothing and re-creates nothing.
 A record's events sort oldest first next to it; a number's and a day's index rows sort newest first.
 The day is the UTC day of `created_at`. A record still not final 7 days after it was created is marked
 `stale` by the reconcile timer and gets a stale index row, which the operator page lists.
@@ -31,6 +35,7 @@ from typing import Any, NamedTuple
 from switchboard.shared.phones import number_part
 
 RECORD_ROW = "record"
+CLAIM_ROW = "claim"
 SID_ROW = "sid"
 FINGERPRINT_ROW = "fp"
 ALIAS_ROW = "alias"
@@ -84,7 +89,8 @@ def index_keys(record: Record) -> list[IndexKey]:
     WhatsApp address (`whatsapp:+1…` under `+1…`, so a number's records and its erasure find its WhatsApp
     messages); other addresses (`client:alice`, a SIP URI, an alphanumeric sender) are not indexed. Its
     day row, and its SID row once it has a SID. The SID row is written only if no record holds the SID
-    yet, and erased only if it points at this record.
+    yet, and erased only if it points at this record. (A message without an id also has a fingerprint row,
+    written by the worker and erased with the record when it points at it: `RecordStore.forget`.)
     """
     created = parse_iso(record.created_at)
     row = number_row(created, record.id)
@@ -167,6 +173,8 @@ class Record:
     queue_time: int | None = None  # a call's milliseconds in Twilio's queue before it was placed
     reconciled_at: str | None = None  # when the reconcile timer last asked Twilio about it
     stale: bool | None = None  # still not final 7 days after it was created (switchboard/records/reconcile.py)
+    # The keyed fingerprint of a queue message without an id (its `f:` row goes with the record).
+    fingerprint: str | None = None
     etag: str | None = None  # from the table; not stored
 
     @property

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from switchboard.adapters.storage import DEFAULT_CONNECTION
 from switchboard.records.model import (
     ALIAS_ROW,
+    CLAIM_ROW,
     EVENT_PREFIX,
     FINGERPRINT_ROW,
     INVERTED_BASE,
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("switchboard.records")
 
 UPDATE_ATTEMPTS = 8
+MAIL_PREFIX = "mail:"  # rows beside a record: a voicemail e-mail's content, named by its queue message
 DEDUPE_PREFIX = "dedupe:"  # rows beside a record's events: webhook deliveries already applied
 MAX_PARAMS_CHARS = 30_000  # one table property holds 64 KiB (32 K UTF-16 characters)
 IN_FLIGHT = 8  # round trips `concurrently` runs at once, per process
@@ -85,6 +88,14 @@ class StaleRecord(RuntimeError):
     """The record changed since the ETag a transaction was guarded by."""
 
 
+class Finalised(RuntimeError):
+    """The id was erased or passed retention: its tombstone says so, and nothing is recorded under it again."""
+
+    def __init__(self, record_id: str) -> None:
+        super().__init__(f"record {record_id} was erased or passed retention: nothing is recorded under it again")
+        self.record_id = record_id
+
+
 class RowExists(RuntimeError):
     """A row a transaction meant to create is already there (a marker: this change was already applied)."""
 
@@ -93,8 +104,14 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def fingerprint(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
+def fingerprint(raw: bytes, key: bytes) -> str:
+    """A queue message's fingerprint: HMAC-SHA256 under the app's key, so no one can confirm a guessed message."""
+    return hmac.new(key, raw, hashlib.sha256).hexdigest()
+
+
+def claim_entity(record_id: str) -> dict[str, Any]:
+    """The row written with every record (in its transaction): it stays, as the id's tombstone, when the record goes."""
+    return {"PartitionKey": record_partition(record_id), "RowKey": CLAIM_ROW}
 
 
 class RecordStore:
@@ -130,6 +147,8 @@ class RecordStore:
             if existing is not None:
                 self.index(existing)  # a claim cut short before its index rows gets them on the retry
                 return existing, False
+            if self.finalised(record.id):
+                raise Finalised(record.id)
         raise RecordConflict(f"record {record.id} kept appearing and vanishing")
 
     def insert(self, record: Record, *rows: dict[str, Any]) -> Record | None:
@@ -141,14 +160,11 @@ class RecordStore:
         from azure.core.exceptions import ResourceExistsError
         from azure.data.tables import TableTransactionError
 
+        # The claim row rides along: once the id was erased its tombstone is that row, and this insert fails.
+        operations = [("create", record.to_entity()), ("create", claim_entity(record.id))]
         try:
-            if rows:
-                results = self.records.submit_transaction(
-                    [("create", record.to_entity()), *(("create", row) for row in rows)], **self.options
-                )
-                metadata = results[0]
-            else:
-                metadata = self.records.create_entity(record.to_entity(), **self.options)
+            results = self.records.submit_transaction([*operations, *(("create", row) for row in rows)], **self.options)
+            metadata = results[0]
         except ResourceExistsError:
             return None
         except TableTransactionError as error:
@@ -306,19 +322,53 @@ class RecordStore:
         value = self._point(alias_partition(alias), ALIAS_ROW, "record_id")
         return str(value) if value else None
 
-    def remember_fingerprint(self, raw: bytes, record_id: str) -> None:
+    def remember_fingerprint(self, digest: str, record_id: str) -> None:
+        """`digest`: `fingerprint(raw, key)`. The record names it (`Record.fingerprint`): the row goes with it."""
         from azure.data.tables import UpdateMode
 
-        entity = {
-            "PartitionKey": fingerprint_partition(fingerprint(raw)),
-            "RowKey": FINGERPRINT_ROW,
-            "record_id": record_id,
-        }
+        entity = {"PartitionKey": fingerprint_partition(digest), "RowKey": FINGERPRINT_ROW, "record_id": record_id}
         self.records.upsert_entity(entity, mode=UpdateMode.REPLACE, **self.options)
 
-    def record_id_for_fingerprint(self, raw: bytes) -> str | None:
-        value = self._point(fingerprint_partition(fingerprint(raw)), FINGERPRINT_ROW, "record_id")
+    def record_id_for_fingerprint(self, digest: str) -> str | None:
+        value = self._point(fingerprint_partition(digest), FINGERPRINT_ROW, "record_id")
         return str(value) if value else None
+
+    # -- rows the internal queues name (a voicemail e-mail): the queue carries ids, the content lives here --------
+
+    def keep_mail(self, record_id: str, mail_id: str, fields: Mapping[str, str]) -> None:
+        """The e-mail `mail_id` beside its record: erased with it, and all a queue message can make the app send."""
+        from azure.data.tables import UpdateMode
+
+        entity = {"PartitionKey": record_partition(record_id), "RowKey": MAIL_PREFIX + mail_id, **fields}
+        self.records.upsert_entity(entity, mode=UpdateMode.REPLACE, **self.options)
+
+    def mail_of(self, record_id: str, mail_id: str) -> dict[str, str] | None:
+        """What `keep_mail` kept, or None (never written, or erased with its record)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = self.records.get_entity(record_partition(record_id), MAIL_PREFIX + mail_id, **self.options)
+        except ResourceNotFoundError:
+            return None
+        return {str(key): str(value) for key, value in entity.items() if key not in ("PartitionKey", "RowKey")}
+
+    # -- tombstones ----------------------------------------------------------------------------------
+
+    def finalised(self, record_id: str) -> bool:
+        """Whether the id was erased or passed retention (its claim row is a tombstone)."""
+        return self._point(record_partition(record_id), CLAIM_ROW, "finalised_at") is not None
+
+    def seal(self, record_id: str, *, how: str, now: datetime, content_mac: str | None = None) -> None:
+        """Make the id's claim row its tombstone, before anything of the record is deleted.
+
+        It holds no personal data: when, how (`erasure` | `retention`), and a keyed hash of what was asked.
+        """
+        from azure.data.tables import UpdateMode
+
+        entity = claim_entity(record_id) | {"finalised_at": iso(now), "how": how}
+        if content_mac:
+            entity["content_mac"] = content_mac
+        self.records.upsert_entity(entity, mode=UpdateMode.REPLACE, **self.options)
 
     def history(self, number: str, limit: int) -> list[Record]:
         """A number's records, newest first: the top rows of one partition, then point reads."""
@@ -416,7 +466,8 @@ class RecordStore:
                              {"low": "d:", "high": day_partition(moment)}, limit)  # fmt: skip
 
     def forget(self, record_id: str, *, keep: IndexKey | None = None) -> Forgotten:
-        """Delete a record and every row hanging off it, except `keep` (the index row a sweep walks from).
+        """Delete a record and every row hanging off it, except `keep` (the index row a sweep walks from)
+        and its claim row (the tombstone `seal` made of it).
 
         Its events and delivery markers, its index rows (`index_keys`, the rule that wrote them; the
         SID row only if it points at this record), and last the record row itself, so that a run cut
@@ -431,13 +482,15 @@ class RecordStore:
             query = self.records.query_entities("PartitionKey eq @pk", parameters={"pk": partition},
                                                 select=["RowKey"], **self.options)  # fmt: skip
             rows = [str(entity["RowKey"]) for entity in query]
-        events = sum(self._delete(IndexKey(partition, row)) for row in rows if row != RECORD_ROW)
+        events = sum(self._delete(IndexKey(partition, row)) for row in rows if row not in (RECORD_ROW, CLAIM_ROW))
         if record is None:
             return Forgotten(events, 0, 0)
         keys = [key for key in index_keys(record) if key != keep]
         sid_key = IndexKey(sid_partition(record.sid), SID_ROW) if record.sid else None
         if sid_key in keys and self.record_id_for_sid(record.sid or "") != record_id:
             keys.remove(sid_key)  # another record holds the SID: its row stays
+        if record.fingerprint and self.record_id_for_fingerprint(record.fingerprint) == record_id:
+            keys.append(IndexKey(fingerprint_partition(record.fingerprint), FINGERPRINT_ROW))  # else another's
         deleted = concurrently([_bind(self._delete, key) for key in keys])
         return Forgotten(events, sum(deleted), int(self._delete(IndexKey(partition, RECORD_ROW))))
 

@@ -129,15 +129,44 @@ def test_a_posted_password_field_cannot_open_a_protected_room(app) -> None:
     assert "That password is not correct." in xml
 
 
-def test_twilio_fields_come_from_the_query_when_twilio_uses_get(app) -> None:
-    # A number configured for GET: Twilio appends its fields (Digits, From...) to the URL it signs.
-    path = "conference?Name=Board&Password=4321&Stage=password&Attempt=1&CallSid=CA1&From=%2B15550001111&Digits=4321"
+def _get(app, path: str, name: str):
     url = f"{BASE}/{path}"
     request = http_request("GET", url, headers={"X-Twilio-Signature": twilio_signature(url)},
-                           route_params={"name": "conference"})  # fmt: skip
-    assert xml_of(function(app, "twiml_twimlet")(request)) == (
-        f"{XML_DECLARATION}<Response>{WELCOME}<Dial><Conference>Board</Conference></Dial></Response>"
-    )
+                           route_params={"name": name})  # fmt: skip
+    return function(app, "twiml_twimlet")(request)
+
+
+MISCONFIGURED = (
+    f"{XML_DECLARATION}<Response><Say>Sorry, this number is not set up correctly. Goodbye.</Say><Hangup /></Response>"
+)
+
+
+def test_a_twimlet_that_dials_joins_or_redirects_refuses_get(app, configure, caplog) -> None:
+    """Issue 20 point 1: on GET Twilio signs its fields and a Voice SDK client's own params into the query.
+
+    Before, a caller-chosen `FailUrl` turned forward into a <Redirect> to any TwiML, and `Name=Board` with
+    the PIN's digits joined a PIN-protected conference with no prompt.
+    """
+    import logging
+
+    configure(FORWARD_ALLOWED_DESTINATIONS="+1555*")
+    injected = [
+        ("forward", "forward?PhoneNumber=%2B15551234567&Stage=dial-result&CallSid=CA1&DialCallStatus=busy"
+                    "&FailUrl=https%3A%2F%2Fevil.example%2Ftwiml"),
+        ("conference", "conference?Name=Board&Password=4321&Stage=password&Attempt=1&CallSid=CA1&Digits=4321"),
+        ("menu", "menu?Options%5B1%5D=https%3A%2F%2Fevil.example%2F1&Stage=choice&Digits=1"),
+    ]  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="switchboard.twimlets"):
+        for name, path in injected:
+            assert xml_of(_get(app, path, name)) == MISCONFIGURED, name
+    assert "configure it with HTTP POST" in caplog.text
+
+
+def test_hold_music_still_takes_get(app, configure) -> None:
+    """Twilio fetches a Conference's waitUrl with GET: holdmusic only plays to that caller, so it keeps GET."""
+    path = "holdmusic?Url=https%3A%2F%2Fexample.net%2Fa.mp3&CallSid=CA1&QueuePosition=1"
+    xml = xml_of(_get(app, path, "holdmusic"))
+    assert "<Play>https://example.net/a.mp3</Play>" in xml
 
 
 def test_a_query_field_named_like_twilios_does_not_stand_in_for_the_form_on_post(app) -> None:

@@ -88,8 +88,8 @@ def test_unknown_twimlets_and_echo_while_off_are_404(app, name: str) -> None:
 def test_echo_when_enabled_is_still_signed(app, configure) -> None:
     configure(TWIML_ECHO_ENABLED="true")
     query = "echo?Twiml=%3CResponse%3E%3CSay%3EHi%3C%2FSay%3E%3C%2FResponse%3E"
-    assert xml_of(twimlet(app, query, method="GET")) == "<Response><Say>Hi</Say></Response>"
-    unsigned = http_request("GET", f"{BASE}/{query}", route_params={"name": "echo"})
+    assert xml_of(twimlet(app, query)) == "<Response><Say>Hi</Say></Response>"
+    unsigned = http_request("POST", f"{BASE}/{query}", route_params={"name": "echo"})
     assert function(app, "twiml_twimlet")(unsigned).status_code == 403
 
 
@@ -105,7 +105,7 @@ def test_unsigned_and_wrongly_signed_twimlets_are_forbidden(app, configure) -> N
 def test_forward_dial_outcome_flow(app, configure) -> None:
     configure(FORWARD_ALLOWED_DESTINATIONS="+15551234567, +1444*")
     first = "forward?PhoneNumber=%2B15551234567&FailUrl=https%3A%2F%2Fexample.net%2Fbusy"
-    xml = xml_of(twimlet(app, first, method="GET"))
+    xml = xml_of(twimlet(app, first))
     assert xml == (
         f'{DECL}<Response><Dial action="/api/twiml/forward?PhoneNumber=%2B15551234567&amp;FailUrl=https%3A%2F%2F'
         'example.net%2Fbusy&amp;Stage=dial-result" timeout="20"><Number>+15551234567</Number></Dial></Response>'
@@ -309,7 +309,8 @@ def test_twimlets_over_http_through_the_local_host(app, configure) -> None:
 
     with LocalHost(app, port=free_port(), queues=False) as host:
         first = f"{host.base_url}/twiml/menu?Options%5B1%5D=https%3A%2F%2Fexample.net%2F1"
-        menu = get(first)
+        signed, empty = signed_form(first, {})
+        menu = requests.post(first, headers=signed, data=empty, timeout=10)
         assert menu.status_code == 200
         action = urljoin(first, element(menu.text, "Gather").attrib["action"])
         headers, body = signed_form(action, {"Digits": "1"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from switchboard.media.jobs import BadJob, Job, credentialed_url, media_jobs, recording_job
@@ -18,7 +20,12 @@ def test_a_completed_recording_makes_one_job_named_by_the_record() -> None:
     job = recording_job("req-1", {"RecordingSid": RE, "RecordingUrl": f"{TWILIO}/Recordings/{RE}", "CallSid": "CA1"})
     assert job is not None
     assert (job.blob_name, job.download_url) == (f"req-1/{RE}.wav", f"{TWILIO}/Recordings/{RE}.wav")
-    assert Job.from_message(job.to_message()) == job
+    assert Job.from_message(job.to_message(b"k"), (b"k",)) == job
+    with pytest.raises(BadJob, match="tag"):
+        Job.from_message(job.to_message(b"another key"), (b"k",))  # a job the app did not queue
+    forged = json.loads(job.to_message(b"k")) | {"record_id": "victim"}
+    with pytest.raises(BadJob, match="tag"):
+        Job.from_message(json.dumps(forged), (b"k",))
     in_progress = {"RecordingSid": RE, "RecordingUrl": f"{TWILIO}/Recordings/{RE}", "RecordingStatus": "in-progress"}
     assert recording_job("req-1", in_progress) is None
     assert recording_job("req-1", {"RecordingSid": RE, "RecordingUrl": f"{TWILIO}/Recordings/RE{'0' * 32}"}) is None
@@ -43,7 +50,7 @@ def test_mms_media_make_one_job_each_with_an_extension_from_the_content_type() -
 )  # fmt: skip
 def test_malformed_jobs_are_refused(raw: bytes) -> None:
     with pytest.raises(BadJob):
-        Job.from_message(raw)
+        Job.from_message(raw, (b"k",))
 
 
 def test_credentials_go_only_to_the_api_host_of_this_account() -> None:

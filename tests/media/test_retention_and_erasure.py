@@ -88,7 +88,8 @@ def test_retention_deletes_a_seeded_old_day_and_keeps_recent_records_and_opt_out
     counts = run_retention(get_settings())
     assert counts == {"records": 3, "events": 6, "index_rows": 3 * 4, "blobs": 1, "optouts": 0}
     for sid in old:
-        assert partition_rows(store, f"r:{sid}") == []  # record, events
+        assert [row["RowKey"] for row in partition_rows(store, f"r:{sid}")] == ["claim"]  # only the tombstone
+        assert partition_rows(store, f"r:{sid}")[0]["how"] == "retention"
         assert partition_rows(store, f"sid:{sid}") == []
     assert partition_rows(store, day_partition(old_day)) == []
     history = [row["record_id"] for row in partition_rows(store, number_partition(customer))]
@@ -128,7 +129,9 @@ def test_erasure_of_a_number_answers_counts_and_leaves_other_numbers_alone(
     assert result["number_hash"] == expected_hash
     assert erased not in answer.text
     for sid in gone:
-        assert partition_rows(store, f"r:{sid}") == []
+        [tombstone] = partition_rows(store, f"r:{sid}")  # record and events gone; the tombstone holds no number
+        assert (tombstone["RowKey"], tombstone["how"]) == ("claim", "erasure")
+        assert erased not in str(dict(tombstone))
         assert partition_rows(store, f"sid:{sid}") == []
     assert partition_rows(store, number_partition(erased)) == []
     # The other number keeps everything; our own number's index keeps only its rows.
@@ -136,7 +139,7 @@ def test_erasure_of_a_number_answers_counts_and_leaves_other_numbers_alone(
     assert sorted(row["record_id"] for row in partition_rows(store, number_partition(PHONE_NUMBER))) == sorted(stays)
     for sid in stays:
         assert store.get(sid) is not None
-        assert len(partition_rows(store, f"r:{sid}")) == 3
+        assert len(partition_rows(store, f"r:{sid}")) == 4  # record, claim row, 2 events
     assert [name.split("/")[0] for name in blob_names()] == [stays[0]]
     # Opt-outs stay unless asked.
     assert store.is_opted_out(erased)
@@ -189,7 +192,7 @@ def test_a_copy_that_cannot_be_queued_is_noted_on_the_record(store: RecordStore,
     assert dead != os.environ["AzureWebJobsStorage"]
     monkeypatch.setenv("AzureWebJobsStorage", dead)
     blobs.reset()
-    blobs.enqueue_or_note(store, [job])
+    blobs.enqueue_or_note(store, [job], b"k")
     [failed] = [e for e in partition_rows(store, f"r:{call}") if e.get("kind") == "copy_failed"]
     assert failed["sid"] == sid
     assert "could not queue the copy" in failed["detail"]

@@ -55,9 +55,19 @@ def record(app, record_id: str) -> dict[str, Any]:
     return body
 
 
+def tagged(path: str, request_id: str) -> str:
+    """`?request_id=<id>&tag=<the app's tag>`, as the worker writes it into a StatusCallback URL."""
+    from switchboard.outbound.twilio_params import status_callback_url
+    from switchboard.settings import get_settings
+
+    url = status_callback_url(PUBLIC_BASE_URL, path, request_id, get_settings().tag_keys[0])
+    assert url is not None
+    return "?" + url.split("?", 1)[1]
+
+
 def callback(app, kind: str, params: dict[str, str], request_id: str | None = None):
     path = "voice/status" if kind == "call" else "sms/status"
-    url = f"{PUBLIC_BASE_URL}/api/{path}" + (f"?request_id={request_id}" if request_id else "")
+    url = f"{PUBLIC_BASE_URL}/api/{path}" + (tagged(f"/api/{path}", request_id) if request_id else "")
     name = "voice_status" if kind == "call" else "sms_status"
     return post_signed(app, name, url, params)
 

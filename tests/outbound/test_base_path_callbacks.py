@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.outbound.conftest import deliver, new_id, one
+from tests.outbound.conftest import deliver, new_id, one, tagged
 from tools.emulator.rest import TwilioEmulator
 
 GATEWAY = "https://gw.example.net/switchboard"
@@ -15,5 +15,5 @@ def test_status_callbacks_go_through_the_gateway(app, configure, twilio: TwilioE
     deliver(app, {"type": "sms", "id": sms_id, "to": "+15558675310", "body": "Hi"})
     [call] = twilio.created("calls")
     [sms] = twilio.created("messages")
-    assert one(call, "StatusCallback") == f"{GATEWAY}/api/voice/status?request_id={call_id}"
-    assert one(sms, "StatusCallback") == f"{GATEWAY}/api/sms/status?request_id={sms_id}"
+    assert one(call, "StatusCallback") == f"{GATEWAY}/api/voice/status{tagged('/api/voice/status', call_id)}"
+    assert one(sms, "StatusCallback") == f"{GATEWAY}/api/sms/status{tagged('/api/sms/status', sms_id)}"

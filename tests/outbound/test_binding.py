@@ -11,7 +11,7 @@ import pytest
 
 from switchboard.outbound import binding
 from tests.openapi import form_problems, require_spec
-from tests.outbound.conftest import deliver, new_id, record
+from tests.outbound.conftest import deliver, new_id, record, tagged
 from tests.support import PHONE_NUMBER
 from tools.emulator.rest import TwilioEmulator
 
@@ -140,7 +140,9 @@ def test_a_status_callback_points_at_the_records_and_the_app_keeps_its_own(app, 
     sent = new_id()
     deliver(app, {"format": "twilio-binding", "id": sent, "to": TO, "body": "Hi", "statusCallback": ""})
     [form] = twilio.created("messages")
-    assert form["StatusCallback"] == [f"https://switchboard.example.net/api/sms/status?request_id={sent}"]
+    assert form["StatusCallback"] == [
+        f"https://switchboard.example.net/api/sms/status{tagged('/api/sms/status', sent)}"
+    ]
 
 
 @pytest.mark.parametrize(

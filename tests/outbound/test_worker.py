@@ -12,7 +12,7 @@ from switchboard.outbound.worker import TransientSendError
 from switchboard.records.model import iso, parse_iso
 from switchboard.records.store import utcnow
 from switchboard.settings import get_settings
-from tests.outbound.conftest import deliver, get_record, new_id, one, record, redeliver, take_deferred
+from tests.outbound.conftest import deliver, get_record, new_id, one, record, redeliver, tagged, take_deferred
 from tests.support import PHONE_NUMBER, PUBLIC_BASE_URL
 from tools.emulator.rest import TwilioEmulator
 
@@ -27,7 +27,9 @@ def test_a_call_is_placed_once_and_recorded(app, twilio: TwilioEmulator) -> None
     assert one(created, "To") == TO
     assert one(created, "From") == PHONE_NUMBER
     assert one(created, "Twiml") == '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello world.</Say></Response>'
-    assert one(created, "StatusCallback") == f"{PUBLIC_BASE_URL}/api/voice/status?request_id={request_id}"
+    assert (
+        one(created, "StatusCallback") == f"{PUBLIC_BASE_URL}/api/voice/status{tagged('/api/voice/status', request_id)}"
+    )
     assert created["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
     [sid] = twilio.resources("calls")
     body = record(app, request_id)
@@ -50,7 +52,7 @@ def test_an_sms_is_sent_once_and_recorded(app, twilio: TwilioEmulator) -> None:
     [created] = twilio.created("messages")
     assert one(created, "Body") == "Your code is 1234"
     assert created["MediaUrl"] == ["https://example.com/a.png"]
-    assert one(created, "StatusCallback") == f"{PUBLIC_BASE_URL}/api/sms/status?request_id={request_id}"
+    assert one(created, "StatusCallback") == f"{PUBLIC_BASE_URL}/api/sms/status{tagged('/api/sms/status', request_id)}"
     body = record(app, request_id)
     assert (body["type"], body["status"], body["attempts"]) == ("sms", "queued", 1)
     assert body["sid"].startswith(("SM", "MM"))

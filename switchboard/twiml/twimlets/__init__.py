@@ -22,6 +22,7 @@ from switchboard.twiml.twimlets.message import message
 from switchboard.twiml.twimlets.voicemail import voicemail
 
 __all__ = [
+    "GET_SAFE",
     "TWIMLETS",
     "BadParameter",
     "Call",
@@ -34,6 +35,15 @@ __all__ = [
 ]
 
 MISCONFIGURED = "Sorry, this number is not set up correctly. Goodbye."
+# On GET, Twilio puts its parameters, and a Voice SDK client's own `params`, into the signed query the
+# configuration is read from: a caller could add `FailUrl`, `Name`, `Options[…]`, `Twiml`. Only the twimlets
+# that do nothing but say or play something to that same caller take GET (Twilio fetches a Conference's
+# waitUrl, and the Bucket redirect, with GET); every other twimlet must be configured with POST.
+GET_SAFE = frozenset({"message", "holdmusic"})
+GET_REFUSED = (
+    "was requested with GET: configure it with HTTP POST (on GET the caller's parameters share the query "
+    "the configuration is read from)"
+)
 
 TWIMLETS: dict[str, Callable[[Call], TwiML]] = {
     "message": message,
@@ -57,6 +67,8 @@ def is_served(name: str, config: TwimletConfig) -> bool:
 
 def answer(name: str, call: Call) -> TwiML:
     try:
+        if call.method == "GET" and name not in GET_SAFE:
+            raise BadParameter(GET_REFUSED)
         return TWIMLETS[name](call)
     except BadParameter as reason:
         log.warning("Twimlet %s refused its parameters: %s", name, reason)

@@ -57,7 +57,8 @@ class VoicemailEvent:
 class VoicemailSink(Protocol):
     """Where voicemail lands: the adapter stores it and queues the SMS notice."""
 
-    def save_voicemail(self, event: VoicemailEvent) -> None: ...
+    def save_voicemail(self, event: VoicemailEvent) -> bool | None:
+        """False: the call was erased (a replayed callback), so nothing is stored and no notice goes out."""
 
     def notify_voicemail(self, number: str, event: VoicemailEvent) -> None: ...
 

@@ -122,7 +122,8 @@ def _callback(call: Call, notify: str | None, email: str | None, transcribe: boo
     event = _event(call)
     if call.voicemail is None:
         raise BadParameter("voicemail callbacks need storage, which is not wired")
-    call.voicemail.save_voicemail(event)
+    if call.voicemail.save_voicemail(event) is False:
+        return VoiceResponse()  # the call's record was erased: a replay stores and sends nothing
     # With transcription on, the notices wait for the transcript so that they carry it.
     final = call.stage == TRANSCRIPTION or not transcribe
     if email and final:
