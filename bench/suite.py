@@ -33,7 +33,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "outbound": {"sizes": [10, 20], "tls_sizes": [10]},
         "latency": {"sizes": [5], "ms": 20},
         "e2e": {"sizes": [10, 20]},
-        "pacing": {"rate": 5, "messages": 15, "hosts": 3},
+        "pacing": {"rate": 5, "messages": 30, "hosts": 3},
     },
 }
 
@@ -261,6 +261,8 @@ def run(*, quick: bool, out: Path, only: list[str] | None = None) -> tuple[Path,
         section = run_latency(results, sizes)
         section["detail"] = {"latency_ms": sizes["latency"]["ms"], **section["detail"]}
         _add(results, "latency", section)
+        for row in section["figures"]:
+            log(f"   {report.one_line(row)}")
     if "e2e" in wanted:
         log("4. end-to-end throughput")
         _add(results, "e2e", run_e2e(sizes["e2e"]["sizes"], plan, worker_available))
@@ -268,7 +270,10 @@ def run(*, quick: bool, out: Path, only: list[str] | None = None) -> tuple[Path,
         log("6. pacing across hosts")
         with azurite() as storage:  # a fresh Azurite: its own meter rows and queue
             os.environ["AzureWebJobsStorage"] = storage.connection_string
-            _add(results, "pacing", pacing.measure(storage.connection_string, **sizes["pacing"], log=log))
+            section = pacing.measure(storage.connection_string, **sizes["pacing"], log=log)
+        _add(results, "pacing", section)
+        for row in section["figures"]:
+            log(f"   {report.one_line(row)}")
     out.mkdir(parents=True, exist_ok=True)
     results["figures"] += scaling_figures(results["details"])
     results["sections_md"] = plot.sections(results, out)
