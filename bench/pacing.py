@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import stats
-from bench.payloads import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER
+from bench.payloads import OUR_NUMBER
 
 QUEUE = "benchpacing"
 THREADS_PER_HOST = 4
@@ -97,16 +97,20 @@ def windows(times: list[float], seconds: float = 1.0) -> int:
 
 
 def measure(
-    connection: str, *, rate: float, messages: int, hosts: int = 3, log: Callable[[str], None] = print
-) -> dict[str, Any]:
+    connection: str, *, rate: float, messages: int, hosts: int = 3, sender: str = OUR_NUMBER,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:  # fmt: skip
     from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
     from switchboard.settings import Settings, get_settings
     from tools.emulator.rest import TwilioEmulator
     from tools.emulator.sendqueue import SendPacing
 
-    # Twilio's own send queue at the same rate: paced right, it never fills and never refuses (21611).
-    emulator = TwilioEmulator(ACCOUNT_SID, AUTH_TOKEN, pacing=SendPacing(message_rate=rate)).start()
+    # The app's own account and credentials; Twilio's send queue at the same rate: paced right, it never
+    # fills and never refuses (21611).
+    emulator = TwilioEmulator.from_settings(Settings.from_env())
+    emulator.send_queues.pacing = SendPacing(message_rate=rate)
+    emulator.start()
     saved = {key: os.environ.get(key) for key in ("OUTBOUND_MESSAGES_PER_SECOND", "TWILIO_API_BASE_URL")}
     os.environ |= {"OUTBOUND_MESSAGES_PER_SECOND": f"{rate:g}", "TWILIO_API_BASE_URL": emulator.base_url}
     get_settings.cache_clear()
@@ -124,7 +128,7 @@ def measure(
             tables.create_table_if_not_exists(name)
         label = uuid.uuid4().hex[:8]
         for index in range(messages):
-            body = {"type": "sms", "id": f"pace-{label}-{index}", "to": "+15558675310", "from": OUR_NUMBER,
+            body = {"type": "sms", "id": f"pace-{label}-{index}", "to": "+15558675310", "from": sender,
                     "body": f"Backlog message {index}"}  # fmt: skip
             producer.send_message(json.dumps(body))
         consumers = [Host(f"host-{n}", connection, settings, done) for n in range(hosts)]

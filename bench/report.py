@@ -56,6 +56,15 @@ def _verdict(row: dict[str, Any]) -> str:
     return {"PASS": "PASS", "MISS": "**MISS**"}.get(row["verdict"], row["verdict"])
 
 
+def one_line(row: dict[str, Any]) -> str:
+    """A figure on one line, next to its target: for the run's own output."""
+    unit = row["unit"]
+    return (
+        f"{row['name']}: {_number(row['measured'], unit)} against {row['baseline_name']}, {_ratio(row)}; "
+        f"target {_target(row)}: {row['verdict']}"
+    )
+
+
 def figures_table(figures: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| figure | measured (median) | floor or peer | its median | ratio | target | result |",

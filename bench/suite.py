@@ -33,7 +33,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "outbound": {"sizes": [10, 20], "tls_sizes": [10]},
         "latency": {"sizes": [5], "ms": 20},
         "e2e": {"sizes": [10, 20]},
-        "pacing": {"rate": 5, "messages": 15, "hosts": 3},
+        "pacing": {"rate": 5, "messages": 30, "hosts": 3},
     },
 }
 
@@ -138,6 +138,13 @@ def run_outbound(results: dict[str, Any], sizes: dict[str, Any]) -> dict[str, An
     return plain
 
 
+def _add_logged(results: dict[str, Any], name: str, section: dict[str, Any]) -> None:
+    """Add a section and print its figures, each next to its target."""
+    _add(results, name, section)
+    for row in section["figures"]:
+        log(f"   {report.one_line(row)}")
+
+
 def run_latency(results: dict[str, Any], sizes: dict[str, Any]) -> dict[str, Any]:
     """The TLS case again, with every round trip through a latency proxy (bench/latency.py)."""
     delay = sizes["latency"]["ms"] / 1000
@@ -146,11 +153,13 @@ def run_latency(results: dict[str, Any], sizes: dict[str, Any]) -> dict[str, Any
         with azurite(certificates) as storage, tls.trusted(certificates):
             os.environ["AzureWebJobsStorage"] = storage.connection_string
             try:
-                return _run_outbound(
+                section = _run_outbound(
                     results, storage, sizes, sizes["latency"]["sizes"], certificates, latency_seconds=delay
                 )
             finally:
                 os.environ["AzureWebJobsStorage"] = storage.connection_string
+    section["detail"] = {"latency_ms": sizes["latency"]["ms"], **section["detail"]}
+    return section
 
 
 def _run_outbound(
@@ -258,9 +267,7 @@ def run(*, quick: bool, out: Path, only: list[str] | None = None) -> tuple[Path,
         plan, worker_available = section["plan"], section["detail"]["worker_available"]
     if "latency" in wanted:
         log("3b. outbound worker against the naive peer over TLS, 20 ms added each way")
-        section = run_latency(results, sizes)
-        section["detail"] = {"latency_ms": sizes["latency"]["ms"], **section["detail"]}
-        _add(results, "latency", section)
+        _add_logged(results, "latency", run_latency(results, sizes))
     if "e2e" in wanted:
         log("4. end-to-end throughput")
         _add(results, "e2e", run_e2e(sizes["e2e"]["sizes"], plan, worker_available))
@@ -268,7 +275,7 @@ def run(*, quick: bool, out: Path, only: list[str] | None = None) -> tuple[Path,
         log("6. pacing across hosts")
         with azurite() as storage:  # a fresh Azurite: its own meter rows and queue
             os.environ["AzureWebJobsStorage"] = storage.connection_string
-            _add(results, "pacing", pacing.measure(storage.connection_string, **sizes["pacing"], log=log))
+            _add_logged(results, "pacing", pacing.measure(storage.connection_string, **sizes["pacing"], log=log))
     out.mkdir(parents=True, exist_ok=True)
     results["figures"] += scaling_figures(results["details"])
     results["sections_md"] = plot.sections(results, out)

@@ -91,6 +91,12 @@ def test_figures_match_the_detailed_measurements(results) -> None:
     plan = secure["plan"]
     assert rows["round_trips_sms_round_trips"]["measured"] == plan["sms_round_trips"] > 0
     assert plan["sms_before_post"] <= plan["sms_round_trips"]
+    slow = data["details"]["latency"]
+    assert slow["twilio_creates_seen"]["messages"] == slow["twilio_creates_expected"]
+    pace = data["details"]["pacing"]
+    assert pace["creates"] == pace["attempts"] == pace["messages"]  # each once, none refused
+    assert rows["pacing_at_most"]["measured"] == pace["rate_kept"]
+    assert rows["pacing_at_most"]["baseline"] == pace["rate"]
 
 
 def test_the_plot_is_drawn(results) -> None:
