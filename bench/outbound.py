@@ -283,7 +283,7 @@ def round_trip_figures(plan: StoragePlan) -> list[dict[str, Any]]:
 
 def measure(
     app: Any, twilio_base_url: str, connection_string: str, services: dict[int, str], sizes: list[int],
-    *, tls: bool = True,
+    *, tls: bool = True, latency: float | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     contenders = build(app, twilio_base_url, connection_string, services)
     by_size: dict[int, dict[str, dict[str, Any]]] = {}
@@ -300,6 +300,9 @@ def measure(
         f"({'counted on the worker' if plan.measured else 'assumed'})"
     )
     suffix, over = ("", "over TLS") if tls else ("_plain", "over plain HTTP (context)")
+    if latency:
+        suffix, over = "_latency", f"over TLS with {latency * 1000:g} ms added each way (bench/latency.py)"
+        note += "; every round trip to Azurite and the emulator through a latency proxy, handshakes included"
     figures = [
         stats.figure(
             f"outbound_vs_floor{suffix}", f"Outbound worker cost per message, {over}", measured=worker,

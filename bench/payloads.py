@@ -29,6 +29,9 @@ APP_ENV = {
     "VOICE_GREETING": GREETING,
     "SMS_AUTO_REPLY": AUTO_REPLY,
     "LOCAL_FUNCTION_KEY": "bench-function-key",
+    # The throughput sections measure the worker, not the pace (bench/pacing.py measures that at its own rate).
+    "OUTBOUND_MESSAGES_PER_SECOND": "10000",
+    "OUTBOUND_CALLS_PER_SECOND": "10000",
 }
 
 

@@ -180,6 +180,25 @@ def draw(results: dict[str, Any], path: Path) -> bool:
     return True
 
 
+def pacing_md(detail: dict[str, Any]) -> list[str]:
+    kept = detail.get("rate_kept")
+    return [
+        "## 6. Pacing across hosts",
+        "",
+        f"{detail['messages']} SMS from one sender waited on the queue; {detail['hosts']} hosts of "
+        f"{detail['threads_per_host']} threads each (each host its own queue, table, meter and Twilio clients) "
+        f"consumed them with `OUTBOUND_MESSAGES_PER_SECOND={detail['rate']:g}`. Twilio (the emulator) saw "
+        f"{detail['creates']} creates at {kept:.3f}/s"
+        if kept is not None
+        else "no rate (fewer than two creates)",
+        "",
+        f"- most creates in any one second: {detail['most_in_one_second']}; messages put back on the queue to wait "
+        f"for their slot: {detail['put_back']}; meter rows contended (412): {detail['meter_conflicts']}; "
+        f"Twilio refusals (21611): {detail['refused_21611']}; wall time {detail['wall_seconds']:.1f} s",
+        f"- errors: {detail['errors'] or 'none'}",
+    ]
+
+
 def sections(results: dict[str, Any], out: Path) -> list[str]:
     details = results["details"]
     parts: list[list[str]] = []
@@ -191,6 +210,8 @@ def sections(results: dict[str, Any], out: Path) -> list[str]:
         parts.append(outbound_md(details["outbound"]))
     if "e2e" in details:
         parts.append(e2e_md(details["e2e"]))
+    if "pacing" in details:
+        parts.append(pacing_md(details["pacing"]))
     if draw(results, out / PLOT):
         parts.append(["## 5. Scaling", "", f"![cost per message against size]({PLOT})"])
     return ["\n".join(lines) for lines in parts]

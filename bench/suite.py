@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, e2e, machine, outbound, plot, report, tls, webhooks
+from bench import coldstart, e2e, latency, machine, outbound, pacing, plot, report, tls, webhooks
 from bench.payloads import APP_ENV
 from bench.twilio_server import TwilioProcess
 from tools.localmachine import PROJECT_ROOT, Azurite
@@ -23,13 +23,17 @@ SIZES: dict[str, dict[str, Any]] = {
         "coldstart": {"runs": 20, "first_call_repeats": 5, "source_runs": 5},
         "webhooks": {"calls": 20_000, "shipped_every": 40},
         "outbound": {"sizes": [100, 250, 600], "tls_sizes": [300]},
+        "latency": {"sizes": [50], "ms": 20},
         "e2e": {"sizes": [500, 2_000]},
+        "pacing": {"rate": 2, "messages": 90, "hosts": 3},
     },
     "quick": {
         "coldstart": {"runs": 2, "first_call_repeats": 1, "source_runs": 1},
         "webhooks": {"calls": 50, "shipped_every": 1},
         "outbound": {"sizes": [10, 20], "tls_sizes": [10]},
+        "latency": {"sizes": [5], "ms": 20},
         "e2e": {"sizes": [10, 20]},
+        "pacing": {"rate": 5, "messages": 15, "hosts": 3},
     },
 }
 
@@ -134,9 +138,24 @@ def run_outbound(results: dict[str, Any], sizes: dict[str, Any]) -> dict[str, An
     return plain
 
 
+def run_latency(results: dict[str, Any], sizes: dict[str, Any]) -> dict[str, Any]:
+    """The TLS case again, with every round trip through a latency proxy (bench/latency.py)."""
+    delay = sizes["latency"]["ms"] / 1000
+    with tempfile.TemporaryDirectory(prefix="switchboard-tls-") as work:
+        certificates = tls.make(Path(work))
+        with azurite(certificates) as storage, tls.trusted(certificates):
+            os.environ["AzureWebJobsStorage"] = storage.connection_string
+            try:
+                return _run_outbound(
+                    results, storage, sizes, sizes["latency"]["sizes"], certificates, latency_seconds=delay
+                )
+            finally:
+                os.environ["AzureWebJobsStorage"] = storage.connection_string
+
+
 def _run_outbound(
     results: dict[str, Any], storage: Azurite, sizes: dict[str, Any], run_sizes: list[int],
-    certificates: tls.Certificates | None = None,
+    certificates: tls.Certificates | None = None, *, latency_seconds: float | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     import function_app
     from switchboard.records import store
@@ -146,13 +165,25 @@ def _run_outbound(
 
     server_env = dict(os.environ) | (certificates.server_env() if certificates else {})
     twilio = TwilioProcess(env=server_env).start()
-    os.environ["TWILIO_API_BASE_URL"] = twilio.base_url
+    stack = contextlib.ExitStack()
+    connection, twilio_url = storage.connection_string, twilio.base_url
+    ports = [storage.table_port, storage.queue_port, _port(twilio.base_url)]
+    if latency_seconds:
+        # Clients reach Azurite and the emulator through the proxies; TLS still ends at the servers.
+        started = stack.enter_context(latency.proxies(ports, latency_seconds))
+        mapping = {port: proxy.port for port, proxy in started.items()}
+        connection = latency.proxied_connection_string(connection, mapping)
+        twilio_url = latency.proxied_connection_string(twilio_url, mapping)
+        ports = [mapping[port] for port in ports]
+        os.environ["AzureWebJobsStorage"] = connection
+        store.reset_stores()
+    os.environ["TWILIO_API_BASE_URL"] = twilio_url
     get_settings.cache_clear()  # the app reads its settings once; they changed
-    services = {storage.table_port: "table", storage.queue_port: "queue", _port(twilio.base_url): "twilio"}
+    services = dict(zip(ports, ("table", "queue", "twilio"), strict=True))
     try:
         section = outbound.measure(
-            function_app.app, twilio.base_url, storage.connection_string, services, run_sizes,
-            tls=certificates is not None,
+            function_app.app, twilio_url, connection, services, run_sizes, tls=certificates is not None,
+            latency=latency_seconds,
         )  # fmt: skip
         if section["detail"]["worker_available"] and "coldstart" in results["details"] and certificates is None:
             log("   first outbound sends in fresh processes")
@@ -161,6 +192,7 @@ def _run_outbound(
             results["details"]["coldstart"]["first_outbound_send"] = first
             section["detail"]["twilio_creates_expected"] += 2 * repeats
     finally:
+        stack.close()
         section_counts = twilio.stop()
     section["detail"]["twilio_creates_seen"] = section_counts
     expected = section["detail"]["twilio_creates_expected"]
@@ -224,9 +256,19 @@ def run(*, quick: bool, out: Path, only: list[str] | None = None) -> tuple[Path,
         section = run_outbound(results, sizes)
         _add(results, "outbound", section)
         plan, worker_available = section["plan"], section["detail"]["worker_available"]
+    if "latency" in wanted:
+        log("3b. outbound worker against the naive peer over TLS, 20 ms added each way")
+        section = run_latency(results, sizes)
+        section["detail"] = {"latency_ms": sizes["latency"]["ms"], **section["detail"]}
+        _add(results, "latency", section)
     if "e2e" in wanted:
         log("4. end-to-end throughput")
         _add(results, "e2e", run_e2e(sizes["e2e"]["sizes"], plan, worker_available))
+    if "pacing" in wanted:
+        log("6. pacing across hosts")
+        with azurite() as storage:  # a fresh Azurite: its own meter rows and queue
+            os.environ["AzureWebJobsStorage"] = storage.connection_string
+            _add(results, "pacing", pacing.measure(storage.connection_string, **sizes["pacing"], log=log))
     out.mkdir(parents=True, exist_ok=True)
     results["figures"] += scaling_figures(results["details"])
     results["sections_md"] = plot.sections(results, out)

@@ -163,6 +163,7 @@ var tableNames = [
   'records'
   'optouts'
   'mailsent' // one row per voicemail e-mail: a repeated callback sends no second one
+  'pacing' // one row per sender (and one for calls): the slots leased at OUTBOUND_*_PER_SECOND (docs/outbound.md)
 ]
 var containerNames = [
   'holdmusic' // private: the holdmusic twimlet links its files with user-delegation SAS

@@ -32,6 +32,8 @@ PAIRED = (("TWILIO_API_KEY", "TWILIO_API_SECRET"),)
 # The message channels the outbound queue may use: SMS/MMS to E.164 numbers, WhatsApp to `whatsapp:+E.164`.
 MESSAGE_CHANNELS = ("sms", "whatsapp")
 _logged: set[str] = set()
+# The highest OUTBOUND_MESSAGES_PER_SECOND / OUTBOUND_CALLS_PER_SECOND (Twilio's fastest senders do a few hundred).
+MAX_RATE = 10_000
 
 
 class SettingsError(RuntimeError):
@@ -91,6 +93,9 @@ class Settings:
     outbound_retry_base_seconds: float = 15.0
     outbound_retry_max_seconds: float = 900.0
     outbound_retry_hours: float = 6.0
+    # Pacing (switchboard/outbound/pacing.py): creates per second per sender, and calls per second per account.
+    outbound_messages_per_second: float = 1.0
+    outbound_calls_per_second: float = 1.0
     # The reconcile timer: ask Twilio about records whose status callbacks did not arrive.
     reconcile_after_minutes: float = 30.0
     reconcile_max_per_run: int = 200
@@ -194,6 +199,8 @@ class Settings:
             retention_days=_int(env, "RETENTION_DAYS", default=0, low=1, high=36500) or None,
             erasure_audit_salt=_optional(env, "ERASURE_AUDIT_SALT"),
             **_retry_budget(env),
+            outbound_messages_per_second=_number(env, "OUTBOUND_MESSAGES_PER_SECOND", default=1, high=MAX_RATE),
+            outbound_calls_per_second=_number(env, "OUTBOUND_CALLS_PER_SECOND", default=1, high=MAX_RATE),
             reconcile_after_minutes=_number(env, "RECONCILE_AFTER_MINUTES", default=30, high=7 * 24 * 60),
             reconcile_max_per_run=_int(env, "RECONCILE_MAX_PER_RUN", default=200, low=1, high=10_000),
             reconcile_per_second=_number(env, "RECONCILE_PER_SECOND", default=5, high=100),

@@ -25,6 +25,9 @@ BASE_ENV = {
     "LOCAL_FUNCTION_KEY": FUNCTION_KEY,
     # Tests never reach the internet: a REST call a test did not point at an emulator finds nothing listening.
     "TWILIO_API_BASE_URL": "http://127.0.0.1:9",
+    # Tests that are not about pacing are not held up by it (tests/outbound/test_pacing.py sets its own rates).
+    "OUTBOUND_MESSAGES_PER_SECOND": "10000",
+    "OUTBOUND_CALLS_PER_SECOND": "10000",
 }
 
 Pairs = Sequence[tuple[str, str]] | Mapping[str, str]

@@ -238,12 +238,19 @@ def test_the_retry_budget_and_reconcile_settings() -> None:
 @pytest.mark.parametrize(
     "name",
     ["OUTBOUND_RETRY_BASE_SECONDS", "OUTBOUND_RETRY_MAX_SECONDS", "OUTBOUND_RETRY_HOURS", "RECONCILE_AFTER_MINUTES",
-     "RECONCILE_MAX_PER_RUN", "RECONCILE_PER_SECOND"],
+     "RECONCILE_MAX_PER_RUN", "RECONCILE_PER_SECOND", "OUTBOUND_MESSAGES_PER_SECOND", "OUTBOUND_CALLS_PER_SECOND"],
 )  # fmt: skip
 @pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "inf", "1e9"])
 def test_a_bad_retry_or_reconcile_setting_names_itself(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env(MINIMAL | {name: value})
+
+
+def test_the_pace_defaults_to_one_per_second_and_takes_decimals() -> None:
+    defaults = Settings.from_env(MINIMAL)
+    assert (defaults.outbound_messages_per_second, defaults.outbound_calls_per_second) == (1, 1)
+    given = Settings.from_env(MINIMAL | {"OUTBOUND_MESSAGES_PER_SECOND": "0.5", "OUTBOUND_CALLS_PER_SECOND": "2.5"})
+    assert (given.outbound_messages_per_second, given.outbound_calls_per_second) == (0.5, 2.5)
 
 
 def test_the_longest_retry_wait_may_not_be_below_the_first() -> None:

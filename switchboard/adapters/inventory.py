@@ -20,8 +20,8 @@ QUEUES = (
     "outbound", "outbound-poison", "outbound-poison-poison", "voicemail-email", "voicemail-email-poison",
     "media-downloads", "media-downloads-poison", "media-downloads-poison-poison",
 )  # fmt: skip
-# Tables that no setting names: the voicemail e-mail's sent-once rows.
-TABLES = ("mailsent",)
+# Tables that no setting names: the voicemail e-mail's sent-once rows, the pace meters (switchboard/adapters/meter.py).
+TABLES = ("mailsent", "pacing")
 
 
 @dataclass(frozen=True)

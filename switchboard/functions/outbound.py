@@ -24,13 +24,14 @@ MAX_REQUEST_BYTES = 64 * 1024
 
 
 def deps(settings: Settings) -> Deps:
+    from switchboard.adapters.meter import get_meter
     from switchboard.adapters.twilio_client import get_client, last_retry_after
     from switchboard.functions.glue_records import store_for
     from switchboard.outbound.worker import Deps
 
     return Deps(
         settings=settings, store=store_for(settings), client=lambda: get_client(settings), requeue=requeue,
-        retry_after=last_retry_after,
+        retry_after=last_retry_after, pace=get_meter(connection=CONNECTION).claim,
     )  # fmt: skip
 
 

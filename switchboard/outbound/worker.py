@@ -9,6 +9,8 @@ key, so the record in Table Storage is the lock:
    with an ETag-guarded update before Twilio is called, so again only one worker wins.
    An existing id whose stored content hash differs is an id conflict: never sent, recorded as an
    `id_conflict` event on the existing record, which keeps describing what Twilio was asked.
+2. Just before the create, the attempt leases its slot at the sender's pace (outbound/pacing.py); a slot
+   ahead puts the message back on the queue until then, the record `paced` (wait_for_slot).
 3. Twilio's answer decides: a SID is recorded; a 4xx (not 429) is `failed`; 429, 5xx and
    connection failures are `retrying` and raise, so the host retries after visibilityTimeout.
 4. No answer (read timeout, dropped connection): Twilio is asked what it has (same To and
@@ -17,8 +19,8 @@ key, so the record in Table Storage is the lock:
 5. A record found in `sending` by a redelivery means a worker died mid-attempt: after
    the same reconciliation it is adopted or marked `unknown`, never sent again.
 
-Round trips: an SMS costs one opt-out read and one insert before the Twilio POST; after it, the SID
-index row, one transaction that records the SID with the ETag the insert returned together with
+Round trips: an SMS costs one opt-out read, one insert and the pace meter's write before the Twilio POST;
+after it, the SID index row, one transaction that records the SID with the ETag the insert returned together with
 its `sent` event, and the number and day index rows. A call skips the opt-out read.
 
 A duplicate call is worse than a missed one: `unknown` is a final status a person can act on,
@@ -37,8 +39,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from switchboard.outbound import pacing
 from switchboard.outbound.contract import RAW_LIMIT, Allowed, OutboundRequest, Rejection, parse
-from switchboard.outbound.deferral import Budget, is_stale_copy, parse_retry_after, plan_retry, requeue_body
+from switchboard.outbound.deferral import (
+    Budget,
+    hop_delay,
+    is_stale_copy,
+    parse_retry_after,
+    plan_retry,
+    requeue_body,
+)
 from switchboard.outbound.outcome import Failure, classify
 from switchboard.outbound.twilio_params import create_params
 from switchboard.policies.destinations import refusal, text_recipients
@@ -92,6 +102,8 @@ class Deps:
     # The Retry-After header of this thread's last Twilio answer (the SDK's exceptions do not carry it).
     retry_after: Callable[[], str | None] = field(default=lambda: None)
     random: Callable[[], float] = field(default=random.random)  # the backoff's jitter
+    # The pace meter (switchboard/outbound/pacing.py): lease a slot for (key, interval, epoch now); None: unpaced.
+    pace: pacing.Claim | None = None
 
     @property
     def budget(self) -> Budget:
@@ -285,6 +297,7 @@ def deliver(request: OutboundRequest, deps: Deps, origin: Origin | None = None) 
             return current.with_changes(
                 started, status=lc.SENDING, attempts=current.attempts + 1, attempt_started_at=iso(started),
                 first_attempt_at=current.first_attempt_at or iso(started), recheck=None, retry_at=None,
+                pace_slot=current.pace_slot if current.status == lc.PACED else None,  # held for this attempt only
             )  # fmt: skip
 
         attempt, applied = store.update(request.id, claim_attempt)
@@ -315,6 +328,9 @@ def recheck(request: OutboundRequest, record: Record, deps: Deps, origin: Origin
 
 
 def attempt_send(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None = None) -> Record:
+    waiting = wait_for_slot(request, record, deps, origin)
+    if waiting is not None:
+        return waiting
     params = create_params(
         request, deps.settings.public_base_url, attempts=record.attempts, key=deps.settings.tag_keys[0]
     )
@@ -327,6 +343,25 @@ def attempt_send(request: OutboundRequest, record: Record, deps: Deps, origin: O
     return adopt(
         deps, request, str(resource.sid), _status(resource, request.type), _queue_time(resource), event="sent",
         known=record,
+    )  # fmt: skip
+
+
+def wait_for_slot(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None) -> Record | None:
+    """Pacing: None when this attempt's slot is now; else the record, `paced`, with its message back on the queue.
+
+    The attempt did not happen: the record goes back to what it was before the claim (attempts, and no
+    first attempt yet if this was to be the first), no hop is counted and the retry budget is not touched.
+    """
+    if deps.pace is None or origin is None:
+        return None
+    wait = pacing.check(request, record, deps.settings, deps.pace, deps.now(), rand=deps.random)
+    if wait is None:
+        return None
+    earlier = record.attempts - 1
+    return defer(
+        deps, request.id, origin, max(1, hop_delay(wait.due, deps.now())), event="paced", status=lc.PACED, hop=False,
+        detail=wait.detail, pace_slot=iso(wait.slot) if wait.slot else None, attempts=earlier, attempt_started_at=None,
+        first_attempt_at=record.first_attempt_at if earlier else None,
     )  # fmt: skip
 
 

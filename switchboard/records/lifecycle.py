@@ -2,7 +2,8 @@
 
 Two kinds of status share one field:
 - our own, before Twilio has the request: `pending` (claimed), `sending` (an attempt is in
-  flight), `retrying` (a transient failure; the queue will try again); and the final ones
+  flight), `retrying` (a transient failure; the queue will try again), `paced` (waiting on the queue
+  for its slot at the sender's pace, switchboard/outbound/pacing.py); and the final ones
   `rejected`, `failed`, `dead_lettered`, `unknown`;
 - Twilio's, once a SID exists, which only move forward through their lifecycle. A late or
   repeated callback is kept as an event but never moves a record back.
@@ -13,13 +14,14 @@ from __future__ import annotations
 PENDING = "pending"
 SENDING = "sending"
 RETRYING = "retrying"
+PACED = "paced"
 REJECTED = "rejected"
 FAILED = "failed"
 DEAD_LETTERED = "dead_lettered"
 UNKNOWN = "unknown"
 
 # Our own states while no SID exists; the worker may (re)try only from these.
-PRE_SEND = frozenset({PENDING, SENDING, RETRYING})
+PRE_SEND = frozenset({PENDING, SENDING, RETRYING, PACED})
 OWN_FINAL = frozenset({REJECTED, FAILED, DEAD_LETTERED, UNKNOWN})
 
 CALL_RANK = {

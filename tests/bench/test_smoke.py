@@ -14,7 +14,7 @@ from tools.localmachine import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
-SECTIONS = ("coldstart", "webhooks", "outbound", "e2e")
+SECTIONS = ("coldstart", "webhooks", "outbound", "latency", "e2e", "pacing")
 VERDICTS = {"PASS", "MISS", "reported"}
 
 
@@ -44,6 +44,8 @@ def test_every_ratio_is_computed_from_its_two_medians(results) -> None:
     assert {"cold_start", "webhook_voice_incoming", "webhook_sms_incoming", "webhook_twiml_message"} <= keys
     assert {"cold_start_packaged", "outbound_vs_floor", "outbound_vs_naive", "e2e_throughput"} <= keys
     assert {"outbound_vs_floor_plain", "outbound_vs_naive_plain"} <= keys
+    assert {"pacing_at_most", "pacing_at_least", "pacing_burst"} <= keys
+    assert {"outbound_vs_floor_latency", "outbound_vs_naive_latency"} <= keys
     assert {f"round_trips_{kind}_{part}" for kind in ("sms", "call") for part in ("round_trips", "before_post")} <= keys
     for row in data["figures"]:
         assert row["name"] in markdown

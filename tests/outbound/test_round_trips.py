@@ -25,7 +25,8 @@ from tests.support import PHONE_NUMBER, PUBLIC_BASE_URL, post_signed
 from tools.emulator.rest import TwilioEmulator
 
 TO = "+15558675310"
-MAX_TABLE_ROUND_TRIPS = 8
+# 7 for an SMS (8 without an id, for the fingerprint row), plus the pace meter's claim (one write of its cached row).
+MAX_TABLE_ROUND_TRIPS = 9
 MAX_BEFORE_POST = 5
 
 
@@ -93,7 +94,7 @@ def counting(azurite: str, twilio: TwilioEmulator | None = None) -> Iterator[Tri
     ],
     ids=["sms", "call", "sms-without-id"],
 )
-def test_one_message_costs_at_most_8_table_round_trips_5_before_the_post(
+def test_one_message_costs_at_most_9_table_round_trips_5_before_the_post(
     app, azurite: str, twilio: TwilioEmulator, message: dict[str, str]
 ) -> None:
     deliver(app, {"type": "sms", "id": new_id(), "to": TO, "body": "warm"})  # tables exist, clients built

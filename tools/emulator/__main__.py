@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
                               help="real seconds per simulated call second (0: instant, 1: real time)")  # fmt: skip
     serve_parser.add_argument("--concurrency", type=int, default=0, metavar="N",
                               help="REST requests in flight before 429 (API concurrency; 0: none)")  # fmt: skip
+    serve_parser.add_argument("--message-rate", type=float, default=0, metavar="R",
+                              help="segments per second per sender; faster ones wait queued (0: none)")  # fmt: skip
+    serve_parser.add_argument("--call-rate", type=float, default=0, metavar="R",
+                              help="calls per second per account; faster ones wait queued (0: none)")  # fmt: skip
+    serve_parser.add_argument("--message-queue-limit", type=int, default=0, metavar="N",
+                              help="queued segments per sender before 21611 (0: 4 h at the rate)")  # fmt: skip
     call_parser = commands.add_parser("call", help="play an inbound call and print what the caller hears")
     call_parser.add_argument("--digits", action="append", default=[], help="keys for the next <Gather> (repeatable)")
     call_parser.add_argument("--dial", action="append", default=[], metavar="NUMBER=STATUS",
@@ -91,7 +97,13 @@ def serve(args: argparse.Namespace, settings: object) -> int:
     from switchboard.shared.logs import install
 
     install(getattr(settings, "secrets", ()))
+    from tools.emulator.sendqueue import SendPacing
+
     emulator = TwilioEmulator.from_settings(settings, port=args.port)
+    emulator.send_queues.pacing = SendPacing(
+        message_rate=args.message_rate or None, call_rate=args.call_rate or None,
+        message_queue_limit=args.message_queue_limit or None,
+    )  # fmt: skip
     emulator.rate_limits = {k: v for k, v in (("calls", args.rate_calls), ("messages", args.rate_messages)) if v}
     emulator.concurrency = args.concurrency or None
     plan = CallbackPlan(duplicates=args.duplicate_callbacks, order=args.callback_order)

@@ -23,6 +23,7 @@ from tools.emulator.outcomes import call_outcome, message_outcome
 from tools.emulator.recordings import recording_callback_params
 from tools.emulator.resources import API_VERSION, TwilioError, rfc2822, rfc2822_to_datetime
 from tools.emulator.rest import TwilioEmulator
+from tools.emulator.sendqueue import Later
 from tools.emulator.voice import (
     CallParty,
     CallResult,
@@ -112,6 +113,7 @@ class Simulator:
         self._stopping = threading.Event()
         self._futures: set[Future[None]] = set()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emulator-progress")
+        self._later = Later()  # what waits in a send queue starts when it leaves it
         self._session = requests.Session()
         self._started = 0
         self._baseline = self._created_count()
@@ -141,6 +143,7 @@ class Simulator:
 
     def close(self) -> None:
         self._stopping.set()
+        self._later.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._session.close()
 
@@ -156,6 +159,24 @@ class Simulator:
 
     # --- the listener --------------------------------------------------------------------
     def on_create(self, kind: str, resource: dict[str, Any], form: dict[str, list[str]]) -> None:
+        """Play the call or message; one waiting in its send queue stays `queued` until its slot."""
+        if self._stopping.is_set():
+            return
+        created = time.time()
+        slot = self.emulator.slot_of(resource["sid"])
+        if slot is not None and slot > created:
+            self._later.at(slot, lambda: self._leave_queue(kind, resource, form, created))
+            return
+        self._start(kind, resource, form)
+
+    def _leave_queue(self, kind: str, resource: dict[str, Any], form: dict[str, list[str]], created: float) -> None:
+        if kind == "calls":  # Twilio's queue_time: the milliseconds the call waited before it was placed
+            waited = str(max(0, int((time.time() - created) * 1000)))
+            resource = {**resource, "queue_time": waited}
+            self.emulator.update_resource("calls", resource["sid"], queue_time=waited)
+        self._start(kind, resource, form)
+
+    def _start(self, kind: str, resource: dict[str, Any], form: dict[str, list[str]]) -> None:
         if self._stopping.is_set():
             return
         work = self.run_call if kind == "calls" else self.run_message

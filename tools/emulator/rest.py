@@ -45,6 +45,7 @@ from tools.emulator.resources import (
     rfc2822,
     rfc2822_to_datetime,
 )
+from tools.emulator.sendqueue import SendPacing, SendQueues
 
 log = logging.getLogger("tools.emulator")
 LOOPBACK = "127.0.0.1"
@@ -92,6 +93,7 @@ class TwilioEmulator:
         rate_limits: dict[str, float] | None = None,
         concurrency: int | None = None,
         tls: ssl.SSLContext | None = None,
+        pacing: SendPacing | None = None,
     ) -> None:
         self.account_sid = account_sid
         self.tls = tls  # a server context: serve HTTPS (the benchmark's own test CA signs the certificate)
@@ -103,6 +105,10 @@ class TwilioEmulator:
         self._in_flight = 0
         self.refused_for_concurrency = 0
         self.faults = FaultPlan()
+        # Twilio's send queues (tools/emulator/sendqueue.py): per-sender message rate, account call rate, 21611/22005.
+        self.send_queues = SendQueues(pacing)
+        self._slots: dict[str, float] = {}  # sid -> when it leaves the send queue (epoch seconds)
+        self._created_at: dict[str, list[float]] = {kind: [] for kind in KINDS}  # epoch seconds of each create
         self.listeners: list[Listener] = []  # called with (kind, resource, form) after a create is answered
         self.clock = SimClock()
         self._redirects: dict[str, Redirect] = {}
@@ -230,10 +236,24 @@ class TwilioEmulator:
         sid = new_sid("CA" if kind == "calls" else "SM")
         build = call_resource if kind == "calls" else message_resource
         resource = build(self.account_sid, sid, form, self.clock.now())
+        sender = str(resource.get("messaging_service_sid") or resource.get("from") or "")
+        slot = self.send_queues.admit(kind, sender, int(resource.get("num_segments") or 1))
         with self._lock:
             self._resources[kind][sid] = resource
             self._created[kind].append(form)
+            self._created_at[kind].append(time.time())
+            self._slots[sid] = slot
         return dict(resource)
+
+    def slot_of(self, sid: str) -> float | None:
+        """When a created call or message leaves its send queue (epoch seconds); it stays `queued` until then."""
+        with self._lock:
+            return self._slots.get(sid)
+
+    def created_times(self, kind: str) -> list[float]:
+        """When each create was carried out (epoch seconds), in order: the rate a client kept."""
+        with self._lock:
+            return list(self._created_at[kind])
 
     def add_child_call(self, parent_sid: str, leg: DialLeg, from_: str, placed: datetime.datetime) -> dict[str, Any]:
         """A call a <Dial> placed: listed with `ParentCallSid`, direction `outbound-dial`, as Twilio lists them."""
