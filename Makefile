@@ -23,8 +23,9 @@ $(STAMP_NODE): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The first copy gets a random LOCAL_FUNCTION_KEY: the example's key is published.
 local.settings.json:
-	cp local.settings.json.example $@
+	$(PYTHON) -m tools.localkey local.settings.json.example $@
 
 # Azurite + the Twilio emulator (unless real Twilio is configured) + the app: Core Tools when present,
 # otherwise the project's local host (a dev tool, not the Functions host).

@@ -180,7 +180,7 @@ class Settings:
             outbound_channels=_channels(env),
             outbound_alpha_senders=_alpha_senders(env),
             twiml_echo_enabled=_bool(env, "TWIML_ECHO_ENABLED", default=False),
-            holdmusic_containers=frozenset(_csv(env, "HOLDMUSIC_CONTAINERS") or ["holdmusic"]),
+            holdmusic_containers=_holdmusic_containers(env),
             voice_business_hours=_business_hours(env),
             voice_voicemail=_bool(env, "VOICE_VOICEMAIL", default=False),
             voice_voicemail_greeting=_optional(env, "VOICE_VOICEMAIL_GREETING"),
@@ -484,6 +484,19 @@ def _container(env: Mapping[str, str], name: str, *, default: str) -> str:
             f"App setting {name} must be a blob container name: 3-63 lowercase letters, digits and single hyphens"
         )
     return value
+
+
+def _holdmusic_containers(env: Mapping[str, str]) -> frozenset[str]:
+    """HOLDMUSIC_CONTAINERS: never the recordings' or the media's container (their blobs would be played on hold)."""
+    containers = frozenset(_csv(env, "HOLDMUSIC_CONTAINERS") or ["holdmusic"])
+    for name, default in (("RECORDINGS_CONTAINER", "recordings"), ("MEDIA_CONTAINER", "media")):
+        private = _optional(env, name) or default
+        if private in containers:
+            raise SettingsError(
+                f"App setting HOLDMUSIC_CONTAINERS lists {private}, which is {name}: hold music would play "
+                "callers' recordings or media to whoever is on hold. Give hold music a container of its own."
+            )
+    return containers
 
 
 def _events_queue(env: Mapping[str, str]) -> str:

@@ -571,6 +571,7 @@ def test_a_forged_message_sends_nothing(app, azurite, configure, plain_smtp: Inb
         {"id": "vm-email-RE" + "7" * 32, "to": "victim@example.com", "subject": "Reset", "body": "click"},
         {"id": "vm-email-RE" + "7" * 32, "record_id": "CA" + "7" * 32},  # ids the app never prepared
         {"id": "vm-email-RE" + "7" * 32, "record_id": "CA" + "7" * 32, "to": "victim@example.com"},
+        {"id": "vm-email-../#?" + "7" * 32, "record_id": "CA" + "7" * 32},  # no table key of that shape is read
     ]
     for message in forged:
         deliver(app, json.dumps(message))

@@ -256,3 +256,18 @@ def test_the_pace_defaults_to_one_per_second_and_takes_decimals() -> None:
 def test_the_longest_retry_wait_may_not_be_below_the_first() -> None:
     with pytest.raises(SettingsError, match=r"OUTBOUND_RETRY_MAX_SECONDS .* OUTBOUND_RETRY_BASE_SECONDS"):
         Settings.from_env(MINIMAL | {"OUTBOUND_RETRY_BASE_SECONDS": "60", "OUTBOUND_RETRY_MAX_SECONDS": "30"})
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"HOLDMUSIC_CONTAINERS": "holdmusic, recordings"}, "RECORDINGS_CONTAINER"),
+        ({"HOLDMUSIC_CONTAINERS": "lobby", "RECORDINGS_CONTAINER": "lobby"}, "RECORDINGS_CONTAINER"),
+        ({"HOLDMUSIC_CONTAINERS": "media"}, "MEDIA_CONTAINER"),
+    ],
+)
+def test_a_recordings_or_media_container_is_never_hold_music(env: dict[str, str], named: str) -> None:
+    """Issue 20 point 7: a recordings container in HOLDMUSIC_CONTAINERS played voicemails to callers on hold."""
+    with pytest.raises(SettingsError, match=rf"HOLDMUSIC_CONTAINERS.*{named}"):
+        Settings.from_env(MINIMAL | env)
+    assert Settings.from_env(MINIMAL | {"HOLDMUSIC_CONTAINERS": "lobby"}).holdmusic_containers == {"lobby"}

@@ -41,10 +41,12 @@ from switchboard.mail.message import Absent, Attachment, Mail, MailError, Record
 from switchboard.records.ids import is_record_id
 from switchboard.settings import Settings
 from switchboard.shared.addresses import is_address, mask_address
+from switchboard.shared.sids import is_recording_sid
 
 log = logging.getLogger("switchboard.mail.message")
 
 QUEUE = "voicemail-email"
+MAIL_ID_PREFIX = "vm-email-"  # + the RecordingSid: the one shape a mail id has
 TABLE = "mailsent"
 PARTITION = "voicemail"
 STALE_AFTER = timedelta(minutes=2)
@@ -159,7 +161,7 @@ def _ids(body: bytes | str) -> tuple[dict[str, Any], str, str, int] | None:
     except (ValueError, KeyError, TypeError, AttributeError):
         log.error("Dropped a voicemail e-mail message that is not JSON with only an id and a record id")
         return None
-    if not mail_id.startswith("vm-email-") or len(mail_id) > 200 or not is_record_id(record_id):
+    if not is_recording_sid(mail_id.removeprefix(MAIL_ID_PREFIX)) or not is_record_id(record_id):
         log.error("Dropped voicemail e-mail %s: not a valid id", mail_id[:80])
         return None
     return data, mail_id, record_id, waits

@@ -24,7 +24,7 @@ from switchboard.outbound.contract import RAW_LIMIT
 from switchboard.records import lifecycle as lc
 from switchboard.records.ids import is_record_id
 from switchboard.records.model import Record, iso
-from switchboard.records.store import RecordStore
+from switchboard.records.store import Finalised, RecordStore
 from switchboard.shared.text import clip
 
 log = logging.getLogger("switchboard.outbound")
@@ -56,7 +56,11 @@ def sweep(queue: Any, store: RecordStore, now: datetime) -> list[str]:
         for message in messages:
             content = message.content
             text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content or "")
-            record, created = store.claim(record_for(str(message.id), text, now))
+            try:
+                record, created = store.claim(record_for(str(message.id), text, now))
+            except Finalised:  # its record was erased since: keep nothing of it
+                queue.delete_message(message)
+                continue
             if created:
                 store.add_event(record.id, "dead_lettered", status=lc.DEAD_LETTERED, detail=REASON, now=now)
                 log.warning("Undecodable queue message %s recorded as %s", message.id, record.id)

@@ -73,8 +73,8 @@ def forget_record(
     if record is not None and record.content_hash and key:
         mac = hmac.new(key, record.content_hash.encode("utf-8"), hashlib.sha256).hexdigest()
     store.seal(record_id, how=how, now=moment, content_mac=mac)
-    if record is not None and record.sid and record.sid != record_id:
-        store.seal(record.sid, how=how, now=moment)
+    if record is not None and record.sid and record.sid != record_id and store.get(record.sid) is None:
+        store.seal(record.sid, how=how, now=moment)  # a late callback makes no orphan of it (a live one keeps its own)
     blobs = delete_blobs(record_id)
     gone = store.forget(record_id, keep=walking)
     return Counts(records=gone.records, events=gone.events, index_rows=gone.index_rows, blobs=blobs)

@@ -112,6 +112,36 @@ def test_function_key_is_enforced() -> None:
             assert response.headers["X-Custom"] == "yes"
 
 
+def test_only_local_names_same_origin_and_json_reach_the_keyed_routes() -> None:
+    """Issue 20 point 7: the dev host took cross-site text/plain POSTs (with the published default key) and
+    answered any Host, so a web page could reach it by DNS rebinding."""
+    keyed = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+    seen: list[bytes] = []
+
+    @keyed.route(route="outbound", methods=["POST"])
+    def outbound(req: func.HttpRequest) -> func.HttpResponse:
+        seen.append(req.get_body())
+        return func.HttpResponse("{}", status_code=202, mimetype="application/json")
+
+    payload = '{"type":"sms","to":"+15558675310","body":"hi"}'
+    with LocalHost(keyed, port=free_port(), function_keys=(FUNCTION_KEY,), queues=False) as host:
+        url = f"{host.base_url}/outbound?code={FUNCTION_KEY}"
+        port = urlsplit(host.base_url).port
+
+        def post(headers: dict[str, str]) -> int:
+            return requests.post(url, data=payload, headers=headers, timeout=10).status_code
+
+        assert post({"Content-Type": "text/plain"}) == 415  # a browser's cross-site "simple" request
+        assert post({"Content-Type": "application/x-www-form-urlencoded"}) == 415
+        assert post({"Content-Type": "application/json", "Origin": "https://evil.example"}) == 403
+        assert post({"Content-Type": "application/json", "Host": f"rebound.evil.example:{port}"}) == 421
+        assert seen == []
+        assert post({"Content-Type": "application/json"}) == 202
+        assert post({"Content-Type": "application/json; charset=utf-8", "Origin": f"http://localhost:{port}"}) == 202
+        assert post({"Content-Type": "application/json", "Host": f"localhost:{port}"}) == 202
+        assert len(seen) == 3
+
+
 def _queue_app(seen: list[tuple[str, int]], done: threading.Event) -> func.FunctionApp:
     app = func.FunctionApp()
 

@@ -139,3 +139,23 @@ def test_a_copy_racing_an_erasure_leaves_no_blob(azurite: str, configure, media_
     assert [blob.name for blob in bucket.list_blobs(name_starts_with=f"{call_sid}/")] == []
     assert store.get(call_sid) is None
     assert [row["RowKey"] for row in store.records.query_entities(f"PartitionKey eq 'r:{call_sid}'")] == ["claim"]
+
+
+def test_a_live_record_under_the_sid_keeps_its_claim(twin_store: RecordStore) -> None:
+    """Erasing a record tombstones its SID as an id too (no orphan for a late callback), unless one lives there."""
+    sid = "CA" + uuid.uuid4().hex
+    orphan = Record(id=sid, type="call", direction="unknown", status="completed", created_at=iso(NOW),
+                    updated_at=iso(NOW), sid=sid)  # fmt: skip
+    twin_store.claim(orphan)
+    outbound = Record(id="t-" + uuid.uuid4().hex[:16], type="call", direction="outbound", status="completed",
+                      created_at=iso(NOW), updated_at=iso(NOW), to=CUSTOMER, sid=sid)  # fmt: skip
+    twin_store.claim(outbound)
+    forget_record(twin_store, outbound.id, lambda _: 0)
+    assert twin_store.finalised(outbound.id)
+    assert not twin_store.finalised(sid)
+    assert twin_store.get(sid) is not None
+    lonely = Record(id="t-" + uuid.uuid4().hex[:16], type="call", direction="outbound", status="completed",
+                    created_at=iso(NOW), updated_at=iso(NOW), to=CUSTOMER, sid="CA" + uuid.uuid4().hex)  # fmt: skip
+    twin_store.claim(lonely)
+    forget_record(twin_store, lonely.id, lambda _: 0)
+    assert twin_store.finalised(lonely.sid or "")

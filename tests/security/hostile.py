@@ -171,8 +171,10 @@ def _text_ok(body: bytes, content_type: str | None) -> bool:
     return True
 
 
-def check_answer(route: Route, request: Hostile, status: int, content_type: str, body: bytes) -> None:
-    """The invariants of section 3; raises AssertionError with the reason."""
+def check_answer(
+    route: Route, request: Hostile, status: int, content_type: str, body: bytes, *, local_host: bool = False
+) -> None:
+    """The invariants of section 3; raises AssertionError with the reason. `local_host`: answered over HTTP."""
     text = body.decode("utf-8", "replace")
     if route.name == "health" and status == 503:
         # Its deliberate answer when a check fails (here: a hostile Host, no Twilio): still JSON, still no trace.
@@ -180,6 +182,11 @@ def check_answer(route: Route, request: Hostile, status: int, content_type: str,
     else:
         assert status < 500, f"{status} from {route}: {text[:500]}"
     assert not TRACEBACK.search(text), f"a stack trace in the answer of {route}"
+    keyed_body = not route.anonymous and request.body and request.method in ("POST", "PUT", "PATCH")
+    if local_host and keyed_body and not _json(request):
+        # The local host refuses non-JSON bodies on keyed routes (a browser's cross-site POST) before the app.
+        assert status in (401, 415), f"{status} for a non-JSON body on {route}"
+        return
     if len(request.body) > MAX_BODY_BYTES and (route.anonymous or route.reads_body):
         assert status == 413, f"{status} for a {len(request.body)}-byte body on {route}"
         return
@@ -191,6 +198,11 @@ def check_answer(route: Route, request: Hostile, status: int, content_type: str,
         assert status == 200, f"{status} for a validly signed request on {route}: {text[:300]}"
     if status == 200 and content_type.startswith("text/xml"):
         check_twiml(body)
+
+
+def _json(request: Hostile) -> bool:
+    kind = next((value for name, value in request.headers.items() if name.lower() == "content-type"), "")
+    return kind.split(";", 1)[0].strip().lower() == "application/json"
 
 
 def check_twiml(body: bytes) -> None:

@@ -19,6 +19,23 @@ log = logging.getLogger("tools.devhost")
 
 # The Functions host refuses bodies over 100 MB; the local host is a dev tool and caps lower.
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
+# The names this server answers to: a page on another site cannot reach it through DNS rebinding (its Host
+# would be that site's name), nor post to it from a browser (its Origin would be that site's).
+LOCAL_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def host_name(value: str | None) -> str | None:
+    """`127.0.0.1:7071` -> `127.0.0.1`; `[::1]:7071` -> `::1`; an Origin's `http://localhost:7071` -> `localhost`."""
+    if not value:
+        return None
+    text = value.strip()
+    if "//" not in text:
+        text = "//" + text
+    try:
+        return (urlsplit(text).hostname or "").lower() or None
+    except ValueError:
+        return None
 
 
 def host_params(query: str) -> dict[str, str]:
@@ -89,7 +106,29 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)  # http.server's own format
 
+    def _foreign(self) -> bool:
+        """Refuse (and answer) a request for another name (DNS rebinding) or from another site's page."""
+        if host_name(self.headers.get("Host")) not in LOCAL_NAMES:
+            self._reply(421, b"This local host answers only 127.0.0.1 and localhost")
+            return True
+        origin = self.headers.get("Origin")
+        if origin is not None and host_name(origin) not in LOCAL_NAMES:
+            self._reply(403, b"Cross-site requests are refused")
+            return True
+        return False
+
+    def _not_json(self, function: HttpFunction, body: bytes) -> bool:
+        """The keyed routes that take a body take JSON: a browser's cross-site "simple" POST (text/plain, a
+        form) never reaches them, published local key or not."""
+        kind = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        if function.needs_key and body and self.command in BODY_METHODS and kind != "application/json":
+            self._reply(415, b"Send JSON (Content-Type: application/json)")
+            return True
+        return False
+
     def _dispatch(self) -> None:
+        if self._foreign():
+            return None
         parts = urlsplit(self.path)
         prefix = self.server.route_prefix
         path = parts.path
@@ -101,15 +140,18 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         for function in self.server.functions:
             route_params = function.match(relative)
-            if route_params is None:
-                continue
-            if function.methods is not None and self.command not in function.methods:
-                return self._reply(404, b"", {})  # the Functions host: 404, empty body, for an undeclared method
-            query = host_params(parts.query)
-            if function.needs_key and not self.server.has_key(query.get("code") or self.headers.get("x-functions-key")):
-                return self._reply(401, b"Unauthorized")
-            return self._run(function, route_params, query, body)
+            if route_params is not None:
+                return self._serve(function, route_params, host_params(parts.query), body)
         return self._reply(404, b"Not Found")
+
+    def _serve(self, function: HttpFunction, route_params: dict[str, str], query: dict[str, str], body: bytes) -> None:
+        if function.methods is not None and self.command not in function.methods:
+            return self._reply(404, b"", {})  # the Functions host: 404, empty body, for an undeclared method
+        if function.needs_key and not self.server.has_key(query.get("code") or self.headers.get("x-functions-key")):
+            return self._reply(401, b"Unauthorized")
+        if self._not_json(function, body):
+            return None
+        return self._run(function, route_params, query, body)
 
     def _read_body(self) -> bytes | None:
         try:
