@@ -15,6 +15,7 @@ from switchboard.media.jobs import Job, recording_job
 from switchboard.records.ids import ID_PATTERN
 from switchboard.records.model import Record, iso
 from switchboard.records.store import Finalised, RecordStore
+from switchboard.shared.sids import is_call_sid
 
 log = logging.getLogger("switchboard.media")
 
@@ -51,7 +52,10 @@ def record_recording(
 ) -> Job | None:
     """Note a completed recording on the call's record (once per RecordingSid); returns its copy job."""
     call_sid = params.get("CallSid") or ""
-    if not call_sid or (params.get("RecordingStatus") or "completed") != "completed":
+    if (params.get("RecordingStatus") or "completed") != "completed":
+        return None
+    if not is_call_sid(call_sid):  # it becomes a record key: only Twilio's shape (a signed body may hold anything)
+        log.warning("Ignored a recording callback without a valid CallSid")
         return None
     record_id = call_record_id(store, request_id, call_sid, now)
     if record_id is None:

@@ -161,3 +161,18 @@ def test_worker_callback_urls_carry_a_tag(kind: str) -> None:
     params = create_params(validate(message, default_id="m", default_from=PHONE_NUMBER), PUBLIC_BASE_URL, key=KEY)
     path = VOICE_STATUS_PATH if kind == "call" else SMS_STATUS_PATH
     assert params["status_callback"] == f"{PUBLIC_BASE_URL}{path}?request_id=r-1&tag={tags.tag(KEY, path, 'r-1')}"
+
+
+@pytest.mark.parametrize("call_sid", ["\x1f", "CA/../x", "RE" + "0" * 32, "CA" + "0" * 31 + "'", ""])
+def test_a_recording_callback_without_twilios_callsid_shape_records_nothing(app, azurite: str, call_sid: str) -> None:
+    """The CallSid becomes a record key: a signed body with another shape (the hostile-input test found a
+    control character, which Table Storage refuses in keys: a 503) records nothing and answers 200."""
+    from switchboard.functions.glue_records import store_for
+    from switchboard.settings import get_settings
+
+    recording = "RE" + uuid.uuid4().hex
+    params = {"CallSid": call_sid, "RecordingSid": recording, "RecordingStatus": "completed",
+              "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{recording}"}  # fmt: skip
+    response = post_signed(app, "voice_recording", f"{PUBLIC_BASE_URL}/api/voice/recording", params)
+    assert response.status_code == 200
+    assert record_recording(store_for(get_settings()), params, None, NOW) is None
