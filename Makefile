@@ -29,12 +29,14 @@ local.settings.json:
 
 # Azurite + the Twilio emulator (unless real Twilio is configured) + the app: Core Tools when present,
 # otherwise the project's local host (a dev tool, not the Functions host).
+PORT ?= 7071
+
 run: setup
 	@if command -v func >/dev/null; then \
 	  $(PY) -m tools.devhost.stack --no-app & trap "kill $$! 2>/dev/null" EXIT; \
-	  . $(VENV)/bin/activate && func start --port 7071; \
+	  . $(VENV)/bin/activate && func start --port $(PORT); \
 	else \
-	  exec $(PY) -m tools.devhost.stack --port 7071; \
+	  exec $(PY) -m tools.devhost.stack --port $(PORT); \
 	fi
 
 # The whole loop on a private stack (free ports, Azurite in memory): never clashes with `make run`.

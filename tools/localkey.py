@@ -6,6 +6,7 @@ So the copy `make run` makes the first time gets a key of its own. Standard libr
 before the virtual environment exists.
 
     python -m tools.localkey local.settings.json.example local.settings.json
+    python -m tools.localkey --print local.settings.json     # the key, for `export LOCAL_FUNCTION_KEY=...`
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ def local_settings(example: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--print":
+        values = json.loads(Path(argv[1]).read_text(encoding="utf-8")).get("Values", {})
+        print(values.get(KEY, ""))
+        return 0 if values.get(KEY) else 1
     if len(argv) != 2:
-        print("usage: python -m tools.localkey <example> <target>", file=sys.stderr)
+        print("usage: python -m tools.localkey <example> <target> | --print <settings>", file=sys.stderr)
         return 2
     source, target = (Path(arg) for arg in argv)
     if target.exists():  # never overwrite the user's own settings

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +45,48 @@ def port_open(port: int, host: str = LOOPBACK) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex((host, port)) == 0
+
+
+def port_holder(port: int, proc: Path = Path("/proc")) -> str | None:
+    """Who listens on TCP `port` (any local address), as `pid N (command)`, read from /proc; None if not found.
+
+    Linux only, and only processes this user may inspect: elsewhere the caller says just "in use".
+    """
+    inodes: set[str] = set()
+    for table in ("net/tcp", "net/tcp6"):
+        try:
+            lines = (proc / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local_address is HEXIP:HEXPORT; state 0A is LISTEN; field 9 is the socket's inode.
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    if not inodes:
+        return None
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    for pid_dir in proc.iterdir():
+        if not pid_dir.name.isdigit():
+            continue
+        try:
+            links = {os.readlink(fd) for fd in (pid_dir / "fd").iterdir()}
+            if links & wanted:
+                command = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                return f"pid {pid_dir.name} ({command[:120]})"
+        except OSError:
+            continue
+    return None
+
+
+def ports_taken(ports: Mapping[int, str]) -> str | None:
+    """One line naming each of `ports` (port -> what wants it) already in use, and what holds it; None if all free."""
+    taken = []
+    for port, what in ports.items():
+        if port_open(port):
+            holder = port_holder(port)
+            taken.append(f"{port} ({what}) is in use" + (f" by {holder}" if holder else ""))
+    return "; ".join(taken) if taken else None
 
 
 def wait_for_ports(ports: Sequence[int], process: subprocess.Popen[bytes] | None, timeout: float, what: str) -> None:
@@ -100,6 +142,21 @@ class Azurite:
         key: Path | None = None,
     ) -> Azurite:  # fmt: skip
         return cls(free_port(), free_port(), free_port(), location, log_file, cert=cert, key=key)
+
+    @classmethod
+    def for_connection(cls, connection: str, location: Path | None = None, log_file: Path | None = None) -> Azurite:
+        """The Azurite a local connection string names (its three loopback ports); the default ports otherwise."""
+        from urllib.parse import urlsplit
+
+        parts = dict(p.split("=", 1) for p in connection.split(";") if "=" in p)
+        ports = []
+        for name in ("BlobEndpoint", "QueueEndpoint", "TableEndpoint"):
+            url = urlsplit(parts.get(name, ""))
+            if url.scheme != "http" or url.hostname not in (LOOPBACK, "localhost") or not url.port:
+                return cls(location=location, log_file=log_file)
+            ports.append(url.port)
+        blob, queue, table = ports
+        return cls(blob, queue, table, location=location, log_file=log_file)
 
     @property
     def ports(self) -> tuple[int, int, int]:

@@ -20,7 +20,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from switchboard.settings import DEFAULT_API_BASE_URL
-from tools.localmachine import LOOPBACK, PROJECT_ROOT, Azurite, stop_process, wait_for_ports
+from tools.localmachine import LOOPBACK, PROJECT_ROOT, Azurite, ports_taken, stop_process, wait_for_ports
 
 DEFAULT_EMULATOR_PORT = 4011
 # The example settings' placeholders: with these, only the emulator can answer.
@@ -43,6 +43,10 @@ def emulator_port(env: Mapping[str, str]) -> int:
     if parts.hostname in (LOOPBACK, "localhost") and parts.port:
         return parts.port
     return DEFAULT_EMULATOR_PORT
+
+
+class PortsTaken(RuntimeError):
+    """A port the stack needs is held by another process (often an earlier `make run`)."""
 
 
 @dataclass
@@ -76,6 +80,14 @@ class Stack:
         return env
 
     def start(self) -> Stack:
+        wanted = {self.app_port: "the app"} if self.with_app else {}
+        if self.emulator_port:
+            wanted[self.emulator_port] = "the Twilio emulator"
+        taken = ports_taken(wanted)
+        if taken:
+            raise PortsTaken(
+                f"cannot start: port {taken}. Stop that first (`make run` stops on Ctrl-C, or SIGTERM to its PID)."
+            )
         try:
             self._start_azurite()
             env = self.child_env()
@@ -158,10 +170,29 @@ class Stack:
         self.azurite.stop()
 
     def __enter__(self) -> Stack:
-        return self.start()
+        return self if self.processes else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def try_it(stack: Stack) -> list[str]:
+    """Commands that work as printed in a fresh shell: none relies on a variable the shell does not have."""
+    python = ".venv/bin/python"
+    default = PROJECT_ROOT / "local.settings.json"
+    path = stack.settings_path
+    shown = path.name if path == default else str(path)
+    settings = "" if path == default else f" --settings {shown}"
+    api = "" if stack.app_port == 7071 else f" --api-url {stack.app_origin}"
+    lines = []
+    if stack.with_app and stack.emulator_port:
+        hello = f"{stack.app_origin}/api/twiml/message?Message=Hello%20world."
+        lines.append(f"{python} -m tools.emulator call{settings} --url '{hello}'   # signed, as Twilio would")
+    lines.append(f'export LOCAL_FUNCTION_KEY="$({python} -m tools.localkey --print {shown})"')
+    if stack.with_app:
+        lines.append(f'curl -sS "{stack.app_origin}/api/health?code=$LOCAL_FUNCTION_KEY"')
+        lines.append(f"{python} -m switchboard send sms{settings}{api} --to +15558675310 --body Hello --wait")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,14 +209,22 @@ def main(argv: list[str] | None = None) -> int:
     real = uses_real_twilio(env)
     stack = Stack(
         app_port=args.port, emulator_port=None if real else emulator_port(env),
-        azurite=Azurite(location=PROJECT_ROOT / ".azurite", log_file=PROJECT_ROOT / ".azurite" / "azurite.log"),
+        azurite=Azurite.for_connection(
+            env.get("AzureWebJobsStorage", ""), PROJECT_ROOT / ".azurite", PROJECT_ROOT / ".azurite" / "azurite.log"
+        ),
         settings_path=args.settings, with_app=not args.no_app, app_args=tuple(app_args), env=env,
     )  # fmt: skip
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
+    try:
+        stack.start()
+    except PortsTaken as error:
+        print(error, file=sys.stderr, flush=True)
+        return 1
     with stack:
         print("Switchboard, running locally:", *(f"  {line}" for line in stack.lines), sep="\n", flush=True)
+        print("Try it, from this folder in another shell:", *(f"  {line}" for line in try_it(stack)), sep="\n")
         print("Ctrl-C stops everything.", flush=True)
         while not stopped.wait(0.5):
             for name, process in stack.processes:
