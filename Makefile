@@ -16,6 +16,9 @@ $(STAMP_PY): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
+	# The project itself, editable and with nothing more (the lock above has it all): `from switchboard.client
+	# import ...` and `python -m switchboard` then work from any folder with this .venv's python.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --no-index -e .
 	@touch $@
 
 $(STAMP_NODE): package.json package-lock.json

@@ -32,9 +32,16 @@ def requirement_lines(path: Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("-")]
 
 
+PRODUCER = ["azure-storage-queue>=12.9,<13", "azure-identity>=1.15,<2"]  # what switchboard.client and the CLI need
+
+
 def test_pyproject_declares_the_runtime_requirements() -> None:
+    """A producer's install is light; with `[app]` it is exactly the app's ranges (requirements.in)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert project["dependencies"] == requirement_lines(RANGES)
+    assert project["dependencies"] == PRODUCER
+    app = project["optional-dependencies"]["app"]
+    assert not set(app) & set(PRODUCER)
+    assert sorted(project["dependencies"] + app) == sorted(requirement_lines(RANGES))
 
 
 def test_only_the_switchboard_package_is_discovered() -> None:
@@ -171,8 +178,11 @@ def test_pip_install_of_a_checkout_in_a_fresh_venv(tmp_path: Path) -> None:
     found = json.loads(run.stdout)
     assert Path(found["file"]).is_relative_to(purelib)  # the installed copy, not the checkout
     assert found["heavy"] == []  # the client's import stays light: the Azure SDK loads on first use
-    wanted = {line.replace(" ", "") for line in requirement_lines(RANGES)}
-    assert {_normalise(r) for r in found["requires"]} == {_normalise(r) for r in wanted}
+    # A producer's install: only the queue SDK and azure-identity; the app's runtime is the `app` extra.
+    base = {_normalise(r) for r in found["requires"] if "extra ==" not in r}
+    assert base == {_normalise(r) for r in PRODUCER}
+    extras = {_normalise(r.split(";")[0]) for r in found["requires"] if 'extra == "app"' in r}
+    assert {"twilio['<10', '>=9.4']", "azure-data-tables['<13', '>=12.5']"} <= extras
     installed = {p.name for p in Path(purelib).iterdir()}
     assert not installed & {"tests", "bench", "chaos", "infra", "docs"}
 
@@ -182,3 +192,20 @@ def _normalise(requirement: str) -> str:
 
     parsed = Requirement(requirement)
     return f"{parsed.name.lower()}{sorted(str(s) for s in parsed.specifier)}{parsed.marker or ''}"
+
+
+def test_make_setup_installs_the_project_so_the_client_runs_from_any_folder(tmp_path: Path) -> None:
+    """`make setup` installs the checkout into .venv (editable, no more dependencies): a producer's script
+    saved outside the checkout imports the client with .venv's python."""
+    venv_python = ROOT / ".venv" / "bin" / "python"
+    if not venv_python.exists():
+        pytest.skip("this checkout has no .venv (`make setup` makes it)")
+    script = tmp_path / "send.py"
+    script.write_text("import switchboard, switchboard.client\nprint(switchboard.__file__)\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    run = subprocess.run(
+        [str(venv_python), str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    owner = (ROOT / ".venv").resolve().parent  # the checkout whose `make setup` made this .venv
+    assert Path(run.stdout.strip()).is_relative_to(owner)  # editable: that checkout's own code
