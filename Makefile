@@ -11,7 +11,7 @@ STAMP_NODE := node_modules/.installed
 setup: $(STAMP_PY) $(STAMP_NODE) local.settings.json
 
 # requirements-dev.txt is a lock (the app's pins and the dev tools', each with its hashes): exactly those files.
-$(STAMP_PY): requirements.txt requirements-dev.txt
+$(STAMP_PY): requirements.txt requirements-dev.txt requirements-worker-sdk.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
@@ -19,6 +19,9 @@ $(STAMP_PY): requirements.txt requirements-dev.txt
 	# The project itself, editable and with nothing more (the lock above has it all): `from switchboard.client
 	# import ...` and `python -m switchboard` then work from any folder with this .venv's python.
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --no-index -e .
+	# The SDK Core Tools' worker bundles, kept beside (not installed): tests index the app with it.
+	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
+	  -r requirements-worker-sdk.txt -d $(VENV)/worker-sdk
 	@touch $@
 
 $(STAMP_NODE): package.json package-lock.json
