@@ -61,5 +61,5 @@ def test_the_app_indexes_and_answers_alike_under_the_workers_bundled_sdk(tmp_pat
     assert str(bundled["file"]).startswith(str(tmp_path))
     assert pinned["version"] != BUNDLED
     assert bundled["functions"] == pinned["functions"]
-    assert len(bundled["functions"]) >= 20  # type: ignore[arg-type]
+    assert len(bundled["functions"]) >= 20
     assert bundled["unsigned"] == pinned["unsigned"] == [403, "Forbidden"]
