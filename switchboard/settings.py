@@ -365,7 +365,22 @@ def _destinations(env: Mapping[str, str], country: str = DEFAULT_COUNTRY) -> Des
         listed=listed,
         home_number=_optional(env, "TWILIO_PHONE_NUMBER"),
         allow_http=_bool(env, "ALLOW_HTTP_URLS", default=False),
+        own_hosts=_own_hosts(env),
     )
+
+
+def _own_hosts(env: Mapping[str, str]) -> frozenset[str]:
+    """This app's host names: PUBLIC_BASE_URL's and, in Azure, WEBSITE_HOSTNAME (the default host name)."""
+    from urllib.parse import urlsplit
+
+    hosts = set()
+    public = _optional(env, "PUBLIC_BASE_URL")
+    if public:
+        hosts.add((urlsplit(public).hostname or "").lower())
+    website = (_optional(env, "WEBSITE_HOSTNAME") or "").split(":", 1)[0].strip().lower()
+    if website:
+        hosts.add(website)
+    return frozenset(host.rstrip(".") for host in hosts if host)
 
 
 def _channels(env: Mapping[str, str]) -> frozenset[str]:

@@ -19,6 +19,10 @@ Twilio (or None):
   answer here would prove nothing (and would invite DNS rebinding). Literal addresses in any
   notation `inet_aton` accepts (`127.1`, `0x7f000001`, `2130706433`) and the reserved names
   `localhost`, `*.localhost`, `*.local`, `*.internal`, `*.home.arpa` are refused.
+- A URL on this app's own host (`PUBLIC_BASE_URL`, and Azure's `WEBSITE_HOSTNAME`) may name no twimlet but
+  `message` and `holdmusic`: the others take their configuration from the URL's query (forward and
+  findme dial, voicemail e-mails the recording to `Email`), and configuration comes only from the
+  operator. A producer points a call at a number, its own TwiML, or a `message`.
 
 `phonenumbers` is imported at first check: webhooks never pay for its metadata at cold start.
 """
@@ -29,7 +33,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from switchboard.policies.dialpolicy import DialPolicy, prefix_opens
 from switchboard.shared.phones import costly_type, is_e164, mask, number_part, region_of
@@ -48,6 +52,9 @@ _VERBS = {
     for name in (*_NUMBER_TEXT, *_NUMBER_ATTRIBUTE, *_URL_TEXT, *_WEBSOCKET_ELEMENTS, *_REFUSED_ELEMENTS)
 }
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".localdomain")
+# The app's own twimlets a producer may point Twilio at: they say or play, and configure nothing that dials,
+# records or sends (see own_route_refusal).
+PRODUCER_TWIMLETS = frozenset({"message", "holdmusic"})
 
 
 class Destinations(Protocol):
@@ -72,6 +79,8 @@ class DestinationPolicy:
     home_number: str | None = None
     home_country: str | None = None
     allow_http: bool = False
+    # This app's own host names (PUBLIC_BASE_URL's, WEBSITE_HOSTNAME), lower case: see own_route_refusal.
+    own_hosts: frozenset[str] = frozenset()
 
     def number_refusal(self, number: str) -> str | None:
         """Why `number` may not be dialled or texted, or None when it may."""
@@ -96,7 +105,44 @@ class DestinationPolicy:
         return region_of(self.home_number) if self.home_number else None
 
     def url_refusal(self, url: str, *, websocket: bool = False) -> str | None:
-        return url_refusal(url, allow_http=self.allow_http, websocket=websocket)
+        return url_refusal(url, allow_http=self.allow_http, websocket=websocket) or own_route_refusal(
+            url, self.own_hosts
+        )
+
+
+def own_route_refusal(url: str, own_hosts: frozenset[str]) -> str | None:
+    """Why a producer may not hand Twilio this URL on the app's own host, or None.
+
+    The path is compared as the Functions host routes it: percent-decoded (repeatedly, bounded), case-folded,
+    with empty and dot segments removed, under the `api` route prefix.
+    """
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".").lower()
+    except ValueError:
+        return None  # url_refusal has refused it already
+    if not own_hosts or host not in own_hosts:
+        return None
+    path = parts.path
+    for _ in range(3):
+        path = unquote(path)
+    segments: list[str] = []
+    for segment in path.lower().replace("\\", "/").split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    if segments[:2] == ["api", "twiml"] and not (len(segments) == 3 and segments[2] in PRODUCER_TWIMLETS):
+        name = "/".join(segments[2:]) or "(none)"
+        allowed = " and ".join(sorted(PRODUCER_TWIMLETS))
+        return (
+            f"names this app's twimlet {name!r}: only {allowed} may be pointed at by a producer (the others are "
+            "configured by their URL, and configuration is the operator's)"
+        )
+    return None
 
 
 def refusal(request: Destinations, policy: DestinationPolicy) -> str | None:

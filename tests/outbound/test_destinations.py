@@ -271,3 +271,56 @@ def test_a_voicemail_notice_goes_through_the_same_policy(app, twilio: TwilioEmul
     assert body["status"] == "rejected"
     assert "premium-rate" in body["reason"]
     assert twilio.attempts("messages") == []
+
+
+OWN = frozenset({"switchboard.example.com", "func-abc.azurewebsites.net"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://switchboard.example.com/api/twiml/voicemail?Email=someone@elsewhere.example",
+        "https://SWITCHBOARD.example.com./api/twiml/forward?PhoneNumber=%2B18765550100",
+        "https://func-abc.azurewebsites.net/api/twiml/findme?PhoneNumbers[0]=%2B15558675310",
+        "https://switchboard.example.com/api/TWIML/Voicemail?Email=x@y.example",
+        "https://switchboard.example.com/api/%74wiml/voicemail?Email=x@y.example",
+        "https://switchboard.example.com/api/%2574wiml/voicemail?Email=x@y.example",
+        "https://switchboard.example.com//api/./twiml/x/../conference?Name=Board",
+        "https://switchboard.example.com/api/twiml/message/../voicemail",
+        "https://switchboard.example.com/api/twiml/",
+    ],
+)
+def test_a_producer_may_not_point_twilio_at_the_apps_configurable_twimlets(url: str) -> None:
+    """The twimlets take their configuration from the URL: on the app's own host, a producer's URL may
+    name only message and holdmusic (voicemail would e-mail a call's recording to the producer's `Email`)."""
+    policy = DestinationPolicy(home_number="+15005550006", own_hosts=OWN)
+    reason = policy.url_refusal(url)
+    assert reason is not None
+    assert "only holdmusic and message" in reason
+    twiml = f"<Response><Redirect>{url.replace('&', '&amp;')}</Redirect></Response>"
+    assert twiml_refusal(twiml, policy) is not None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://switchboard.example.com/api/twiml/message?Message=Hello%20world.",
+        "https://switchboard.example.com/api/twiml/holdmusic?Bucket=com.twilio.music.classical",
+        "https://elsewhere.example/api/twiml/voicemail?Email=x@y.example",  # not this app: its owner's business
+        "https://switchboard.example.com/hello.xml",
+    ],
+)
+def test_message_holdmusic_and_other_hosts_stay_allowed(url: str) -> None:
+    assert DestinationPolicy(home_number="+15005550006", own_hosts=OWN).url_refusal(url) is None
+
+
+def test_the_apps_own_hosts_come_from_public_base_url_and_website_hostname() -> None:
+    from switchboard.settings import Settings
+    from tests.support import BASE_ENV
+
+    env = BASE_ENV | {
+        "PUBLIC_BASE_URL": "https://Switchboard.Example.com",
+        "WEBSITE_HOSTNAME": "func-abc.azurewebsites.net",
+    }
+    hosts = Settings.from_env(env).outbound_destinations.own_hosts
+    assert hosts == {"switchboard.example.com", "func-abc.azurewebsites.net"}

@@ -485,3 +485,22 @@ def test_an_outage_longer_than_the_in_flight_window_still_raises(
         deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": "long outage"})
     assert 2 <= refused[0] <= 8
     assert record(app, request_id)["status"] == "sending"
+
+
+def test_a_call_pointed_at_the_apps_voicemail_twimlet_never_reaches_twilio(app, twilio: TwilioEmulator) -> None:
+    """Producer TwiML or a call's url may not configure the app's own twimlets (issue 20): here the
+    voicemail twimlet, which would e-mail the call's recording to the producer's `Email`."""
+    request_id = new_id()
+    evil = f"{PUBLIC_BASE_URL}/api/twiml/voicemail?Email=someone%40elsewhere.example"
+    for message in (
+        {"type": "call", "id": request_id, "to": TO, "url": evil},
+        {"type": "call", "id": new_id(), "to": TO, "twiml": f"<Response><Redirect>{evil}</Redirect></Response>"},
+    ):
+        deliver(app, message)
+        body = record(app, message["id"])
+        assert body["status"] == "rejected"
+        assert "twimlet 'voicemail'" in body["reason"]
+    assert twilio.attempts("calls") == []
+    fine = {"type": "call", "id": new_id(), "to": TO, "url": f"{PUBLIC_BASE_URL}/api/twiml/message?Message=Hi"}
+    deliver(app, fine)
+    assert record(app, fine["id"])["status"] == "queued"
