@@ -214,3 +214,17 @@ def test_log_redaction_and_the_telemetry_scrubber_keep_ids_and_mask_numbers() ->
     assert redact(text, secrets=()) == expected
     assert scrub_value(text) == expected
     assert scrub_value([text]) in ([expected], (expected,))
+
+
+def test_a_log_line_stays_one_line_whatever_a_caller_sent() -> None:
+    """A caller's CR/LF (or terminal escapes) in a logged value cannot forge a second log line."""
+    import logging
+
+    from switchboard.shared.logs import install, one_line
+
+    install()
+    record = logging.getLogRecordFactory()(
+        "switchboard.x", logging.WARNING, __file__, 1, "Refused %s", ("body\r\n2026-01-01 INFO forged \x1b[2J",), None
+    )
+    assert record.getMessage() == "Refused body\\r\\n2026-01-01 INFO forged \\x1b[2J"
+    assert one_line("tab\tstays") == "tab\tstays"

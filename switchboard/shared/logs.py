@@ -21,6 +21,16 @@ _secrets: tuple[str, ...] = ()
 _installed = False
 
 
+# Control characters in a message (a caller's value with CR/LF could forge a log line) are shown escaped;
+# tracebacks (exc_text) keep their lines.
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F) if code != 0x09} | {0x0A: "\\n", 0x0D: "\\r"}
+
+
+def one_line(text: str) -> str:
+    """`text` with CR, LF and the other control characters (tab aside) escaped: one log line stays one line."""
+    return text.translate(_CONTROLS)
+
+
 def redact(text: str, secrets: Iterable[str] | None = None) -> str:
     for secret in secrets if secrets is not None else _secrets:
         if secret and len(secret) >= 6:
@@ -50,7 +60,7 @@ def install(secrets: Iterable[str] = (), env: Mapping[str, str] | None = None) -
             message = record.getMessage()
         except Exception:  # a broken format string must not lose the record
             message = f"{record.msg!r} {record.args!r}"
-        record.msg, record.args = redact(message), None
+        record.msg, record.args = one_line(redact(message)), None
         if record.exc_info and not record.exc_text:
             # Formatters reuse exc_text, so the traceback is redacted once, here.
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
