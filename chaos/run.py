@@ -7,10 +7,12 @@ import functools
 import json
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -96,6 +98,8 @@ class Run:
     send_errors: int = 0
     reconciled: dict[str, Any] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
+    # Request ids whose attempt a kill interrupted: the killed host's log shows it sending, and nothing after.
+    interrupted: set[str] = field(default_factory=set)
 
     def say(self, text: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {text}"
@@ -208,12 +212,21 @@ def chaos_schedule(run: Run, hosts: list[LocalHostProcess], azurite: Any, stop: 
             host = hosts[number]
             host.kill()
             run.kills += 1
+            caught = in_flight(
+                host.log_path.read_text(encoding="utf-8", errors="replace"), datetime.now(), in_flight_window(options)
+            )
+            run.interrupted |= caught
             run.say(
                 f"SIGKILL local host {number + 1} of {len(hosts)} (kill {run.kills} of {options.kills}); restarting it"
             )
             time.sleep(rng.uniform(0.2, 1.0))
             host.start()
         elif what == "storm":
+            # A storm must meet creates: under load the hosts may not have reached Twilio yet (bounded wait).
+            first = time.monotonic() + 20
+            while not (emulator.attempts("calls") or emulator.attempts("messages")) and time.monotonic() < first:
+                if stop.wait(0.1):
+                    return
             run.say(f"429 storm: every create answered 429 for {options.storm_seconds:g}s")
             emulator.faults.storm(options.storm_seconds)
             run.storms += 1
@@ -222,6 +235,38 @@ def chaos_schedule(run: Run, hosts: list[LocalHostProcess], azurite: Any, stop: 
                     "same data folder")  # fmt: skip
             restart_azurite(azurite, options.outage_seconds)
             run.azurite_restarts += 1
+
+
+# The worker logs "Starting attempt N of <type> <id>" before it marks the record `sending`, so a kill right
+# after that write still leaves the line; "Sending ..." follows once the claim is its own.
+_SENDING = re.compile(r"(?:Starting attempt \d+ of|Sending) (?:call|sms) (\S+)(?: to |$)")
+_HANDLED = re.compile(r"outbound\.handled request_id=(\S+)")
+
+
+def in_flight_window(options: Options) -> timedelta:
+    """The worker's in-flight window under these hosts' settings (Deps.in_flight_window), and a second."""
+    from switchboard.outbound.worker import OUTCOME_PATIENCE_SECONDS
+
+    return timedelta(seconds=2 * options.client_timeout + 5 + OUTCOME_PATIENCE_SECONDS + 1)
+
+
+def in_flight(host_log: str, now: datetime, window: timedelta) -> set[str]:
+    """Pure: the request ids a host was sending when its log stops (since its last start): each attempt that
+    logged `Sending ...` within the in-flight `window` before `now` and no `outbound.handled` after it. A kill
+    at that moment leaves them `sending`. (An attempt that raised logs no id: the window bounds it.)"""
+    log = host_log.rsplit("Switchboard local host:", 1)[-1]
+    open_ids: set[str] = set()
+    for line in log.splitlines():
+        if sent := _SENDING.search(line):
+            try:
+                at = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+            except ValueError:
+                continue
+            if now - at <= window:
+                open_ids.add(sent.group(1))
+        elif handled := _HANDLED.search(line):
+            open_ids.discard(handled.group(1))
+    return open_ids
 
 
 def execute(options: Options) -> int:

@@ -79,8 +79,12 @@ RECONCILE_SKEW = timedelta(seconds=15)
 RECONCILE_PAGE = 20
 MAX_DECISIONS = 4
 # Writing what an attempt learnt through a storage outage (keep_outcome): tries, and the first pause (doubling).
-OUTCOME_TRIES = 8
+OUTCOME_TRIES = 10
 OUTCOME_PAUSE_SECONDS = 0.5
+# How long a storage blip after an attempt's outcome may last before that outcome is lost (keep_outcome): part of
+# the in-flight window, so no other host takes the attempt for interrupted meanwhile. It covers the storage
+# SDK's own retries too (a call during an outage returns only after them).
+OUTCOME_PATIENCE_SECONDS = 20
 T = TypeVar("T")
 
 
@@ -120,8 +124,9 @@ class Deps:
 
     @property
     def in_flight_window(self) -> timedelta:
-        # An attempt younger than this may still be running elsewhere (its create and its reconciliation).
-        return timedelta(seconds=2 * self.settings.twilio_timeout_seconds + 5)
+        # An attempt younger than this may still be running elsewhere: its create and its reconciliation, then
+        # writing down what it learnt through a short storage outage (keep_outcome).
+        return timedelta(seconds=2 * self.settings.twilio_timeout_seconds + 5 + OUTCOME_PATIENCE_SECONDS)
 
 
 class Match(NamedTuple):
@@ -188,6 +193,9 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
     events = (
         [event_entity(request.id, "rejected", status=lc.REJECTED, detail="opted_out", now=now)] if opted_out else []
     )
+    if not opted_out:
+        # Before the record says `sending`: a crash after that write leaves this line as its only trace.
+        log.info("Starting attempt 1 of %s %s", request.type, request.id)
     claimed = store.insert(fresh, *events)
     if claimed is not None:
         if fresh.fingerprint:
@@ -284,7 +292,7 @@ def deliver(request: OutboundRequest, deps: Deps, origin: Origin | None = None) 
         if not lc.worker_may_send(record.status, record.sid) or stale_copy(record, origin, deps.now()):
             return record
         if record.status == lc.SENDING:
-            return resume_interrupted(request, record, deps)
+            return resume_interrupted(request, record, deps, origin)
         if opted_out_recipient(request, store) is not None:
             return finish(deps, request.id, lc.REJECTED, reason="opted_out", event="rejected")
         if record.recheck:
@@ -306,6 +314,7 @@ def deliver(request: OutboundRequest, deps: Deps, origin: Origin | None = None) 
                 pace_slot=current.pace_slot if current.status == lc.PACED else None,  # held for this attempt only
             )  # fmt: skip
 
+        log.info("Starting attempt %d of %s %s", record.attempts + 1, request.type, request.id)
         attempt, applied = store.update(request.id, claim_attempt)
         if applied and attempt is not None:
             log.info("Sending %s %s to %s (attempt %d)", request.type, request.id, mask(request.to), attempt.attempts)
@@ -432,11 +441,21 @@ def handle_failure(
     )  # fmt: skip
 
 
-def resume_interrupted(request: OutboundRequest, record: Record, deps: Deps) -> Record:
-    """A redelivery found the record `sending`: an earlier attempt died, or is still running."""
+def resume_interrupted(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None = None) -> Record:
+    """A redelivery found the record `sending`: an earlier attempt died, or is still running.
+
+    Still running (inside its in-flight window): look again when the window has passed, through a copy of
+    this message put back on the queue for that long, and complete, so the wait spends no dequeue. The
+    record is not touched (it is the other attempt's); the copy is an extra carrier like any deferral's.
+    """
     started = parse_iso(record.attempt_started_at) if record.attempt_started_at else None
-    if started is not None and deps.now() - started < deps.in_flight_window:
-        raise TransientSendError(f"an attempt for {request.id} may still be in flight; will look again later")
+    if started is not None and (left := started + deps.in_flight_window - deps.now()) > timedelta(0):
+        if origin is None:
+            raise TransientSendError(f"an attempt for {request.id} may still be in flight; will look again later")
+        delay = hop_delay(deps.now() + left + timedelta(seconds=1), deps.now())
+        deps.requeue(requeue_body(origin.body, request.id), max(1, delay))
+        log.info("An attempt for %s may still be in flight; looking again in %d s", request.id, max(1, delay))
+        return record
     matches = reconcile(request, record, deps)
     if matches is None:
         raise TransientSendError(f"an attempt for {request.id} was interrupted and Twilio cannot be asked now")

@@ -330,8 +330,16 @@ def test_a_worker_that_died_after_twilio_accepted_is_reconciled(app, twilio: Twi
     assert len(twilio.created("messages")) == 1
 
 
-def test_a_redelivery_while_an_attempt_may_still_run_waits(app, twilio: TwilioEmulator) -> None:
+def test_a_redelivery_while_an_attempt_may_still_run_waits(app, twilio: TwilioEmulator, monkeypatch) -> None:
+    """It looks again after the attempt's in-flight window through a copy on the queue, spending no dequeue."""
+    import switchboard.functions.outbound as shell
     from switchboard.functions.glue_records import store_for
+
+    real, copies = shell.requeue, []
+
+    def requeue(body: str, delay_seconds: int) -> str:
+        copies.append((json.loads(body)["id"], delay_seconds))
+        return real(body, delay_seconds)
 
     request_id = new_id()
     message = {"type": "call", "id": request_id, "to": TO, "say": "Hi"}
@@ -342,9 +350,13 @@ def test_a_redelivery_while_an_attempt_may_still_run_waits(app, twilio: TwilioEm
     store_for(get_settings()).update(
         request_id, lambda r: r.with_changes(now, status="sending", attempt_started_at=iso(now), retry_at=None)
     )
-    with pytest.raises(TransientSendError, match="may still be in flight"):
-        deliver(app, message, dequeue_count=2)
-    assert record(app, request_id)["status"] == "sending"
+    monkeypatch.setattr(shell, "requeue", requeue)
+    deliver(app, message, dequeue_count=2)  # completes: no exception, so the host counts no failed dequeue
+    assert record(app, request_id)["status"] == "sending"  # the other attempt's record, untouched
+    window = 2 * get_settings().twilio_timeout_seconds + 5 + 20
+    [(copied, delay)] = copies
+    assert copied == request_id
+    assert window - 2 <= delay <= window + 2
     assert twilio.created("calls") == []
 
 
@@ -477,13 +489,16 @@ def test_an_outage_longer_than_the_in_flight_window_still_raises(
     """Patience is bounded: storage that stays away makes the invocation fail for the host to retry."""
     from azure.core.exceptions import ServiceRequestError
 
-    configure(TWILIO_TIMEOUT_SECONDS="1")  # window 2 * 1 + 5 s: patience ends after about 5 s
+    from switchboard.outbound import worker
+
+    configure(TWILIO_TIMEOUT_SECONDS="1")
+    monkeypatch.setattr(worker, "OUTCOME_PATIENCE_SECONDS", 2)  # window 2 * 1 + 5 + 2 s: patience ends near 7 s
     request_id = new_id()
     twilio.faults.add("messages", status=429, times=1)
     refused = _requeue_failing(monkeypatch, times=100)
     with pytest.raises(ServiceRequestError):
         deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": "long outage"})
-    assert 2 <= refused[0] <= 8
+    assert 2 <= refused[0] <= worker.OUTCOME_TRIES
     assert record(app, request_id)["status"] == "sending"
 
 
