@@ -245,9 +245,9 @@ _HANDLED = re.compile(r"outbound\.handled request_id=(\S+)")
 
 def in_flight_window(options: Options) -> timedelta:
     """The worker's in-flight window under these hosts' settings (Deps.in_flight_window), and a second."""
-    from switchboard.outbound.worker import OUTCOME_PATIENCE_SECONDS
+    from switchboard.outbound.worker import in_flight_window as window
 
-    return timedelta(seconds=2 * options.client_timeout + 5 + OUTCOME_PATIENCE_SECONDS + 1)
+    return window(options.client_timeout) + timedelta(seconds=1)
 
 
 def in_flight(host_log: str, now: datetime, window: timedelta) -> set[str]:

@@ -124,9 +124,13 @@ class Deps:
 
     @property
     def in_flight_window(self) -> timedelta:
-        # An attempt younger than this may still be running elsewhere: its create and its reconciliation, then
-        # writing down what it learnt through a short storage outage (keep_outcome).
-        return timedelta(seconds=2 * self.settings.twilio_timeout_seconds + 5 + OUTCOME_PATIENCE_SECONDS)
+        return in_flight_window(self.settings.twilio_timeout_seconds)
+
+
+def in_flight_window(twilio_timeout_seconds: float) -> timedelta:
+    """An attempt younger than this may still be running elsewhere: its create and its reconciliation (each
+    within the Twilio client's timeout), then writing down what it learnt through a storage outage (keep_outcome)."""
+    return timedelta(seconds=2 * twilio_timeout_seconds + 5 + OUTCOME_PATIENCE_SECONDS)
 
 
 class Match(NamedTuple):

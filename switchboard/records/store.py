@@ -308,29 +308,31 @@ class RecordStore:
         return record_id
 
     def record_id_for_sid(self, sid: str) -> str | None:
-        value = self._point(sid_partition(sid), SID_ROW, "record_id")
-        return str(value) if value else None
+        return self._record_id_at(sid_partition(sid), SID_ROW)
 
     def link_alias(self, alias: str, record_id: str) -> None:
         """Let `alias` find `record_id` on reads. Not a claim: a record later stored under `alias` itself wins."""
-        from azure.data.tables import UpdateMode
-
-        entity = {"PartitionKey": alias_partition(alias), "RowKey": ALIAS_ROW, "record_id": record_id}
-        self.records.upsert_entity(entity, mode=UpdateMode.REPLACE, **self.options)
+        self._point_at(alias_partition(alias), ALIAS_ROW, record_id)
 
     def record_id_for_alias(self, alias: str) -> str | None:
-        value = self._point(alias_partition(alias), ALIAS_ROW, "record_id")
-        return str(value) if value else None
+        return self._record_id_at(alias_partition(alias), ALIAS_ROW)
 
     def remember_fingerprint(self, digest: str, record_id: str) -> None:
         """`digest`: `fingerprint(raw, key)`. The record names it (`Record.fingerprint`): the row goes with it."""
-        from azure.data.tables import UpdateMode
-
-        entity = {"PartitionKey": fingerprint_partition(digest), "RowKey": FINGERPRINT_ROW, "record_id": record_id}
-        self.records.upsert_entity(entity, mode=UpdateMode.REPLACE, **self.options)
+        self._point_at(fingerprint_partition(digest), FINGERPRINT_ROW, record_id)
 
     def record_id_for_fingerprint(self, digest: str) -> str | None:
-        value = self._point(fingerprint_partition(digest), FINGERPRINT_ROW, "record_id")
+        return self._record_id_at(fingerprint_partition(digest), FINGERPRINT_ROW)
+
+    def _point_at(self, partition: str, row: str, record_id: str) -> None:
+        """A pointer row (alias, fingerprint) naming `record_id`, written whatever it said before."""
+        from azure.data.tables import UpdateMode
+
+        entity = {"PartitionKey": partition, "RowKey": row, "record_id": record_id}
+        self.records.upsert_entity(entity, mode=UpdateMode.REPLACE, **self.options)
+
+    def _record_id_at(self, partition: str, row: str) -> str | None:
+        value = self._point(partition, row, "record_id")
         return str(value) if value else None
 
     # -- rows the internal queues name (a voicemail e-mail): the queue carries ids, the content lives here --------

@@ -68,14 +68,20 @@ def test_three_hosts_claiming_one_sender_never_share_a_slot_nor_beat_the_rate(az
     assert achieved >= rate * 0.9  # a backlog leaves no gaps between slots
 
 
-def test_a_message_over_its_senders_pace_waits_on_the_queue_for_its_slot(
-    app, twilio: TwilioEmulator, configure
-) -> None:
+def two_from_one_sender(app, configure) -> tuple[str, str, str]:
+    """At 1 message per second, two SMS from one sender at once: the first is created, the second waits."""
     configure(OUTBOUND_MESSAGES_PER_SECOND="1")
     sender = own_sender()
     first, second = new_id(), new_id()
     deliver(app, {"type": "sms", "id": first, "to": TO, "from": sender, "body": "one"})
     deliver(app, {"type": "sms", "id": second, "to": TO, "from": sender, "body": "two"})
+    return sender, first, second
+
+
+def test_a_message_over_its_senders_pace_waits_on_the_queue_for_its_slot(
+    app, twilio: TwilioEmulator, configure
+) -> None:
+    sender, first, second = two_from_one_sender(app, configure)
     assert record(app, first)["status"] == "queued"
     waiting = record(app, second)
     # Not sent yet, not an attempt, not a retry: the record says it waits for its slot.
@@ -136,11 +142,7 @@ def test_a_slot_is_held_for_one_attempt_only_a_retry_leases_a_new_one(
 
     from switchboard.policies.pacing import meter_key
 
-    configure(OUTBOUND_MESSAGES_PER_SECOND="1")
-    sender = own_sender()
-    first, second = new_id(), new_id()
-    deliver(app, {"type": "sms", "id": first, "to": TO, "from": sender, "body": "one"})
-    deliver(app, {"type": "sms", "id": second, "to": TO, "from": sender, "body": "two"})
+    sender, _first, second = two_from_one_sender(app, configure)
     from switchboard.functions.glue_records import store_for
     from switchboard.settings import get_settings
 
