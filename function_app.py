@@ -4,6 +4,7 @@ import azure.functions as func
 
 from switchboard.functions import (
     dashboard,
+    events,
     health,
     mail,
     media,
@@ -33,3 +34,4 @@ app.register_functions(health.bp)
 app.register_functions(mail.bp)
 app.register_functions(media.bp)
 app.register_functions(privacy.bp)
+app.register_functions(events.bp)

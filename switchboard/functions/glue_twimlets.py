@@ -17,12 +17,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from switchboard.adapters.storage import blob_service_client, create_once, queue_client
+from switchboard.functions.glue_events import publish_quietly
 from switchboard.functions.glue_records import store_for
 from switchboard.records.model import Record, iso
 from switchboard.records.store import RecordStore, utcnow
@@ -74,13 +76,20 @@ class StorageVoicemailSink:
                 return None
             return record.with_changes(now, **changes)
 
-        store.update(record_id, merge)
         detail = f"transcription {event.transcription_status}" if event.transcription_status else "recording"
         # One event per recording and stage, keyed on the shape-checked RecordingSid: a retried or
         # replayed callback merges the same fields again and adds nothing.
         stage = "transcription" if event.transcription_status or event.transcript else "recording"
-        if store.mark_once(record_id, f"voicemail:{event.recording_sid}:{stage}"):
-            store.add_event(record_id, "voicemail", sid=event.recording_sid, detail=detail, now=now)
+        key = f"voicemail:{event.recording_sid}:{stage}"
+        if stage == "transcription":
+            failed = not event.transcript or (event.transcription_status or "completed") != "completed"
+            _save_transcription(store, record_id, merge, key=key, detail=detail, recording_sid=event.recording_sid,
+                                failed=failed, now=now)  # fmt: skip
+            publish_quietly(get_settings(), record_id=record_id)  # issue 24: best effort, after the write
+        else:
+            store.update(record_id, merge)
+            if store.mark_once(record_id, key):
+                store.add_event(record_id, "voicemail", sid=event.recording_sid, detail=detail, now=now)
         if stage == "recording" and event.recording_url:
             _copy_to_blob(store, record_id, event)  # every time: the same blob, and a lost enqueue is made good
         return True
@@ -201,6 +210,42 @@ def _copy_to_blob(store: RecordStore, record_id: str, event: VoicemailEvent) -> 
     job = recording_job(record_id, params)
     if job is not None:
         enqueue_or_note(store, [job], get_settings().tag_keys[0])
+
+
+def _save_transcription(
+    store: RecordStore,
+    record_id: str,
+    merge: Callable[[Record], Record | None],
+    *,
+    key: str,
+    detail: str,
+    recording_sid: str,
+    failed: bool,
+    now: datetime,
+) -> None:
+    """The transcript (or its failure) on the call's record, its event row, its marker and its outbox event
+    (`switchboard.voicemail.transcribed|transcription_failed`) in one transaction; a repeat changes nothing."""
+    from switchboard.records.outbox import voicemail_event_row
+    from switchboard.records.store import UPDATE_ATTEMPTS, RowExists, StaleRecord, event_entity, marker_entity
+
+    for _ in range(UPDATE_ATTEMPTS):
+        current = store.get(record_id)
+        if current is None or store.was_marked(record_id, key):
+            return
+        changed = merge(current)
+        after = changed or current
+        rows = (marker_entity(record_id, key), event_entity(record_id, "voicemail", sid=recording_sid, detail=detail,
+                now=now), voicemail_event_row(after, failed=failed))  # fmt: skip
+        try:
+            if changed is None:
+                store.append(*rows)
+            else:
+                store.commit(changed, *rows)
+        except RowExists:
+            return  # a parallel delivery of the same callback got there first
+        except StaleRecord:
+            continue
+        return
 
 
 def _claim_call(store: RecordStore, event: VoicemailEvent, now: datetime) -> str:

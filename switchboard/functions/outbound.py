@@ -63,6 +63,7 @@ def requeue(body: str, delay_seconds: int) -> str:
 
 @bp.queue_trigger(arg_name="msg", queue_name=QUEUE, connection=CONNECTION)
 def outbound_send(msg: func.QueueMessage) -> None:
+    from switchboard.functions.glue_events import publish_after_worker
     from switchboard.outbound.worker import handle_message
     from switchboard.records.store import Finalised
     from switchboard.settings import get_settings
@@ -76,10 +77,12 @@ def outbound_send(msg: func.QueueMessage) -> None:
             _finalised(gone)
             return
         _observe("outbound.handled", record)
+        publish_after_worker(get_settings(), record)  # issue 24: best effort, after the write
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=f"{QUEUE}-poison", connection=CONNECTION)
 def outbound_poison(msg: func.QueueMessage) -> None:
+    from switchboard.functions.glue_events import publish_after_worker
     from switchboard.outbound.worker import handle_poison
     from switchboard.records.store import Finalised
     from switchboard.settings import get_settings
@@ -92,6 +95,7 @@ def outbound_poison(msg: func.QueueMessage) -> None:
             _finalised(gone)
             return
         _observe("outbound.dead_lettered", record)
+        publish_after_worker(get_settings(), record)
 
 
 def _finalised(gone: Exception) -> None:

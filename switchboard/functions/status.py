@@ -42,12 +42,15 @@ def sms_status(request: WebhookRequest, settings: Settings) -> TwiML:
 
 
 def _apply(kind: str, request: WebhookRequest, settings: Settings) -> None:
+    from switchboard.functions.glue_events import publish_quietly
     from switchboard.functions.glue_records import callback_store
     from switchboard.outbound.twilio_params import SMS_STATUS_PATH, VOICE_STATUS_PATH, bound_request_id
     from switchboard.records.callbacks import record_status_callback
+    from switchboard.records.outbox import FINAL_CALL, FINAL_MESSAGE
     from switchboard.records.store import utcnow
     from switchboard.shared import telemetry
 
+    final_statuses = FINAL_CALL if kind == "call" else FINAL_MESSAGE
     path = VOICE_STATUS_PATH if kind == "call" else SMS_STATUS_PATH
     request_id = bound_request_id(request.query.get, path, settings.tag_keys)
     form = request.form.to_dict()
@@ -57,6 +60,8 @@ def _apply(kind: str, request: WebhookRequest, settings: Settings) -> None:
         store = callback_store(settings)
         record_id = record_status_callback(store, kind, form, request_id, utcnow())
         telemetry.annotate(request_id=record_id)
+    if record_id and (status or "").strip().lower() in final_statuses:
+        publish_quietly(settings, record_id=record_id, store=store)  # issue 24: best effort, after the write
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=False)

@@ -55,6 +55,7 @@ from switchboard.outbound.twilio_params import create_params
 from switchboard.policies.destinations import refusal, text_recipients
 from switchboard.records import lifecycle as lc
 from switchboard.records.model import Record, iso, parse_iso
+from switchboard.records.outbox import status_event_row
 from switchboard.records.store import (
     Finalised,
     RecordStore,
@@ -539,7 +540,9 @@ def adopt(
     if changed is not None:
         # The ETag the claim returned: no re-read, and the event rides in the same transaction.
         try:
-            stored = store.commit(changed, event_entity(request.id, event, status=status, sid=sid, now=now))
+            outbox = status_event_row(known, changed)  # issue 24: Twilio may answer with a final status
+            rows = (event_entity(request.id, event, status=status, sid=sid, now=now), *((outbox,) if outbox else ()))
+            stored = store.commit(changed, *rows)
         except StaleRecord:
             pass  # a status callback got there first: merge with what it wrote, below
         else:

@@ -205,9 +205,10 @@ def record_reconciled(store: RecordStore, record: Record, update: StatusUpdate, 
         changed = replace(changed, reconciled_at=iso(now))
         detail = "fetched from Twilio: its status callback did not arrive"
         event = event_entity(record.id, "reconciled", status=update.status, sid=update.sid, detail=detail, now=now)
+        outbox = status_event_row(record, changed)  # issue 24: a final status's event rides along
         try:
             try:
-                store.commit(changed, marker_entity(record.id, key), event)
+                store.commit(changed, marker_entity(record.id, key), event, *((outbox,) if outbox else ()))
             except RowExists:  # that callback was applied before: keep the details, add no event
                 store.commit(changed)
         except StaleRecord:

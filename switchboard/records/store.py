@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -59,6 +60,8 @@ log = logging.getLogger("switchboard.records")
 UPDATE_ATTEMPTS = 8
 MAIL_PREFIX = "mail:"  # rows beside a record: a voicemail e-mail's content, named by its queue message
 DEDUPE_PREFIX = "dedupe:"  # rows beside a record's events: webhook deliveries already applied
+OUTBOX_PREFIX = "outbox:"  # events waiting to be published (switchboard/records/outbox.py)
+OUTBOX_END = "outbox;"  # ';' sorts right after ':'
 MAX_PARAMS_CHARS = 30_000  # one table property holds 64 KiB (32 K UTF-16 characters)
 IN_FLIGHT = 8  # round trips `concurrently` runs at once, per process
 Mutation = Callable[[Record], Record | None]
@@ -160,8 +163,13 @@ class RecordStore:
         from azure.core.exceptions import ResourceExistsError
         from azure.data.tables import TableTransactionError
 
+        from switchboard.records.outbox import created_event_row
+
         # The claim row rides along: once the id was erased its tombstone is that row, and this insert fails.
         operations = [("create", record.to_entity()), ("create", claim_entity(record.id))]
+        outbox = created_event_row(record)  # issue 24: the arrival, or a record born final, tells its event
+        if outbox is not None and not any(str(row.get("RowKey", "")) == outbox["RowKey"] for row in rows):
+            operations.append(("create", outbox))
         try:
             results = self.records.submit_transaction([*operations, *(("create", row) for row in rows)], **self.options)
             metadata = results[0]
@@ -228,6 +236,8 @@ class RecordStore:
         from azure.core.exceptions import ResourceModifiedError
         from azure.data.tables import UpdateMode
 
+        from switchboard.records.outbox import status_event_row
+
         for _ in range(UPDATE_ATTEMPTS):
             current = self.get(record_id)
             if current is None:
@@ -235,6 +245,14 @@ class RecordStore:
             changed = mutate(current)
             if changed is None:
                 return current, False
+            outbox = status_event_row(current, changed)
+            if outbox is not None:  # issue 24: a change to a final status and its event in one transaction
+                try:
+                    return self.commit(replace(changed, etag=current.etag), outbox), True
+                except StaleRecord:
+                    continue
+                except RowExists:
+                    pass  # that status's event was written before: write the change alone
             try:
                 metadata = self.records.update_entity(
                     changed.to_entity(), mode=UpdateMode.REPLACE, etag=current.etag,
@@ -501,6 +519,9 @@ class RecordStore:
         return self._delete(key)
 
     def delete_opt_out(self, number: str) -> None:
+        """The number's opt-out row and its unpublished opt-out events (they name the number)."""
+        for row in self.outbox_rows(number, optouts=True):
+            self.drop_outbox(number, str(row["RowKey"]), optouts=True)
         self.optouts.delete_entity(number, "optout", **self.options)
 
     def add_audit(self, entity: dict[str, Any]) -> None:
@@ -538,9 +559,26 @@ class RecordStore:
         return bool(self._point(number, "optout", "opted_out", table=self.optouts))
 
     def set_opt_out(
-        self, number: str, opted_out: bool, *, keyword: str, via: str | None, now: datetime, message_sid: str = ""
-    ) -> None:
+        self,
+        number: str,
+        opted_out: bool,
+        *,
+        keyword: str,
+        via: str | None,
+        now: datetime,
+        message_sid: str = "",
+        source_id: str | None = None,
+    ) -> bool:
+        """Opt the number out (or back in); returns whether its state changed.
+
+        A change writes its `switchboard.optout.added|removed` event (`optout_event_row`) in the same
+        transaction as the opt-out row (both in the number's partition of the opt-outs table); the same
+        state again (a second STOP) only refreshes the row. `source_id` names what made the change (default
+        `message_sid`): the event's id is `<source_id>:optout.added|removed`.
+        """
         from azure.data.tables import UpdateMode
+
+        from switchboard.records.outbox import optout_event_row
 
         entity = {
             "PartitionKey": number,
@@ -551,7 +589,41 @@ class RecordStore:
             "message_sid": message_sid,
             "updated_at": iso(now),
         }
-        self.optouts.upsert_entity(entity, mode=UpdateMode.REPLACE, **self.options)
+        was = bool(self._point(number, "optout", "opted_out", table=self.optouts))
+        if was == opted_out:
+            self.optouts.upsert_entity(entity, mode=UpdateMode.REPLACE, **self.options)
+            return False
+        source = source_id or message_sid or f"optout-{epoch_us(now)}"
+        event = optout_event_row(number, opted_out, source_id=source, keyword=keyword, via=via, at=now)
+        operations: list[Any] = [("upsert", entity, {"mode": UpdateMode.REPLACE}), ("create", event)]
+        self.optouts.submit_transaction(operations, **self.options)
+        return True
+
+    # -- the outbox (issue 24): events waiting to be published --------------------------------------------
+
+    def outbox_rows(self, partition: str, *, optouts: bool = False) -> list[dict[str, Any]]:
+        """The pending outbox rows of one partition (a record's, or a number's in the opt-outs table), oldest first."""
+        table = self.optouts if optouts else self.records
+        query = table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+            parameters={"pk": partition, "low": OUTBOX_PREFIX, "high": OUTBOX_END}, **self.options,
+        )  # fmt: skip
+        return [dict(row) for row in query]
+
+    def pending_outbox(self, *, optouts: bool = False, page: int = 100) -> Iterator[dict[str, Any]]:
+        """Every pending outbox row of a table, as the server finds them (a scan: the republish timer's read)."""
+        table = self.optouts if optouts else self.records
+        return (dict(row) for row in table.query_entities(
+            "RowKey ge @low and RowKey lt @high", parameters={"low": OUTBOX_PREFIX, "high": OUTBOX_END},
+            results_per_page=page, **self.options,
+        ))  # fmt: skip
+
+    def drop_outbox(self, partition: str, row: str, *, optouts: bool = False) -> None:
+        """A published event's row goes (a row already gone is fine: two publishers raced)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with contextlib.suppress(ResourceNotFoundError):
+            (self.optouts if optouts else self.records).delete_entity(partition, row, **self.options)
 
     def _point(self, partition: str, row: str, name: str, table: TableClient | None = None) -> Any:
         from azure.core.exceptions import ResourceNotFoundError
