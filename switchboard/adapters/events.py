@@ -10,11 +10,12 @@ for the app's managed identity (`EventGrid Data Sender` on the topic).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from switchboard.adapters.storage import StorageTarget, queue_client
+from switchboard.adapters.storage import DEFAULT_CONNECTION, StorageTarget, queue_client
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient
@@ -77,12 +78,12 @@ class EventGridError(RuntimeError):
 
 
 _lock = threading.Lock()
-_sinks: dict[tuple[str, str | None], list[EventSink]] = {}
+_sinks: dict[tuple[str, str | None, str], list[EventSink]] = {}
 
 
 def sinks_for(queue: str, grid_endpoint: str | None) -> list[EventSink]:
     """The process's sinks for these settings (clients built once: they keep their connections and tokens)."""
-    key = (queue, grid_endpoint)
+    key = (queue, grid_endpoint, os.environ.get(DEFAULT_CONNECTION, ""))
     with _lock:
         found = _sinks.get(key)
         if found is None:

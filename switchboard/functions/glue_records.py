@@ -37,11 +37,15 @@ def record_quietly(
     write: Callable[[RecordStore, Mapping[str, str], datetime], object],
     params: Mapping[str, str],
 ) -> None:
-    """Run a record write for an inbound webhook; log and carry on if storage fails."""
-    from switchboard.records.store import utcnow
+    """Run a record write for an inbound webhook; log and carry on if storage fails. Then publish its events."""
+    from switchboard.functions.glue_events import publish_quietly
+    from switchboard.records.store import outbox_journal, utcnow
 
-    try:
-        store = store_for(settings, **WEBHOOK_STORAGE_OPTIONS).with_options(**WEBHOOK_STORAGE_OPTIONS)
-        write(store, params, utcnow())
-    except Exception as error:
-        log.warning("Could not record inbound %s: %s", getattr(write, "__name__", "traffic"), error)
+    store = None
+    with outbox_journal() as written:
+        try:
+            store = store_for(settings, **WEBHOOK_STORAGE_OPTIONS).with_options(**WEBHOOK_STORAGE_OPTIONS)
+            write(store, params, utcnow())
+        except Exception as error:
+            log.warning("Could not record inbound %s: %s", getattr(write, "__name__", "traffic"), error)
+    publish_quietly(settings, written, store)  # issue 24: the arrival's event (and an opt-out's), best effort

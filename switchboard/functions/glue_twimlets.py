@@ -27,7 +27,7 @@ from switchboard.adapters.storage import blob_service_client, create_once, queue
 from switchboard.functions.glue_events import publish_quietly
 from switchboard.functions.glue_records import store_for
 from switchboard.records.model import Record, iso
-from switchboard.records.store import RecordStore, utcnow
+from switchboard.records.store import RecordStore, outbox_journal, utcnow
 from switchboard.settings import get_settings
 from switchboard.shared.phones import mask
 from switchboard.twiml.twimlets.base import VoicemailEvent
@@ -83,9 +83,10 @@ class StorageVoicemailSink:
         key = f"voicemail:{event.recording_sid}:{stage}"
         if stage == "transcription":
             failed = not event.transcript or (event.transcription_status or "completed") != "completed"
-            _save_transcription(store, record_id, merge, key=key, detail=detail, recording_sid=event.recording_sid,
-                                failed=failed, now=now)  # fmt: skip
-            publish_quietly(get_settings(), record_id=record_id)  # issue 24: best effort, after the write
+            with outbox_journal() as written:
+                _save_transcription(store, record_id, merge, key=key, detail=detail,
+                                    recording_sid=event.recording_sid, failed=failed, now=now)  # fmt: skip
+            publish_quietly(get_settings(), written, store)  # issue 24: best effort, after the write
         else:
             store.update(record_id, merge)
             if store.mark_once(record_id, key):

@@ -63,39 +63,43 @@ def requeue(body: str, delay_seconds: int) -> str:
 
 @bp.queue_trigger(arg_name="msg", queue_name=QUEUE, connection=CONNECTION)
 def outbound_send(msg: func.QueueMessage) -> None:
-    from switchboard.functions.glue_events import publish_after_worker
+    from switchboard.functions.glue_events import publish_quietly
     from switchboard.outbound.worker import handle_message
-    from switchboard.records.store import Finalised
+    from switchboard.records.store import Finalised, outbox_journal
     from switchboard.settings import get_settings
     from switchboard.shared import telemetry
 
     dequeue_count = int(msg.dequeue_count or 1)
     with telemetry.span("outbound.send", queue_message_id=msg.id, dequeue_count=dequeue_count):
         try:
-            record = handle_message(msg.id or new_id(), msg.get_body(), dequeue_count, deps(get_settings()))
+            with outbox_journal() as written:
+                record = handle_message(msg.id or new_id(), msg.get_body(), dequeue_count, deps(get_settings()))
         except Finalised as gone:
             _finalised(gone)
             return
+        finally:
+            publish_quietly(get_settings(), written)  # issue 24: best effort, after the writes (also a raise's)
         _observe("outbound.handled", record)
-        publish_after_worker(get_settings(), record)  # issue 24: best effort, after the write
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=f"{QUEUE}-poison", connection=CONNECTION)
 def outbound_poison(msg: func.QueueMessage) -> None:
-    from switchboard.functions.glue_events import publish_after_worker
+    from switchboard.functions.glue_events import publish_quietly
     from switchboard.outbound.worker import handle_poison
-    from switchboard.records.store import Finalised
+    from switchboard.records.store import Finalised, outbox_journal
     from switchboard.settings import get_settings
     from switchboard.shared import telemetry
 
     with telemetry.span("outbound.poison", queue_message_id=msg.id):
         try:
-            record = handle_poison(msg.id or new_id(), msg.get_body(), deps(get_settings()))
+            with outbox_journal() as written:
+                record = handle_poison(msg.id or new_id(), msg.get_body(), deps(get_settings()))
         except Finalised as gone:
             _finalised(gone)
             return
+        finally:
+            publish_quietly(get_settings(), written)
         _observe("outbound.dead_lettered", record)
-        publish_after_worker(get_settings(), record)
 
 
 def _finalised(gone: Exception) -> None:

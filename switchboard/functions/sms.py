@@ -22,20 +22,14 @@ log = logging.getLogger("switchboard.sms")
 @bp.route(route="sms/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @twilio_webhook(fallback=empty_messaging)
 def sms_incoming(request: WebhookRequest, settings: Settings) -> MessagingResponse:
-    from switchboard.functions.glue_events import publish_quietly
     from switchboard.functions.glue_records import record_quietly
     from switchboard.records.callbacks import record_inbound_message
-    from switchboard.records.keywords import opt_keyword
-    from switchboard.shared.phones import number_part
     from switchboard.twiml.sms import SmsConfig, incoming_message
 
     params = request.form  # Twilio's fields; the reply's configuration comes from settings
     twiml = incoming_message(params.get("From"), params.get("Body", "") or "", SmsConfig.from_settings(settings))
     form = request.form.to_dict()
-    record_quietly(settings, record_inbound_message, form)  # also STOP/START opt-outs
-    opt_change = opt_keyword(form.get("Body"), form.get("OptOutType")) in ("stop", "start")
-    publish_quietly(settings, record_id=form.get("MessageSid") or form.get("SmsSid"),
-                    number=number_part(form.get("From")) if opt_change else None)  # fmt: skip
+    record_quietly(settings, record_inbound_message, form)  # also STOP/START opt-outs, and their events
     if form.get("NumMedia", "0") not in ("", "0"):
         copy_media_quietly(form, settings)
     return twiml

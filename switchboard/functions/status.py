@@ -46,11 +46,9 @@ def _apply(kind: str, request: WebhookRequest, settings: Settings) -> None:
     from switchboard.functions.glue_records import callback_store
     from switchboard.outbound.twilio_params import SMS_STATUS_PATH, VOICE_STATUS_PATH, bound_request_id
     from switchboard.records.callbacks import record_status_callback
-    from switchboard.records.outbox import FINAL_CALL, FINAL_MESSAGE
-    from switchboard.records.store import utcnow
+    from switchboard.records.store import outbox_journal, utcnow
     from switchboard.shared import telemetry
 
-    final_statuses = FINAL_CALL if kind == "call" else FINAL_MESSAGE
     path = VOICE_STATUS_PATH if kind == "call" else SMS_STATUS_PATH
     request_id = bound_request_id(request.query.get, path, settings.tag_keys)
     form = request.form.to_dict()
@@ -58,10 +56,10 @@ def _apply(kind: str, request: WebhookRequest, settings: Settings) -> None:
     sid, status = form.get(f"{prefix}Sid"), form.get(f"{prefix}Status")
     with telemetry.span("twilio.status_callback", type=kind, sid=sid, status=status, request_id=request_id):
         store = callback_store(settings)
-        record_id = record_status_callback(store, kind, form, request_id, utcnow())
+        with outbox_journal() as written:
+            record_id = record_status_callback(store, kind, form, request_id, utcnow())
         telemetry.annotate(request_id=record_id)
-    if record_id and (status or "").strip().lower() in final_statuses:
-        publish_quietly(settings, record_id=record_id, store=store)  # issue 24: best effort, after the write
+    publish_quietly(settings, written, store)  # issue 24: best effort, after the write
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=False)

@@ -22,7 +22,6 @@ bp = func.Blueprint()
 def voice_incoming(request: WebhookRequest, settings: Settings) -> VoiceResponse:
     from datetime import datetime, timezone
 
-    from switchboard.functions.glue_events import publish_quietly
     from switchboard.functions.glue_records import record_quietly
     from switchboard.records.callbacks import record_inbound_call
     from switchboard.shared.urls import path_prefix
@@ -34,5 +33,4 @@ def voice_incoming(request: WebhookRequest, settings: Settings) -> VoiceResponse
         prefix=path_prefix(settings.public_base_url),
     )  # fmt: skip
     record_quietly(settings, record_inbound_call, request.form.to_dict())  # after the answer is built; never fails it
-    publish_quietly(settings, record_id=request.form.get("CallSid"))  # issue 24: its `switchboard.call.received`
     return twiml

@@ -21,7 +21,7 @@ from typing import Any
 from switchboard.adapters.events import EventSink
 from switchboard.records.model import parse_iso
 from switchboard.records.outbox import publishable
-from switchboard.records.store import RecordStore
+from switchboard.records.store import RecordStore, Written
 
 log = logging.getLogger("switchboard.events")
 
@@ -38,15 +38,24 @@ class Summary:
     stopped_early: bool = False
 
 
-def publish(
-    store: RecordStore, partition: str, sinks: Sequence[EventSink], *, include_body: bool, optouts: bool = False
-) -> int:
-    """Send one partition's pending events, oldest first, and delete each row once every sink has it.
+def publish(store: RecordStore, written: Sequence[Written], sinks: Sequence[EventSink], *, include_body: bool) -> int:
+    """Send the events a write just made (`outbox_journal`), each partition's oldest first, then delete their rows.
 
-    Returns how many were sent; raises on the first failure (the rest of the partition waits for the timer).
+    No read: the rows are the ones the write holds. Returns how many were sent; a partition that fails
+    keeps its rows (the republish timer sends them); the first failure is raised once the others went.
     """
-    rows = sorted(store.outbox_rows(partition, optouts=optouts), key=lambda row: str(row["RowKey"]))
-    return _send(store, rows, sinks, include_body=include_body, optouts=optouts)
+    from switchboard.records.store import concurrently  # looked up per call: a round-trip test counts its batches
+
+    groups: dict[tuple[bool, str], list[dict[str, Any]]] = {}
+    for item in written:
+        groups.setdefault((item.optouts, str(item.row["PartitionKey"])), []).append(item.row)
+
+    def one(optouts: bool, rows: list[dict[str, Any]]) -> Callable[[], int]:
+        rows.sort(key=lambda row: str(row["RowKey"]))
+        return lambda: _send(store, rows, sinks, include_body=include_body, optouts=optouts)
+
+    # A STOP's arrival and its opt-out are two partitions: sent at once (`concurrently` raises the first failure).
+    return sum(concurrently([one(optouts, rows) for (optouts, _), rows in groups.items()]))
 
 
 def republish(
@@ -100,8 +109,7 @@ def _send(
     events = [publishable(str(row["event"]), include_body=include_body) for row in rows]
     for sink in sinks:
         sink.send(events)  # the whole partition at once: Event Grid takes it as one batch
-    for row in rows:
-        store.drop_outbox(str(row["PartitionKey"]), str(row["RowKey"]), optouts=optouts)
+    store.drop_outbox_rows(str(rows[0]["PartitionKey"]), [str(row["RowKey"]) for row in rows], optouts=optouts)
     return len(rows)
 
 

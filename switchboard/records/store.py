@@ -12,6 +12,7 @@ The table SDK is imported at first use; one TableClient per table per process.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import hmac
 import json
@@ -179,6 +180,7 @@ class RecordStore:
             if _code(error) == "EntityAlreadyExists":
                 return None
             raise
+        _wrote([entity for _, entity in operations[2:]] + list(rows))
         return Record.from_entity(record.to_entity(), etag=_etag(metadata))
 
     def commit(self, record: Record, *rows: dict[str, Any]) -> Record:
@@ -203,6 +205,7 @@ class RecordStore:
             if code == "EntityAlreadyExists":
                 raise RowExists(f"a row beside record {record.id} already exists") from error
             raise
+        _wrote(rows)
         return Record.from_entity(record.to_entity(), etag=_etag(results[0]))
 
     def append(self, *rows: dict[str, Any]) -> bool:
@@ -215,6 +218,7 @@ class RecordStore:
             if _code(error) == "EntityAlreadyExists":
                 return False
             raise
+        _wrote(rows)
         return True
 
     def get(self, record_id: str) -> Record | None:
@@ -597,6 +601,7 @@ class RecordStore:
         event = optout_event_row(number, opted_out, source_id=source, keyword=keyword, via=via, at=now)
         operations: list[Any] = [("upsert", entity, {"mode": UpdateMode.REPLACE}), ("create", event)]
         self.optouts.submit_transaction(operations, **self.options)
+        _wrote([event], optouts=True)
         return True
 
     # -- the outbox (issue 24): events waiting to be published --------------------------------------------
@@ -624,6 +629,22 @@ class RecordStore:
 
         with contextlib.suppress(ResourceNotFoundError):
             (self.optouts if optouts else self.records).delete_entity(partition, row, **self.options)
+
+    def drop_outbox_rows(self, partition: str, rows: Sequence[str], *, optouts: bool = False) -> None:
+        """Published events' rows of one partition, in one transaction (one by one if another publisher raced)."""
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import TableTransactionError
+
+        table = self.optouts if optouts else self.records
+        try:
+            if len(rows) > 1:
+                table.submit_transaction([("delete", {"PartitionKey": partition, "RowKey": row}) for row in rows],
+                                         **self.options)  # fmt: skip
+                return
+        except (TableTransactionError, ResourceNotFoundError):
+            pass  # one is gone already: delete the others on their own
+        for row in rows:
+            self.drop_outbox(partition, row, optouts=optouts)
 
     def _point(self, partition: str, row: str, name: str, table: TableClient | None = None) -> Any:
         from azure.core.exceptions import ResourceNotFoundError
@@ -684,6 +705,37 @@ def _bind(call: Callable[[IndexKey], T], key: IndexKey) -> Callable[[], T]:
     return lambda: call(key)
 
 
+# -- the outbox journal: the event rows this context wrote, for the publish right after the write -----------------
+
+_journal: contextvars.ContextVar[list[Written] | None] = contextvars.ContextVar("outbox_journal", default=None)
+
+
+class Written(NamedTuple):
+    """An outbox row a write made: its table (opt-outs or records) and the row itself."""
+
+    optouts: bool
+    row: dict[str, Any]
+
+
+@contextlib.contextmanager
+def outbox_journal() -> Iterator[list[Written]]:
+    """Collect the outbox rows written inside the block (also by `concurrently`'s calls, which share the list)."""
+    written: list[Written] = []
+    token = _journal.set(written)
+    try:
+        yield written
+    finally:
+        _journal.reset(token)
+
+
+def _wrote(rows: Iterable[Mapping[str, Any]], *, optouts: bool = False) -> None:
+    journal = _journal.get()
+    if journal is not None:
+        journal.extend(
+            Written(optouts, dict(row)) for row in rows if str(row.get("RowKey", "")).startswith(OUTBOX_PREFIX)
+        )
+
+
 # -- round trips at once ------------------------------------------------------------------------------
 
 _pool_lock = threading.Lock()
@@ -697,7 +749,6 @@ def concurrently(calls: Sequence[Callable[[], T]]) -> list[T]:
     written again by the next delivery). Each call runs in a copy of the caller's context, so its
     telemetry spans stay under the caller's. Never call this from inside a call it runs.
     """
-    import contextvars
     from concurrent.futures import wait
 
     if len(calls) <= 1:

@@ -153,12 +153,15 @@ def test_a_process_stopped_before_the_index_rows_leaves_a_record_found_by_its_si
     assert events(store, sid) == ["incoming"]
 
 
-def test_a_stop_costs_three_round_trips_in_order(twin: TwinAccount, twin_store: RecordStore) -> None:
+def test_a_stop_costs_three_steps_in_order(twin: TwinAccount, twin_store: RecordStore) -> None:
     twin.requests.clear()
     record_inbound_message(twin_store, sms("STOP"), NOW)
     assert twin.requests[0] == "submit_transaction records"
-    assert sorted(twin.requests[1:6]) == ["create_entity records"] * 4 + ["upsert_entity optouts"]
-    assert twin.requests[6:] == ["create_entity records"]  # the marker, after the change it stands for
+    # The index rows, and beside them the opt-out: its state read, then the row and its event in one transaction.
+    assert sorted(twin.requests[1:7]) == ["create_entity records"] * 4 + ["get_entity optouts",
+                                                                          "submit_transaction optouts"]  # fmt: skip
+    assert twin.requests.index("get_entity optouts") < twin.requests.index("submit_transaction optouts")
+    assert twin.requests[7:] == ["create_entity records"]  # the marker, after the change it stands for
     assert twin_store.is_opted_out(CUSTOMER)
 
 
