@@ -133,6 +133,9 @@ param alertEmail string = ''
 @description('Days a deleted blob (a recording or MMS media item removed by retention or erasure) stays recoverable by an account administrator; 0 turns blob soft delete off. See docs/data.md, Erasure.')
 param blobSoftDeleteDays int = 7
 
+@description('Create an Event Grid topic and publish the app\'s events to it too, besides the events queue (docs/events.md). The app\'s identity gets EventGrid Data Sender on it; off by default.')
+param eventGridTopic bool = false
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var deployerType = empty(principalType) ? 'User' : (contains(['User', 'ServicePrincipal', 'Group'], principalType) ? principalType : fail('principalType (AZURE_PRINCIPAL_TYPE) must be User, ServicePrincipal or Group.'))
 var producers = filter(map(split(producerPrincipalIds, ','), id => trim(id)), id => !empty(id))
@@ -264,11 +267,24 @@ module api './app/api.bicep' = {
       MEDIA_CONTAINER: 'media'
       DELETE_RECORDINGS_AT_TWILIO: deleteRecordingsAtTwilio ? 'true' : 'false'
       RETENTION_DAYS: retentionDays > 0 ? string(retentionDays) : ''
+      EVENT_GRID_TOPIC_ENDPOINT: eventGridTopic ? eventGrid.outputs.endpoint : ''
     }
   }
   dependsOn: [
     rbac
   ]
+}
+
+// Events for the apps Switchboard serves go to the `events` queue always, and to this topic when eventGridTopic is on.
+module eventGrid 'app/eventgrid.bicep' = if (eventGridTopic) {
+  name: 'eventgrid'
+  scope: rg
+  params: {
+    name: '${abbrs.eventGridDomainsTopics}${resourceToken}'
+    location: location
+    tags: tags
+    managedIdentityPrincipalId: apiUserAssignedIdentity.outputs.principalId
+  }
 }
 
 // Backing storage: the host (AzureWebJobsStorage), the deployment package, the outbound queues and the records tables
@@ -410,3 +426,4 @@ output SWITCHBOARD_HEALTH_URL string = '${siteUrl}/api/health'
 output TWILIO_FALLBACK_BASE_URL string = fallbackBaseUrl
 output TWILIO_VOICE_FALLBACK_URL string = '${fallbackBaseUrl}voice-fallback.xml'
 output TWILIO_SMS_FALLBACK_URL string = '${fallbackBaseUrl}sms-fallback.xml'
+output SWITCHBOARD_EVENT_GRID_TOPIC_ENDPOINT string = eventGridTopic ? eventGrid.outputs.endpoint : ''

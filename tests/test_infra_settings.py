@@ -812,3 +812,28 @@ def test_every_bicep_file_parses(path: Path) -> None:
     found = {name for section in ("parameters", "variables", "resources", "modules", "outputs")
              for name in (tree.get(section) or {})}  # fmt: skip
     assert declared <= found, f"{path.name}: the parser did not see {declared - found}"
+
+
+def test_the_event_grid_topic_is_off_by_default_and_the_app_may_only_send_to_it() -> None:
+    """Issue 24: the topic exists only with eventGridTopic; the app's identity gets EventGrid Data Sender on it."""
+    pycep = pytest.importorskip("pycep", reason="pycep-parser is in requirements-dev.in: `make setup` installs it")
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    tree = pycep.BicepParser().parse(file_path=INFRA / "main.bicep")
+    assert tree["parameters"]["eventGridTopic"]["default"] is False
+    assert re.search(r"^module eventGrid 'app/eventgrid\.bicep' = if \(eventGridTopic\) \{$", main, re.M)
+    assert "EVENT_GRID_TOPIC_ENDPOINT: eventGridTopic ? eventGrid.outputs.endpoint : ''" in app_settings_block()
+    module = main.split("module eventGrid")[1]
+    assert "managedIdentityPrincipalId: apiUserAssignedIdentity.outputs.principalId" in module
+    given = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert given["eventGridTopic"]["value"] == "${SWITCHBOARD_EVENT_GRID=false}"
+    grid = (INFRA / "app" / "eventgrid.bicep").read_text(encoding="utf-8")
+    topic = pycep.BicepParser().parse(file_path=INFRA / "app" / "eventgrid.bicep")["resources"]
+    sender = "d5a91429-5739-47e2-a06b-3470a27159e7"  # EventGrid Data Sender (built-in role)
+    assert re.search(rf"^var eventGridDataSenderRoleDefinitionId = '{sender}'", grid, re.M)
+    assert set(topic) == {"topic", "senderRoleAssignment"}
+    assert "inputSchema: 'CloudEventSchemaV1_0'" in grid
+    assert "disableLocalAuth: true" in grid  # Entra ID tokens only, as the app sends
+    block = grid.split("resource senderRoleAssignment")[1]
+    assert "scope: topic" in block
+    assert "principalId: managedIdentityPrincipalId" in block
+    assert "roleDefinitions', eventGridDataSenderRoleDefinitionId)" in block
