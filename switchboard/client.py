@@ -12,6 +12,13 @@ can copy this one file into another app, or `pip install` this project and `from
              content_variables={"1": "1234"})      # a WhatsApp Content template (OUTBOUND_CHANNELS)
     enqueue(queue, {"format": "twilio-binding", "to": "+15558675310", "body": "Hi"})  # the Twilio binding's JSON
 
+Reading Switchboard's events (CloudEvents 1.0 JSON on its `events` queue, docs/events.md):
+
+    events = events_queue(connection_string)           # or events_queue(account_url=..., credential=...)
+    for event in receive_events(events):
+        handle(event.type, event.id, event.data)        # de-duplicate on event.id: delivery is at least once
+        event.ack()                                     # deleted from the queue; unacked ones come back
+
 Every message is base64-encoded on the queue, which is what the Functions queue trigger expects; a
 queue client without base64 encoding is refused, because its messages would all end in `outbound-poison`.
 The request id is the idempotency key: sending the same id twice never calls or texts twice. Leave it
@@ -25,12 +32,14 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient
 
 QUEUE_NAME = "outbound"
+EVENTS_QUEUE_NAME = "events"
 # Copies of the app's shapes (this file stands alone; tests/test_shapes.py keeps them equal to the originals),
 # matched against the whole value: a trailing newline or a non-ASCII digit is refused here as in the app.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -72,6 +81,61 @@ def outbound_queue(
     if account_url:
         return QueueClient(account_url, queue_name, credential=credential, **policies)
     raise ValueError("outbound_queue() needs a connection string or an account_url")
+
+
+def events_queue(
+    connection_string: str | None = None,
+    *,
+    account_url: str | None = None,
+    credential: Any = None,
+    queue_name: str = EVENTS_QUEUE_NAME,
+) -> QueueClient:
+    """A client for Switchboard's events queue (base64, as the app writes it); the identity needs Storage Queue
+    Data Message Processor (read and delete) on it."""
+    return outbound_queue(connection_string, account_url=account_url, credential=credential, queue_name=queue_name)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event from the queue: its CloudEvents attributes, its `data`, and `ack()` to delete it from the queue."""
+
+    id: str
+    type: str
+    subject: str | None
+    time: str
+    sequence: str
+    data: dict[str, Any]
+    attributes: dict[str, Any]
+    queue: Any = field(repr=False, compare=False)
+    message: Any = field(repr=False, compare=False)
+
+    def ack(self) -> None:
+        """Delete the event from the queue (it was handled); one not acked comes back after the visibility timeout."""
+        self.queue.delete_message(self.message)
+
+
+def receive_events(queue: QueueClient, *, max_events: int = 32, visibility_timeout: int = 60) -> list[Event]:
+    """Up to `max_events` events, each invisible to other readers for `visibility_timeout` seconds until acked.
+
+    Ordered per record by `sequence` within what was received (the queue itself does not keep order).
+    A message that is not a Switchboard event (not CloudEvents JSON) raises ValueError: it is left on the queue.
+    """
+    events: list[Event] = []
+    for message in queue.receive_messages(max_messages=min(max_events, 32), visibility_timeout=visibility_timeout):
+        content = message.content
+        text = content.decode("utf-8") if isinstance(content, bytes) else str(content)
+        attributes = json.loads(text)
+        if not isinstance(attributes, dict) or attributes.get("specversion") != "1.0" or "id" not in attributes:
+            raise ValueError(f"queue message {message.id} is no CloudEvents 1.0 event")
+        data = attributes.pop("data", None)
+        events.append(Event(
+            id=str(attributes["id"]), type=str(attributes.get("type", "")), subject=attributes.get("subject"),
+            time=str(attributes.get("time", "")), sequence=str(attributes.get("sequence", "")),
+            data=data if isinstance(data, dict) else {}, attributes=attributes, queue=queue, message=message,
+        ))  # fmt: skip
+        if len(events) >= max_events:
+            break
+    return sorted(events, key=lambda event: (str(event.data.get("id", "")), event.sequence))
 
 
 def call_message(
