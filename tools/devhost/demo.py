@@ -2,8 +2,9 @@
 
 It starts its own Azurite (in memory), Twilio emulator and app on free ports, so it never clashes with a
 running `make run`, then: the seed's "Hello world" call through the `outbound` queue, an SMS, an inbound
-call through a menu, an inbound STOP, a voicemail played back from the user's own Blob Storage; and it
-prints the final records from Table Storage.
+call through a menu, an inbound STOP, a voicemail played back from the user's own Blob Storage; then the
+CloudEvents that arrived on the `events` queue (read and acknowledged with switchboard.client, as a consumer
+would), and the final records from Table Storage.
 """
 
 from __future__ import annotations
@@ -243,12 +244,40 @@ def step_voicemail_playback(tour: Tour) -> None:
         raise AssertionError("the stored recording is empty")
 
 
+# The events the steps above make, at least (docs/events.md): their final statuses, the arrivals, the opt-out.
+EXPECTED_EVENTS = frozenset({"switchboard.message.received", "switchboard.call.received", "switchboard.optout.added",
+                             "switchboard.message.rejected"})  # fmt: skip
+EVENT_WAIT_SECONDS = 20.0
+
+
+def step_events(tour: Tour) -> None:
+    """Read the `events` queue as a consumer app would (switchboard.client), print each event, acknowledge it."""
+    from switchboard.client import events_queue, receive_events
+    from switchboard.shared.phones import mask
+
+    queue = events_queue(os.environ["AzureWebJobsStorage"])
+    seen: dict[str, str] = {}
+    deadline = time.monotonic() + EVENT_WAIT_SECONDS
+    while time.monotonic() < deadline and not set(seen.values()) >= EXPECTED_EVENTS:
+        for event in receive_events(queue):
+            if event.id not in seen:  # de-duplicate on the id: delivery is at least once
+                seen[event.id] = event.type
+                who = f" {mask(event.subject)}" if event.subject else ""
+                tour.out(f"    {event.type}{who} (id {event.id}, sequence {event.sequence})")
+            event.ack()
+        time.sleep(0.5)
+    missing = EXPECTED_EVENTS - set(seen.values())
+    if missing:
+        raise AssertionError(f"no {', '.join(sorted(missing))} event on the events queue")
+
+
 STEPS: tuple[tuple[str, Callable[[Tour], None]], ...] = (
     ('The seed\'s "Hello world" call, through the outbound queue', step_seed_call),
     ("An SMS, through the outbound queue", step_sms),
     ("An inbound call through a menu", step_menu_call),
     ("An inbound STOP", step_stop),
     ("A voicemail, played back from your own Blob Storage", step_voicemail_playback),
+    ("Events on the 'events' queue, as your app reads them (switchboard.client)", step_events),
 )
 
 
