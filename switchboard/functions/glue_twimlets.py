@@ -54,9 +54,17 @@ class StorageVoicemailSink:
     """Implements `VoicemailSink` on the call's record and the outbound queue."""
 
     def save_voicemail(self, event: VoicemailEvent) -> bool:
+        """Store the callback on the call's record; then publish its events (the call's arrival, if this callback
+        recorded the call, and the transcript's), best effort (issue 24)."""
+        store = store_for(get_settings())
+        with outbox_journal() as written:
+            saved = self._save(store, event)
+        publish_quietly(get_settings(), written, store)
+        return saved
+
+    def _save(self, store: RecordStore, event: VoicemailEvent) -> bool:
         from switchboard.records.store import Finalised
 
-        store = store_for(get_settings())
         now = utcnow()
         try:
             record_id = store.record_id_for_sid(event.call_sid) or _claim_call(store, event, now)
@@ -83,10 +91,8 @@ class StorageVoicemailSink:
         key = f"voicemail:{event.recording_sid}:{stage}"
         if stage == "transcription":
             failed = not event.transcript or (event.transcription_status or "completed") != "completed"
-            with outbox_journal() as written:
-                _save_transcription(store, record_id, merge, key=key, detail=detail,
-                                    recording_sid=event.recording_sid, failed=failed, now=now)  # fmt: skip
-            publish_quietly(get_settings(), written, store)  # issue 24: best effort, after the write
+            _save_transcription(store, record_id, merge, key=key, detail=detail, recording_sid=event.recording_sid,
+                                failed=failed, now=now)  # fmt: skip
         else:
             store.update(record_id, merge)
             if store.mark_once(record_id, key):
