@@ -228,3 +228,26 @@ def test_event_grid_gets_one_cloudevents_batch_with_a_bearer_token(
         publish(store, failing, [sink], include_body=True)
     assert outbox(store, record_partition("g2")) == ["outbox:000005"]  # kept for the timer
     sink.session.close()
+
+
+def test_the_events_republish_timer_sends_what_a_write_could_not(
+    app, azurite: str, configure, events_queue: str
+) -> None:
+    from switchboard.functions.glue_records import store_for
+    from switchboard.settings import get_settings
+    from tests.support import function
+
+    mark = uuid.uuid4().hex[:8]
+    configure(RECORDS_TABLE=f"rec{mark}", OPTOUTS_TABLE=f"opt{mark}", EVENTS_QUEUE=events_queue)
+    store = store_for(get_settings())
+    store.insert(outbound("t1", status="rejected", reason="opted_out"))  # its change happened long ago: due
+    store.set_opt_out(CUSTOMER, True, keyword="STOP", via=None, now=NOW, message_sid="SMt")
+    from tools.devhost.index import timers_of
+
+    schedules = {timer.name: timer.schedule for timer in timers_of(app)}
+    assert schedules["events_republish"] == "30 * * * * *"  # every minute
+    assert function(app, "events_republish")(None) is None
+    events = client.receive_events(client.events_queue(azurite, queue_name=events_queue))
+    assert sorted(event.id for event in events) == ["SMt:optout.added", "t1:rejected"]
+    assert store.outbox_rows(record_partition("t1")) == []
+    assert store.outbox_rows(CUSTOMER, optouts=True) == []
