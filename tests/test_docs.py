@@ -14,6 +14,7 @@ emulator's `--port 4011` is swapped for a free port.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -323,6 +324,53 @@ def run_emulator_inbound(block: Block, stack: Stack, tmp_path: Path) -> None:
     assert re.search(r"^Message SM[0-9a-f]{32}: webhook answered 200$", done.stdout, re.MULTILINE), done.stdout
 
 
+def inbound_text(stack: Stack, body: str) -> str:
+    """An inbound SMS to the stack, signed as Twilio sends it; returns its MessageSid. The `events` queue is made
+    first, as `make run` provisions it (this module's host does not)."""
+    from azure.core.exceptions import ResourceExistsError
+
+    from switchboard.client import events_queue
+    from tools.emulator.inbound import inbound_sms
+
+    with contextlib.suppress(ResourceExistsError):
+        events_queue(stack.env["AzureWebJobsStorage"]).create_queue()
+
+    result = inbound_sms(f"{stack.origin}/api/sms/incoming", account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
+                         to="+15005550006", from_="+1555" + str(uuid.uuid4().int)[-7:], body=body)  # fmt: skip
+    assert result.error is None, result.error
+    return str(result.message_sid)
+
+
+def run_function_app_events_consumer(block: Block, stack: Stack, tmp_path: Path) -> None:
+    """The consuming app, served by the local host on the `events` queue (`SwitchboardStorage` = Azurite)."""
+    from tools.devhost.host import LocalHost
+
+    source = tmp_path / "consumer_app.py"
+    source.write_text(block.text, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("consumer_app", source)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sid = inbound_text(stack, "Is my order on its way?")  # Switchboard publishes its `received` event
+    overrides = {"visibility_timeout": 1.0, "max_polling_interval": 0.2}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SwitchboardStorage", stack.env["AzureWebJobsStorage"])
+        with LocalHost(module.app, port=0, function_keys=(FUNCTION_KEY,), config_overrides=overrides):
+            deadline = time.monotonic() + 30
+            while f"{sid}:received" not in module.handled and time.monotonic() < deadline:
+                time.sleep(0.1)
+    event = module.handled[f"{sid}:received"]
+    assert (event["type"], event["data"]["id"]) == ("switchboard.message.received", sid)
+
+
+def run_python_events_client(block: Block, stack: Stack, tmp_path: Path) -> None:
+    sid = inbound_text(stack, "Hello")
+    done = python(block, stack)
+    assert done.returncode == 0, done.stderr
+    assert f"switchboard.message.received {sid}:received received" in done.stdout.splitlines()
+
+
 RUNNERS: dict[str, Callable[[Block, Stack, Path], None]] = {
     "hello-world-http": run_hello_world_http,
     "python-queue-hello": run_python_queue_hello,
@@ -336,6 +384,8 @@ RUNNERS: dict[str, Callable[[Block, Stack, Path], None]] = {
     "js-binding-local": run_js_binding_local,
     "emulator-serve": run_emulator_serve,
     "emulator-inbound": run_emulator_inbound,
+    "function-app-events-consumer": run_function_app_events_consumer,
+    "python-events-client": run_python_events_client,
 }
 
 
