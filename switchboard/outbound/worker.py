@@ -420,8 +420,9 @@ def handle_failure(
     if failure.kind == "permanent":
         log.warning("Twilio refused %s %s: %s %s", request.type, request.id, failure.code, failure.message)
         if request.type == "sms" and str(failure.code) == UNSUBSCRIBED:  # issue 24: Twilio's opt-out is ours too
-            deps.store.set_opt_out(request.number, True, keyword=UNSUBSCRIBED, via=None, now=deps.now(),
-                                   source_id=request.id)  # its event: `<request id>:optout.added`
+            deps.store.set_opt_out(
+                request.number, True, keyword=UNSUBSCRIBED, via=None, now=deps.now(), source_id=request.id
+            )  # its event: `<request id>:optout.added`
         return finish(
             deps, request.id, lc.FAILED, error_code=failure.code, error_message=failure.message, event="failed"
         )

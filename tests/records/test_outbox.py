@@ -147,3 +147,57 @@ def test_twilios_opt_out_type_is_authoritative_over_the_word_list(twin_store: Re
     record_inbound_message(twin_store, base | {"MessageSid": "SM" + "2" * 32, "Body": "STOP", "OptOutType": ""}, NOW)
     record_inbound_message(twin_store, base | {"MessageSid": "SM" + "3" * 32, "Body": "ok", "OptOutType": "START"}, NOW)
     assert not twin_store.is_opted_out(customer)
+
+
+def test_every_kind_of_event_is_a_valid_cloudevent_of_the_schema() -> None:
+    from switchboard.records.outbox import (
+        created_event_row,
+        optout_event_row,
+        publishable,
+        status_event_row,
+        voicemail_event_row,
+    )
+
+    sent = Record(id="r2", type="call", direction="outbound", status="in-progress", created_at=iso(NOW),
+                  updated_at=iso(NOW), to="+15558670601", sid="CA" + "b" * 32)  # fmt: skip
+    inbound = Record(id="SM" + "c" * 32, type="sms", direction="inbound", status="received", created_at=iso(NOW),
+                     updated_at=iso(NOW), from_="+15558670602", body="hello")  # fmt: skip
+    call = Record(id="CA" + "d" * 32, type="call", direction="inbound", status="ringing", created_at=iso(NOW),
+                  updated_at=iso(NOW), from_="+15558670603", transcript="Call me back.")  # fmt: skip
+    rows = [
+        status_event_row(sent, sent.with_changes(NOW, status="no-answer")),
+        created_event_row(inbound),
+        created_event_row(call),
+        voicemail_event_row(call, failed=False),
+        voicemail_event_row(call, failed=True),
+        optout_event_row("+15558670602", True, source_id=inbound.id, keyword="ARRET", via=None, at=NOW),
+        optout_event_row("+15558670602", False, source_id="r3", keyword="START", via=None, at=NOW),
+    ]
+    ids = []
+    for row in rows:
+        assert row is not None
+        for include_body in (True, False):
+            raw = publishable(row["event"], include_body=include_body)
+            jsonschema.validate(json.loads(raw), SCHEMA, format_checker=jsonschema.FormatChecker())
+            parsed = parse_event(raw)
+            assert include_body or not {"body", "transcript"} & set(parsed["data"])
+        ids.append(parse_event(row["event"])["id"])
+    assert ids == ["r2:no-answer", f"{inbound.id}:received", f"{call.id}:received", f"{call.id}:transcribed",
+                   f"{call.id}:transcription_failed", f"{inbound.id}:optout.added", "r3:optout.removed"]  # fmt: skip
+    assert parse_event(rows[0]["event"])["type"] == "switchboard.call.no_answer"
+    assert status_event_row(sent, sent.with_changes(NOW, status="ringing")) is None  # not final: no event
+
+
+def test_an_event_too_long_for_a_queue_message_drops_its_longest_fields_and_says_so() -> None:
+    from switchboard.records.outbox import MAX_EVENT_CHARS, status_event_row
+
+    before = Record(id="r4", type="sms", direction="outbound", status="sending", created_at=iso(NOW),
+                    updated_at=iso(NOW), to="+15558670601", body="\u00e9" * 16_000,
+                    request=json.dumps({"body": "x" * 29_000}))  # fmt: skip
+    row = status_event_row(before, before.with_changes(NOW, status="failed", error_message="e" * 4_000))
+    assert row is not None
+    assert len(row["event"]) <= MAX_EVENT_CHARS
+    data = parse_event(row["event"])["data"]
+    assert data["truncated"] == ["request", "body"]  # escaped as \\u00e9, the body alone is 96,000 characters
+    assert data["error_message"] == "e" * 3_999 + "…"  # as the table holds it: clipped to its limit
+    jsonschema.validate(json.loads(row["event"]), SCHEMA)
