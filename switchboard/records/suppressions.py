@@ -10,8 +10,8 @@ one row beside the number's opt-out, in the opt-outs table:
 
 So the worker reads both with one query of the number's partition (`number_block`), and erasure, which knows
 the number, deletes the suppression with a point delete. Only SMS is suppressed: a call, or a WhatsApp
-message, to the number goes ahead. A suppression lapses by itself (`until`); a later failure can only
-extend it, never shorten it.
+message, to the number goes ahead. A suppression lapses by itself (`until`), and the next SMS to the number
+deletes the lapsed row; a later failure can only extend a suppression, never shorten it.
 """
 
 from __future__ import annotations
@@ -85,7 +85,19 @@ def number_block(store: RecordStore, number: str, *, sms: bool, now: datetime) -
         until = parse_iso(str(row["until"]))
         if is_suppressed(until, now):
             return Block(f"suppressed:{row.get('code')}", iso(until))
+        _drop_lapsed(store, row)
     return None
+
+
+def _drop_lapsed(store: RecordStore, row: Mapping[str, Any]) -> None:
+    """A lapsed suppression names a number for nothing: the next SMS to it deletes the row (best effort, and only
+    the row it read: a newer failure's suppression, written meanwhile, stays)."""
+    from azure.core import MatchConditions
+
+    try:
+        store.optouts.delete_entity(entity=row, match_condition=MatchConditions.IfNotModified, **store.options)
+    except Exception as error:  # gone already, changed since, or storage trouble: the send goes ahead regardless
+        log.info("A lapsed suppression was not deleted: %s", type(error).__name__)
 
 
 def forget_suppression(store: RecordStore, number: str) -> int:

@@ -37,6 +37,13 @@ def failed_send(app, number: str, request_id: str) -> None:
     assert callback(app, "sms", params, request_id).status_code == 200
 
 
+def suppression_rows(number: str) -> list[dict[str, object]]:
+    from switchboard.functions.glue_records import store_for
+
+    rows = store_for(get_settings()).optouts.query_entities("PartitionKey eq @pk", parameters={"pk": number})
+    return [dict(row) for row in rows if row["RowKey"] == "suppression"]
+
+
 def send_at(app, moment, request: dict[str, str]):
     """The worker handling one queue message with its clock frozen at `moment` (unpaced: a slot leased days
     ahead would hold up the sender in the tests after this one)."""
@@ -58,6 +65,8 @@ def test_a_30006_suppresses_sms_to_the_number_for_the_configured_time_then_lapse
     assert len(twilio.attempts("messages")) == 1
 
     second = new_id()
+    [row] = suppression_rows(LANDLINE)
+    assert (row["code"], row["record_id"]) == ("30006", first)
     deliver(app, {"type": "sms", "id": second, "to": LANDLINE, "body": "again"})
     body = record(app, second)
     assert (body["status"], body["reason"]) == ("rejected", "suppressed:30006")
@@ -78,6 +87,7 @@ def test_a_30006_suppresses_sms_to_the_number_for_the_configured_time_then_lapse
     lapsed = send_at(app, until, {"type": "sms", "id": new_id(), "to": LANDLINE, "body": "x"})
     assert (lapsed.status, lapsed.reason, lapsed.sid is not None) == ("queued", None, True)  # Twilio took it
     assert len(twilio.attempts("messages")) == 2
+    assert suppression_rows(LANDLINE) == []  # the lapsed row named the number for nothing: that send deleted it
 
 
 def test_a_replayed_callback_does_not_stretch_the_suppression_and_erasure_removes_it(
