@@ -85,7 +85,7 @@ def reconcile_now(
         summary = run(
             store_for(settings), lambda kind, sid: fetch_resource(client, kind, sid), now or utcnow(),
             after=timedelta(minutes=settings.reconcile_after_minutes), limit=limit or settings.reconcile_max_per_run,
-            per_second=per_second or settings.reconcile_per_second,
+            per_second=per_second or settings.reconcile_per_second, suppress=settings.suppress_on_errors,
         )  # fmt: skip
     log.info(
         "Reconcile: %d open record(s) scanned, %d fetched, %d changed, %d unchanged, %d missing at Twilio, "

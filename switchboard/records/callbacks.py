@@ -203,7 +203,14 @@ def _land(
     raise RecordConflict(f"record {record.id} kept changing under {UPDATE_ATTEMPTS} attempts")
 
 
-def record_reconciled(store: RecordStore, record: Record, update: StatusUpdate, now: datetime) -> bool:
+def record_reconciled(
+    store: RecordStore,
+    record: Record,
+    update: StatusUpdate,
+    now: datetime,
+    *,
+    suppress: Mapping[str, timedelta] | None = None,
+) -> bool:
     """Apply what Twilio's API says about a record as its callback would: forward only, with a `reconciled` event.
 
     The de-duplication marker is the callback's own (`delivery_key`): if the lost callback turns up
@@ -216,6 +223,8 @@ def record_reconciled(store: RecordStore, record: Record, update: StatusUpdate, 
             store.update(record.id, lambda current: replace(current, reconciled_at=iso(now)))
             return False
         changed = replace(changed, reconciled_at=iso(now))
+        if suppress:  # the lost callback's failure suppresses the number all the same
+            suppress_after(store, record, changed, suppress, now)
         detail = "fetched from Twilio: its status callback did not arrive"
         event = event_entity(record.id, "reconciled", status=update.status, sid=update.sid, detail=detail, now=now)
         try:
