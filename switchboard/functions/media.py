@@ -40,14 +40,17 @@ _session: list[Any] = []
 def voice_recording(request: WebhookRequest, settings: Settings) -> VoiceResponse:
     from twilio.twiml.voice_response import VoiceResponse
 
+    from switchboard.functions.glue_events import publish_quietly
     from switchboard.media.blobs import enqueue_or_note
     from switchboard.media.callbacks import record_recording
     from switchboard.outbound.twilio_params import RECORDING_STATUS_PATH, bound_request_id
-    from switchboard.records.store import utcnow
+    from switchboard.records.store import outbox_journal, utcnow
 
     store = callback_store(settings)
     request_id = bound_request_id(request.query.get, RECORDING_STATUS_PATH, settings.tag_keys)
-    job = record_recording(store, request.form.to_dict(), request_id, utcnow())
+    with outbox_journal() as written:  # a recording of a call we had no record of records the call: its arrival
+        job = record_recording(store, request.form.to_dict(), request_id, utcnow())
+    publish_quietly(settings, written, store)
     if job is not None:
         enqueue_or_note(store, [job], settings.tag_keys[0])
     return VoiceResponse()
