@@ -13,6 +13,7 @@ lookup is a point read or a single-partition range query:
 | claim         | `r:<id>`         | `claim`                         |
 | fingerprint   | `f:<HMAC>`       | `fp`                            |
 | stale index   | `x:stale`        | `<inverted µs>:<id>`            |
+| pending event | `r:<id>`         | `outbox:<sequence>`             |
 
 The claim row is written with the record and outlives it: erasure and retention turn it into the id's
 tombstone (`finalised_at`, how, a keyed hash of the content; no number, no text), so a replayed
