@@ -169,6 +169,8 @@ class Record:
     hops: int | None = None
     retry_at: str | None = None
     deferred_message_id: str | None = None
+    # When a `scheduled` request will be tried (its send_at, or the end of quiet hours: outbound/schedule.py).
+    scheduled_for: str | None = None
     pace_slot: str | None = None  # the slot leased at the sender's pace while `paced` (switchboard/outbound/pacing.py)
     queue_time: int | None = None  # a call's milliseconds in Twilio's queue before it was placed
     reconciled_at: str | None = None  # when the reconcile timer last asked Twilio about it
@@ -231,7 +233,8 @@ class Record:
             "body": self.body,
             "raw": self.raw,
             # While a message waits on the queue: when it is due again, and how often it was put back.
-            "retry_at": self.retry_at if self.status in ("pending", "retrying", "paced") else None,
+            "retry_at": self.retry_at if self.status in ("pending", "retrying", "paced", "scheduled") else None,
+            "scheduled_for": self.scheduled_for,
             "hops": self.hops,
             "first_attempt_at": self.first_attempt_at,
             "queue_time": self.queue_time,
