@@ -192,7 +192,7 @@ def test_the_http_face_takes_the_binding_format_too(app, twilio: TwilioEmulator)
     assert form["ValidityPeriod"] == ["120"]
     status, answer, queued = _post(app, {"format": "twilio-binding", "to": TO, "body": "Hi", "sendAt": "2030-01-01"})
     assert (status, queued) == (400, None)
-    assert answer["error"].startswith("sendAt: must be an RFC 3339 date and time with its UTC offset"), answer
+    assert str(answer["error"]).startswith("sendAt: must be an RFC 3339 date and time with its UTC offset"), answer
 
 
 def test_the_openapi_check_does_refuse_what_twilio_would_not_take() -> None:
