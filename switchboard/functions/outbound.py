@@ -116,7 +116,9 @@ def _observe(event: str, record: Record) -> None:
 @bp.queue_output(arg_name="out", queue_name=QUEUE, connection=CONNECTION)
 def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
     """Validate like the queue worker does, then enqueue; answers 202 with the request id."""
-    from switchboard.outbound.contract import Allowed, Invalid, validate
+    from datetime import datetime, timezone
+
+    from switchboard.outbound.contract import Allowed, Invalid, lead_refusal, validate
     from switchboard.policies.destinations import refusal
     from switchboard.settings import get_settings
 
@@ -137,6 +139,9 @@ def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResp
         request = validate(data, default_id=data["id"], default_from=settings.phone_number, allowed=allowed)
     except Invalid as error:
         return _json(400, {"error": str(error)})
+    too_far = lead_refusal(request, datetime.now(timezone.utc))
+    if too_far is not None:
+        return _json(400, {"error": too_far})
     refused = refusal(request, settings.outbound_destinations)
     if refused is not None:
         # Nothing is queued, so nothing can reach Twilio; the producer learns why at once.
