@@ -137,11 +137,11 @@ def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResp
     try:
         allowed = Allowed.from_settings(settings)
         request = validate(data, default_id=data["id"], default_from=settings.phone_number, allowed=allowed)
+        too_far = lead_refusal(request, datetime.now(timezone.utc))
+        if too_far is not None:
+            raise Invalid(too_far)
     except Invalid as error:
         return _json(400, {"error": str(error)})
-    too_far = lead_refusal(request, datetime.now(timezone.utc))
-    if too_far is not None:
-        return _json(400, {"error": too_far})
     refused = refusal(request, settings.outbound_destinations)
     if refused is not None:
         # Nothing is queued, so nothing can reach Twilio; the producer learns why at once.
