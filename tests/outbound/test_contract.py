@@ -48,6 +48,11 @@ GOOD: list[dict[str, Any]] = [
     {"format": "twilio-binding", "id": "b-1", "to": "+15558675310", "contentSid": HX, "contentVariables": "{}",
      "validityPeriod": 60, "maxPrice": 0.5, "attempt": 1, "smartEncoded": True, "sendAsMms": False,
      "statusCallback": None},
+    {"type": "sms", "to": "+15558675310", "body": "Hi", "send_at": "2027-01-05T09:00:00-05:00",
+     "expires_at": "2027-01-05T15:30:00.5Z", "quiet_hours": False},
+    {"type": "call", "to": "+15558675310", "say": "Hi", "send_at": "2027-01-05t14:00:00z", "quiet_hours": True},
+    {"format": "twilio-binding", "to": "+15558675310", "body": "Hi", "sendAt": "2027-01-05T14:00:00Z",
+     "scheduleType": "fixed"},
 ]  # fmt: skip
 
 BAD: list[tuple[dict[str, Any], str]] = [
@@ -128,6 +133,13 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"format": "twilio-binding", "to": "+15558675310", "body": "Hi", "statusCallback": "https://x.io/s"},
      "statusCallback: not supported"),
     ({"format": "twilio-binding", "to": "+15558675310", "body": "Hi", "colour": "red"}, "unknown field"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "send_at": "2027-01-05T09:00:00"}, "send_at: has no UTC"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "send_at": "2027-01-05"}, "send_at: must be an RFC 3339"),
+    ({"type": "call", "to": "+15558675310", "say": "Hi", "expires_at": 1767225600}, "expires_at: must be an RFC"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "quiet_hours": "no"}, "quiet_hours: must be true or false"),
+    ({"type": "call", "to": "+15558675310", "say": "Hi", "validity_period": 60}, "unknown field"),
+    ({"format": "twilio-binding", "to": "+15558675310", "body": "Hi", "sendAt": "2027-01-05T14:00:00Z",
+      "scheduleType": "later"}, "scheduleType: must be fixed"),
 ]  # fmt: skip
 
 
