@@ -188,18 +188,18 @@ def test_every_final_status_stops_the_wait() -> None:
     } <= cli.FINAL
 
 
-@pytest.mark.parametrize(
-    ("answer", "code", "printed", "said"),
-    [
-        ((200, {"id": "r1", "status": "canceled"}), 0, "canceled\n", ""),
-        ((409, {"id": "r1", "status": "sending", "error": "started"}), 1, "sending\n", "request r1 is sending"),
-        ((404, None), 1, "", "no request r1"),
-    ],
-)
+CANCEL_ANSWERS = {
+    "canceled": ((200, {"id": "r1", "status": "canceled"}), 0, "canceled\n", ""),
+    "started": ((409, {"id": "r1", "status": "sending", "error": "started"}), 1, "sending\n", "request r1 is sending"),
+    "unknown": ((404, None), 1, "", "no request r1"),
+}
+
+
+@pytest.mark.parametrize("case", CANCEL_ANSWERS)
 def test_cancel_deletes_the_request_and_exits_by_the_answer(
-    records: RecordsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path,
-    answer: tuple[int, dict[str, object] | None], code: int, printed: str, said: str,
-) -> None:  # fmt: skip
+    records: RecordsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path, case: str
+) -> None:
+    answer, code, printed, said = CANCEL_ANSWERS[case]
     records.answers[:] = [answer]
     env = {"SWITCHBOARD_API_URL": records.url, "SWITCHBOARD_FUNCTION_KEY": KEY}
     assert cli.main(["cancel", "r1", "--settings", str(tmp_path / "none.json")], env=env) == code
