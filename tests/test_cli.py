@@ -188,7 +188,7 @@ def test_every_final_status_stops_the_wait() -> None:
     } <= cli.FINAL
 
 
-CANCEL_ANSWERS = {
+CANCEL_ANSWERS: dict[str, tuple[tuple[int, dict[str, object] | None], int, str, str]] = {
     "canceled": ((200, {"id": "r1", "status": "canceled"}), 0, "canceled\n", ""),
     "started": ((409, {"id": "r1", "status": "sending", "error": "started"}), 1, "sending\n", "request r1 is sending"),
     "unknown": ((404, None), 1, "", "no request r1"),
