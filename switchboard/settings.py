@@ -17,7 +17,7 @@ from functools import lru_cache
 from switchboard.policies.destinations import DestinationPolicy
 from switchboard.policies.dialpolicy import DialPolicy
 from switchboard.policies.hours import BusinessHours
-from switchboard.policies.quiet import QuietHours, check_zone, parse_window
+from switchboard.policies.quiet import QuietHours, Window, check_zone, parse_window
 from switchboard.policies.suppression import SuppressionConfigError, parse_suppress_on_errors
 from switchboard.shared.phones import DEFAULT_COUNTRY, is_alpha_sender, is_country, to_e164
 from switchboard.shared.urls import is_http_url
@@ -438,21 +438,25 @@ def _business_hours(env: Mapping[str, str]) -> BusinessHours | None:
 
 def _quiet_hours(env: Mapping[str, str]) -> QuietHours | None:
     """OUTBOUND_QUIET_HOURS, overridden per kind by _CALLS and _SMS (`off` for none), and _ZONE."""
-    windows = {}
-    for name in ("OUTBOUND_QUIET_HOURS", "OUTBOUND_QUIET_HOURS_CALLS", "OUTBOUND_QUIET_HOURS_SMS"):
-        try:
-            windows[name] = parse_window(env.get(name))
-        except ValueError as error:
-            raise SettingsError(f"App setting {name}: {error}") from None
-    both = windows["OUTBOUND_QUIET_HOURS"]
-    calls = windows["OUTBOUND_QUIET_HOURS_CALLS"] if env.get("OUTBOUND_QUIET_HOURS_CALLS", "").strip() else both
-    sms = windows["OUTBOUND_QUIET_HOURS_SMS"] if env.get("OUTBOUND_QUIET_HOURS_SMS", "").strip() else both
-    zone = env.get("OUTBOUND_QUIET_HOURS_ZONE", "").strip() or "UTC"
+    both = _quiet_window(env, "OUTBOUND_QUIET_HOURS", None)
+    calls = _quiet_window(env, "OUTBOUND_QUIET_HOURS_CALLS", both)
+    sms = _quiet_window(env, "OUTBOUND_QUIET_HOURS_SMS", both)
+    zone = _optional(env, "OUTBOUND_QUIET_HOURS_ZONE") or "UTC"
     try:
         check_zone(zone)
     except ValueError as error:
         raise SettingsError(f"App setting OUTBOUND_QUIET_HOURS_ZONE: {error}") from None
     return QuietHours(calls=calls, sms=sms, zone=zone) if calls or sms else None
+
+
+def _quiet_window(env: Mapping[str, str], name: str, default: Window | None) -> Window | None:
+    value = _optional(env, name)
+    if value is None:
+        return default
+    try:
+        return parse_window(value)
+    except ValueError as error:
+        raise SettingsError(f"App setting {name}: {error}") from None
 
 
 def _e164(env: Mapping[str, str], name: str, country: str = DEFAULT_COUNTRY) -> str | None:
