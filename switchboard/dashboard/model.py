@@ -9,13 +9,13 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 SUCCEEDED = frozenset({"delivered", "completed", "sent", "read", "received"})
-FAILED = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled", "rejected", "dead_lettered"})
+FAILED = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled", "rejected", "dead_lettered", "expired"})
 UNKNOWN = frozenset({"unknown"})
 # Status order in legends and stacked bars: the lifecycle first, then outcomes.
 STATUS_ORDER = (
-    "accepted", "queued", "initiated", "ringing", "in-progress", "sending", "receiving", "received", "sent",
-    "delivered", "read", "completed", "busy", "no-answer", "canceled", "undelivered", "failed", "rejected",
-    "dead_lettered", "unknown",
+    "scheduled", "accepted", "queued", "initiated", "ringing", "in-progress", "sending", "receiving", "received",
+    "sent", "delivered", "read", "completed", "busy", "no-answer", "canceled", "undelivered", "failed", "rejected",
+    "dead_lettered", "expired", "unknown",
 )  # fmt: skip
 
 
@@ -62,6 +62,7 @@ class Row:
     updated_at: datetime | None
     duration: int | None
     media: tuple[str, ...] = ()  # file names of the record's blobs in the user's storage (RE….wav, ME….png)
+    scheduled_for: datetime | None = None  # when a `scheduled` request will be tried
 
     @property
     def outcome(self) -> str:
@@ -92,6 +93,7 @@ class Row:
             updated_at=parse_time(record.get("updated_at")),
             duration=int(duration) if isinstance(duration, int | str) and str(duration).isdigit() else None,
             media=_media_names(record.get("blobs")),
+            scheduled_for=parse_time(record.get("scheduled_for")),
         )
 
 

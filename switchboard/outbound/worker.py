@@ -317,7 +317,7 @@ def deliver(request: OutboundRequest, deps: Deps, origin: Origin | None = None) 
             settled = recheck(request, record, deps, origin)
             if settled is not None:
                 return settled
-        waiting = hold(request, deps, origin)
+        waiting = hold(request, record, deps, origin)
         if waiting is not None:
             return waiting
         # Build the client and its resource (the SDK imports them lazily, ~150 ms cold) before the
@@ -823,7 +823,7 @@ def hold_first(request: OutboundRequest, digest: str, origin: Origin, deps: Deps
         deps.store.index(claimed)
 
 
-def hold(request: OutboundRequest, deps: Deps, origin: Origin | None) -> Record | None:
+def hold(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None) -> Record | None:
     """Right before a claim: None when the request is due; else it waits on the queue again, or ends `expired`."""
     decision = schedule.decide(request, deps.settings.outbound_quiet_hours, deps.now())
     if decision is None:
@@ -833,7 +833,10 @@ def hold(request: OutboundRequest, deps: Deps, origin: Origin | None) -> Record 
         return finish(deps, request.id, lc.EXPIRED, reason=decision.reason, event="expired")
     if origin is None:  # no queue message to put back (a direct call): the host's redelivery looks again
         raise TransientSendError(f"{request.id} is {decision.detail}")
-    return _wait(deps, request.id, origin, decision)
+    waiting = _wait(deps, request.id, origin, decision)
+    if record.status != lc.SCHEDULED and waiting.status == lc.SCHEDULED:
+        deps.store.index(waiting)  # newly scheduled (a retry in quiet hours): its scheduled index row, for the page
+    return waiting
 
 
 def _wait(deps: Deps, record_id: str, origin: Origin, decision: schedule.Hold) -> Record:
