@@ -3,9 +3,9 @@
 Every value that comes from a record or the request goes through `html.escape`. The inline style and
 script carry a per-response nonce that the Content-Security-Policy header names, so nothing else runs.
 
-The one action, canceling a scheduled request, is `DELETE /api/outbound/{id}` sent by the page's script
-with the page's own function key, after a confirmation. Another site cannot forge it: it has no key, a
-form cannot send DELETE, and a cross-site DELETE needs a CORS preflight, which the app never grants.
+The one action, canceling a scheduled request, is a JSON POST to the page's own route (functions/dashboard.py)
+sent by the page's script with the page's own function key, after a confirmation. Another site cannot forge
+it: it has no key, and a cross-site JSON POST needs a CORS preflight, which the app never grants.
 """
 
 from __future__ import annotations
@@ -254,9 +254,10 @@ SCRIPT = (
     "for(const b of document.querySelectorAll('button.cancel')){b.addEventListener('click',async()=>{"
     "const id=b.dataset.id,out=b.parentElement.querySelector('.outcome');"
     "if(!confirm('Cancel request '+id+'? It will not be sent.'))return;b.disabled=true;"
-    "const url='outbound/'+encodeURIComponent(id)+(code?'?code='+encodeURIComponent(code):'');"
-    "try{const r=await fetch(url,{method:'DELETE',headers:{'Accept':'application/json'},"
-    "credentials:'same-origin',cache:'no-store'});const a=await r.json().catch(()=>({}));"
+    "const url='dashboard'+(code?'?code='+encodeURIComponent(code):'');"
+    "try{const r=await fetch(url,{method:'POST',headers:{'Content-Type':'application/json',"
+    "'Accept':'application/json'},body:JSON.stringify({cancel:id}),credentials:'same-origin',cache:'no-store'});"
+    "const a=await r.json().catch(()=>({}));"
     "if(r.ok){out.textContent='canceled';b.remove();}"
     "else{out.textContent=r.status===409?'not canceled: it is '+(a.status||'started'):"
     "'not canceled (HTTP '+r.status+')';b.disabled=r.status===409;}"

@@ -156,23 +156,14 @@ def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResp
 def outbound_cancel(req: func.HttpRequest) -> func.HttpResponse:
     """Cancel a request whose send has not started: 200 canceled, 409 with its status once started, 404 unknown."""
     from switchboard.functions.glue_records import store_for
-    from switchboard.outbound.cancel import cancel
-    from switchboard.records.ids import ID_PATTERN
+    from switchboard.outbound.cancel import answer
     from switchboard.records.store import utcnow
     from switchboard.settings import get_settings
 
-    wanted = req.route_params.get("id", "")
-    if not ID_PATTERN.fullmatch(wanted):
-        return _json(400, {"error": "id must be 1-64 characters of A-Z a-z 0-9 _ . : -"})
-    result = cancel(store_for(get_settings()), wanted, utcnow())
-    if result.record is None:
-        return _json(404, {"error": "no such request"})
-    record = result.record
-    if result.outcome == "canceled":
-        log.info("Canceled %s %s", record.type, record.id)
-        return _json(200, {"id": record.id, "status": record.status})
-    error = "its send has started or finished; it cannot be canceled"
-    return _json(409, {"id": record.id, "status": record.status, "error": error})
+    status, payload = answer(store_for(get_settings()), req.route_params.get("id", ""), utcnow())
+    if status == 200:
+        log.info("Canceled outbound request %s", payload["id"])
+    return _json(status, payload)
 
 
 def _json(status: int, payload: dict[str, object]) -> func.HttpResponse:

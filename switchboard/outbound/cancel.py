@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Literal, NamedTuple
 
 from switchboard.records import lifecycle as lc
+from switchboard.records.ids import ID_PATTERN
 from switchboard.records.model import Record
 from switchboard.records.store import RecordStore
 
@@ -33,6 +34,20 @@ def cancelable(record: Record) -> bool:
     if record.direction != "outbound" or record.sid is not None or record.recheck:
         return False
     return record.status in lc.PRE_SEND - {lc.SENDING}
+
+
+def answer(store: RecordStore, record_id: str, now: datetime) -> tuple[int, dict[str, object]]:
+    """The HTTP answer to a cancel (DELETE /api/outbound/{id}, and the operator page's button): status and JSON."""
+    if not ID_PATTERN.fullmatch(record_id):
+        return 400, {"error": "id must be 1-64 characters of A-Z a-z 0-9 _ . : -"}
+    result = cancel(store, record_id, now)
+    if result.record is None:
+        return 404, {"error": "no such request"}
+    record = result.record
+    if result.outcome == "canceled":
+        return 200, {"id": record.id, "status": record.status}
+    error = "its send has started or finished; it cannot be canceled"
+    return 409, {"id": record.id, "status": record.status, "error": error}
 
 
 def cancel(store: RecordStore, record_id: str, now: datetime) -> Canceled:

@@ -56,24 +56,32 @@ def host(app, azurite: str, configure) -> Iterator[LocalHost]:
         yield served
 
 
-def test_the_page_lists_scheduled_requests_and_delete_cancels_one_with_the_key_only(host: LocalHost) -> None:
-    first, second = f"s-{uuid.uuid4().hex[:8]}", f"s-{uuid.uuid4().hex[:8]}"
-    seed_scheduled(first, second)
+def test_the_page_lists_scheduled_requests_and_its_own_route_cancels_one_with_the_key_only(host: LocalHost) -> None:
+    first, second, third = (f"s-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    seed_scheduled(first, second, third)
     page = requests.get(f"{host.base_url}/dashboard", params={"code": FUNCTION_KEY}, timeout=10)
     assert page.status_code == 200
     assert page.text.index(f'data-id="{first}"') < page.text.index(f'data-id="{second}"')  # the soonest first
-    url = f"{host.base_url}/outbound/{first}"
-    assert requests.delete(url, timeout=10).status_code == 401
-    foreign = requests.delete(url, params={"code": FUNCTION_KEY}, headers={"Origin": "https://evil.example"},
-                              timeout=10)  # fmt: skip
+    url = f"{host.base_url}/dashboard"
+    keyed = {"code": FUNCTION_KEY}
+    assert requests.post(url, json={"cancel": first}, timeout=10).status_code == 401
+    foreign = requests.post(url, params=keyed, json={"cancel": first}, headers={"Origin": "https://evil.example"},
+                            timeout=10)  # fmt: skip
     assert foreign.status_code == 403
+    form = requests.post(url, params=keyed, data={"cancel": first}, timeout=10)  # what a cross-site form can send
+    assert form.status_code == 415
     assert status_of(first) == "scheduled"
-    done = requests.delete(url, params={"code": FUNCTION_KEY}, timeout=10)
+    done = requests.post(url, params=keyed, json={"cancel": first}, timeout=10)
     assert (done.status_code, done.json()) == (200, {"id": first, "status": "canceled"})
     assert status_of(first) == "canceled"
-    page = requests.get(f"{host.base_url}/dashboard", params={"code": FUNCTION_KEY}, timeout=10)
+    assert requests.post(url, params=keyed, json={"cancel": "nope-" + first}, timeout=10).status_code == 404
+    assert requests.post(url, params=keyed, json={"stop": first}, timeout=10).status_code == 400
+    # The API route answers alike.
+    api = requests.delete(f"{host.base_url}/outbound/{second}", params=keyed, timeout=10)
+    assert (api.status_code, api.json()) == (200, {"id": second, "status": "canceled"})
+    page = requests.get(url, params=keyed, timeout=10)
     assert f'data-id="{first}"' not in page.text
-    assert f'data-id="{second}"' in page.text
+    assert f'data-id="{third}"' in page.text
 
 
 @pytest.mark.slow
@@ -100,3 +108,21 @@ def test_the_cancel_button_asks_first_and_then_cancels(browser: Any, host: Local
     finally:
         page.close()
     assert problems == []  # no CSP violations, no script errors
+
+
+def test_the_function_itself_takes_only_json_whatever_the_host_lets_through(app, azurite: str, configure) -> None:
+    """Azure's host, unlike the local one, hands any body over: a form's text/plain "JSON" is refused here."""
+    from tests.support import PUBLIC_BASE_URL, function, http_request
+
+    configure(RECORDS_TABLE=TABLE)
+    record_id = f"s-{uuid.uuid4().hex[:8]}"
+    seed_scheduled(record_id)
+    body = ('{"cancel": "' + record_id + '"}').encode()
+    for kind in ("text/plain", "application/x-www-form-urlencoded", ""):
+        request = http_request("POST", f"{PUBLIC_BASE_URL}/api/dashboard", headers={"Content-Type": kind}, body=body)
+        assert function(app, "dashboard")(request).status_code == 415
+    assert status_of(record_id) == "scheduled"
+    request = http_request("POST", f"{PUBLIC_BASE_URL}/api/dashboard", body=body,
+                           headers={"Content-Type": "application/json; charset=utf-8"})  # fmt: skip
+    assert function(app, "dashboard")(request).status_code == 200
+    assert status_of(record_id) == "canceled"

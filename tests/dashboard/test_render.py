@@ -136,8 +136,9 @@ def test_scheduled_requests_are_listed_soonest_first_with_an_escaped_cancel_butt
     assert HOSTILE not in page.html
     escaped = html.escape(HOSTILE, quote=True)
     assert f'<button type="button" class="cancel" data-id="{escaped}">Cancel</button>' in page.html
-    # The button's DELETE goes to the app itself and nowhere else; a confirmation comes first.
+    # The button posts JSON to the page's own route and nowhere else; a confirmation comes first.
     assert "connect-src 'self'" in page.headers["Content-Security-Policy"]
     assert "confirm('Cancel request '+id+'? It will not be sent.')" in page.html
-    assert "method:'DELETE'" in page.html
+    assert "method:'POST'" in page.html
+    assert "body:JSON.stringify({cancel:id})" in page.html
     assert '<section class="scheduled">' not in build_page(ListReader([]), now=NOW, nonce="n").html
