@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from switchboard.shared.reasons import reason_for
+
 SUCCEEDED = frozenset({"delivered", "completed", "sent", "read", "received"})
 FAILED = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled", "rejected", "dead_lettered", "expired"})
 UNKNOWN = frozenset({"unknown"})
@@ -63,6 +65,9 @@ class Row:
     duration: int | None
     media: tuple[str, ...] = ()  # file names of the record's blobs in the user's storage (RE….wav, ME….png)
     scheduled_for: datetime | None = None  # when a `scheduled` request will be tried
+    # What the Twilio error code means and what to do about it (switchboard/shared/reasons.py); "" without one.
+    error_reason: str = ""
+    error_remedy: str = ""
 
     @property
     def outcome(self) -> str:
@@ -80,6 +85,7 @@ class Row:
         code, message = record.get("error_code"), record.get("error_message") or record.get("reason")
         error = " ".join(str(part) for part in (code, message) if part not in (None, ""))
         duration = record.get("duration")
+        explained = reason_for(code)
         return cls(
             id=str(record.get("id") or ""),
             type=str(record.get("type") or ""),
@@ -94,6 +100,8 @@ class Row:
             duration=int(duration) if isinstance(duration, int | str) and str(duration).isdigit() else None,
             media=_media_names(record.get("blobs")),
             scheduled_for=parse_time(record.get("scheduled_for")),
+            error_reason=explained.reason if explained else "",
+            error_remedy=explained.remedy if explained else "",
         )
 
 

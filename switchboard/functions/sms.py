@@ -27,7 +27,8 @@ def sms_incoming(request: WebhookRequest, settings: Settings) -> MessagingRespon
     from switchboard.twiml.sms import SmsConfig, incoming_message
 
     params = request.form  # Twilio's fields; the reply's configuration comes from settings
-    twiml = incoming_message(params.get("From"), params.get("Body", "") or "", SmsConfig.from_settings(settings))
+    config = SmsConfig.from_settings(settings)
+    twiml = incoming_message(params.get("From"), params.get("Body", "") or "", config, params.get("OptOutType"))
     form = request.form.to_dict()
     record_quietly(settings, record_inbound_message, form)  # also STOP/START opt-outs
     if form.get("NumMedia", "0") not in ("", "0"):

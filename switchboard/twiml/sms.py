@@ -36,10 +36,13 @@ class SmsConfig:
         )
 
 
-def incoming_message(sender: str | None, body: str, config: SmsConfig) -> MessagingResponse:
+def incoming_message(
+    sender: str | None, body: str, config: SmsConfig, opt_out_type: str | None = None
+) -> MessagingResponse:
     response = MessagingResponse()
-    # Twilio itself answers STOP, START and HELP; a reply of ours would be a second, unwanted one.
-    if config.auto_reply and opt_keyword(body) is None:
+    # Twilio itself answers STOP, START and HELP (with Advanced Opt-Out, its own keywords in any language, which
+    # `OptOutType` names); a reply of ours would be a second, unwanted one.
+    if config.auto_reply and opt_keyword(body, opt_out_type) is None:
         response.message(clip(config.auto_reply, SMS_LIMIT))
     if config.forward_to and not _same_number(config.forward_to, sender):
         text = clip(f"From {sender or 'unknown'}: {body}", SMS_LIMIT)
