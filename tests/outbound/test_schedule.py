@@ -299,3 +299,23 @@ def test_the_http_face_refuses_bad_timing_with_400_and_queues_nothing(app, confi
         assert response.status_code == 400
         assert json.loads(response.get_body())["error"].startswith(reason)
         assert out.get() is None
+
+
+def test_through_the_real_queue_a_send_at_moments_ahead_waits_invisible_and_is_then_sent(
+    app, twilio: TwilioEmulator, configure
+) -> None:
+    """The app's own requeue (Azurite): the message put back is invisible until send_at, then sends."""
+    from tests.outbound.conftest import deliver, redeliver
+
+    configure(OUTBOUND_QUIET_HOURS=None)
+    send_at = datetime.now(timezone.utc) + timedelta(seconds=2)
+    message = sms(send_at=at(send_at))
+    deliver(app, message)
+    waiting = record(app, message["id"])
+    assert (waiting["status"], waiting["attempts"]) == ("scheduled", 0)
+    assert parse_iso(waiting["retry_at"]) >= send_at
+    assert twilio.attempts("messages") == []
+    redeliver(app, message["id"])  # taken once the queue shows it, as the host would
+    assert record(app, message["id"])["status"] == "queued"
+    [form] = twilio.created("messages")
+    assert "SendAt" not in form  # Switchboard held it; Twilio was not asked to schedule it
