@@ -811,14 +811,15 @@ def hold_first(request: OutboundRequest, digest: str, origin: Origin, deps: Deps
     decision = schedule.decide(request, deps.settings.outbound_quiet_hours, now)
     if decision is None:
         return None
-    expired = isinstance(decision, schedule.Expired)
-    status = lc.EXPIRED if expired else lc.SCHEDULED
+    if isinstance(decision, schedule.Expired):
+        status, reason, scheduled_for = lc.EXPIRED, decision.reason, None
+    else:
+        status, reason, scheduled_for = lc.SCHEDULED, None, iso(decision.due)
     fresh = Record(
         id=request.id, type=request.type, direction="outbound", status=status, created_at=iso(now),
         updated_at=iso(now), to=request.to, from_=request.from_ or request.messaging_service_sid, body=request.body,
         request=json.dumps(request.summary()), queue_message_id=origin.message_id, channel=request.channel,
-        reason=decision.reason if isinstance(decision, schedule.Expired) else None, content_hash=digest,
-        scheduled_for=None if isinstance(decision, schedule.Expired) else iso(decision.due),
+        reason=reason, content_hash=digest, scheduled_for=scheduled_for,
         fingerprint=None if request.id_given else fingerprint(origin.body, deps.settings.fingerprint_key),
     )  # fmt: skip
     claimed = deps.store.insert(fresh)
