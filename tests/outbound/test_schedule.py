@@ -319,3 +319,30 @@ def test_through_the_real_queue_a_send_at_moments_ahead_waits_invisible_and_is_t
     assert record(app, message["id"])["status"] == "queued"
     [form] = twilio.created("messages")
     assert "SendAt" not in form  # Switchboard held it; Twilio was not asked to schedule it
+
+
+def test_on_the_spring_forward_night_the_sms_goes_at_0800_daylight_time(host: Host) -> None:
+    host.now = datetime(2027, 3, 13, 22, 30, tzinfo=NY).astimezone(timezone.utc)
+    message = sms()
+    host.deliver(message)
+    assert host.wait_and_redeliver() == 8 * 3600 + 30 * 60  # an hour shorter than the clock says
+    [created] = host.created_at
+    assert created == datetime(2027, 3, 14, 12, 0, tzinfo=timezone.utc)
+    assert created.astimezone(NY).strftime("%H:%M %Z") == "08:00 EDT"
+
+
+def test_a_retry_that_would_come_in_quiet_hours_waits_for_their_end(host: Host) -> None:
+    host.now = datetime(2027, 1, 12, 20, 59, 59, 500000, tzinfo=NY).astimezone(timezone.utc)  # retries: 1 s here
+    host.twilio.faults.add("messages", status=429, times=1)
+    message = sms()
+    host.deliver(message)
+    assert record(host.app, message["id"])["status"] == "retrying"
+    host.wait_and_redeliver()  # back after the backoff: now past 21:00 in New York
+    waiting = record(host.app, message["id"])
+    assert (waiting["status"], waiting["attempts"]) == ("scheduled", 1)
+    assert parse_iso(waiting["scheduled_for"]) == datetime(2027, 1, 13, 8, 0, tzinfo=NY)
+    assert len(host.twilio.attempts("messages")) == 1
+    host.wait_and_redeliver()
+    [created] = host.created_at
+    assert datetime(2027, 1, 13, 8, 0, tzinfo=NY) <= created < datetime(2027, 1, 13, 8, 1, tzinfo=NY)
+    assert record(host.app, message["id"])["attempts"] == 2
