@@ -723,8 +723,16 @@ def handle_poison(message_id: str, body: bytes, deps: Deps) -> Record:
         else deps.store.record_id_for_fingerprint(fingerprint(body, deps.settings.fingerprint_key))
     )
     now = deps.now()
-    if record_id is None or deps.store.get(record_id) is None:
+    existing = deps.store.get(record_id) if record_id is not None else None
+    if record_id is None or existing is None:
         return _poison_without_record(parsed, record_id or message_id, body, message_id, deps)
+    if isinstance(parsed, OutboundRequest) and conflicts(existing, parsed, content_hash(parsed)):
+        # Not the message this record was claimed with (a forged or reused id): it buries nothing.
+        return record_conflict(parsed, existing, content_hash(parsed), message_id, deps)
+    if isinstance(parsed, Rejection) and (existing.content_hash or existing.request):
+        # A message that does not parse is not the one that made a record of a parsed request.
+        log.warning("Poison message %s names request %s but is not its message: ignored", message_id, record_id)
+        return existing
 
     def bury(current: Record) -> Record | None:
         if current.sid is not None or current.status in lc.WORKER_DONE:
