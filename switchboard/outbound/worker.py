@@ -149,6 +149,9 @@ class Origin:
     body: bytes
 
 
+MAX_CONFLICT_EVENTS = 20  # id_conflict events kept on one record; later conflicts are only logged
+
+
 def content_hash(request: OutboundRequest) -> str:
     """What was asked, as a digest: the same message delivered again has the same one."""
     text = json.dumps(request.summary(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -250,6 +253,10 @@ def record_conflict(request: OutboundRequest, existing: Record, digest: str, mes
         f"id_conflict: a {request.type} request with this id and different content (sha256 {digest[:16]}, "
         f"queue message {message_id}) was not sent"
     )
+    # Bounded: a producer reusing one id with ever new content must not grow the record's partition without end.
+    if deps.store.event_count(existing.id, "id_conflict", MAX_CONFLICT_EVENTS) >= MAX_CONFLICT_EVENTS:
+        log.warning("Request id %s reused with different content again: not sent (no more events kept)", request.id)
+        return existing
     marker = marker_entity(existing.id, f"id_conflict:{digest}")
     event = event_entity(existing.id, "id_conflict", status=existing.status, detail=clip(detail, 1000), now=now)
     if deps.store.append(marker, event):
