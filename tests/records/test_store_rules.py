@@ -226,3 +226,9 @@ def test_a_stop_from_an_address_that_is_no_number_records_the_message_and_keys_n
     assert record_inbound_message(twin_store, params, NOW) == params["MessageSid"]
     assert [dict(e) for e in twin_store.optouts.list_entities()] == []
     assert twin_store.get(params["MessageSid"]) is not None
+
+
+def test_a_stop_over_rcs_opts_the_number_out(twin_store: RecordStore) -> None:
+    """One person's number is one person on every channel: `rcs:+1…` is that number, as `whatsapp:+1…` is."""
+    record_inbound_message(twin_store, sms("STOP") | {"From": "rcs:" + CUSTOMER, "To": "rcs:acme_agent"}, NOW)
+    assert twin_store.is_opted_out(CUSTOMER)
