@@ -119,12 +119,13 @@ class DestinationPolicy:
 def own_route_refusal(url: str, own_hosts: frozenset[str]) -> str | None:
     """Why a producer may not hand Twilio this URL on the app's own host, or None.
 
+    The host is compared as a URL parser resolves it (percent-decoded, IDNA-mapped, as `is_public_host` does).
     The path is compared as the Functions host routes it: percent-decoded (repeatedly, bounded), case-folded,
     with empty and dot segments removed, under the `api` route prefix.
     """
     try:
         parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".").lower()
+        host = (_ascii_host(parts.hostname or "") or "").rstrip(".").lower()
     except ValueError:
         return None  # url_refusal has refused it already
     if not own_hosts or host not in own_hosts:

@@ -296,6 +296,10 @@ OWN = frozenset({"switchboard.example.com", "func-abc.azurewebsites.net"})
         "https://switchboard.example.com/api/voice/incoming",
         "https://func-abc.azurewebsites.net/api/Voice/Incoming/",
         "https://switchboard.example.com/switchboard/api/sms/incoming",
+        # The host as a URL parser resolves it: percent-decoded, IDNA-mapped (fullwidth letters and dots).
+        "https://switchboard%2Eexample.com/api/twiml/voicemail?Email=x@y.example",
+        "https://switchboard\uff0eexample\uff0ecom/api/twiml/voicemail?Email=x@y.example",
+        "https://\uff53witchboard.example.com/api/twiml/findme?PhoneNumbers[0]=%2B15558675310",
     ],
 )
 def test_a_producer_may_not_point_twilio_at_the_apps_configurable_twimlets(url: str) -> None:
