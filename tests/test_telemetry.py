@@ -92,7 +92,7 @@ def test_a_value_cannot_forge_a_field_of_the_structured_line(caplog: pytest.LogC
     line = record.getMessage()
     assert re.findall(r"\bstatus=(\S+)", line) == ["rejected"]  # as infra/app/alerts.bicep reads it
     assert len(line.split(" ")) == 5  # the event and one token per field
-    assert record.switchboard["to"] == "x status=dead_lettered q=1"  # type: ignore[attr-defined]  (dimensions as given)
+    assert record.switchboard["to"] == "x status=dead_lettered q=1"  # type: ignore[attr-defined]
 
 
 def test_the_authentication_string_selects_the_managed_identity() -> None:
