@@ -41,6 +41,8 @@ def reader_for(settings: Settings) -> RecordReader:
 
 @bp.route(route="dashboard", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
 def dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    if len(req.get_body() or b"") > MAX_ACTION_BYTES:
+        return _json(413, {"error": "request body too large"})
     if req.method == "POST":
         return _cancel(req)
     return _page(req)
@@ -58,10 +60,9 @@ def _cancel(req: func.HttpRequest) -> func.HttpResponse:
     kind = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
     if kind != "application/json":
         return _json(415, {"error": "send JSON (Content-Type: application/json)"})
-    body = req.get_body() or b""
     try:
-        data = json.loads(body.decode("utf-8")) if len(body) <= MAX_ACTION_BYTES else None
-    except ValueError:  # also UnicodeDecodeError
+        data = json.loads((req.get_body() or b"").decode("utf-8"))
+    except (ValueError, RecursionError):  # also UnicodeDecodeError
         data = None
     wanted = data.get("cancel") if isinstance(data, dict) else None
     if not isinstance(wanted, str):
