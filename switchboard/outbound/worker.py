@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from switchboard.outbound import pacing
+from switchboard.outbound import caps, pacing
 from switchboard.outbound.contract import RAW_LIMIT, Allowed, OutboundRequest, Rejection, parse
 from switchboard.outbound.deferral import (
     Budget,
@@ -113,6 +113,7 @@ class Deps:
     random: Callable[[], float] = field(default=random.random)  # the backoff's jitter
     # The pace meter (switchboard/outbound/pacing.py): lease a slot for (key, interval, epoch now); None: unpaced.
     pace: pacing.Claim | None = None
+    limits: caps.Counters | None = None  # the OUTBOUND_LIMITS counters (outbound/caps.py); None: uncapped
     sleep: Callable[[float], None] = field(default=time.sleep)  # keep_outcome's pauses
 
     @property
@@ -167,7 +168,7 @@ def opted_out_recipient(request: OutboundRequest, store: RecordStore) -> str | N
     return next((n for n in text_recipients(request.twiml, request.number) if store.is_opted_out(n)), None)
 
 
-def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps) -> Record:
+def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps) -> Record:  # noqa: PLR0911, PLR0912
     """Process one message from the `outbound` queue. Raises TransientSendError to be retried."""
     parsed = _parse(message_id, body, deps)
     if isinstance(parsed, Rejection):
@@ -180,6 +181,9 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
     store = deps.store
     digest = content_hash(request)
     opted_out = opted_out_recipient(request, store) is not None
+    capped = None if opted_out else caps.over_limit(request, body, deps.settings, deps.limits, deps.now())
+    if capped is not None:  # over a cap: rejected before any claim, nothing reaches Twilio
+        return reject(capped, body, message_id, deps)
     if not opted_out:
         # Build the client and its resource (the SDK imports them lazily, ~150 ms cold) before the
         # record says `sending`: a crash meanwhile would leave an attempt that never left as unknown.
