@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from switchboard.outbound.contract import RAW_LIMIT, OutboundRequest, Rejection
 from switchboard.policies.limits import Rule, reason, rules_for
@@ -21,6 +21,9 @@ from switchboard.records.limits import ALLOWED, Verdict
 from switchboard.settings import Settings
 from switchboard.shared.phones import mask
 from switchboard.shared.text import clip
+
+if TYPE_CHECKING:
+    from switchboard.records.store import RecordStore
 
 log = logging.getLogger("switchboard.outbound")
 
@@ -33,15 +36,31 @@ class Counters(Protocol):
     def peek(self, rules: Sequence[Rule], number: str, now: float, *, key: bytes) -> Verdict: ...
 
 
-def over_limit(
-    request: OutboundRequest, body: bytes, settings: Settings, counters: Counters | None, now: datetime
-) -> Rejection | None:
-    """Count the request in every limit that applies; a Rejection naming the rule when one is full."""
+class Deps(Protocol):
+    """What over_limit needs of the worker's Deps (outbound/worker.py)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def store(self) -> RecordStore: ...
+    @property
+    def limits(self) -> Counters | None: ...
+    @property
+    def now(self) -> Callable[[], datetime]: ...
+
+
+def over_limit(request: OutboundRequest, body: bytes, deps: Deps) -> Rejection | None:
+    """Count the request in every limit that applies; a Rejection naming the rule when one is full.
+
+    A request that has a record already is never refused here: it was taken before (counted then, or before
+    these caps were set), and its record decides what happens to it (a deferral's copy must not be dropped).
+    """
+    settings, counters = deps.settings, deps.limits
     rules = rules_for(settings.outbound_limits, request.type)
     if counters is None or not rules:
         return None
-    verdict = counters.admit(rules, request.id, request.number, now.timestamp(), key=settings.fingerprint_key)
-    if verdict.allowed or verdict.rule is None:
+    verdict = counters.admit(rules, request.id, request.number, deps.now().timestamp(), key=settings.fingerprint_key)
+    if verdict.allowed or verdict.rule is None or deps.store.get(request.id) is not None:
         return None
     log.warning(
         "Outbound %s %s to %s is over %s (room again in %d s): not sent",

@@ -181,7 +181,7 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
     store = deps.store
     digest = content_hash(request)
     opted_out = opted_out_recipient(request, store) is not None
-    capped = None if opted_out else caps.over_limit(request, body, deps.settings, deps.limits, deps.now())
+    capped = None if opted_out else caps.over_limit(request, body, deps)
     if capped is not None:  # over a cap: rejected before any claim, nothing reaches Twilio
         return reject(capped, body, message_id, deps)
     if not opted_out:

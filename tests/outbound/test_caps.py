@@ -136,3 +136,24 @@ def test_the_auto_reply_never_answers_a_short_code_or_an_alphanumeric_sender(app
     for sender in ("22395", "+22395", "ACME", "Owl Air"):
         assert xml_of(post_signed(app, "sms_incoming", SMS_URL, inbound(sender))) == NO_REPLY, sender
     assert xml_of(post_signed(app, "sms_incoming", SMS_URL, inbound("whatsapp:+15558675310"))) == REPLY
+
+
+def test_a_waiting_request_is_not_dropped_by_a_cap_set_while_it_waited(app, twilio: TwilioEmulator, configure) -> None:
+    """A request taken before the cap was set (so not counted) comes back from the queue once the window is full:
+    its record decides, and it is sent; a cap never swallows a deferral's copy."""
+    from tests.outbound.conftest import redeliver
+
+    configure(OUTBOUND_LIMITS="off", OUTBOUND_MESSAGES_PER_SECOND="1")
+    to, sender = own_number(), own_number()
+    first, second = sms(to), sms(to)
+    deliver(app, first | {"from": sender})
+    deliver(app, second | {"from": sender})
+    assert record(app, second["id"])["status"] == "paced"  # back on the queue for its slot
+    configure(OUTBOUND_LIMITS="sms:per_to=1/1h")
+    deliver(app, third := sms(to))  # fills the window
+    assert record(app, third["id"])["status"] == "queued"
+    redeliver(app, second["id"])
+    assert record(app, second["id"])["status"] == "queued"
+    assert len(twilio.created("messages")) == 3
+    deliver(app, fourth := sms(to))
+    assert record(app, fourth["id"])["reason"] == "limit:sms:per_to=1/1h"
