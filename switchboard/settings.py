@@ -126,6 +126,13 @@ class Settings:
         return derive(self.salt, FINGERPRINT_CONTEXT)
 
     @property
+    def limits_key(self) -> bytes:
+        """The key of the `limits` table's hashes of numbers (records/limits.py): no number is stored there."""
+        from switchboard.shared.tags import LIMITS_CONTEXT, derive
+
+        return derive(self.salt, LIMITS_CONTEXT)
+
+    @property
     def tag_keys(self) -> tuple[bytes, ...]:
         """The app's keys for tagged references (switchboard/shared/tags.py): make with the first, accept all."""
         from switchboard.shared.tags import app_keys

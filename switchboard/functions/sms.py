@@ -55,7 +55,7 @@ def auto_reply_due(sender: str, settings: Settings) -> bool:
         return True
     try:
         counters = get_counters(**WEBHOOK_STORAGE_OPTIONS)
-        return counters.reply_due(sender, minutes, time.time(), key=settings.fingerprint_key)
+        return counters.reply_due(sender, minutes, time.time(), key=settings.limits_key)
     except Exception as error:
         log.warning("Could not check the auto-reply throttle for %s (%s): no auto-reply", mask(sender), error)
         return False

@@ -59,7 +59,7 @@ def over_limit(request: OutboundRequest, body: bytes, deps: Deps) -> Rejection |
     rules = rules_for(settings.outbound_limits, request.type)
     if counters is None or not rules:
         return None
-    verdict = counters.admit(rules, request.id, request.number, deps.now().timestamp(), key=settings.fingerprint_key)
+    verdict = counters.admit(rules, request.id, request.number, deps.now().timestamp(), key=settings.limits_key)
     if verdict.allowed or verdict.rule is None or deps.store.get(request.id) is not None:
         return None
     log.warning(
@@ -78,7 +78,7 @@ def enqueue_verdict(request: OutboundRequest, settings: Settings, counters: Coun
     if not rules:
         return ALLOWED
     try:
-        return counters.peek(rules, request.number, now.timestamp(), key=settings.fingerprint_key)
+        return counters.peek(rules, request.number, now.timestamp(), key=settings.limits_key)
     except Exception as error:  # the worker's check still holds: an unreadable counter must not stop the enqueue
         log.warning("Could not read the limit counters for %s: %s", request.id, type(error).__name__)
         return ALLOWED

@@ -62,7 +62,7 @@ def test_a_message_admitted_before_a_crash_is_still_sent_when_the_window_is_full
     counters = deps(settings).limits
     assert counters is not None
     # A host counted it, then died before its claim: the window is full, and only by this request.
-    assert counters.admit(settings.outbound_limits, first["id"], to, time.time(), key=settings.fingerprint_key).allowed
+    assert counters.admit(settings.outbound_limits, first["id"], to, time.time(), key=settings.limits_key).allowed
     deliver(app, first)
     assert record(app, first["id"])["status"] == "queued"
     deliver(app, second := sms(to))
