@@ -156,6 +156,7 @@ class LimitCounters:
                     self.conflicts += 1
                     # Which create failed is not always said (the SDK's index defaults to 0): look.
                     if _code(error) == "EntityAlreadyExists" and self._has_ticket(pk, ticket):
+                        self._known[pk] = counters  # nothing was written: the view is as good as before
                         return ALLOWED  # its ticket is there: counted before
                     if _code(error) not in ("EntityAlreadyExists", "UpdateConditionNotSatisfied", "ResourceNotFound"):
                         raise

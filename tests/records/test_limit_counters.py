@@ -149,3 +149,18 @@ def test_two_hosts_racing_for_one_senders_auto_reply_give_exactly_one(azurite: s
     for thread in threads:
         thread.join(timeout=30)
     assert sorted(answers) == [False, False, True]
+
+
+def test_a_counted_request_coming_again_costs_two_round_trips_and_keeps_the_cache() -> None:
+    account = TwinAccount()
+    table = account.table(TABLE)
+    table.create_table()
+    counters = LimitCounters(table)
+    rules = parse_outbound_limits("sms:per_to=5/1h")
+    counters.admit(rules, "first", "+15558675310", NOW, key=KEY)
+    account.requests.clear()
+    assert counters.admit(rules, "first", "+15558675310", NOW, key=KEY).allowed
+    assert account.requests == [f"submit_transaction {TABLE}", f"get_entity {TABLE}"]
+    account.requests.clear()
+    assert counters.admit(rules, "second", "+15558675310", NOW, key=KEY).allowed
+    assert account.requests == [f"submit_transaction {TABLE}"]  # from the cache: no read
