@@ -28,11 +28,11 @@ def sms_incoming(request: WebhookRequest, settings: Settings) -> MessagingRespon
     from switchboard.twiml.sms import SmsConfig, incoming_message, wants_auto_reply
 
     params = request.form  # Twilio's fields; the reply's configuration comes from settings
-    sender, body = params.get("From"), params.get("Body", "") or ""
+    sender, body, opt_out_type = params.get("From"), params.get("Body", "") or "", params.get("OptOutType")
     config = SmsConfig.from_settings(settings)
-    if wants_auto_reply(sender, body, config) and not auto_reply_due(sender or "", settings):
+    if wants_auto_reply(sender, body, config, opt_out_type) and not auto_reply_due(sender or "", settings):
         config = replace(config, auto_reply=None)
-    twiml = incoming_message(sender, body, config)
+    twiml = incoming_message(sender, body, config, opt_out_type)
     form = request.form.to_dict()
     record_quietly(settings, record_inbound_message, form)  # also STOP/START opt-outs
     if form.get("NumMedia", "0") not in ("", "0"):

@@ -19,7 +19,8 @@ key, so the record in Table Storage is the lock:
 5. A record found in `sending` by a redelivery means a worker died mid-attempt: after
    the same reconciliation it is adopted or marked `unknown`, never sent again.
 
-Round trips: an SMS costs one opt-out read, one insert and the pace meter's write before the Twilio POST;
+Round trips: an SMS costs one opt-out read (its number's opt-out and suppression rows together), one insert and
+the pace meter's write before the Twilio POST;
 after it, the SID index row, one transaction that records the SID with the ETag the insert returned together with
 its `sent` event, and the number and day index rows. A call skips the opt-out read.
 
@@ -64,6 +65,7 @@ from switchboard.records.store import (
     marker_entity,
     utcnow,
 )
+from switchboard.records.suppressions import OPTED_OUT, Block, number_block
 from switchboard.settings import Settings
 from switchboard.shared.phones import channel_of, mask
 from switchboard.shared.text import clip
@@ -168,6 +170,16 @@ def opted_out_recipient(request: OutboundRequest, store: RecordStore) -> str | N
     return next((n for n in text_recipients(request.twiml, request.number) if store.is_opted_out(n)), None)
 
 
+def blocked(request: OutboundRequest, store: RecordStore, now: datetime) -> Block | None:
+    """Why a request must not reach Twilio: its recipient opted out, or an SMS's number is suppressed (issue 24).
+
+    An SMS reads its number's opt-out and suppression together (switchboard/records/suppressions.py).
+    """
+    if request.type == "sms":
+        return number_block(store, request.number, sms=request.channel == "sms", now=now)
+    return Block(OPTED_OUT) if opted_out_recipient(request, store) is not None else None
+
+
 def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps) -> Record:  # noqa: PLR0911, PLR0912
     """Process one message from the `outbound` queue. Raises TransientSendError to be retried."""
     parsed = _parse(message_id, body, deps)
@@ -180,7 +192,8 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
         return reject(_refused(request, refused, body), body, message_id, deps)
     store = deps.store
     digest = content_hash(request)
-    opted_out = opted_out_recipient(request, store) is not None
+    block = blocked(request, store, deps.now())
+    opted_out = block is not None
     capped = None if opted_out else caps.over_limit(request, body, deps)
     if capped is not None:  # over a cap: rejected before any claim, nothing reaches Twilio
         return reject(capped, body, message_id, deps)
@@ -195,12 +208,11 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
         created_at=iso(now), updated_at=iso(now), to=request.to, from_=request.from_ or request.messaging_service_sid,
         body=request.body, request=json.dumps(request.summary()), queue_message_id=message_id, channel=request.channel,
         attempts=0 if opted_out else 1, attempt_started_at=None if opted_out else iso(now),
-        first_attempt_at=None if opted_out else iso(now), reason="opted_out" if opted_out else None,
+        first_attempt_at=None if opted_out else iso(now), reason=block.reason if block else None,
+        suppressed_until=block.until if block else None,
         content_hash=digest, fingerprint=None if request.id_given else fingerprint(body, deps.settings.fingerprint_key),
     )  # fmt: skip
-    events = (
-        [event_entity(request.id, "rejected", status=lc.REJECTED, detail="opted_out", now=now)] if opted_out else []
-    )
+    events = [event_entity(request.id, "rejected", status=lc.REJECTED, detail=block.reason, now=now)] if block else []
     if not opted_out:
         # Before the record says `sending`: a crash after that write leaves this line as its only trace.
         log.info("Starting attempt 1 of %s %s", request.type, request.id)
@@ -301,8 +313,9 @@ def deliver(request: OutboundRequest, deps: Deps, origin: Origin | None = None) 
             return record
         if record.status == lc.SENDING:
             return resume_interrupted(request, record, deps, origin)
-        if opted_out_recipient(request, store) is not None:
-            return finish(deps, request.id, lc.REJECTED, reason="opted_out", event="rejected")
+        if (block := blocked(request, store, deps.now())) is not None:
+            return finish(deps, request.id, lc.REJECTED, reason=block.reason, suppressed_until=block.until,
+                          event="rejected")  # fmt: skip
         if record.recheck:
             settled = recheck(request, record, deps, origin)
             if settled is not None:
