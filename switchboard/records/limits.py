@@ -42,6 +42,11 @@ ATTEMPTS = 10
 BACKOFF_SECONDS = 0.005
 BACKOFF_CAP_SECONDS = 0.08
 AUTOREPLY_ROW = "last"
+# Tickets (and auto-reply rows) are kept this long: longer than any request can wait on the queue (a send_at
+# 35 days ahead, then the retry budget), so a deferral's copy always finds its ticket and never counts again.
+KEEP_SECONDS = 45 * 86400
+MIN_WINDOW_AGE = 3600  # windows opened within the last hour are not even looked at by the sweep
+SWEEP_LIMIT = 5000  # deletes per run of the hourly timer
 
 
 class LimitsBusy(RuntimeError):
@@ -250,6 +255,41 @@ class LimitCounters:
         except (ResourceModifiedError, ResourceNotFoundError):
             return False
         return True
+
+    # -- housekeeping ---------------------------------------------------------------------------------
+
+    def sweep(self, now: float, *, limit: int = SWEEP_LIMIT) -> int:
+        """Delete rows nothing reads any more (the hourly timer): tickets and auto-reply rows older than
+        KEEP_SECONDS, and windows that have run out. At most `limit` deletes a run; returns how many."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        deleted = 0
+        cutoff, keys = {"cutoff": now - KEEP_SECONDS}, ["PartitionKey", "RowKey"]
+        old = self.table.query_entities("At lt @cutoff", parameters=cutoff, select=keys, **self.options)
+        for row in old:
+            if deleted >= limit:
+                return deleted
+            self.table.delete_entity(row["PartitionKey"], row["RowKey"], **self.options)
+            deleted += 1
+        windows = self.table.query_entities(
+            "Start lt @cutoff", parameters={"cutoff": now - MIN_WINDOW_AGE}, **self.options
+        )  # fmt: skip
+        for row in windows:
+            if deleted >= limit:
+                return deleted
+            seconds = str(row["RowKey"])[1:]
+            if not seconds.isdigit() or float(row.get("Start") or 0.0) + int(seconds) > now:
+                continue  # still open
+            try:  # only as read: a host that counted meanwhile opened a new window in it
+                self.table.delete_entity(
+                    row["PartitionKey"], row["RowKey"], etag=row.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified, **self.options,
+                )  # fmt: skip
+            except (ResourceModifiedError, ResourceNotFoundError):
+                continue
+            deleted += 1
+        return deleted
 
     # -- inside --------------------------------------------------------------------------------------
 

@@ -164,3 +164,29 @@ def test_a_counted_request_coming_again_costs_two_round_trips_and_keeps_the_cach
     account.requests.clear()
     assert counters.admit(rules, "second", "+15558675310", NOW, key=KEY).allowed
     assert account.requests == [f"submit_transaction {TABLE}"]  # from the cache: no read
+
+
+def test_the_hourly_sweep_deletes_old_tickets_and_run_out_windows_and_keeps_the_rest(azurite: str) -> None:
+    from azure.data.tables import TableClient
+
+    from switchboard.records.limits import KEEP_SECONDS
+
+    table_name = "limits" + uuid.uuid4().hex[:8]  # a table of its own: the sweep scans the whole table
+    table = TableClient.from_connection_string(azurite, table_name)
+    table.create_table()
+    counters = LimitCounters(table)
+    hour, day = parse_outbound_limits("sms:per_to=2/1h"), parse_outbound_limits("sms:per_to=2/24h")
+    long_ago = NOW - KEEP_SECONDS - 10
+    counters.admit(hour, "old", "+15558675310", long_ago, key=KEY)  # its ticket and window: both dead now
+    counters.admit(day, "recent", "+15558675311", NOW - 7200, key=KEY)  # a window still open, a fresh ticket
+    counters.admit(hour, "closed", "+15558675312", NOW - 7200, key=KEY)  # window run out, ticket kept
+    counters.reply_due("+15558675313", 10, long_ago, key=KEY)
+    assert len(list(table.list_entities())) == 7
+    assert counters.sweep(NOW) == 4
+    assert sorted(row["RowKey"] for row in table.list_entities()) == ["t:closed", "t:recent", "w86400"]
+    # The open window still counts: one more fits, then it is full.
+    fresh = LimitCounters(table)
+    assert fresh.admit(day, "another", "+15558675311", NOW, key=KEY).allowed
+    assert not fresh.admit(day, "third", "+15558675311", NOW, key=KEY).allowed
+    assert counters.sweep(NOW) == 0
+    table.delete_table()
