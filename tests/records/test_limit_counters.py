@@ -190,3 +190,12 @@ def test_the_hourly_sweep_deletes_old_tickets_and_run_out_windows_and_keeps_the_
     assert not fresh.admit(day, "third", "+15558675311", NOW, key=KEY).allowed
     assert counters.sweep(NOW) == 0
     table.delete_table()
+
+
+def test_a_cached_window_the_sweep_deleted_is_read_again(twin: LimitCounters) -> None:
+    rules = parse_outbound_limits("sms:per_to=1/1h")
+    assert twin.admit(rules, "before", "+15558675310", NOW, key=KEY).allowed
+    pk = f"sms.per_to.{subject(KEY, '+15558675310')}"
+    twin.table.delete_entity(pk, "w3600")  # as the sweep does once the window has run out
+    assert twin.admit(rules, "after", "+15558675310", NOW + 3600, key=KEY).allowed
+    assert not twin.admit(rules, "third", "+15558675310", NOW + 3601, key=KEY).allowed
