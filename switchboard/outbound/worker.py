@@ -152,6 +152,9 @@ class Origin:
     body: bytes
 
 
+MAX_CONFLICT_EVENTS = 20  # id_conflict events kept on one record; later conflicts are only logged
+
+
 def content_hash(request: OutboundRequest) -> str:
     """What was asked, as a digest: the same message delivered again has the same one."""
     text = json.dumps(request.summary(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -266,6 +269,10 @@ def record_conflict(request: OutboundRequest, existing: Record, digest: str, mes
         f"id_conflict: a {request.type} request with this id and different content (sha256 {digest[:16]}, "
         f"queue message {message_id}) was not sent"
     )
+    # Bounded: a producer reusing one id with ever new content must not grow the record's partition without end.
+    if deps.store.event_count(existing.id, "id_conflict", MAX_CONFLICT_EVENTS) >= MAX_CONFLICT_EVENTS:
+        log.warning("Request id %s reused with different content again: not sent (no more events kept)", request.id)
+        return existing
     marker = marker_entity(existing.id, f"id_conflict:{digest}")
     event = event_entity(existing.id, "id_conflict", status=existing.status, detail=clip(detail, 1000), now=now)
     if deps.store.append(marker, event):
@@ -740,8 +747,16 @@ def handle_poison(message_id: str, body: bytes, deps: Deps) -> Record:
         else deps.store.record_id_for_fingerprint(fingerprint(body, deps.settings.fingerprint_key))
     )
     now = deps.now()
-    if record_id is None or deps.store.get(record_id) is None:
+    existing = deps.store.get(record_id) if record_id is not None else None
+    if record_id is None or existing is None:
         return _poison_without_record(parsed, record_id or message_id, body, message_id, deps)
+    if isinstance(parsed, OutboundRequest) and conflicts(existing, parsed, content_hash(parsed)):
+        # Not the message this record was claimed with (a forged or reused id): it buries nothing.
+        return record_conflict(parsed, existing, content_hash(parsed), message_id, deps)
+    if isinstance(parsed, Rejection) and (existing.content_hash or existing.request):
+        # A message that does not parse is not the one that made a record of a parsed request.
+        log.warning("Poison message %s names request %s but is not its message: ignored", message_id, record_id)
+        return existing
 
     def bury(current: Record) -> Record | None:
         if current.sid is not None or current.status in lc.WORKER_DONE:

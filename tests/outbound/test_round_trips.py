@@ -255,6 +255,21 @@ def test_a_call_under_an_sms_id_is_a_conflict(app, twilio: TwilioEmulator) -> No
     assert len(conflict_events(body)) == 1
 
 
+def test_id_conflicts_on_one_record_are_bounded(app, twilio: TwilioEmulator) -> None:
+    """A producer reusing one id (another producer's, or an inbound record's SID) with ever new content must not
+    grow that record's partition without bound: the first conflicts are events, the rest only log lines."""
+    from switchboard.outbound.worker import MAX_CONFLICT_EVENTS
+
+    request_id = new_id()
+    deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": "the first message"})
+    for n in range(MAX_CONFLICT_EVENTS + 5):
+        deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": f"other content {n}"})
+    body = record(app, request_id)
+    assert len(conflict_events(body)) == MAX_CONFLICT_EVENTS
+    assert (body["status"], body["body"]) == ("queued", "the first message")
+    assert len(twilio.created("messages")) == 1
+
+
 def test_the_default_caps_add_three_round_trips_for_a_new_recipient_and_two_after(
     app, azurite: str, twilio: TwilioEmulator, configure
 ) -> None:
