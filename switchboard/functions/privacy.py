@@ -53,8 +53,23 @@ def number_erase(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.timer_trigger(arg_name="timer", schedule="0 17 * * * *", run_on_startup=False, use_monitor=False)
 def retention_sweep(timer: func.TimerRequest) -> None:
-    """Delete records older than RETENTION_DAYS (a no-op when it is unset)."""
-    run_retention(_settings())
+    """Delete records older than RETENTION_DAYS (a no-op when it is unset), and the caps' rows nothing reads."""
+    settings = _settings()
+    run_retention(settings)
+    sweep_limits()
+
+
+def sweep_limits() -> int:
+    """The `limits` table's housekeeping (switchboard/records/limits.py); a failure waits for the next hour."""
+    import time
+
+    from switchboard.records.limits import get_counters
+
+    try:
+        return get_counters().sweep(time.time())
+    except Exception as error:
+        log.warning("Could not sweep the limits table: %s", type(error).__name__)
+        return 0
 
 
 def run_retention(settings: Settings) -> dict[str, int] | None:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from switchboard.outbound import pacing, schedule
+from switchboard.outbound import caps, pacing, schedule
 from switchboard.outbound.contract import RAW_LIMIT, Allowed, OutboundRequest, Rejection, lead_refusal, parse
 from switchboard.outbound.deferral import (
     Budget,
@@ -115,6 +115,7 @@ class Deps:
     random: Callable[[], float] = field(default=random.random)  # the backoff's jitter
     # The pace meter (switchboard/outbound/pacing.py): lease a slot for (key, interval, epoch now); None: unpaced.
     pace: pacing.Claim | None = None
+    limits: caps.Counters | None = None  # the OUTBOUND_LIMITS counters (outbound/caps.py); None: uncapped
     sleep: Callable[[float], None] = field(default=time.sleep)  # keep_outcome's pauses
 
     @property
@@ -196,6 +197,10 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
     digest = content_hash(request)
     block = blocked(request, store, deps.now())
     opted_out = block is not None
+    capped = None if opted_out else caps.over_limit(request, body, deps)
+    if capped is not None:  # over a cap: rejected before any claim, nothing reaches Twilio
+        return reject(capped, body, message_id, deps)
+    # After the caps: a scheduled request counts when it is taken, so it cannot skip them by waiting.
     held = None if opted_out else hold_first(request, digest, origin, deps)
     if held is not None:
         return held

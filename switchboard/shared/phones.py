@@ -66,6 +66,18 @@ def is_alpha_sender(value: object) -> bool:
     return isinstance(value, str) and bool(ALPHA_SENDER.fullmatch(value))
 
 
+def is_replyable(sender: object) -> bool:
+    """May an automatic reply go back to this `From`? A long number (or its WhatsApp address) only: a short code
+    or an alphanumeric sender is a machine (a bank, a carrier, another auto-responder) that never reads one."""
+    number = number_part(sender)
+    if number is None:
+        return False  # a short code comes as bare digits (`22395`), an alphanumeric sender as its name
+    import phonenumbers
+
+    parsed = _parsed(number)
+    return parsed is not None and bool(phonenumbers.is_possible_number(parsed))
+
+
 def number_part(address: object) -> str | None:
     """The E.164 number of a message address: itself, or the number of a WhatsApp or RCS address; else None.
 
