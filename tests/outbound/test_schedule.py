@@ -346,3 +346,18 @@ def test_a_retry_that_would_come_in_quiet_hours_waits_for_their_end(host: Host) 
     [created] = host.created_at
     assert datetime(2027, 1, 13, 8, 0, tzinfo=NY) <= created < datetime(2027, 1, 13, 8, 1, tzinfo=NY)
     assert record(host.app, message["id"])["attempts"] == 2
+
+
+def test_a_scheduled_request_counts_in_the_caps_when_first_taken_and_not_again_when_sent(host: Host, configure) -> None:
+    configure(OUTBOUND_QUIET_HOURS=None, OUTBOUND_LIMITS="sms:per_to=1/24h")
+    number = "+1212555" + str(uuid.uuid4().int)[:4]  # a New York number no other test counts
+    later = sms(to=number, send_at=at(host.now + timedelta(hours=2)))
+    host.deliver(later)
+    assert record(host.app, later["id"])["status"] == "scheduled"
+    now = sms(to=number)
+    host.deliver(now)  # the waiting one holds the day's one unit
+    refused = record(host.app, now["id"])
+    assert (refused["status"], refused["reason"]) == ("rejected", "limit:sms:per_to=1/24h")
+    host.wait_and_redeliver()
+    assert record(host.app, later["id"])["status"] == "queued"
+    assert [form["Body"] for form in host.twilio.created("messages")] == [["Your table is ready"]]
