@@ -321,7 +321,7 @@ def _run_parallel(probes: Mapping[str, Callable[[], Check]], deadline: float) ->
     pool.shutdown(wait=False, cancel_futures=True)  # a hung call ends on its own timeout
     results = {}
     for name, future in futures.items():
-        if not future.done():
+        if not future.done() or future.cancelled():  # cancelled: still waiting for a worker thread at the deadline
             results[name] = Check(name, False, f"no answer within {deadline:.0f} s")
         elif (error := future.exception()) is not None:
             log.warning("Health check %s failed unexpectedly: %s", name, type(error).__name__)

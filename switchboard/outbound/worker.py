@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from switchboard.outbound import pacing
-from switchboard.outbound.contract import RAW_LIMIT, Allowed, OutboundRequest, Rejection, parse
+from switchboard.outbound import caps, pacing, schedule
+from switchboard.outbound.contract import RAW_LIMIT, Allowed, OutboundRequest, Rejection, lead_refusal, parse
 from switchboard.outbound.deferral import (
     Budget,
     hop_delay,
@@ -116,6 +116,7 @@ class Deps:
     random: Callable[[], float] = field(default=random.random)  # the backoff's jitter
     # The pace meter (switchboard/outbound/pacing.py): lease a slot for (key, interval, epoch now); None: unpaced.
     pace: pacing.Claim | None = None
+    limits: caps.Counters | None = None  # the OUTBOUND_LIMITS counters (outbound/caps.py); None: uncapped
     sleep: Callable[[float], None] = field(default=time.sleep)  # keep_outcome's pauses
 
     @property
@@ -152,6 +153,9 @@ class Origin:
     body: bytes
 
 
+MAX_CONFLICT_EVENTS = 20  # id_conflict events kept on one record; later conflicts are only logged
+
+
 def content_hash(request: OutboundRequest) -> str:
     """What was asked, as a digest: the same message delivered again has the same one."""
     text = json.dumps(request.summary(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -180,20 +184,27 @@ def blocked(request: OutboundRequest, store: RecordStore, now: datetime) -> Bloc
     return Block(OPTED_OUT) if opted_out_recipient(request, store) is not None else None
 
 
-def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps) -> Record:
+def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps) -> Record:  # noqa: PLR0911, PLR0912
     """Process one message from the `outbound` queue. Raises TransientSendError to be retried."""
     parsed = _parse(message_id, body, deps)
     if isinstance(parsed, Rejection):
         return reject(parsed, body, message_id, deps)
     request = parsed
     origin = Origin(message_id, body)
-    refused = refusal(request, deps.settings.outbound_destinations)
+    refused = _refusal(request, body, deps)
     if refused is not None:
-        return reject(_refused(request, refused, body), body, message_id, deps)
+        return reject(refused, body, message_id, deps)
     store = deps.store
     digest = content_hash(request)
     block = blocked(request, store, deps.now())
     opted_out = block is not None
+    capped = None if opted_out else caps.over_limit(request, body, deps)
+    if capped is not None:  # over a cap: rejected before any claim, nothing reaches Twilio
+        return reject(capped, body, message_id, deps)
+    # After the caps: a scheduled request counts when it is taken, so it cannot skip them by waiting.
+    held = None if opted_out else hold_first(request, digest, origin, deps)
+    if held is not None:
+        return held
     if not opted_out:
         # Build the client and its resource (the SDK imports them lazily, ~150 ms cold) before the
         # record says `sending`: a crash meanwhile would leave an attempt that never left as unknown.
@@ -263,6 +274,10 @@ def record_conflict(request: OutboundRequest, existing: Record, digest: str, mes
         f"id_conflict: a {request.type} request with this id and different content (sha256 {digest[:16]}, "
         f"queue message {message_id}) was not sent"
     )
+    # Bounded: a producer reusing one id with ever new content must not grow the record's partition without end.
+    if deps.store.event_count(existing.id, "id_conflict", MAX_CONFLICT_EVENTS) >= MAX_CONFLICT_EVENTS:
+        log.warning("Request id %s reused with different content again: not sent (no more events kept)", request.id)
+        return existing
     marker = marker_entity(existing.id, f"id_conflict:{digest}")
     event = event_entity(existing.id, "id_conflict", status=existing.status, detail=clip(detail, 1000), now=now)
     if deps.store.append(marker, event):
@@ -270,11 +285,22 @@ def record_conflict(request: OutboundRequest, existing: Record, digest: str, mes
     return existing
 
 
-def _refused(request: OutboundRequest, reason: str, body: bytes) -> Rejection:
+def _refusal(request: OutboundRequest, body: bytes, deps: Deps) -> Rejection | None:
+    """A well-formed request refused before any claim: a destination the policy refuses, a send_at too far ahead."""
+    refused = refusal(request, deps.settings.outbound_destinations)
+    if refused is not None:
+        return _refused(request, refused, body)
+    too_far = lead_refusal(request, deps.now())
+    return None if too_far is None else _refused(request, too_far, body, prefix="")
+
+
+def _refused(
+    request: OutboundRequest, reason: str, body: bytes, *, prefix: str = "destination not allowed: "
+) -> Rejection:
     """A well-formed request the destination policy refuses: rejected like a malformed one, before any claim."""
     raw = clip(body.decode("utf-8", errors="replace"), RAW_LIMIT)
     return Rejection(
-        request.id, f"destination not allowed: {reason}", raw, type=request.type, to=request.to,
+        request.id, f"{prefix}{reason}", raw, type=request.type, to=request.to,
         from_=request.from_, id_given=request.id_given,
     )  # fmt: skip
 
@@ -317,6 +343,9 @@ def deliver(request: OutboundRequest, deps: Deps, origin: Origin | None = None) 
             settled = recheck(request, record, deps, origin)
             if settled is not None:
                 return settled
+        waiting = hold(request, record, deps, origin)
+        if waiting is not None:
+            return waiting
         # Build the client and its resource (the SDK imports them lazily, ~150 ms cold) before the
         # record says `sending`: a crash meanwhile would leave an attempt that never left as unknown.
         client = deps.client()
@@ -741,8 +770,16 @@ def handle_poison(message_id: str, body: bytes, deps: Deps) -> Record:
         else deps.store.record_id_for_fingerprint(fingerprint(body, deps.settings.fingerprint_key))
     )
     now = deps.now()
-    if record_id is None or deps.store.get(record_id) is None:
+    existing = deps.store.get(record_id) if record_id is not None else None
+    if record_id is None or existing is None:
         return _poison_without_record(parsed, record_id or message_id, body, message_id, deps)
+    if isinstance(parsed, OutboundRequest) and conflicts(existing, parsed, content_hash(parsed)):
+        # Not the message this record was claimed with (a forged or reused id): it buries nothing.
+        return record_conflict(parsed, existing, content_hash(parsed), message_id, deps)
+    if isinstance(parsed, Rejection) and (existing.content_hash or existing.request):
+        # A message that does not parse is not the one that made a record of a parsed request.
+        log.warning("Poison message %s names request %s but is not its message: ignored", message_id, record_id)
+        return existing
 
     def bury(current: Record) -> Record | None:
         if current.sid is not None or current.status in lc.WORKER_DONE:
@@ -785,3 +822,66 @@ def _poison_without_record(
         deps.store.add_event(record_id, "dead_lettered", status=status, detail=reason, now=now)
         log.warning("Dead-lettered outbound message %s had no record: %s", record_id, reason)
     return stored
+
+
+# -- scheduling: send_at, quiet hours, expires_at (outbound/schedule.py) -----------------------------
+
+
+def hold_first(request: OutboundRequest, digest: str, origin: Origin, deps: Deps) -> Record | None:
+    """First delivery of a request that is not due yet (or expired): its record starts `scheduled` (or `expired`).
+
+    None when it is due now, or when its record exists already (a redelivery): the usual claim goes ahead.
+    """
+    now = deps.now()
+    decision = schedule.decide(request, deps.settings.outbound_quiet_hours, now)
+    if decision is None:
+        return None
+    if isinstance(decision, schedule.Expired):
+        status, reason, scheduled_for = lc.EXPIRED, decision.reason, None
+    else:
+        status, reason, scheduled_for = lc.SCHEDULED, None, iso(decision.due)
+    fresh = Record(
+        id=request.id, type=request.type, direction="outbound", status=status, created_at=iso(now),
+        updated_at=iso(now), to=request.to, from_=request.from_ or request.messaging_service_sid, body=request.body,
+        request=json.dumps(request.summary()), queue_message_id=origin.message_id, channel=request.channel,
+        reason=reason, content_hash=digest, scheduled_for=scheduled_for,
+        fingerprint=None if request.id_given else fingerprint(origin.body, deps.settings.fingerprint_key),
+    )  # fmt: skip
+    claimed = deps.store.insert(fresh)
+    if claimed is None:
+        return None
+    if fresh.fingerprint:
+        deps.store.remember_fingerprint(fresh.fingerprint, request.id)
+    try:
+        if isinstance(decision, schedule.Expired):
+            deps.store.add_event(request.id, "expired", status=lc.EXPIRED, detail=decision.reason, now=now)
+            log.info("%s %s expired before it was sent", request.type.upper(), request.id)
+            return claimed
+        return _wait(deps, request.id, origin, decision)
+    finally:
+        deps.store.index(claimed)
+
+
+def hold(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None) -> Record | None:
+    """Right before a claim: None when the request is due; else it waits on the queue again, or ends `expired`."""
+    decision = schedule.decide(request, deps.settings.outbound_quiet_hours, deps.now())
+    if decision is None:
+        return None
+    if isinstance(decision, schedule.Expired):
+        log.info("%s %s expired before it was sent", request.type.upper(), request.id)
+        return finish(deps, request.id, lc.EXPIRED, reason=decision.reason, event="expired")
+    if origin is None:  # no queue message to put back (a direct call): the host's redelivery looks again
+        raise TransientSendError(f"{request.id} is {decision.detail}")
+    waiting = _wait(deps, request.id, origin, decision)
+    if record.status != lc.SCHEDULED and waiting.status == lc.SCHEDULED:
+        deps.store.index(waiting)  # newly scheduled (a retry in quiet hours): its scheduled index row, for the page
+    return waiting
+
+
+def _wait(deps: Deps, record_id: str, origin: Origin, decision: schedule.Hold) -> Record:
+    """Back on the queue until it is due (7 days at most a hop), the record `scheduled`; no retry hop counted."""
+    delay = max(1, hop_delay(decision.wake, deps.now()))
+    return defer(
+        deps, record_id, origin, delay, event="scheduled", status=lc.SCHEDULED, hop=False, detail=decision.detail,
+        scheduled_for=iso(decision.due),
+    )  # fmt: skip

@@ -304,7 +304,9 @@ def record_inbound_message(store: RecordStore, params: Mapping[str, str], now: d
         id=sid, type="sms", direction="inbound", status="received", created_at=iso(now), updated_at=iso(now),
         to=to, from_=address, sid=sid, body=body, channel=channel_of(address) or channel_of(to),
     )  # fmt: skip
-    sender = number_part(address) or address or ""  # the opt-out is the number's, whatever the channel
+    # The opt-out is the number's, whatever the channel. An address that is no number (a SIP URI, `messenger:…`)
+    # keys nothing: nothing outbound can reach it, and Table Storage refuses `/`, `#`, `?` in a key.
+    sender = number_part(address) or ""
     event = event_entity(sid, "incoming", status="received", sid=sid, params=params, now=now)
     keyword = opt_keyword(body, params.get("OptOutType"))
     opted_out = keyword == "stop"

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timezone
+from itertools import islice
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from switchboard.adapters.storage import DEFAULT_CONNECTION
@@ -32,6 +33,7 @@ from switchboard.records.model import (
     FINGERPRINT_ROW,
     INVERTED_BASE,
     RECORD_ROW,
+    SCHEDULED_PARTITION,
     SID_ROW,
     STALE_PARTITION,
     IndexKey,
@@ -281,6 +283,16 @@ class RecordStore:
                 events.append(event_json(entity))
         return record, events
 
+    def event_count(self, record_id: str, kind: str, at_most: int) -> int:
+        """How many of the record's events are of `kind`, counting up to `at_most` (one query, its first page)."""
+        query = self.records.query_entities(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high and kind eq @kind",
+            parameters={"pk": record_partition(record_id), "low": EVENT_PREFIX, "high": _after(EVENT_PREFIX),
+                        "kind": kind},
+            select=["RowKey"], results_per_page=at_most, **self.options,
+        )  # fmt: skip
+        return sum(1 for _ in islice(query, at_most))
+
     def add_event(  # one round trip; `commit` writes an event with a record change instead
         self,
         record_id: str,
@@ -463,8 +475,15 @@ class RecordStore:
 
     def stale_ids(self, limit: int) -> list[str]:
         """Ids from the stale index (records still not final 7 days after they were created), newest first."""
+        return self._partition_ids(STALE_PARTITION, limit)
+
+    def scheduled_ids(self, limit: int) -> list[str]:
+        """Ids from the scheduled index (requests that were ever `scheduled`), newest first."""
+        return self._partition_ids(SCHEDULED_PARTITION, limit)
+
+    def _partition_ids(self, partition: str, limit: int) -> list[str]:
         rows = self.records.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": STALE_PARTITION}, select=["record_id"],
+            "PartitionKey eq @pk", parameters={"pk": partition}, select=["record_id"],
             results_per_page=min(limit, 1000), **self.options,
         )  # fmt: skip
         return [str(row["record_id"]) for _, row in zip(range(limit), rows, strict=False)]
@@ -690,6 +709,11 @@ def marker_entity(record_id: str, key: str) -> dict[str, Any]:
 def _code(error: Exception) -> str:
     code = getattr(error, "error_code", None)
     return str(getattr(code, "value", code) or "")
+
+
+def _after(prefix: str) -> str:
+    """The first key past every key starting with `prefix` (for a range query)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def _dedupe_row(key: str) -> str:

@@ -261,3 +261,27 @@ def test_health_warns_when_the_us_long_code_sender_recently_failed_with_30034(lo
     assert (elsewhere.ok, elsewhere.warning, elsewhere.detail) == (
         True, False, "not checked: TWILIO_PHONE_NUMBER is not a US long code",
     )  # fmt: skip
+
+
+def test_checks_still_waiting_for_a_thread_at_the_deadline_say_so_and_do_not_fail_the_page() -> None:
+    """More probes than threads, all hung: the ones never started are cancelled, and answer like the hung ones."""
+    import threading
+
+    from switchboard.health.checks import Check, _run_parallel
+
+    release = threading.Event()
+
+    def hung(name: str):
+        def probe() -> Check:
+            release.wait(30)
+            return Check(name, True, "late")
+
+        return probe
+
+    probes = {f"table t{n}": hung(f"table t{n}") for n in range(12)}  # the pool has 8 threads
+    try:
+        results = _run_parallel(probes, 0.2)
+    finally:
+        release.set()
+    assert sorted(results) == sorted(probes)
+    assert {(check.ok, check.detail) for check in results.values()} == {(False, "no answer within 0 s")}
