@@ -52,9 +52,10 @@ def _cancel(req: func.HttpRequest) -> func.HttpResponse:
     """The Scheduled list's cancel button: the same answer as DELETE /api/outbound/{id}."""
     import json
 
+    from switchboard.functions.glue_events import publish_quietly
     from switchboard.functions.glue_records import store_for
     from switchboard.outbound.cancel import answer
-    from switchboard.records.store import utcnow
+    from switchboard.records.store import outbox_journal, utcnow
     from switchboard.settings import get_settings
 
     kind = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
@@ -67,7 +68,9 @@ def _cancel(req: func.HttpRequest) -> func.HttpResponse:
     wanted = data.get("cancel") if isinstance(data, dict) else None
     if not isinstance(wanted, str):
         return _json(400, {"error": 'expected {"cancel": "<request id>"}'})
-    status, payload = answer(store_for(get_settings()), wanted, utcnow())
+    with outbox_journal() as written:  # issue 24: a cancel's `switchboard.*.canceled` event
+        status, payload = answer(store_for(get_settings()), wanted, utcnow())
+    publish_quietly(get_settings(), written)
     if status == 200:
         logger.info("Canceled outbound request %s from the operator page", wanted)
     return _json(status, payload)

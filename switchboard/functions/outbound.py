@@ -169,12 +169,15 @@ def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResp
 @bp.route(route="outbound/{id}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
 def outbound_cancel(req: func.HttpRequest) -> func.HttpResponse:
     """Cancel a request whose send has not started: 200 canceled, 409 with its status once started, 404 unknown."""
+    from switchboard.functions.glue_events import publish_quietly
     from switchboard.functions.glue_records import store_for
     from switchboard.outbound.cancel import answer
-    from switchboard.records.store import utcnow
+    from switchboard.records.store import outbox_journal, utcnow
     from switchboard.settings import get_settings
 
-    status, payload = answer(store_for(get_settings()), req.route_params.get("id", ""), utcnow())
+    with outbox_journal() as written:  # issue 24: a cancel's `switchboard.*.canceled` event
+        status, payload = answer(store_for(get_settings()), req.route_params.get("id", ""), utcnow())
+    publish_quietly(get_settings(), written)
     if status == 200:
         log.info("Canceled outbound request %s", payload["id"])
     return _json(status, payload)

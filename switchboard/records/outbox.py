@@ -26,8 +26,9 @@ SOURCE = "/switchboard"
 OUTBOX_PREFIX = "outbox:"
 SEQUENCE_DIGITS = 6
 # Twilio's final statuses and our own (`dead_lettered`: the retry budget or the poison queue gave up; `unknown`:
-# Twilio may have the request and could not be asked), each one event.
-OWN_FINAL = ("rejected", "dead_lettered", "unknown")
+# Twilio may have the request and could not be asked; `expired`: its `expires_at` passed before the send; `canceled`
+# is Twilio's word and ours), each one event.
+OWN_FINAL = ("rejected", "dead_lettered", "unknown", "expired")
 FINAL_MESSAGE = ("delivered", "undelivered", "failed", "canceled", "read", *OWN_FINAL)
 FINAL_CALL = ("completed", "busy", "no-answer", "failed", "canceled", *OWN_FINAL)
 # Every `type` Switchboard publishes (documented in docs/events.md).
