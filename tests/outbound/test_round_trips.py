@@ -191,14 +191,16 @@ def test_an_inbound_webhook_costs_at_most_4_table_round_trips_before_its_answer(
     assert app_records_for(app, form["From"]) == [sid]
 
 
-def test_the_auto_reply_throttle_adds_two_round_trips_before_the_answer(app, azurite: str, configure) -> None:
+def test_the_auto_reply_throttle_adds_two_round_trips_before_the_answer(
+    app, azurite: str, configure, queue_name: str
+) -> None:
     """Its sender's row: a read, then the write that makes this reply the one (a create, later an update)."""
-    configure(SMS_AUTO_REPLY="Thanks!", SMS_AUTO_REPLY_MINUTES="10")
+    configure(SMS_AUTO_REPLY="Thanks!", SMS_AUTO_REPLY_MINUTES="10", EVENTS_QUEUE=queue_name)
     name, path, _ = inbound("sms")
     post_signed(app, name, f"{PUBLIC_BASE_URL}/api/{path}", inbound("sms")[2])  # tables exist, clients built
     with counting(azurite) as trips:
         assert post_signed(app, name, f"{PUBLIC_BASE_URL}/api/{path}", inbound("sms")[2]).status_code == 200
-    assert trips.sequential == 2 + 2, trips.table  # (the 2 of test_an_inbound_webhook_costs_... above)
+    assert trips.sequential == 2 + 3, trips.table  # (the 3 of test_an_inbound_webhook_costs_... above)
     assert [trip.split(" ")[0] for trip in trips.table[:2]] == ["GET", "POST"]
     assert all("/limits" in trip for trip in trips.table[:2]), trips.table
 
