@@ -20,8 +20,8 @@ key, so the record in Table Storage is the lock:
    the same reconciliation it is adopted or marked `unknown`, never sent again.
 
 Round trips: an SMS costs one opt-out read, one insert and the pace meter's write before the Twilio POST;
-after it, the SID index row, one transaction that records the SID with the ETag the insert returned together with
-its `sent` event, and the number and day index rows. A call skips the opt-out read.
+after it one more, at once: the SID index row, one transaction that records the SID with the ETag the insert
+returned together with its `sent` event, and the number and day index rows. A call skips the opt-out read.
 
 A duplicate call is worse than a missed one: `unknown` is a final status a person can act on,
 while a second call to someone's phone cannot be taken back.
@@ -35,7 +35,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -54,6 +54,7 @@ from switchboard.outbound.outcome import Failure, classify
 from switchboard.outbound.twilio_params import create_params
 from switchboard.policies.destinations import refusal, text_recipients
 from switchboard.records import lifecycle as lc
+from switchboard.records import store as records_store
 from switchboard.records.model import Record, iso, parse_iso
 from switchboard.records.store import (
     Finalised,
@@ -204,13 +205,15 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
     if claimed is not None:
         if fresh.fingerprint:
             store.remember_fingerprint(fresh.fingerprint, request.id)
+        # After the send, with the SID's own writes: a redelivery writes them if this run stops short.
+        rows = Alongside(store.index_writes(claimed))
         try:
             if opted_out:
                 return claimed
             log.info("Sending %s %s to %s (attempt 1)", request.type, request.id, mask(request.to))
-            return attempt_send(request, claimed, deps, origin)
+            return attempt_send(request, claimed, deps, origin, rows)
         finally:
-            store.index(claimed)  # after the send: a redelivery writes them if this run stops short
+            records_store.concurrently(rows.take())  # what the attempt did not send with its SID
     existing = store.get(request.id)
     if existing is None:
         if store.finalised(request.id):
@@ -222,6 +225,18 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
     if dequeue_count == 1:
         log.info("Request %s was delivered again; its record is %s", request.id, existing.status)
     return deliver(request, deps, origin)
+
+
+class Alongside:
+    """Writes that need not come first (a new record's index rows): sent with the attempt's next round trip
+    after the create, or by the caller at the end. `take` hands them out once."""
+
+    def __init__(self, calls: Sequence[Callable[[], object]]) -> None:
+        self._calls = list(calls)
+
+    def take(self) -> list[Callable[[], object]]:
+        calls, self._calls = self._calls, []
+        return calls
 
 
 def _parse(message_id: str, body: bytes, deps: Deps) -> OutboundRequest | Rejection:
@@ -346,7 +361,9 @@ def recheck(request: OutboundRequest, record: Record, deps: Deps, origin: Origin
     return None
 
 
-def attempt_send(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None = None) -> Record:
+def attempt_send(
+    request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None = None, rows: Alongside | None = None
+) -> Record:
     waiting = keep_outcome(deps, record, lambda: wait_for_slot(request, record, deps, origin))
     if waiting is not None:
         return waiting
@@ -361,7 +378,7 @@ def attempt_send(request: OutboundRequest, record: Record, deps: Deps, origin: O
         return keep_outcome(deps, record, lambda: handle_failure(request, record, failure, deps, origin))
     return adopt(
         deps, request, str(resource.sid), _status(resource, request.type), _queue_time(resource), event="sent",
-        known=record,
+        known=record, rows=rows,
     )  # fmt: skip
 
 
@@ -518,12 +535,13 @@ def adopt(
     *,
     event: str,
     known: Record | None = None,
+    rows: Alongside | None = None,
 ) -> Record:
-    """Record the SID Twilio gave (or reconciliation found). `known` is the record as this worker last wrote it."""
+    """Record the SID Twilio gave (or reconciliation found). `known` is the record as this worker last wrote it.
+
+    With `known`, the SID's index row, the record's change and `rows` go at once: one round trip.
+    """
     store = deps.store
-    owner = store.link_sid(sid, request.id)
-    if owner != request.id:
-        log.error("SID %s already belongs to record %s, not %s", sid, owner, request.id)
     now = deps.now()
 
     def link(current: Record) -> Record | None:
@@ -535,14 +553,25 @@ def adopt(
             retry_at=None, queue_time=queue_time if queue_time is not None else current.queue_time,
         )  # fmt: skip
 
+    def linked(owner: str) -> None:
+        if owner != request.id:
+            log.error("SID %s already belongs to record %s, not %s", sid, owner, request.id)
+
     changed = link(known) if known is not None and known.etag else None
-    if changed is not None:
+    if changed is None:
+        linked(store.link_sid(sid, request.id))
+    else:
         # The ETag the claim returned: no re-read, and the event rides in the same transaction.
-        try:
-            stored = store.commit(changed, event_entity(request.id, event, status=status, sid=sid, now=now))
-        except StaleRecord:
-            pass  # a status callback got there first: merge with what it wrote, below
-        else:
+        def commit() -> Record | None:
+            try:
+                return store.commit(changed, event_entity(request.id, event, status=status, sid=sid, now=now))
+            except StaleRecord:
+                return None  # a status callback got there first: merge with what it wrote, below
+
+        extra = rows.take() if rows is not None else []
+        owner, stored, *_ = records_store.concurrently([lambda: store.link_sid(sid, request.id), commit, *extra])
+        linked(str(owner))
+        if isinstance(stored, Record):
             log.info("%s %s %s as %s (%s)", request.type.upper(), request.id, event, sid, status)
             return stored
     record, _ = store.update(request.id, link)
