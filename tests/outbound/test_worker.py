@@ -424,12 +424,21 @@ def test_after_a_lost_answer_twilio_is_asked_again_before_the_retry(app, twilio:
     assert len(twilio.created("messages")) == 1
 
 
-def test_parallel_copies_of_one_message_send_once(app, twilio: TwilioEmulator) -> None:
-    from concurrent.futures import ThreadPoolExecutor
+def test_parallel_copies_of_one_message_send_once(app, twilio: TwilioEmulator, configure) -> None:
+    """Four copies at once, the first create held in flight at Twilio until the other three have finished.
 
+    The hold is an event, not a sleep: however slow the machine, the copies meet an attempt in flight, and
+    the held create never runs into the client's timeout (which would make it ambiguous, another test's case).
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+    from itertools import islice
+
+    configure(TWILIO_TIMEOUT_SECONDS="30")
     request_id = new_id()
     message = {"type": "call", "id": request_id, "to": TO, "say": "Only once"}
-    twilio.faults.add("calls", slow=0.5, times=1)  # keep the first attempt in flight for a while
+    released = threading.Event()
+    twilio.faults.add("calls", hold=released, times=1)
 
     def run(count: int) -> str:
         try:
@@ -439,9 +448,17 @@ def test_parallel_copies_of_one_message_send_once(app, twilio: TwilioEmulator) -
         return "done"
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        outcomes = list(pool.map(run, range(4)))
+        futures = [pool.submit(run, count) for count in range(4)]
+        try:
+            losers = list(islice(as_completed(futures, timeout=60), 3))  # while the winner's create is held
+            assert record(app, request_id)["status"] == "sending"  # they met an attempt in flight
+        finally:
+            released.set()
+        outcomes = [future.result(timeout=60) for future in futures]
+    assert [loser.result() for loser in losers] == ["done"] * 3  # each put a copy back to look again later
     assert len(twilio.attempts("calls")) == 1
-    assert "done" in outcomes
+    assert outcomes == ["done"] * 4
+    assert record(app, request_id)["status"] == "queued"
     for count in range(4):  # the retries find the SID and do nothing
         deliver(app, message, message_id=f"copy-{count}", dequeue_count=2)
     assert len(twilio.attempts("calls")) == 1

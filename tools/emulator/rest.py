@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from tools.emulator.callflow import DialLeg
-from tools.emulator.faults import KINDS, FaultPlan
+from tools.emulator.faults import HOLD_LIMIT_SECONDS, KINDS, FaultPlan
 from tools.emulator.numbers import PhoneNumbers
 from tools.emulator.recordings import MediaLibrary
 from tools.emulator.resources import (
@@ -573,6 +573,8 @@ class _Handler(BaseHTTPRequestHandler):
         resource = emulator.create(kind, form)
         if fault is not None and fault.slow:
             time.sleep(fault.slow)
+        if fault is not None and fault.hold is not None:
+            fault.hold.wait(HOLD_LIMIT_SECONDS)
         self._json(201, _public(kind, resource))
         emulator.notify(kind, resource, form)
         return None
