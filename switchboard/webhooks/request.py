@@ -72,8 +72,9 @@ class Params:
     def indexed(self, name: str) -> dict[str, str]:
         """`Options[1]=a&Options[22]=b` -> {"1": "a", "22": "b"} (last one wins)."""
         found: dict[str, str] = {}
+        opening = name + "["
         for key, value in self.pairs:
-            match = _INDEXED.match(key)
+            match = _INDEXED.match(key) if key.startswith(opening) else None  # most keys are not indexed
             if match and match["name"] == name and match["key"]:
                 found[match["key"]] = value
         return found
