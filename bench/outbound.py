@@ -208,7 +208,10 @@ class Contenders:
     sent: int = 0  # Twilio creates the emulator should have seen
 
 
-def build(app: Any, twilio_base_url: str, connection_string: str, services: dict[int, str]) -> Contenders:
+def build(
+    app: Any, twilio_base_url: str, connection_string: str, services: dict[int, str], known: StoragePlan | None = None
+) -> Contenders:
+    """The three contenders, warmed; the worker's requests counted first, unless `known` already says them."""
     table = TableClient.from_connection_string(connection_string, BENCH_TABLE)
     with contextlib.suppress(Exception):
         table.create_table()
@@ -217,7 +220,14 @@ def build(app: Any, twilio_base_url: str, connection_string: str, services: dict
     plan = StoragePlan()
     function = find_worker(app)
     sent = 0
-    if function is not None:
+    if function is not None and known is not None and known.measured:
+        # The same code counted a moment ago (over TLS without the proxy): warm the clients, count nothing again.
+        worker = Worker(function)
+        for index in range(2):
+            worker(f"warm-{uuid.uuid4().hex[:12]}-{index}")
+        sent, plan = 2, known
+        functions["worker"] = worker
+    elif function is not None:
         worker = Worker(function)
         for index in range(3):  # warm: deferred imports, clients, connection pools
             worker(f"warm-{uuid.uuid4().hex[:12]}-{index}")
@@ -322,9 +332,9 @@ def round_trip_figures(plan: StoragePlan) -> list[dict[str, Any]]:
 
 def measure(
     app: Any, twilio_base_url: str, connection_string: str, services: dict[int, str], sizes: list[int],
-    *, tls: bool = True, latency: float | None = None,
+    *, tls: bool = True, latency: float | None = None, known: StoragePlan | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    contenders = build(app, twilio_base_url, connection_string, services)
+    contenders = build(app, twilio_base_url, connection_string, services, known)
     by_size: dict[int, dict[str, dict[str, Any]]] = {}
     run_label = uuid.uuid4().hex[:8]
     # Through the latency proxy a message costs ~0.3-0.5 s: smaller rounds, so that its few messages still
