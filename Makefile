@@ -95,6 +95,7 @@ chromium:
 # see docs/reliability.md.
 chaos: setup
 	$(PY) -m chaos --n 1000 --kills 5
+	$(PY) -m chaos --scenario limits
 
 load: setup
 	$(PY) -m chaos.load --seconds 60

@@ -32,6 +32,9 @@ APP_ENV = {
     # The throughput sections measure the worker, not the pace (bench/pacing.py measures that at its own rate).
     "OUTBOUND_MESSAGES_PER_SECOND": "10000",
     "OUTBOUND_CALLS_PER_SECOND": "10000",
+    # Nor the caps (thousands of sends) or the auto-reply throttle (the webhook benchmarks answer one sender often).
+    "OUTBOUND_LIMITS": "off",
+    "SMS_AUTO_REPLY_MINUTES": "0",
 }
 
 

@@ -31,11 +31,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of creates carried out and then answered 500")  # fmt: skip
     parser.add_argument("--no-reconcile", action="store_true", help="skip the reconcile run at the end")
     parser.add_argument("--workdir", type=Path, default=defaults.workdir)
+    parser.add_argument("--scenario", choices=("faults", "limits"), default="faults",
+                        help="faults: the run above; limits: 40 SMS to one number under a cap")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from switchboard.shared.logs import install
 
     install()
+    if args.scenario == "limits":
+        from chaos.limits import LimitsOptions, execute_limits
+
+        return execute_limits(LimitsOptions(hosts=args.hosts, workdir=args.workdir))
     options = Options(
         n=args.n, kills=args.kills, seed=args.seed, enqueue_seconds=args.enqueue_seconds,
         settle_seconds=args.settle_seconds, malformed=args.malformed, twice=args.twice,

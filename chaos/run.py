@@ -203,10 +203,18 @@ def chaos_schedule(run: Run, hosts: list[LocalHostProcess], azurite: Any, stop: 
         events.append((restart_at, "azurite"))
     if options.storm_seconds > 0:
         events.append((options.enqueue_seconds / 5, "storm"))
+    storm_over = threading.Event()
+    storm_over.set()  # no storm yet: nothing to wait for
     for moment, what in sorted(events):
         delay = started + moment - time.monotonic()
         if delay > 0 and stop.wait(delay):
             return
+        if what == "azurite":
+            # An outage stops every create: one that overlapped the storm (its start waits for the first create,
+            # late on a loaded machine) left the storm meeting no create at all.
+            while not storm_over.wait(0.1):
+                if stop.is_set():
+                    return
         if what == "kill":
             number = rng.randrange(len(hosts))
             host = hosts[number]
@@ -228,13 +236,37 @@ def chaos_schedule(run: Run, hosts: list[LocalHostProcess], azurite: Any, stop: 
                 if stop.wait(0.1):
                     return
             run.say(f"429 storm: every create answered 429 for {options.storm_seconds:g}s")
-            emulator.faults.storm(options.storm_seconds)
+            storm_over = storm(emulator, options.storm_seconds, stop)
             run.storms += 1
         else:
             run.say(f"Storage outage: Azurite stopped by PID for {options.outage_seconds:g}s, then started on the "
                     "same data folder")  # fmt: skip
             restart_azurite(azurite, options.outage_seconds)
             run.azurite_restarts += 1
+
+
+def storm(emulator: Any, seconds: float, stop: threading.Event) -> threading.Event:
+    """Start a 429 storm of `seconds` that meets at least one create: while none has met it, it goes on a second at
+    a time (at most 20 s more), since a promise about a storm no create met says nothing. The event is set when it
+    ends; kills go on meanwhile (the storm runs beside the schedule)."""
+    tag = "429 storm"
+    met_before = emulator.faults.injected.get(tag, 0)
+    over = threading.Event()
+
+    def met() -> bool:
+        return bool(emulator.faults.injected.get(tag, 0) > met_before)
+
+    def watch() -> None:
+        latest = time.monotonic() + seconds + 20
+        stop.wait(seconds)
+        while not met() and not stop.is_set() and time.monotonic() < latest:
+            emulator.faults.storm(1.0)
+            stop.wait(1.0)
+        over.set()
+
+    emulator.faults.storm(seconds)
+    threading.Thread(target=watch, name="chaos-storm", daemon=True).start()
+    return over
 
 
 # The worker logs "Starting attempt N of <type> <id>" before it marks the record `sending`, so a kill right

@@ -23,6 +23,9 @@ def app_environment(host_port: int, emulator_url: str, storage: str, timeout_sec
         # The chaos load is about faults, not pace: paced at 1/s it would take hours (make bench measures pacing).
         "OUTBOUND_MESSAGES_PER_SECOND": "10000",
         "OUTBOUND_CALLS_PER_SECOND": "10000",
+        # Nor about caps (the `limits` scenario sets its own) or the auto-reply throttle (chaos.load's webhooks).
+        "OUTBOUND_LIMITS": "off",
+        "SMS_AUTO_REPLY_MINUTES": "0",
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_API_KEY": API_KEY,

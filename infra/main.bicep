@@ -164,6 +164,7 @@ var tableNames = [
   'optouts'
   'mailsent' // one row per voicemail e-mail: a repeated callback sends no second one
   'pacing' // one row per sender (and one for calls): the slots leased at OUTBOUND_*_PER_SECOND (docs/outbound.md)
+  'limits' // the OUTBOUND_LIMITS counters and the auto-reply throttle, keyed by a hash of the number (docs/outbound.md)
 ]
 var containerNames = [
   'holdmusic' // private: the holdmusic twimlet links its files with user-delegation SAS

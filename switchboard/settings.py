@@ -17,6 +17,7 @@ from functools import lru_cache
 from switchboard.policies.destinations import DestinationPolicy
 from switchboard.policies.dialpolicy import DialPolicy
 from switchboard.policies.hours import BusinessHours
+from switchboard.policies.limits import LimitsConfigError, Rule, parse_outbound_limits
 from switchboard.policies.suppression import SuppressionConfigError, parse_suppress_on_errors
 from switchboard.shared.phones import DEFAULT_COUNTRY, is_alpha_sender, is_country, to_e164
 from switchboard.shared.urls import is_http_url
@@ -63,6 +64,8 @@ class Settings:
     voice_forward_timeout: int = 20
     voice_blocklist: frozenset[str] = frozenset()
     sms_auto_reply: str | None = None
+    # One auto-reply per sender at most this often, held across hosts (0: every message is answered).
+    sms_auto_reply_minutes: int = 10
     sms_forward_to: str | None = None
     max_body_bytes: int = 64 * 1024
     twilio_timeout_seconds: float = 10.0
@@ -105,6 +108,8 @@ class Settings:
     event_grid_topic_endpoint: str | None = None
     events_include_body: bool = True
     suppress_on_errors: Mapping[str, timedelta] = field(default_factory=lambda: parse_suppress_on_errors(None))
+    # Caps on what the outbound queue sends (policies/limits.py); empty: `off`.
+    outbound_limits: tuple[Rule, ...] = field(default_factory=lambda: parse_outbound_limits(None))
 
     @property
     def salt(self) -> str:
@@ -119,6 +124,13 @@ class Settings:
         from switchboard.shared.tags import FINGERPRINT_CONTEXT, derive
 
         return derive(self.salt, FINGERPRINT_CONTEXT)
+
+    @property
+    def limits_key(self) -> bytes:
+        """The key of the `limits` table's hashes of numbers (records/limits.py): no number is stored there."""
+        from switchboard.shared.tags import LIMITS_CONTEXT, derive
+
+        return derive(self.salt, LIMITS_CONTEXT)
 
     @property
     def tag_keys(self) -> tuple[bytes, ...]:
@@ -172,6 +184,7 @@ class Settings:
             voice_forward_timeout=_int(env, "VOICE_FORWARD_TIMEOUT", default=20, low=5, high=600),
             voice_blocklist=frozenset(to_e164(n, country) or n for n in _csv(env, "VOICE_BLOCKLIST")),
             sms_auto_reply=_optional(env, "SMS_AUTO_REPLY"),
+            sms_auto_reply_minutes=_int(env, "SMS_AUTO_REPLY_MINUTES", default=10, low=0, high=7 * 24 * 60),
             sms_forward_to=_number_or_address(env, "SMS_FORWARD_TO", country),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", default=64 * 1024, low=1024, high=1024 * 1024),
             twilio_timeout_seconds=float(_int(env, "TWILIO_TIMEOUT_SECONDS", default=10, low=1, high=120)),
@@ -208,6 +221,7 @@ class Settings:
             event_grid_topic_endpoint=_event_grid_endpoint(env),
             events_include_body=_bool(env, "EVENTS_INCLUDE_BODY", default=True),
             suppress_on_errors=_suppress_on_errors(env),
+            outbound_limits=_outbound_limits(env),
         )
 
 
@@ -539,4 +553,11 @@ def _suppress_on_errors(env: Mapping[str, str]) -> dict[str, timedelta]:
     try:
         return parse_suppress_on_errors(_optional(env, "SUPPRESS_ON_ERRORS"))
     except SuppressionConfigError as error:
+        raise SettingsError(f"App setting {error}") from None
+
+
+def _outbound_limits(env: Mapping[str, str]) -> tuple[Rule, ...]:
+    try:
+        return parse_outbound_limits(_optional(env, "OUTBOUND_LIMITS"))
+    except LimitsConfigError as error:
         raise SettingsError(f"App setting {error}") from None

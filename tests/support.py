@@ -28,6 +28,9 @@ BASE_ENV = {
     # Tests that are not about pacing are not held up by it (tests/outbound/test_pacing.py sets its own rates).
     "OUTBOUND_MESSAGES_PER_SECOND": "10000",
     "OUTBOUND_CALLS_PER_SECOND": "10000",
+    # Nor capped by OUTBOUND_LIMITS, nor is the auto-reply throttled (tests/outbound/test_caps.py turns both on).
+    "OUTBOUND_LIMITS": "off",
+    "SMS_AUTO_REPLY_MINUTES": "0",
 }
 
 Pairs = Sequence[tuple[str, str]] | Mapping[str, str]

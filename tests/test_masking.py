@@ -228,3 +228,15 @@ def test_a_log_line_stays_one_line_whatever_a_caller_sent() -> None:
     )
     assert record.getMessage() == "Refused body\\r\\n2026-01-01 INFO forged \\x1b[2J"
     assert one_line("tab\tstays") == "tab\tstays"
+
+
+@pytest.mark.parametrize("breaker", ["\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029", "\x9b"])
+def test_every_character_a_reader_takes_for_a_line_break_is_escaped(breaker: str) -> None:
+    """Unicode's line breaks too (NEL, LINE/PARAGRAPH SEPARATOR: `str.splitlines` and some viewers split on them),
+    and the C1 controls (CSI `\x9b` is a terminal escape)."""
+    from switchboard.shared.logs import one_line
+
+    line = one_line(f"forged{breaker}2026-01-01 INFO next")
+    assert len(line.splitlines()) == 1
+    assert breaker not in line
+    assert one_line("café ünïcode stays") == "café ünïcode stays"

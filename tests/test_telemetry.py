@@ -79,6 +79,22 @@ def test_log_event_writes_one_structured_masked_line(caplog: pytest.LogCaptureFi
     assert record.switchboard == {"event": "outbound.sent", "request_id": "r1", "to": "+1555***5310", "sid": "SM1"}  # type: ignore[attr-defined]
 
 
+def test_a_value_cannot_forge_a_field_of_the_structured_line(caplog: pytest.LogCaptureFixture) -> None:
+    """A rejected message's `to` is the producer's own text: `x status=dead_lettered` made the alert queries (which
+    extract the first `status=`) count a lost request, and `status=queued` would have diluted the failure rate."""
+    import re
+
+    logger = logging.getLogger("switchboard.test.telemetry")
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        telemetry.log_event(logger, "outbound.handled", request_id="r1", type="sms", to="x status=dead_lettered q=1",
+                            status="rejected")  # fmt: skip
+    [record] = caplog.records
+    line = record.getMessage()
+    assert re.findall(r"\bstatus=(\S+)", line) == ["rejected"]  # as infra/app/alerts.bicep reads it
+    assert len(line.split(" ")) == 5  # the event and one token per field
+    assert record.switchboard["to"] == "x status=dead_lettered q=1"  # type: ignore[attr-defined]
+
+
 def test_the_authentication_string_selects_the_managed_identity() -> None:
     from azure.identity import ManagedIdentityCredential
 

@@ -20,8 +20,9 @@ QUEUES = (
     "outbound", "outbound-poison", "outbound-poison-poison", "voicemail-email", "voicemail-email-poison",
     "media-downloads", "media-downloads-poison", "media-downloads-poison-poison",
 )  # fmt: skip
-# Tables that no setting names: the voicemail e-mail's sent-once rows, the pace meters (switchboard/adapters/meter.py).
-TABLES = ("mailsent", "pacing")
+# Tables that no setting names: the voicemail e-mail's sent-once rows, the pace meters (switchboard/adapters/meter.py),
+# the OUTBOUND_LIMITS counters and the auto-reply throttle (switchboard/records/limits.py).
+TABLES = ("mailsent", "pacing", "limits")
 
 
 @dataclass(frozen=True)

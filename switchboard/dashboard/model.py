@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from switchboard.shared.reasons import reason_for
+
 SUCCEEDED = frozenset({"delivered", "completed", "sent", "read", "received"})
 FAILED = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled", "rejected", "dead_lettered"})
 UNKNOWN = frozenset({"unknown"})
@@ -62,6 +64,9 @@ class Row:
     updated_at: datetime | None
     duration: int | None
     media: tuple[str, ...] = ()  # file names of the record's blobs in the user's storage (RE….wav, ME….png)
+    # What the Twilio error code means and what to do about it (switchboard/shared/reasons.py); "" without one.
+    error_reason: str = ""
+    error_remedy: str = ""
 
     @property
     def outcome(self) -> str:
@@ -79,6 +84,7 @@ class Row:
         code, message = record.get("error_code"), record.get("error_message") or record.get("reason")
         error = " ".join(str(part) for part in (code, message) if part not in (None, ""))
         duration = record.get("duration")
+        explained = reason_for(code)
         return cls(
             id=str(record.get("id") or ""),
             type=str(record.get("type") or ""),
@@ -92,6 +98,8 @@ class Row:
             updated_at=parse_time(record.get("updated_at")),
             duration=int(duration) if isinstance(duration, int | str) and str(duration).isdigit() else None,
             media=_media_names(record.get("blobs")),
+            error_reason=explained.reason if explained else "",
+            error_remedy=explained.remedy if explained else "",
         )
 
 

@@ -100,7 +100,9 @@ def _table(rows: Sequence[Row], code: str = "") -> str:
     )
     body = []
     for row in rows:
-        search = " ".join((row.id, row.sid, row.to, row.from_, row.status, row.type, row.direction, row.error)).lower()
+        search = " ".join(
+            (row.id, row.sid, row.to, row.from_, row.status, row.type, row.direction, row.error, row.error_reason)
+        ).lower()
         timing = format_elapsed(row.elapsed)
         if row.duration is not None:
             timing = f"{timing} · {row.duration} s call".lstrip(" ·")
@@ -112,12 +114,19 @@ def _table(rows: Sequence[Row], code: str = "") -> str:
             f"<td>{created}</td><td>{e(row.type)}</td><td>{e(row.direction)}</td>"
             f'<td><span class="badge {row.outcome}">{e(row.status)}</span></td>'
             f"<td>{e(row.to)}</td><td>{e(row.from_)}</td>"
-            f'<td class="error">{e(row.error)}</td><td>{e(timing)}</td>'
+            f'<td class="error">{e(row.error)}{_remedy(row)}</td><td>{e(timing)}</td>'
             f'<td class="id"><code>{e(row.id)}</code>{f"<br><small>{e(row.sid)}</small>" if row.sid else ""}'
             f"{_media(row, code)}</td>"
             "</tr>"
         )
     return f'<table id="records"><thead><tr>{head}</tr></thead><tbody>\n' + "\n".join(body) + "\n</tbody></table>"
+
+
+def _remedy(row: Row) -> str:
+    """Next to the error code: what it means and what to do (switchboard/shared/reasons.py)."""
+    if not row.error_reason:
+        return ""
+    return f'<br><small class="remedy"><b>{e(row.error_reason)}</b>: {e(row.error_remedy)}</small>'
 
 
 def _stale(rows: Sequence[Row]) -> str:

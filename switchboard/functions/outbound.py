@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 if TYPE_CHECKING:
+    from switchboard.outbound.contract import OutboundRequest
     from switchboard.outbound.worker import Deps
     from switchboard.records.model import Record
     from switchboard.settings import Settings
@@ -28,10 +29,12 @@ def deps(settings: Settings) -> Deps:
     from switchboard.adapters.twilio_client import get_client, last_retry_after
     from switchboard.functions.glue_records import store_for
     from switchboard.outbound.worker import Deps
+    from switchboard.records.limits import get_counters
 
     return Deps(
         settings=settings, store=store_for(settings), client=lambda: get_client(settings), requeue=requeue,
         retry_after=last_retry_after, pace=get_meter(connection=CONNECTION).claim,
+        limits=get_counters(connection=CONNECTION),
     )  # fmt: skip
 
 
@@ -114,7 +117,7 @@ def _observe(event: str, record: Record) -> None:
 
 @bp.route(route="outbound", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.queue_output(arg_name="out", queue_name=QUEUE, connection=CONNECTION)
-def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
+def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:  # noqa: PLR0911 (one answer per refusal)
     """Validate like the queue worker does, then enqueue; answers 202 with the request id."""
     from switchboard.outbound.contract import Allowed, Invalid, validate
     from switchboard.policies.destinations import refusal
@@ -142,13 +145,41 @@ def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResp
         # Nothing is queued, so nothing can reach Twilio; the producer learns why at once.
         log.warning("Refused outbound %s %s: destination not allowed: %s", request.type, request.id, refused)
         return _json(400, {"error": f"destination not allowed: {refused}", "reason": "destination_not_allowed"})
+    over = _over_limit(request, settings)
+    if over is not None:
+        return over
     out.set(json.dumps(data, separators=(",", ":")))
     log.info("Enqueued %s %s", request.type, request.id)
     return _json(202, {"id": request.id})
 
 
-def _json(status: int, payload: dict[str, object]) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(payload), status_code=status, mimetype="application/json", charset="utf-8")
+def _json(status: int, payload: dict[str, object], headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(payload), status_code=status, mimetype="application/json", charset="utf-8", headers=headers
+    )
+
+
+def _over_limit(request: OutboundRequest, settings: Settings) -> func.HttpResponse | None:
+    """429 with Retry-After when the request is over an OUTBOUND_LIMITS cap already (nothing is queued)."""
+    import math
+
+    from switchboard.functions.glue_records import WEBHOOK_STORAGE_OPTIONS
+    from switchboard.outbound.caps import enqueue_verdict
+    from switchboard.policies.limits import reason
+    from switchboard.records.limits import get_counters
+    from switchboard.records.store import utcnow
+
+    if not settings.outbound_limits:
+        return None
+    counters = get_counters(connection=CONNECTION, **WEBHOOK_STORAGE_OPTIONS)
+    verdict = enqueue_verdict(request, settings, counters, utcnow())
+    if verdict.allowed or verdict.rule is None:
+        return None
+    seconds = max(1, math.ceil(verdict.retry_after))
+    log.warning("Refused outbound %s %s: over %s", request.type, request.id, reason(verdict.rule))
+    payload: dict[str, object] = {"error": f"over the limit {verdict.rule.name}; try again in {seconds} s",
+                                  "reason": reason(verdict.rule), "retry_after": seconds}  # fmt: skip
+    return _json(429, payload, {"Retry-After": str(seconds)})
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=False)

@@ -1,7 +1,8 @@
 """Erasure and retention.
 
-- DELETE /api/numbers/{number} (function key; `?optout=true` also deletes the opt-out): deletes every
-  record, event, index row and blob that names the number, answers the counts, writes an audit row.
+- DELETE /api/numbers?number=… or /api/numbers/{number} (function key; `optout=true` also deletes the
+  opt-out): deletes every record, event, index row and blob that names the number, answers the counts,
+  writes an audit row.
 - A timer (hourly) deletes records older than RETENTION_DAYS, in bounded batches; unset keeps them.
 """
 
@@ -30,17 +31,18 @@ def _blob_deleter(settings: Settings) -> Callable[[str], int]:
     return lambda record_id: delete_record_blobs(settings, record_id)
 
 
-@bp.route(route="numbers/{number}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
+# `DELETE /api/numbers?number=%2B…` is the form to use: the Functions host's request telemetry keeps a URL's path
+# (so `/api/numbers/%2B…` leaves the erased number in Application Insights) and strips its query.
+@bp.route(route="numbers/{number?}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
 def number_erase(req: func.HttpRequest) -> func.HttpResponse:
     """Erase one person's data: everything indexed under the number (either side of a call or message)."""
     from switchboard.records.forget import erase_number
     from switchboard.shared.phones import is_e164
 
-    number = unquote(req.route_params.get("number", "")).strip()
-    if number.isdigit():
-        number = "+" + number  # a "+" sent unencoded arrives as a space, or not at all
+    given = {_number(req.route_params.get("number")), _number(req.params.get("number"))} - {""}
+    number = given.pop() if len(given) == 1 else ""
     if not is_e164(number):
-        return _json(400, {"error": "number must be an E.164 phone number such as +15558675310"})
+        return _json(400, {"error": "number must be one E.164 phone number such as +15558675310 (?number=%2B…)"})
     settings = _settings()
     from switchboard.settings import TRUE_WORDS
 
@@ -51,8 +53,23 @@ def number_erase(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.timer_trigger(arg_name="timer", schedule="0 17 * * * *", run_on_startup=False, use_monitor=False)
 def retention_sweep(timer: func.TimerRequest) -> None:
-    """Delete records older than RETENTION_DAYS (a no-op when it is unset)."""
-    run_retention(_settings())
+    """Delete records older than RETENTION_DAYS (a no-op when it is unset), and the caps' rows nothing reads."""
+    settings = _settings()
+    run_retention(settings)
+    sweep_limits()
+
+
+def sweep_limits() -> int:
+    """The `limits` table's housekeeping (switchboard/records/limits.py); a failure waits for the next hour."""
+    import time
+
+    from switchboard.records.limits import get_counters
+
+    try:
+        return get_counters().sweep(time.time())
+    except Exception as error:
+        log.warning("Could not sweep the limits table: %s", type(error).__name__)
+        return 0
 
 
 def run_retention(settings: Settings) -> dict[str, int] | None:
@@ -64,6 +81,11 @@ def run_retention(settings: Settings) -> dict[str, int] | None:
         return None
     counts = sweep_retention(store_for(settings), settings.retention_days, _blob_deleter(settings), salt=settings.salt)
     return asdict(counts)
+
+
+def _number(value: str | None) -> str:
+    number = unquote(value or "").strip()
+    return "+" + number if number.isdigit() else number  # a "+" sent unencoded arrives as a space, or not at all
 
 
 def _json(status: int, payload: dict[str, object]) -> func.HttpResponse:

@@ -55,7 +55,8 @@ def _apply(kind: str, request: WebhookRequest, settings: Settings) -> None:
     sid, status = form.get(f"{prefix}Sid"), form.get(f"{prefix}Status")
     with telemetry.span("twilio.status_callback", type=kind, sid=sid, status=status, request_id=request_id):
         store = callback_store(settings)
-        record_id = record_status_callback(store, kind, form, request_id, utcnow())
+        suppress = settings.suppress_on_errors  # SUPPRESS_ON_ERRORS: a failed SMS may suppress its number
+        record_id = record_status_callback(store, kind, form, request_id, utcnow(), suppress=suppress)
         telemetry.annotate(request_id=record_id)
 
 
@@ -84,7 +85,7 @@ def reconcile_now(
         summary = run(
             store_for(settings), lambda kind, sid: fetch_resource(client, kind, sid), now or utcnow(),
             after=timedelta(minutes=settings.reconcile_after_minutes), limit=limit or settings.reconcile_max_per_run,
-            per_second=per_second or settings.reconcile_per_second,
+            per_second=per_second or settings.reconcile_per_second, suppress=settings.suppress_on_errors,
         )  # fmt: skip
     log.info(
         "Reconcile: %d open record(s) scanned, %d fetched, %d changed, %d unchanged, %d missing at Twilio, "

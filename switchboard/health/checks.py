@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +27,12 @@ TWILIO_TIMEOUT_SECONDS = 5.0
 STORAGE_OPTIONS: dict[str, Any] = {"retry_total": 0, "connection_timeout": 3, "read_timeout": 5}
 DEFAULT_PORTS = {"http": 80, "https": 443}
 TWILIO_CHECKS = ("twilio", "twilio_number")
+# The sender check (issue 24): a US long code whose recent SMS failed with 30034 is not registered for A2P 10DLC.
+SENDER_CHECK = "sender"
+UNREGISTERED_10DLC = "30034"
+RECENT_SENDS = 50  # the newest records of the last RECENT_HOURS read for it
+RECENT_HOURS = 24
+TOLL_FREE_AREA_CODES = frozenset({"800", "833", "844", "855", "866", "877", "888"})
 
 
 @dataclass(frozen=True)
@@ -33,9 +40,10 @@ class Check:
     name: str
     ok: bool
     detail: str
+    warning: bool = False  # ok, but worth a look: listed under `warnings`, never failing the health check
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "detail" if self.ok else "problem": self.detail}
+        return {"ok": self.ok, "warning" if self.warning else "detail" if self.ok else "problem": self.detail}
 
 
 @dataclass(frozen=True)
@@ -70,17 +78,21 @@ def run(env: Mapping[str, str], origin: Origin) -> tuple[int, dict[str, Any]]:
     if settings is not None:
         probes["twilio"] = lambda: twilio_check(settings)
         probes["twilio_number"] = lambda: twilio_number_check(settings, origin)
+        probes[SENDER_CHECK] = lambda: sender_check(settings)
     results = _run_parallel(probes, DEADLINE_SECONDS)
     checks.append(storage.summary(results))
-    checks.extend(results[name] for name in probes if name not in TWILIO_CHECKS)
+    checks.extend(results[name] for name in probes if name not in (*TWILIO_CHECKS, SENDER_CHECK))
     for name in TWILIO_CHECKS:
         checks.append(
             results[name] if settings is not None else Check(name, False, "not checked: fix the settings first")
         )
+    if settings is not None:
+        checks.append(_warning_only(results[SENDER_CHECK]))
     failing = [check.name for check in checks if not check.ok]
     body = {
         "status": "failing" if failing else "ok",
         "failing": failing,
+        "warnings": [check.name for check in checks if check.warning],
         "checks": {check.name: check.to_json() for check in checks},
     }
     return (503 if failing else 200), body
@@ -251,6 +263,57 @@ def twilio_number_check(settings: Settings, origin: Origin) -> Check:  # noqa: P
     return Check("twilio_number", True, f"{shown} sends calls, messages and call status here ({fallback})")
 
 
+def is_us_long_code(number: str | None) -> bool:
+    """A US ten-digit number that is not toll-free: what A2P 10DLC registration is for (not a short code)."""
+    from switchboard.shared.phones import is_e164, region_of
+
+    if not number or not is_e164(number) or not number.startswith("+1") or len(number) != 12:
+        return False
+    return region_of(number) == "US" and number[2:5] not in TOLL_FREE_AREA_CODES
+
+
+def sender_check(settings: Settings, now: datetime | None = None) -> Check:
+    """Warn (never fail) when TWILIO_PHONE_NUMBER is a US long code and a recent SMS from it failed with 30034.
+
+    Reads the day index of the last RECENT_HOURS, newest first, at most RECENT_SENDS records (a few fields each).
+    """
+    from switchboard.records.store import get_store
+    from switchboard.shared.phones import mask_in_text
+    from switchboard.shared.reasons import reason_for
+
+    number = settings.phone_number
+    if not is_us_long_code(number):
+        return Check(SENDER_CHECK, True, "not checked: TWILIO_PHONE_NUMBER is not a US long code")
+    moment = now or datetime.now(timezone.utc)
+    since = moment - timedelta(hours=RECENT_HOURS)
+    try:
+        store = get_store(settings.records_table, settings.optouts_table, **STORAGE_OPTIONS)
+        store = store.with_options(**STORAGE_OPTIONS)
+        ids: list[str] = []
+        for day in dict.fromkeys((moment.date(), since.date())):
+            ids += store.day_ids(day, since, RECENT_SENDS - len(ids))
+        records = store.get_many(ids, fields=["type", "direction", "from_", "error_code"])
+    except Exception as error:  # the storage checks say what is wrong with storage; this one only warns
+        return Check(SENDER_CHECK, True, f"not checked: recent records could not be read ({type(error).__name__})")
+    ours = [r for r in records if r.type == "sms" and r.direction == "outbound" and r.from_ == number]
+    failed = sum(1 for r in ours if str(r.error_code) == UNREGISTERED_10DLC)
+    shown = mask_in_text(str(number))
+    if not failed:
+        return Check(SENDER_CHECK, True, f"{shown}: no SMS of the last {RECENT_HOURS} h failed with 30034")
+    explained = reason_for(UNREGISTERED_10DLC)
+    remedy = f"{explained.reason}: {explained.remedy}" if explained else "register the number for A2P 10DLC"
+    return Check(
+        SENDER_CHECK, True, warning=True,
+        detail=f"{shown} is a US long code and {failed} of its {len(ours)} latest SMS in the last {RECENT_HOURS} h "
+        f"failed with 30034 ({remedy})",
+    )  # fmt: skip
+
+
+def _warning_only(check: Check) -> Check:
+    """A warning never fails the health check, even if the check itself broke (it only reads records)."""
+    return check if check.ok else Check(check.name, True, f"not checked: {check.detail}")
+
+
 def _run_parallel(probes: Mapping[str, Callable[[], Check]], deadline: float) -> dict[str, Check]:
     pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(probes))), thread_name_prefix="health")
     futures: dict[str, Future[Check]] = {name: pool.submit(probe) for name, probe in probes.items()}
@@ -258,7 +321,7 @@ def _run_parallel(probes: Mapping[str, Callable[[], Check]], deadline: float) ->
     pool.shutdown(wait=False, cancel_futures=True)  # a hung call ends on its own timeout
     results = {}
     for name, future in futures.items():
-        if not future.done():
+        if not future.done() or future.cancelled():  # cancelled: still waiting for a worker thread at the deadline
             results[name] = Check(name, False, f"no answer within {deadline:.0f} s")
         elif (error := future.exception()) is not None:
             log.warning("Health check %s failed unexpectedly: %s", name, type(error).__name__)

@@ -158,7 +158,7 @@ def _ids(body: bytes | str) -> tuple[dict[str, Any], str, str, int] | None:
         waits = int(data.get("waits") or 0)
         if set(data) - {"id", "record_id", "waits"}:
             raise ValueError("a voicemail e-mail message carries ids only")
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         log.error("Dropped a voicemail e-mail message that is not JSON with only an id and a record id")
         return None
     if not is_recording_sid(mail_id.removeprefix(MAIL_ID_PREFIX)) or not is_record_id(record_id):

@@ -76,7 +76,7 @@ def producer_id(text: str) -> str | None:
     """The `id` a producer gave a message that never decoded, when its text is a JSON object with a valid one."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the limit; it must not stop the sweep
         return None
     given = data.get("id") if isinstance(data, dict) else None
     return given if is_record_id(given) else None

@@ -19,9 +19,10 @@ key, so the record in Table Storage is the lock:
 5. A record found in `sending` by a redelivery means a worker died mid-attempt: after
    the same reconciliation it is adopted or marked `unknown`, never sent again.
 
-Round trips: an SMS costs one opt-out read, one insert and the pace meter's write before the Twilio POST;
-after it one more, at once: the SID index row, one transaction that records the SID with the ETag the insert
-returned together with its `sent` event, and the number and day index rows. A call skips the opt-out read.
+Round trips: an SMS costs one opt-out read (its number's opt-out and suppression rows together), one insert and
+the pace meter's write before the Twilio POST; after it one more, at once: the SID index row, one transaction that
+records the SID with the ETag the insert returned together with its `sent` event, and the number and day index rows.
+A call skips the opt-out read.
 
 A duplicate call is worse than a missed one: `unknown` is a final status a person can act on,
 while a second call to someone's phone cannot be taken back.
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from switchboard.outbound import pacing
+from switchboard.outbound import caps, pacing
 from switchboard.outbound.contract import RAW_LIMIT, Allowed, OutboundRequest, Rejection, parse
 from switchboard.outbound.deferral import (
     Budget,
@@ -65,6 +66,7 @@ from switchboard.records.store import (
     marker_entity,
     utcnow,
 )
+from switchboard.records.suppressions import OPTED_OUT, Block, number_block
 from switchboard.settings import Settings
 from switchboard.shared.phones import channel_of, mask
 from switchboard.shared.text import clip
@@ -114,6 +116,7 @@ class Deps:
     random: Callable[[], float] = field(default=random.random)  # the backoff's jitter
     # The pace meter (switchboard/outbound/pacing.py): lease a slot for (key, interval, epoch now); None: unpaced.
     pace: pacing.Claim | None = None
+    limits: caps.Counters | None = None  # the OUTBOUND_LIMITS counters (outbound/caps.py); None: uncapped
     sleep: Callable[[float], None] = field(default=time.sleep)  # keep_outcome's pauses
 
     @property
@@ -150,6 +153,9 @@ class Origin:
     body: bytes
 
 
+MAX_CONFLICT_EVENTS = 20  # id_conflict events kept on one record; later conflicts are only logged
+
+
 def content_hash(request: OutboundRequest) -> str:
     """What was asked, as a digest: the same message delivered again has the same one."""
     text = json.dumps(request.summary(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -168,7 +174,17 @@ def opted_out_recipient(request: OutboundRequest, store: RecordStore) -> str | N
     return next((n for n in text_recipients(request.twiml, request.number) if store.is_opted_out(n)), None)
 
 
-def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps) -> Record:
+def blocked(request: OutboundRequest, store: RecordStore, now: datetime) -> Block | None:
+    """Why a request must not reach Twilio: its recipient opted out, or an SMS's number is suppressed (issue 24).
+
+    An SMS reads its number's opt-out and suppression together (switchboard/records/suppressions.py).
+    """
+    if request.type == "sms":
+        return number_block(store, request.number, sms=request.channel == "sms", now=now)
+    return Block(OPTED_OUT) if opted_out_recipient(request, store) is not None else None
+
+
+def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps) -> Record:  # noqa: PLR0911, PLR0912
     """Process one message from the `outbound` queue. Raises TransientSendError to be retried."""
     parsed = _parse(message_id, body, deps)
     if isinstance(parsed, Rejection):
@@ -180,7 +196,11 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
         return reject(_refused(request, refused, body), body, message_id, deps)
     store = deps.store
     digest = content_hash(request)
-    opted_out = opted_out_recipient(request, store) is not None
+    block = blocked(request, store, deps.now())
+    opted_out = block is not None
+    capped = None if opted_out else caps.over_limit(request, body, deps)
+    if capped is not None:  # over a cap: rejected before any claim, nothing reaches Twilio
+        return reject(capped, body, message_id, deps)
     if not opted_out:
         # Build the client and its resource (the SDK imports them lazily, ~150 ms cold) before the
         # record says `sending`: a crash meanwhile would leave an attempt that never left as unknown.
@@ -192,12 +212,11 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
         created_at=iso(now), updated_at=iso(now), to=request.to, from_=request.from_ or request.messaging_service_sid,
         body=request.body, request=json.dumps(request.summary()), queue_message_id=message_id, channel=request.channel,
         attempts=0 if opted_out else 1, attempt_started_at=None if opted_out else iso(now),
-        first_attempt_at=None if opted_out else iso(now), reason="opted_out" if opted_out else None,
+        first_attempt_at=None if opted_out else iso(now), reason=block.reason if block else None,
+        suppressed_until=block.until if block else None,
         content_hash=digest, fingerprint=None if request.id_given else fingerprint(body, deps.settings.fingerprint_key),
     )  # fmt: skip
-    events = (
-        [event_entity(request.id, "rejected", status=lc.REJECTED, detail="opted_out", now=now)] if opted_out else []
-    )
+    events = [event_entity(request.id, "rejected", status=lc.REJECTED, detail=block.reason, now=now)] if block else []
     if not opted_out:
         # Before the record says `sending`: a crash after that write leaves this line as its only trace.
         log.info("Starting attempt 1 of %s %s", request.type, request.id)
@@ -265,6 +284,10 @@ def record_conflict(request: OutboundRequest, existing: Record, digest: str, mes
         f"id_conflict: a {request.type} request with this id and different content (sha256 {digest[:16]}, "
         f"queue message {message_id}) was not sent"
     )
+    # Bounded: a producer reusing one id with ever new content must not grow the record's partition without end.
+    if deps.store.event_count(existing.id, "id_conflict", MAX_CONFLICT_EVENTS) >= MAX_CONFLICT_EVENTS:
+        log.warning("Request id %s reused with different content again: not sent (no more events kept)", request.id)
+        return existing
     marker = marker_entity(existing.id, f"id_conflict:{digest}")
     event = event_entity(existing.id, "id_conflict", status=existing.status, detail=clip(detail, 1000), now=now)
     if deps.store.append(marker, event):
@@ -312,8 +335,9 @@ def deliver(request: OutboundRequest, deps: Deps, origin: Origin | None = None) 
             return record
         if record.status == lc.SENDING:
             return resume_interrupted(request, record, deps, origin)
-        if opted_out_recipient(request, store) is not None:
-            return finish(deps, request.id, lc.REJECTED, reason="opted_out", event="rejected")
+        if (block := blocked(request, store, deps.now())) is not None:
+            return finish(deps, request.id, lc.REJECTED, reason=block.reason, suppressed_until=block.until,
+                          event="rejected")  # fmt: skip
         if record.recheck:
             settled = recheck(request, record, deps, origin)
             if settled is not None:
@@ -752,8 +776,16 @@ def handle_poison(message_id: str, body: bytes, deps: Deps) -> Record:
         else deps.store.record_id_for_fingerprint(fingerprint(body, deps.settings.fingerprint_key))
     )
     now = deps.now()
-    if record_id is None or deps.store.get(record_id) is None:
+    existing = deps.store.get(record_id) if record_id is not None else None
+    if record_id is None or existing is None:
         return _poison_without_record(parsed, record_id or message_id, body, message_id, deps)
+    if isinstance(parsed, OutboundRequest) and conflicts(existing, parsed, content_hash(parsed)):
+        # Not the message this record was claimed with (a forged or reused id): it buries nothing.
+        return record_conflict(parsed, existing, content_hash(parsed), message_id, deps)
+    if isinstance(parsed, Rejection) and (existing.content_hash or existing.request):
+        # A message that does not parse is not the one that made a record of a parsed request.
+        log.warning("Poison message %s names request %s but is not its message: ignored", message_id, record_id)
+        return existing
 
     def bury(current: Record) -> Record | None:
         if current.sid is not None or current.status in lc.WORKER_DONE:

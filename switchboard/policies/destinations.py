@@ -22,7 +22,9 @@ Twilio (or None):
 - A URL on this app's own host (`PUBLIC_BASE_URL`, and Azure's `WEBSITE_HOSTNAME`) may name no twimlet but
   `message` and `holdmusic`: the others take their configuration from the URL's query (forward and
   findme dial, voicemail e-mails the recording to `Email`), and configuration comes only from the
-  operator. A producer points a call at a number, its own TwiML, or a `message`.
+  operator. Nor the default voice and SMS flows (`voice/incoming`, `sms/incoming`), which dial and text
+  what the app's settings name. Under a gateway's path too. A producer points a call at a number, its
+  own TwiML, or a `message`.
 
 `phonenumbers` is imported at first check: webhooks never pay for its metadata at cold start.
 """
@@ -55,6 +57,10 @@ _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".localdom
 # The app's own twimlets a producer may point Twilio at: they say or play, and configure nothing that dials,
 # records or sends (see own_route_refusal).
 PRODUCER_TWIMLETS = frozenset({"message", "holdmusic"})
+_ALLOWED = " and ".join(sorted(PRODUCER_TWIMLETS))
+# The default voice and SMS flows: they forward to VOICE_FORWARD_TO / SMS_FORWARD_TO and notify VOICEMAIL_NOTIFY,
+# numbers the outbound policy never checks. (Callback routes find their record by SID: harmless, allowed.)
+_SETTINGS_FLOWS = (["voice", "incoming"], ["sms", "incoming"])
 
 
 class Destinations(Protocol):
@@ -113,12 +119,13 @@ class DestinationPolicy:
 def own_route_refusal(url: str, own_hosts: frozenset[str]) -> str | None:
     """Why a producer may not hand Twilio this URL on the app's own host, or None.
 
+    The host is compared as a URL parser resolves it (percent-decoded, IDNA-mapped, as `is_public_host` does).
     The path is compared as the Functions host routes it: percent-decoded (repeatedly, bounded), case-folded,
     with empty and dot segments removed, under the `api` route prefix.
     """
     try:
         parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".").lower()
+        host = (_ascii_host(parts.hostname or "") or "").rstrip(".").lower()
     except ValueError:
         return None  # url_refusal has refused it already
     if not own_hosts or host not in own_hosts:
@@ -135,13 +142,20 @@ def own_route_refusal(url: str, own_hosts: frozenset[str]) -> str | None:
                 segments.pop()
             continue
         segments.append(segment)
-    if segments[:2] == ["api", "twiml"] and not (len(segments) == 3 and segments[2] in PRODUCER_TWIMLETS):
-        name = "/".join(segments[2:]) or "(none)"
-        allowed = " and ".join(sorted(PRODUCER_TWIMLETS))
-        return (
-            f"names this app's twimlet {name!r}: only {allowed} may be pointed at by a producer (the others are "
-            "configured by their URL, and configuration is the operator's)"
-        )
+    # Every `api` segment may start the app's routes: behind a gateway they sit under PUBLIC_BASE_URL's path.
+    for start in (index for index, segment in enumerate(segments) if segment == "api"):
+        route = segments[start + 1 :]
+        if route[:1] == ["twiml"] and not (len(route) == 2 and route[1] in PRODUCER_TWIMLETS):
+            name = "/".join(route[1:]) or "(none)"
+            return (
+                f"names this app's twimlet {name!r}: only {_ALLOWED} may be pointed at by a producer (the others "
+                "are configured by their URL, and configuration is the operator's)"
+            )
+        if route in _SETTINGS_FLOWS:
+            return (
+                f"names this app's {'/'.join(route)!r} flow, which dials or texts what the app's settings name: "
+                f"only {_ALLOWED} may be pointed at by a producer"
+            )
     return None
 
 

@@ -28,6 +28,7 @@ def parse_suppress_on_errors(raw: str | None, setting: str = "SUPPRESS_ON_ERRORS
     rules: dict[str, timedelta] = {}
     for part in text.split(","):
         code, sep, duration = part.strip().partition(":")
+        code = code.strip()
         if not sep:
             raise SuppressionConfigError(f"{setting}: {part.strip()!r} is not <code>:<duration> (e.g. 30006:30d)")
         if code not in REASONS or not code.startswith("30"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from switchboard.records import lifecycle as lc
@@ -28,6 +28,7 @@ from switchboard.records.store import (
     event_entity,
     marker_entity,
 )
+from switchboard.records.suppressions import suppress_after
 from switchboard.shared import telemetry
 from switchboard.shared.phones import channel_of, mask, number_part
 from switchboard.shared.sids import is_call_sid, is_message_sid, is_sid_of
@@ -115,10 +116,13 @@ def record_status_callback(
     params: Mapping[str, str],
     request_id: str | None,
     now: datetime,
+    *,
+    suppress: Mapping[str, timedelta] | None = None,
 ) -> str | None:
     """Apply one status callback; returns the id of the record it landed on (None if unusable).
 
     A repeated delivery (Twilio's retry, or a duplicate) changes nothing and adds no event.
+    `suppress` (SUPPRESS_ON_ERRORS): a failed SMS with one of these codes suppresses its number for that long.
     """
     update = StatusUpdate.from_params(kind, params)
     if update is None:
@@ -143,13 +147,20 @@ def record_status_callback(
         record = store.get(owner) if owner else None
     # A repeat (its marker exists) changes nothing, details included: the marker rides in the same
     # transaction as the change, so a re-split replay of a signed callback cannot alter `Price` and the like.
-    if record is not None and _land(store, record, update, params, key=key, now=now):
+    if record is not None and _land(store, record, update, params, key=key, now=now, suppress=suppress):
         return record.id
     return _orphan(store, update, params, now, key)
 
 
 def _land(
-    store: RecordStore, record: Record, update: StatusUpdate, params: Mapping[str, str], *, key: str, now: datetime
+    store: RecordStore,
+    record: Record,
+    update: StatusUpdate,
+    params: Mapping[str, str],
+    *,
+    key: str,
+    now: datetime,
+    suppress: Mapping[str, timedelta] | None = None,
 ) -> bool:
     """Apply the callback: the record's change, its event and its de-duplication marker in one transaction.
 
@@ -167,6 +178,8 @@ def _land(
             if changed is None:
                 fresh = store.append(*rows)
             else:
+                if suppress:  # before the change: should this write fail, Twilio's retry suppresses again
+                    suppress_after(store, record, changed, suppress, now)
                 outbox = status_event_row(record, changed)  # issue 24: the event rides in the same transaction
                 store.commit(changed, *rows, *((outbox,) if outbox else ()))
                 fresh = True
@@ -190,7 +203,14 @@ def _land(
     raise RecordConflict(f"record {record.id} kept changing under {UPDATE_ATTEMPTS} attempts")
 
 
-def record_reconciled(store: RecordStore, record: Record, update: StatusUpdate, now: datetime) -> bool:
+def record_reconciled(
+    store: RecordStore,
+    record: Record,
+    update: StatusUpdate,
+    now: datetime,
+    *,
+    suppress: Mapping[str, timedelta] | None = None,
+) -> bool:
     """Apply what Twilio's API says about a record as its callback would: forward only, with a `reconciled` event.
 
     The de-duplication marker is the callback's own (`delivery_key`): if the lost callback turns up
@@ -203,6 +223,8 @@ def record_reconciled(store: RecordStore, record: Record, update: StatusUpdate, 
             store.update(record.id, lambda current: replace(current, reconciled_at=iso(now)))
             return False
         changed = replace(changed, reconciled_at=iso(now))
+        if suppress:  # the lost callback's failure suppresses the number all the same
+            suppress_after(store, record, changed, suppress, now)
         detail = "fetched from Twilio: its status callback did not arrive"
         event = event_entity(record.id, "reconciled", status=update.status, sid=update.sid, detail=detail, now=now)
         try:
@@ -281,7 +303,9 @@ def record_inbound_message(store: RecordStore, params: Mapping[str, str], now: d
         id=sid, type="sms", direction="inbound", status="received", created_at=iso(now), updated_at=iso(now),
         to=to, from_=address, sid=sid, body=body, channel=channel_of(address) or channel_of(to),
     )  # fmt: skip
-    sender = number_part(address) or address or ""  # the opt-out is the number's, whatever the channel
+    # The opt-out is the number's, whatever the channel. An address that is no number (a SIP URI, `messenger:…`)
+    # keys nothing: nothing outbound can reach it, and Table Storage refuses `/`, `#`, `?` in a key.
+    sender = number_part(address) or ""
     event = event_entity(sid, "incoming", status="received", sid=sid, params=params, now=now)
     keyword = opt_keyword(body, params.get("OptOutType"))
     opted_out = keyword == "stop"

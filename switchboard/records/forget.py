@@ -6,7 +6,8 @@ events and delivery markers, its index rows (number rows for To and From, the da
 The index row a sweep walks from goes at the very end, so an interrupted run redoes that record
 next time (every delete is idempotent) instead of leaving an unfindable remainder.
 Opt-outs (`OPTOUTS_TABLE`) are kept: a STOP must outlive the data, as the law that asks for erasure
-also asks for that. Erasure deletes the opt-out only when asked (`?optout=true`).
+also asks for that. Erasure deletes the opt-out only when asked (`?optout=true`); it always deletes the
+number's suppression (switchboard/records/suppressions.py), which sits beside the opt-out.
 Audit rows (`audit:erasure`) record that an erasure happened: time, counts, and an HMAC of the number
 with a secret salt, never the number.
 """
@@ -25,6 +26,7 @@ from typing import Any
 
 from switchboard.records.model import IndexKey, iso, number_partition
 from switchboard.records.store import IndexEntry, RecordStore
+from switchboard.records.suppressions import forget_suppression
 from switchboard.shared.tags import FINGERPRINT_CONTEXT, app_salt, derive
 
 log = logging.getLogger("switchboard.records")
@@ -136,6 +138,7 @@ def erase_number(
     if optout:
         store.delete_opt_out(number)
         counts.optouts += 1
+    suppressions = forget_suppression(store, number)  # always: a suppression is no promise the law asks to keep
     digest = number_hash(number, salt)
     audit = {
         "PartitionKey": AUDIT_PARTITION,
@@ -144,11 +147,13 @@ def erase_number(
         "kind": "erasure",
         "number_hash": digest,
         "complete": complete,
+        "suppressions": suppressions,
         **asdict(counts),
     }
     store.add_audit(audit)
     log.info("Erased a number (hash %s…): %s, complete=%s", digest[:12], asdict(counts), complete)
-    return {"number_hash": digest, **asdict(counts), "complete": complete, "at": audit["at"]}
+    return {"number_hash": digest, **asdict(counts), "suppressions": suppressions, "complete": complete,
+            "at": audit["at"]}  # fmt: skip
 
 
 # -- retention ----------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from switchboard.shared.phones import number_part
+from switchboard.shared.reasons import reason_for
 
 RECORD_ROW = "record"
 CLAIM_ROW = "claim"
@@ -173,6 +174,8 @@ class Record:
     queue_time: int | None = None  # a call's milliseconds in Twilio's queue before it was placed
     reconciled_at: str | None = None  # when the reconcile timer last asked Twilio about it
     stale: bool | None = None  # still not final 7 days after it was created (switchboard/records/reconcile.py)
+    # Rejected `suppressed:<code>`: when the number's suppression lapses (switchboard/records/suppressions.py).
+    suppressed_until: str | None = None
     # The keyed fingerprint of a queue message without an id (its `f:` row goes with the record).
     fingerprint: str | None = None
     etag: str | None = None  # from the table; not stored
@@ -237,8 +240,12 @@ class Record:
             "queue_time": self.queue_time,
             "reconciled_at": self.reconciled_at,
             "stale": self.stale,
+            "suppressed_until": self.suppressed_until,
         }
         out |= {key: value for key, value in optional.items() if value is not None}
+        explained = reason_for(self.error_code)
+        if explained is not None:  # what the Twilio error means and what to do (switchboard/shared/reasons.py)
+            out["error_reason"], out["error_remedy"] = explained.reason, explained.remedy
         if self.blobs:
             out["blobs"] = self.blob_names
         if self.request:

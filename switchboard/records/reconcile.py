@@ -137,8 +137,12 @@ def run(
     per_second: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    suppress: Mapping[str, timedelta] | None = None,
 ) -> Summary:
-    """One reconcile run: mark what turned stale, fetch what is due (bounded), apply what Twilio says."""
+    """One reconcile run: mark what turned stale, fetch what is due (bounded), apply what Twilio says.
+
+    `suppress` (SUPPRESS_ON_ERRORS): a failure Twilio reports here suppresses the number as its callback would.
+    """
     summary = Summary()
     pace = 1.0 / per_second
     next_fetch = clock()
@@ -157,7 +161,7 @@ def run(
         next_fetch = max(next_fetch, clock()) + pace
         summary.fetched += 1
         try:
-            outcome = reconcile_one(store, fetch, record, now)
+            outcome = reconcile_one(store, fetch, record, now, suppress=suppress)
         except RateLimited:
             summary.rate_limited = True
             log.warning("Reconcile: Twilio answered 429 after %d fetch(es); the next run carries on", summary.fetched)
@@ -187,7 +191,9 @@ def candidates(store: RecordStore, now: datetime) -> list[Record]:
     return found
 
 
-def reconcile_one(store: RecordStore, fetch: Fetch, record: Record, now: datetime) -> str:
+def reconcile_one(
+    store: RecordStore, fetch: Fetch, record: Record, now: datetime, *, suppress: Mapping[str, timedelta] | None = None
+) -> str:
     """Fetch one record's call or message and apply it: "changed", "unchanged" or "missing"."""
     assert record.sid is not None
     resource = fetch(record.type, record.sid)
@@ -202,7 +208,7 @@ def reconcile_one(store: RecordStore, fetch: Fetch, record: Record, now: datetim
     current = store.get(record.id)  # the whole record: the write replaces it
     if current is None:
         return "missing"
-    return "changed" if record_reconciled(store, current, update, now) else "unchanged"
+    return "changed" if record_reconciled(store, current, update, now, suppress=suppress) else "unchanged"
 
 
 def mark_stale(store: RecordStore, record: Record, now: datetime) -> None:

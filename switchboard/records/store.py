@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
+from itertools import islice
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from switchboard.adapters.storage import DEFAULT_CONNECTION
@@ -258,6 +259,16 @@ class RecordStore:
             elif str(entity["RowKey"]).startswith(EVENT_PREFIX):
                 events.append(event_json(entity))
         return record, events
+
+    def event_count(self, record_id: str, kind: str, at_most: int) -> int:
+        """How many of the record's events are of `kind`, counting up to `at_most` (one query, its first page)."""
+        query = self.records.query_entities(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high and kind eq @kind",
+            parameters={"pk": record_partition(record_id), "low": EVENT_PREFIX, "high": _after(EVENT_PREFIX),
+                        "kind": kind},
+            select=["RowKey"], results_per_page=at_most, **self.options,
+        )  # fmt: skip
+        return sum(1 for _ in islice(query, at_most))
 
     def add_event(  # one round trip; `commit` writes an event with a record change instead
         self,
@@ -601,6 +612,11 @@ def marker_entity(record_id: str, key: str) -> dict[str, Any]:
 def _code(error: Exception) -> str:
     code = getattr(error, "error_code", None)
     return str(getattr(code, "value", code) or "")
+
+
+def _after(prefix: str) -> str:
+    """The first key past every key starting with `prefix` (for a range query)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def _dedupe_row(key: str) -> str:

@@ -21,9 +21,11 @@ _secrets: tuple[str, ...] = ()
 _installed = False
 
 
-# Control characters in a message (a caller's value with CR/LF could forge a log line) are shown escaped;
-# tracebacks (exc_text) keep their lines.
-_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F) if code != 0x09} | {0x0A: "\\n", 0x0D: "\\r"}
+# Control characters in a message (a caller's value with CR/LF could forge a log line) are shown escaped: C0 and
+# C1 (NEL, CSI), and Unicode's line and paragraph separators, which readers also take for line breaks.
+# Tracebacks (exc_text) keep their lines.
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)) if code != 0x09}
+_CONTROLS |= {0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 def one_line(text: str) -> str:

@@ -1,7 +1,8 @@
 """Phone numbers: parsing to E.164 (through Google's libphonenumber data), checks, masking for logs,
 and where a number is and whether it costs extra (premium-rate, shared-cost) for the dial policies.
-Also the other message addresses Twilio takes in `To`/`From`: a WhatsApp address (`whatsapp:+E.164`)
-and an alphanumeric sender ID; `number_part` is the number a policy, an opt-out or an index row keys on.
+Also the other message addresses Twilio takes in `To`/`From`: a WhatsApp address (`whatsapp:+E.164`),
+an RCS user's (`rcs:+E.164`) and an alphanumeric sender ID; `number_part` is the number a policy, an opt-out
+or an index row keys on.
 
 Twimlet URLs and settings are written by people: `415-555-1212`, `(415) 555-1212`, `0044 20 7946 0000`,
 `+31 20 123 4567`. `to_e164` turns each into E.164 with `DEFAULT_COUNTRY` for numbers without a country
@@ -21,6 +22,9 @@ E164_PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")  # how an E.164 number starts: "
 # Twilio's channel address for WhatsApp: the prefix (lower case, as Twilio writes it), then E.164.
 WHATSAPP_PREFIX = "whatsapp:"
 WHATSAPP = re.compile(r"whatsapp:\+[1-9][0-9]{1,14}")
+# Twilio's channel address for an RCS user (an agent is `rcs:<agent id>`, no number): the prefix, then E.164.
+RCS_PREFIX = "rcs:"
+RCS = re.compile(r"rcs:\+[1-9][0-9]{1,14}")
 # An alphanumeric sender ID as Twilio documents it: 1-11 of A-Z a-z 0-9, space, + - _ &, at least one letter.
 ALPHA_SENDER = re.compile(r"(?=[A-Za-z0-9 +\-_&]*[A-Za-z])[A-Za-z0-9 +\-_&]{1,11}")
 # Numbers as they show up in free text: every run of 7-15 digits, with or without "+", or after a
@@ -62,16 +66,30 @@ def is_alpha_sender(value: object) -> bool:
     return isinstance(value, str) and bool(ALPHA_SENDER.fullmatch(value))
 
 
+def is_replyable(sender: object) -> bool:
+    """May an automatic reply go back to this `From`? A long number (or its WhatsApp address) only: a short code
+    or an alphanumeric sender is a machine (a bank, a carrier, another auto-responder) that never reads one."""
+    number = number_part(sender)
+    if number is None:
+        return False  # a short code comes as bare digits (`22395`), an alphanumeric sender as its name
+    import phonenumbers
+
+    parsed = _parsed(number)
+    return parsed is not None and bool(phonenumbers.is_possible_number(parsed))
+
+
 def number_part(address: object) -> str | None:
-    """The E.164 number of a message address: itself, or the number of a WhatsApp address; else None.
+    """The E.164 number of a message address: itself, or the number of a WhatsApp or RCS address; else None.
 
     The destination policy, opt-outs and the records' number index all key on it, so that one
-    person's number is one person whatever the channel.
+    person's number is one person whatever the channel (erasure by number finds them all).
     """
     if is_e164(address):
         return str(address)
     if is_whatsapp(address):
         return str(address)[len(WHATSAPP_PREFIX) :]
+    if isinstance(address, str) and RCS.fullmatch(address):
+        return address[len(RCS_PREFIX) :]
     return None
 
 

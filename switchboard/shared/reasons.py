@@ -1,6 +1,6 @@
 """Pure: Twilio error codes an operator can act on, each with a short reason and a remedy (issue 24).
 
-The table is documented in docs/operate.md; records, the operator page and events carry `reason_for(code)`.
+The table is documented in docs/events.md; records, the operator page and events carry `reason_for(code)`.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ TAG_LENGTH = 22  # base64url characters of TAG_BYTES, unpadded
 KEY_CONTEXT = b"switchboard reference tag v1"
 SALT_CONTEXT = b"switchboard erasure audit salt v1"
 FINGERPRINT_CONTEXT = b"switchboard fingerprint v1"
+LIMITS_CONTEXT = b"switchboard limits v1"  # the caps' and the auto-reply throttle's keyed hashes of numbers
 
 
 def derive(secret: str, context: bytes) -> bytes:

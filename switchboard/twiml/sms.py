@@ -19,7 +19,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from switchboard.records.keywords import opt_keyword
 from switchboard.settings import Settings
-from switchboard.shared.phones import is_whatsapp, number_part
+from switchboard.shared.phones import is_replyable, is_whatsapp, number_part
 from switchboard.shared.text import SMS_LIMIT, clip
 
 
@@ -36,10 +36,22 @@ class SmsConfig:
         )
 
 
-def incoming_message(sender: str | None, body: str, config: SmsConfig) -> MessagingResponse:
+def wants_auto_reply(sender: str | None, body: str, config: SmsConfig, opt_out_type: str | None = None) -> bool:
+    """Would this message get the auto-reply (before the once-per-SMS_AUTO_REPLY_MINUTES throttle)?
+
+    Not STOP, START or HELP: Twilio itself answers them (with Advanced Opt-Out, its own keywords in any language,
+    which `OptOutType` names), and a reply of ours would be a second, unwanted one. Not a short code or an
+    alphanumeric sender: machines, and two auto-responders answer each other forever.
+    """
+    return bool(config.auto_reply) and opt_keyword(body, opt_out_type) is None and is_replyable(sender)
+
+
+def incoming_message(
+    sender: str | None, body: str, config: SmsConfig, opt_out_type: str | None = None
+) -> MessagingResponse:
+    """The reply TwiML. The shell clears `auto_reply` for a sender it answered within SMS_AUTO_REPLY_MINUTES."""
     response = MessagingResponse()
-    # Twilio itself answers STOP, START and HELP; a reply of ours would be a second, unwanted one.
-    if config.auto_reply and opt_keyword(body) is None:
+    if config.auto_reply and wants_auto_reply(sender, body, config, opt_out_type):
         response.message(clip(config.auto_reply, SMS_LIMIT))
     if config.forward_to and not _same_number(config.forward_to, sender):
         text = clip(f"From {sender or 'unknown'}: {body}", SMS_LIMIT)

@@ -122,3 +122,17 @@ def test_stale_records_have_their_own_escaped_section() -> None:
     assert HOSTILE not in page.html
     assert "&lt;img src=x" in page.html
     assert '<section class="stale">' not in build_page(ListReader([]), now=NOW, nonce="n").html
+
+
+def test_an_error_code_shows_its_reason_and_remedy_next_to_it() -> None:
+    landline = record("undelivered", created=NOW, record_id="l", error_code=30006, error_message="Landline")
+    unexplained = record("failed", created=NOW - timedelta(minutes=1), record_id="u", error_code=12345)
+    html = render_page(rows_of([landline, unexplained]), [], now=NOW, nonce="n")
+    cells = re.findall(r'<td class="error">.*?</td>', html)
+    assert cells == [
+        '<td class="error">30006 Landline<br><small class="remedy"><b>landline or unreachable carrier</b>: '
+        "SMS cannot reach this number; call it instead</small></td>",
+        '<td class="error">12345</td>',
+    ]
+    search = "l  +15558675310 +15005550006 undelivered sms outbound 30006 landline landline or unreachable carrier"
+    assert f'data-search="{search}"' in html  # the page's filter finds it by its reason too

@@ -61,6 +61,26 @@ def test_inbound_whatsapp_is_answered_on_whatsapp_and_recorded_with_its_channel(
     assert (answer.json()["channel"], answer.json()["from"]) == ("whatsapp", sender)
 
 
+def test_an_arret_that_twilio_calls_stop_opts_out_gets_no_reply_and_the_next_sms_makes_no_create(
+    host: str, app, start_emulator
+) -> None:
+    """Advanced Opt-Out, as the emulator sends it: `OptOutType=STOP` on a French "ARRET" is Twilio's verdict."""
+    import uuid
+
+    from tests.outbound.conftest import deliver, record
+
+    emulator = start_emulator(timeout=1)
+    sender = "+1555" + str(uuid.uuid4().int)[-7:]
+    url = f"{host}/api/sms/incoming"
+    result = inbound_sms(url, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, to=PHONE_NUMBER, from_=sender,
+                         body="ARRET", opt_out_type="STOP")  # fmt: skip
+    assert (result.status, result.replies, result.error) == (200, [], None)  # Twilio answers it, not the auto-reply
+    request_id = "t-" + uuid.uuid4().hex[:16]
+    deliver(app, {"type": "sms", "id": request_id, "to": sender, "body": "promo"})
+    assert (record(app, request_id)["status"], record(app, request_id)["reason"]) == ("rejected", "opted_out")
+    assert emulator.attempts("messages") == []
+
+
 NO_SETTINGS = str(PROJECT_ROOT / "no-such-settings.json")  # the test's environment only, not local.settings.json
 
 

@@ -115,7 +115,7 @@ def test_message_callbacks_and_outcomes(client, emulator, app) -> None:
     with simulate(emulator) as simulator:
         sids = {
             to: client.messages.create(to=to, from_=FROM, body="Hi", status_callback=app.url("/status")).sid
-            for to in ("+15558675310", "+15550100003", "+15550100005")
+            for to in ("+15558675310", "+15550100003", "+15550100005", "+15550100007", "+15550100008", "+15550100009")
         }
         assert simulator.wait_idle(20)
     by_sid: dict[str, list[dict[str, str]]] = {}
@@ -136,6 +136,18 @@ def test_message_callbacks_and_outcomes(client, emulator, app) -> None:
     fetched = client.messages(sids["+15550100005"]).fetch()
     assert (fetched.status, fetched.error_code, fetched.date_sent is not None) == ("undelivered", 30003, True)
     assert client.messages(sids["+15558675310"]).fetch().status == "delivered"
+    # The numbers SUPPRESS_ON_ERRORS and the 10DLC health warning are tested with (docs/emulator.md).
+    assert [(p["MessageStatus"], p.get("ErrorCode")) for p in by_sid[sids["+15550100007"]]][-1] == (
+        "undelivered",
+        "30006",
+    )
+    assert [(p["MessageStatus"], p.get("ErrorCode")) for p in by_sid[sids["+15550100008"]]][-1] == (
+        "undelivered",
+        "30005",
+    )
+    assert [(p["MessageStatus"], p.get("ErrorCode")) for p in by_sid[sids["+15550100009"]]] == [
+        ("queued", None), ("failed", "30034"),
+    ]  # fmt: skip
 
 
 def test_callbacks_can_be_reordered_and_duplicated(client, emulator, app) -> None:

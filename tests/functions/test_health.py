@@ -6,7 +6,9 @@ then breaks one thing (a setting, a queue, the credentials, the storage account)
 
 from __future__ import annotations
 
+import re
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -56,7 +58,7 @@ def test_health_is_ok_on_the_local_stack(local_stack: LocalHost) -> None:
     assert body["status"] == "ok"
     assert body["failing"] == []
     names = storage_names(Settings.from_env())
-    expected = {"settings", "public_base_url", "storage", "twilio", "twilio_number"}
+    expected = {"settings", "public_base_url", "storage", "twilio", "twilio_number", "sender"}
     expected |= {f"queue {n}" for n in names.queues} | {f"table {n}" for n in names.tables}
     expected |= {f"container {n}" for n in names.containers}
     assert set(body["checks"]) == expected
@@ -214,3 +216,72 @@ def test_health_names_twilio_number_after_a_manual_change(local_stack: LocalHost
     assert "python -m switchboard twilio configure" in problem
     assert settings.phone_number
     assert settings.phone_number not in response.text  # the number is masked
+
+
+UNREGISTERED = "+15550100009"  # the emulator fails an SMS to it with 30034 (docs/emulator.md)
+
+
+def test_health_warns_when_the_us_long_code_sender_recently_failed_with_30034(local_stack: LocalHost, app) -> None:
+    """A warning, not a failure: 200, `ok`, the check named under `warnings` with the remedy."""
+    import dataclasses
+    from datetime import timedelta
+
+    from switchboard.health.checks import is_us_long_code, sender_check
+    from tests.outbound.conftest import deliver, new_id, record
+    from tests.support import signed_form
+    from tools.emulator.outcomes import message_outcome
+
+    request_id = new_id()
+    deliver(app, {"type": "sms", "id": request_id, "to": UNREGISTERED, "body": "hello"})
+    sid, outcome = record(app, request_id)["sid"], message_outcome(UNREGISTERED)
+    params = {"MessageSid": sid, "MessageStatus": outcome.status, "ErrorCode": str(outcome.error_code)}
+    status_url = f"{local_stack.base_url}/sms/status"  # Twilio's delivery callback, signed for the local host
+    headers, form = signed_form(status_url, params)
+    assert requests.post(status_url, headers=headers, data=form, timeout=10).status_code == 200
+    assert record(app, request_id)["error_remedy"] == "register a brand and campaign and add the number to it"
+
+    response = get_health(local_stack)
+    body = body_of(response)
+    assert (response.status_code, body["status"], body["failing"], body["warnings"]) == (200, "ok", [], ["sender"])
+    warning = body["checks"]["sender"]["warning"]  # other tests on this storage account send from it too
+    assert re.fullmatch(
+        r"\+1500\*\*\*0006 is a US long code and [1-9][0-9]* of its [1-9][0-9]* latest SMS in the last 24 h failed "
+        r"with 30034 \(US A2P 10DLC: unregistered number: register a brand and campaign and add the number to it\)",
+        warning,
+    ), warning
+
+    # A day later it has lapsed; a toll-free or non-US sender is not checked at all.
+    settings = Settings.from_env()
+    later = sender_check(settings, now=datetime.now(timezone.utc) + timedelta(hours=25))
+    assert (later.ok, later.warning) == (True, False)
+    assert is_us_long_code("+14155550123")
+    assert is_us_long_code("+15005550006")
+    assert not any(map(is_us_long_code, ("+18005550100", "+16135550123", "+447700900123", "whatsapp:+14155550123")))
+    elsewhere = sender_check(dataclasses.replace(settings, phone_number="+447700900123"))
+    assert (elsewhere.ok, elsewhere.warning, elsewhere.detail) == (
+        True, False, "not checked: TWILIO_PHONE_NUMBER is not a US long code",
+    )  # fmt: skip
+
+
+def test_checks_still_waiting_for_a_thread_at_the_deadline_say_so_and_do_not_fail_the_page() -> None:
+    """More probes than threads, all hung: the ones never started are cancelled, and answer like the hung ones."""
+    import threading
+
+    from switchboard.health.checks import Check, _run_parallel
+
+    release = threading.Event()
+
+    def hung(name: str):
+        def probe() -> Check:
+            release.wait(30)
+            return Check(name, True, "late")
+
+        return probe
+
+    probes = {f"table t{n}": hung(f"table t{n}") for n in range(12)}  # the pool has 8 threads
+    try:
+        results = _run_parallel(probes, 0.2)
+    finally:
+        release.set()
+    assert sorted(results) == sorted(probes)
+    assert {(check.ok, check.detail) for check in results.values()} == {(False, "no answer within 0 s")}

@@ -46,7 +46,8 @@ def test_mms_media_make_one_job_each_with_an_extension_from_the_content_type() -
 
 @pytest.mark.parametrize(
     "raw", [b"not json", b"[]", b'{"kind": "recording"}', b'{"kind":"x","record_id":"a","sid":"b","url":"c",'
-            b'"content_type":"d","parent_sid":"e"}'],
+            b'"content_type":"d","parent_sid":"e"}',
+            b"[" * 100_000, b'{"waits": 1' + b"0" * 5000 + b"}"],  # past the recursion and int-digit limits
 )  # fmt: skip
 def test_malformed_jobs_are_refused(raw: bytes) -> None:
     with pytest.raises(BadJob):

@@ -164,6 +164,22 @@ def test_erasure_refuses_what_is_not_a_number(served) -> None:
         assert answer.status_code == 400, bad
 
 
+def test_erasure_takes_the_number_in_the_query_so_no_request_log_keeps_it(store: RecordStore, served) -> None:
+    """The Functions host's request telemetry keeps a URL's path and strips its query: the number belongs there."""
+    erased, kept = "+15558670413", "+15558670414"
+    gone = seed(store, to=PHONE_NUMBER, from_=erased, created=NOW - timedelta(hours=1))
+    stays = seed(store, to=PHONE_NUMBER, from_=kept, created=NOW - timedelta(hours=1))
+    answer = requests.delete(f"{served.base_url}/numbers", params={"code": FUNCTION_KEY, "number": erased}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["records"], answer.json()["complete"]) == (1, True)
+    assert store.get(gone) is None
+    assert store.get(stays) is not None
+    for query in ({"number": "12ab"}, {}, {"number": kept}):  # not a number, none, or two different numbers
+        path = f"{served.base_url}/numbers" + ("/%2B15558670413" if query.get("number") == kept else "")
+        assert requests.delete(path, params={"code": FUNCTION_KEY, **query}, timeout=10).status_code == 400, query
+    assert store.get(stays) is not None
+
+
 def test_the_audit_salt_falls_back_to_a_secret_derived_from_the_auth_token() -> None:
     from switchboard.records.forget import derived_salt, number_hash
 

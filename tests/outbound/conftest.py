@@ -91,16 +91,32 @@ def take_deferred(record_id: str, timeout: float = 15.0) -> QueueMessage:
     assert stored is not None, f"no record {record_id}"
     assert stored.deferred_message_id, f"record {record_id} names no deferred message ({stored.status})"
     raw = queue_client("outbound", base64=False)
+    message = take_from_queue(raw, stored.deferred_message_id, timeout)
+    assert message is not None, f"the deferred message of {record_id} never became visible"
+    body = base64.b64decode(message.content, validate=True)
+    return QueueMessage(id=message.id, body=body, dequeue_count=message.dequeue_count)
+
+
+def take_from_queue(raw: Any, message_id: str, timeout: float) -> Any:
+    """Take one message off a real queue by its id, once visible (None when it never was within `timeout`).
+
+    Other messages (earlier tests' leftovers) are held invisible while the search pages past them, then made
+    visible again: put back at once, they filled every page read and hid the one wanted behind them.
+    """
+    held = []
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for message in raw.receive_messages(messages_per_page=32, visibility_timeout=2):
-            if message.id == stored.deferred_message_id:
-                raw.delete_message(message)
-                body = base64.b64decode(message.content, validate=True)
-                return QueueMessage(id=message.id, body=body, dequeue_count=message.dequeue_count)
+    try:
+        while time.monotonic() < deadline:
+            for message in raw.receive_messages(messages_per_page=32, visibility_timeout=max(5, int(timeout) + 5)):
+                if message.id == message_id:
+                    raw.delete_message(message)
+                    return message
+                held.append(message)
+            time.sleep(0.1)
+        return None
+    finally:
+        for message in held:
             raw.update_message(message, visibility_timeout=0)
-        time.sleep(0.1)
-    raise AssertionError(f"the deferred message of {record_id} never became visible")
 
 
 def redeliver(app, record_id: str) -> Any:

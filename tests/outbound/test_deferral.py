@@ -88,7 +88,9 @@ def test_a_copy_is_stale_only_while_another_message_carries_a_future_attempt() -
     assert not d.is_stale_copy(message_id="a", deferred_message_id=None, retry_at=later, now=NOW)
 
 
-def test_defer_puts_the_message_back_base64_and_invisible_and_the_record_names_it(azurite: str) -> None:
+def test_defer_puts_the_message_back_base64_and_invisible_and_the_record_names_it(
+    azurite: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The shell's port on the real queue: invisible for the delay, base64 as the host decodes, never expiring."""
     from switchboard.adapters.storage import queue_client
     from switchboard.functions import outbound as shell
@@ -96,6 +98,10 @@ def test_defer_puts_the_message_back_base64_and_invisible_and_the_record_names_i
     from switchboard.settings import get_settings
     from tests.outbound.conftest import new_id
 
+    # A queue of this test's own: on the shared `outbound` queue other tests' messages can fill every page it
+    # reads, so the deferred one was never seen in time under load.
+    queue_name = f"outbound-{new_id()[:12].lower()}"
+    monkeypatch.setattr(shell, "QUEUE", queue_name)
     deps = shell.deps(get_settings())
     record_id = new_id()
     created = iso(NOW)
@@ -114,16 +120,14 @@ def test_defer_puts_the_message_back_base64_and_invisible_and_the_record_names_i
     _, events = deps.store.record_with_events(record_id)
     assert [(e["kind"], e.get("detail")) for e in events] == [("retry_scheduled", "429 from Twilio")]
 
-    raw = queue_client("outbound", base64=False)
+    raw = queue_client(queue_name, base64=False)
     deadline = time.monotonic() + 10
     found = None
     while found is None and time.monotonic() < deadline:
         for message in raw.receive_messages(messages_per_page=32, visibility_timeout=1):
-            if message.id == stored.deferred_message_id:
-                found = message
-                raw.delete_message(message)
-            else:
-                raw.update_message(message, visibility_timeout=0)  # another test's: let it be
+            assert message.id == stored.deferred_message_id  # the queue is this test's alone
+            found = message
+            raw.delete_message(message)
         time.sleep(0.1)
     assert found is not None, "the deferred message never became visible"
     assert found.dequeue_count == 1  # a new message: the host's dequeue budget starts afresh
@@ -133,3 +137,4 @@ def test_defer_puts_the_message_back_base64_and_invisible_and_the_record_names_i
     assert json.loads(base64.b64decode(found.content, validate=True)) == {
         "type": "sms", "to": "+15558675310", "body": "hi", "id": record_id,
     }  # fmt: skip
+    raw.delete_queue()

@@ -288,6 +288,18 @@ OWN = frozenset({"switchboard.example.com", "func-abc.azurewebsites.net"})
         "https://switchboard.example.com//api/./twiml/x/../conference?Name=Board",
         "https://switchboard.example.com/api/twiml/message/../voicemail",
         "https://switchboard.example.com/api/twiml/",
+        # Behind a gateway (PUBLIC_BASE_URL with a path) the routes are under that path.
+        "https://switchboard.example.com/switchboard/api/twiml/voicemail?Email=x@y.example",
+        "https://switchboard.example.com/a/b/API/twiml/findme?PhoneNumbers[0]=%2B15558675310",
+        # The default flows dial and text what the app's settings name (VOICE_FORWARD_TO, VOICEMAIL_NOTIFY),
+        # which the outbound policy never saw.
+        "https://switchboard.example.com/api/voice/incoming",
+        "https://func-abc.azurewebsites.net/api/Voice/Incoming/",
+        "https://switchboard.example.com/switchboard/api/sms/incoming",
+        # The host as a URL parser resolves it: percent-decoded, IDNA-mapped (fullwidth letters and dots).
+        "https://switchboard%2Eexample.com/api/twiml/voicemail?Email=x@y.example",
+        "https://switchboard\uff0eexample\uff0ecom/api/twiml/voicemail?Email=x@y.example",
+        "https://\uff53witchboard.example.com/api/twiml/findme?PhoneNumbers[0]=%2B15558675310",
     ],
 )
 def test_a_producer_may_not_point_twilio_at_the_apps_configurable_twimlets(url: str) -> None:
@@ -308,6 +320,10 @@ def test_a_producer_may_not_point_twilio_at_the_apps_configurable_twimlets(url: 
         "https://switchboard.example.com/api/twiml/holdmusic?Bucket=com.twilio.music.classical",
         "https://elsewhere.example/api/twiml/voicemail?Email=x@y.example",  # not this app: its owner's business
         "https://switchboard.example.com/hello.xml",
+        "https://switchboard.example.com/switchboard/api/twiml/message?Message=Hi",
+        # Callbacks find their record by SID (an id needs the app's tag): pointing one at the app is harmless.
+        "https://switchboard.example.com/api/voice/recording",
+        "https://switchboard.example.com/api/voice/status",
     ],
 )
 def test_message_holdmusic_and_other_hosts_stay_allowed(url: str) -> None:

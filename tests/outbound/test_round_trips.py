@@ -187,6 +187,18 @@ def test_an_inbound_webhook_costs_at_most_3_table_round_trips_before_its_answer(
     assert app_records_for(app, form["From"]) == [sid]
 
 
+def test_the_auto_reply_throttle_adds_two_round_trips_before_the_answer(app, azurite: str, configure) -> None:
+    """Its sender's row: a read, then the write that makes this reply the one (a create, later an update)."""
+    configure(SMS_AUTO_REPLY="Thanks!", SMS_AUTO_REPLY_MINUTES="10")
+    name, path, _ = inbound("sms")
+    post_signed(app, name, f"{PUBLIC_BASE_URL}/api/{path}", inbound("sms")[2])  # tables exist, clients built
+    with counting(azurite) as trips:
+        assert post_signed(app, name, f"{PUBLIC_BASE_URL}/api/{path}", inbound("sms")[2]).status_code == 200
+    assert trips.sequential == 2 + 2, trips.table  # (the 2 of test_an_inbound_webhook_costs_... above)
+    assert [trip.split(" ")[0] for trip in trips.table[:2]] == ["GET", "POST"]
+    assert all("/limits" in trip for trip in trips.table[:2]), trips.table
+
+
 # -- id conflicts ----------------------------------------------------------------------------------
 
 
@@ -245,3 +257,41 @@ def test_a_call_under_an_sms_id_is_a_conflict(app, twilio: TwilioEmulator) -> No
     body = record(app, request_id)
     assert (body["type"], body["status"]) == ("sms", "queued")
     assert len(conflict_events(body)) == 1
+
+
+def test_id_conflicts_on_one_record_are_bounded(app, twilio: TwilioEmulator) -> None:
+    """A producer reusing one id (another producer's, or an inbound record's SID) with ever new content must not
+    grow that record's partition without bound: the first conflicts are events, the rest only log lines."""
+    from switchboard.outbound.worker import MAX_CONFLICT_EVENTS
+
+    request_id = new_id()
+    deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": "the first message"})
+    for n in range(MAX_CONFLICT_EVENTS + 5):
+        deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": f"other content {n}"})
+    body = record(app, request_id)
+    assert len(conflict_events(body)) == MAX_CONFLICT_EVENTS
+    assert (body["status"], body["body"]) == ("queued", "the first message")
+    assert len(twilio.created("messages")) == 1
+
+
+def test_the_default_caps_add_three_round_trips_for_a_new_recipient_and_two_after(
+    app, azurite: str, twilio: TwilioEmulator, configure
+) -> None:
+    """Its recipient's counters: a read (not cached yet) and one transaction; the app's `all` counter: one
+    transaction of the row this process wrote last. A second SMS to the recipient: one transaction each."""
+
+    def before_post(number: str) -> int:
+        request_id = new_id()
+        with counting(azurite, twilio) as trips:
+            deliver(app, {"type": "sms", "id": request_id, "to": number, "body": "capped"}, message_id=request_id)
+        assert record(app, request_id)["status"] == "queued"
+        assert trips.before_post is not None
+        return trips.before_post
+
+    deliver(app, {"type": "sms", "id": new_id(), "to": TO, "body": "warm"})
+    uncapped = before_post("+1555" + str(uuid.uuid4().int)[-7:])
+    configure(OUTBOUND_LIMITS=None)  # the default caps
+    deliver(app, {"type": "sms", "id": new_id(), "to": TO, "body": "warm"})  # the `all` counter is cached now
+    number = "+1555" + str(uuid.uuid4().int)[-7:]
+    assert before_post(number) == uncapped + 3
+    assert before_post(number) == uncapped + 2

@@ -60,3 +60,15 @@ def test_an_undecodable_message_is_found_under_its_own_id_and_a_corrected_resend
     assert resent["status"] != "dead_lettered", resent
     assert producer_id("not json {") is None
     assert producer_id('{"id": "bad id!"}') is None
+
+
+def test_a_deeply_nested_message_is_swept_like_any_other(app, azurite: str) -> None:
+    """JSON nested past Python's recursion limit raised RecursionError (not a ValueError) in the sweep: the message
+    was never deleted, and every sweep after failed on it again."""
+    assert producer_id("[" * 100_000) is None
+    queue = queue_client(outbound.UNDECODABLE_QUEUE, base64=False)
+    with contextlib.suppress(ResourceExistsError):
+        queue.create_queue()
+    queue.send_message('{"id": "x", "a": ' + "[" * 30_000)
+    assert len(outbound.sweep_undecodable(get_settings())) == 1
+    assert outbound.sweep_undecodable(get_settings()) == []  # gone from the queue

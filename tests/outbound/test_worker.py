@@ -212,6 +212,27 @@ def test_the_host_poison_queue_still_buries_a_waiting_record(app, twilio: Twilio
     assert twilio.created("calls") == []
 
 
+def test_a_forged_poison_message_does_not_bury_another_producers_request(app, twilio: TwilioEmulator) -> None:
+    """Issue 20 point 4: a message on outbound-poison naming a pending request's id dead-lettered it.
+
+    Only the message the record was claimed with (the same content) may bury it; another is an id conflict.
+    """
+    request_id = new_id()
+    message = {"type": "sms", "id": request_id, "to": TO, "body": "your code is 1234"}
+    twilio.faults.add("messages", status=429, times=1)
+    deliver(app, message)
+    before = record(app, request_id)
+    assert before["status"] == "retrying"
+    forged = {"type": "sms", "id": request_id, "to": TO, "body": "anything else"}
+    deliver(app, json.dumps(forged), queue="outbound-poison")
+    after = record(app, request_id)
+    assert after["status"] == "retrying"
+    assert [event["kind"] for event in after["events"]][-1] == "id_conflict"
+    redeliver(app, request_id)  # the real message still goes out when it comes up
+    assert record(app, request_id)["status"] == "queued"
+    assert len(twilio.created("messages")) == 1
+
+
 def test_poison_finds_the_record_of_a_message_without_an_id(app, twilio: TwilioEmulator) -> None:
     raw = json.dumps({"type": "sms", "to": TO, "body": f"no id {new_id()}"})
     original_id = new_id()

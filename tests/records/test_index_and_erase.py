@@ -118,15 +118,19 @@ KINDS: dict[str, Writer] = {
     "inbound-stop": inbound_sms(CUSTOMER, body="STOP"),
     "inbound-whatsapp": inbound_sms("whatsapp:" + CUSTOMER, to="whatsapp:" + PHONE_NUMBER),
     "inbound-messenger": inbound_sms("messenger:1234567890", to="messenger:0987654321"),
+    # Twilio writes an RCS user as `rcs:+E.164` (the agent as `rcs:<agent id>`): a number, like WhatsApp's.
+    "inbound-rcs": inbound_sms("rcs:" + CUSTOMER, to="rcs:acme_agent"),
+    "inbound-rcs-stop": inbound_sms("rcs:" + CUSTOMER, to="rcs:acme_agent", body="STOP"),
     "orphan-and-outbound": orphan_then_outbound,
     "recording-without-a-call": recording_without_a_call,
 }
 
 
-# The kinds that name the customer's number: in E.164, or as the number of a WhatsApp address (indexed under it);
-# other channel addresses are not numbers, and not indexed by one.
+# The kinds that name the customer's number: in E.164, or as the number of a WhatsApp or RCS address (indexed under
+# it); other channel addresses are not numbers, and not indexed by one.
 NAMING_THE_NUMBER = ["outbound-call", "outbound-sms", "outbound-whatsapp", "inbound-call", "inbound-sms",
-                     "inbound-stop", "inbound-whatsapp", "orphan-and-outbound"]  # fmt: skip
+                     "inbound-stop", "inbound-whatsapp", "inbound-rcs", "inbound-rcs-stop",
+                     "orphan-and-outbound"]  # fmt: skip
 
 
 class ErasureRules:

@@ -93,9 +93,11 @@ def test_suppress_on_errors_parses_and_lapses() -> None:
     assert is_suppressed(until, NOW + timedelta(days=29))
     assert not is_suppressed(until, NOW + timedelta(days=30))
     assert suppressed_until(rules, "30007", NOW) is None
+    assert parse_suppress_on_errors(" 30006 : 90m , 30034:12h ") == {"30006": timedelta(minutes=90),
+                                                                    "30034": timedelta(hours=12)}  # fmt: skip
 
 
-@pytest.mark.parametrize("raw", ["99999:7d", "30006:7w", "30006", "30006:0d", "30006:d"])
+@pytest.mark.parametrize("raw", ["99999:7d", "30006:7w", "30006", "30006:0d", "30006:d", "21610:7d", "30006:7d,"])
 def test_bad_suppress_on_errors_fails_naming_the_setting(raw: str) -> None:
     with pytest.raises(SuppressionConfigError, match="SUPPRESS_ON_ERRORS"):
         parse_suppress_on_errors(raw)

@@ -180,3 +180,16 @@ def test_erasure_deletes_the_stale_index_row_too(twin_store: RecordStore) -> Non
 def test_records_of_the_last_nine_days_are_scanned(twin_store: RecordStore, age: timedelta) -> None:
     twin_store.claim(make("edge", age=age))
     assert [record.id for record in rc.candidates(twin_store, NOW)] == ["edge"]
+
+
+def test_a_reconciled_failure_suppresses_the_number_as_its_callback_would(twin_store: RecordStore) -> None:
+    from switchboard.records.suppressions import number_block
+
+    twin_store.claim(make("landline", age=timedelta(hours=1)))
+    twilio = Twilio({SID: {"status": "undelivered", "error_code": 30006, "error_message": "Landline"}})
+    run(twin_store, twilio, suppress={"30006": timedelta(days=30)})
+    block = number_block(twin_store, "+15558675310", sms=True, now=NOW)
+    assert block is not None
+    assert block == ("suppressed:30006", iso(NOW + timedelta(days=30)))
+    assert number_block(twin_store, "+15558675310", sms=False, now=NOW) is None  # WhatsApp: not suppressed
+    assert number_block(twin_store, "+15558675310", sms=True, now=NOW + timedelta(days=30)) is None  # lapsed

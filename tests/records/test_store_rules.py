@@ -214,3 +214,21 @@ def test_retention_runs_in_bounded_batches_and_resumes(twin_store: RecordStore) 
     assert all(twin_store.get(str(sid)) is None for sid in old)
     assert twin_store.get(str(kept)) is not None
     assert sweep_retention(twin_store, 30, lambda _: 0).records == 0
+
+
+@pytest.mark.parametrize("sender", ["sip:a/b@example.com", "messenger:1#2?3", "client:al\x07ice", "12345"])
+def test_a_stop_from_an_address_that_is_no_number_records_the_message_and_keys_nothing_by_it(
+    twin_store: RecordStore, sender: str
+) -> None:
+    """A `From` that is no number never becomes an opt-out key: Table Storage refuses `/`, `#`, `?` and control
+    characters in keys (the webhook answered 503 on every retry), and nothing outbound could reach it anyway."""
+    params = sms("STOP") | {"From": sender}
+    assert record_inbound_message(twin_store, params, NOW) == params["MessageSid"]
+    assert [dict(e) for e in twin_store.optouts.list_entities()] == []
+    assert twin_store.get(params["MessageSid"]) is not None
+
+
+def test_a_stop_over_rcs_opts_the_number_out(twin_store: RecordStore) -> None:
+    """One person's number is one person on every channel: `rcs:+1…` is that number, as `whatsapp:+1…` is."""
+    record_inbound_message(twin_store, sms("STOP") | {"From": "rcs:" + CUSTOMER, "To": "rcs:acme_agent"}, NOW)
+    assert twin_store.is_opted_out(CUSTOMER)

@@ -67,3 +67,18 @@ def test_the_local_host_lets_twilio_reach_webhooks_without_a_key(app) -> None:
             method = "POST" if "POST" in route.methods else route.methods[0]
             # No key and no signature: the function itself answers 403, not the host's 401.
             assert requests.request(method, f"http://127.0.0.1:{host.port}{route.path}", timeout=10).status_code == 403
+
+
+def test_the_function_keys_the_docs_hand_out_name_real_functions() -> None:
+    """Per-function keys (docs/operate.md, docs/deploy.md) are set by function name: a renamed function would leave
+    the operator page, erasure or outbound on the host's default key."""
+    import re
+    from pathlib import Path
+
+    names = {route.name for route in http_routes()}
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    named = {n for page in ("operate.md", "deploy.md")
+             for n in re.findall(r"--function-name (\w+)", (docs / page).read_text(encoding="utf-8"))}  # fmt: skip
+    assert {"dashboard", "media_get", "number_erase", "outbound_enqueue", "health"} <= named
+    assert named <= names, named - names
+    assert all(route.auth_level == "FUNCTION" for route in KEYED if route.name in named)

@@ -60,3 +60,15 @@ def test_the_forward_target_writing_on_whatsapp_is_not_looped_back() -> None:
 def test_a_whatsapp_stop_gets_no_reply() -> None:
     config = SmsConfig(auto_reply="Thanks!")
     assert str(incoming_message(WHATSAPP, "STOP", config)) == f"{DECL}<Response />"
+
+
+def test_twilios_opt_out_type_keeps_the_auto_reply_quiet() -> None:
+    """Advanced Opt-Out: Twilio answers "ARRET" itself and says so in OptOutType; a body it calls no keyword
+    ("STOP" with OptOutType absent still is one) follows the word list."""
+    config = SmsConfig(auto_reply="Thanks!")
+    assert str(incoming_message("+15558675310", "ARRET", config, "STOP")) == f"{DECL}<Response />"
+    assert str(incoming_message("+15558675310", "AIDE", config, "HELP")) == f"{DECL}<Response />"
+    assert str(incoming_message("+15558675310", "ARRET", config)) == (
+        f"{DECL}<Response><Message>Thanks!</Message></Response>"
+    )
+    assert str(incoming_message("+15558675310", "STOP", config, "")) == f"{DECL}<Response />"

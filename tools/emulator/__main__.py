@@ -79,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     call_parser.add_argument("--method", choices=("GET", "POST"), default="POST")
     sms_parser = commands.add_parser("sms", help="send an inbound SMS webhook and print the replies")
     sms_parser.add_argument("--body", required=True)
+    sms_parser.add_argument("--opt-out-type", choices=("STOP", "START", "HELP"),
+                            help="add OptOutType, as Twilio's Advanced Opt-Out does for a keyword message")  # fmt: skip
     for sub in (serve_parser, call_parser, sms_parser):
         sub.add_argument("--settings", type=Path, default=PROJECT_ROOT / "local.settings.json")
     for sub in (call_parser, sms_parser):
@@ -154,7 +156,8 @@ def send_sms(args: argparse.Namespace, account_sid: str, token: str, to: str, ur
     from tools.emulator.inbound import inbound_sms
 
     print(f"Texting {url} as {args.from_} -> {to}: {args.body!r}", flush=True)
-    result = inbound_sms(url, account_sid=account_sid, auth_token=token, to=to, from_=args.from_, body=args.body)
+    result = inbound_sms(url, account_sid=account_sid, auth_token=token, to=to, from_=args.from_, body=args.body,
+                         opt_out_type=args.opt_out_type)  # fmt: skip
     if result.error:
         print(f"  [error 11200] {result.error}", flush=True)
         return 1

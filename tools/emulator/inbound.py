@@ -76,13 +76,22 @@ def inbound_call(
 
 
 def sms_params(  # noqa: PLR0917 (Twilio's parameters, positionally as before)
-    account_sid: str, message_sid: str, to: str, from_: str, body: str, media: list[tuple[str, str]] | None = None
+    account_sid: str,
+    message_sid: str,
+    to: str,
+    from_: str,
+    body: str,
+    media: list[tuple[str, str]] | None = None,
+    opt_out_type: str | None = None,
 ) -> dict[str, str]:
     params = {
         "AccountSid": account_sid, "ApiVersion": API_VERSION, "Body": body, "From": from_,
         "MessageSid": message_sid, "NumMedia": str(len(media or [])), "NumSegments": str(num_segments(body)),
         "SmsMessageSid": message_sid, "SmsSid": message_sid, "SmsStatus": "received", "To": to,
     }  # fmt: skip
+    if opt_out_type:
+        # Advanced Opt-Out: Twilio's verdict on a keyword message (STOP, START, HELP), in any language it was given.
+        params["OptOutType"] = opt_out_type
     if from_.startswith(WHATSAPP_PREFIX):
         # WhatsApp's own fields in place of the carrier's location: the sender's WhatsApp id and profile name.
         params |= {"WaId": from_.removeprefix(WHATSAPP_PREFIX).lstrip("+"), "ProfileName": WHATSAPP_PROFILE_NAME}
@@ -107,10 +116,14 @@ def inbound_sms(
     session: Any = None,
     media: MediaLibrary | RemoteMedia | None = None,
     num_media: int = 0,
+    opt_out_type: str | None = None,
 ) -> SmsResult:
     """POST an inbound SMS webhook, signed, and read the <Message> replies from the answer.
 
     A `from_` of `whatsapp:+…` makes it an inbound WhatsApp message (with `WaId` and `ProfileName`).
+
+    `opt_out_type` (STOP, START, HELP) adds `OptOutType`, as Twilio does for a keyword message to a number in a
+    Messaging Service with Advanced Opt-Out (its keywords can be any language's: "ARRET").
 
     `num_media` > 0 makes it an MMS (an `MM…` SID) whose images (real PNGs) live in `media`, the
     emulator's `MediaLibrary`, under the Message's Media resource; `MediaUrl<n>` point there.
@@ -124,7 +137,7 @@ def inbound_sms(
     attached = media.add_message_media(sid, num_media) if media is not None and num_media else []
     result = SmsResult(sid, None)
     try:
-        params = sms_params(account_sid, sid, to, from_, body, attached)
+        params = sms_params(account_sid, sid, to, from_, body, attached, opt_out_type)
         response = signed_request(session, auth_token, "POST", url, params)
     except requests.RequestException as error:
         result.error = f"HTTP retrieval failure: {type(error).__name__}"

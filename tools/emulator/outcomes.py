@@ -49,6 +49,25 @@ SCRIPTED = (
         "SMS: sent, then undelivered (30003)",
     ),
     Scripted("+15550100006", CallOutcome(answered_by="machine_start"), MessageOutcome(), "call: answered by a machine"),
+    # Delivery failures that say the number cannot take SMS (SUPPRESS_ON_ERRORS), and an unregistered sender.
+    Scripted(
+        "+15550100007",
+        CallOutcome(),
+        MessageOutcome("undelivered", 30006, "Landline or unreachable carrier"),
+        "SMS: sent, then undelivered (30006, a landline)",
+    ),
+    Scripted(
+        "+15550100008",
+        CallOutcome(),
+        MessageOutcome("undelivered", 30005, "Unknown destination handset"),
+        "SMS: sent, then undelivered (30005)",
+    ),
+    Scripted(
+        "+15550100009",
+        CallOutcome(),
+        MessageOutcome("failed", 30034, "Message from an Unregistered Number"),
+        "SMS: failed (30034, US A2P 10DLC: unregistered)",
+    ),
 )
 _BY_NUMBER = {item.number: item for item in SCRIPTED}
 
