@@ -65,6 +65,8 @@ class Params:
 
     def list_param(self, name: str) -> list[str]:
         """Every spelling twimlets.com accepted: `X`, `X[]`, and `X[0]`, `X[1]`, ... in index order."""
+        if not any(key.startswith(name) for key, _ in self.pairs):
+            return []  # most lookups (a Voice, a Language not configured): one pass, nothing else
         plain = [value for key, value in self.pairs if key in (name, f"{name}[]")]
         indexed = sorted((int(key), value) for key, value in self.indexed(name).items() if key.isdigit())
         return plain + [value for _, value in indexed]
