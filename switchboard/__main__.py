@@ -5,6 +5,8 @@
     python -m switchboard send call --to +15558675310 --say "Hello world." --wait
     python -m switchboard send sms --to whatsapp:+15558675310 --from whatsapp:+15005550006 \
         --content-sid HX... --content-variables '{"1": "1234"}'
+    python -m switchboard send sms --to +15558675310 --body "See you at 9" --send-at 2027-01-05T08:00:00-05:00
+    python -m switchboard cancel <id>                 # before its send starts (DELETE /api/outbound/{id})
     python -m switchboard twilio configure            # TWILIO_PHONE_NUMBER -> PUBLIC_BASE_URL
 
 Storage comes from `--storage` (a connection string), else the `AzureWebJobsStorage` /
@@ -13,6 +15,8 @@ Storage comes from `--storage` (a connection string), else the `AzureWebJobsStor
 `--function-key`/`SWITCHBOARD_FUNCTION_KEY`; locally `http://127.0.0.1:7071` and `LOCAL_FUNCTION_KEY`)
 until the request reaches a final status, for at most `--wait-timeout` seconds.
 Exit status: 0 sent/delivered/completed, 1 any other final status, 2 timed out or unreachable.
+`cancel` uses the same API URL and key: 0 canceled, 1 started or finished (its status is printed) or unknown,
+2 unreachable.
 Storage or the app unreachable, or a key refused: one line on stderr saying what to start or set, within
 seconds (bounded timeouts and retries), never a traceback.
 """
@@ -37,7 +41,7 @@ from switchboard.shared.urls import is_http_url
 
 SUCCESS = frozenset({"sent", "delivered", "completed", "read"})
 FINAL = SUCCESS | frozenset(
-    {"failed", "rejected", "dead_lettered", "unknown", "busy", "no-answer", "canceled", "undelivered"}
+    {"failed", "rejected", "dead_lettered", "unknown", "busy", "no-answer", "canceled", "undelivered", "expired"}
 )
 LOCAL_API_URL = "http://127.0.0.1:7071"
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -72,6 +76,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--function-key", help="function key for the records API (SWITCHBOARD_FUNCTION_KEY)")
     common.add_argument("--wait-timeout", type=float, default=120.0, help="seconds to wait (default: %(default)s)")
     common.add_argument("--poll-interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    timing_arguments(common)
 
     sms = kinds.add_parser("sms", parents=[common], help="send an SMS")
     sms.add_argument("--body", help="message text (up to 1600 characters)")
@@ -100,6 +105,7 @@ def parser() -> argparse.ArgumentParser:
     call.add_argument("--machine-detection", choices=["Enable", "DetectMessageEnd"])
     call.add_argument("--record", action="store_true", default=None)
 
+    cancel_parser(commands)
     twilio = commands.add_parser("twilio", help="set up the Twilio side")
     twilio_commands = twilio.add_subparsers(dest="kind", required=True)
     wire = twilio_commands.add_parser(
@@ -117,8 +123,26 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def timing_arguments(common: argparse.ArgumentParser) -> None:
+    common.add_argument("--send-at", help="send at this time, RFC 3339 with its offset (e.g. 2027-01-05T09:00:00Z)")
+    common.add_argument("--expires-at", help="not sent at all after this time (RFC 3339 with its offset)")
+    common.add_argument(
+        "--quiet-hours", action=argparse.BooleanOptionalAction, default=None,
+        help="--no-quiet-hours: send even during the app's quiet hours (urgent)",
+    )  # fmt: skip
+
+
+def cancel_parser(commands: Any) -> None:
+    stop = commands.add_parser("cancel", help="cancel a request whose send has not started")
+    stop.add_argument("request_id", metavar="id", help="the request id `send` printed")
+    stop.add_argument("--api-url", help=f"the app's base URL (SWITCHBOARD_API_URL; default {LOCAL_API_URL})")
+    stop.add_argument("--function-key", help="function key (SWITCHBOARD_FUNCTION_KEY)")
+    stop.add_argument("--settings", type=Path, default=Path("local.settings.json"), help=argparse.SUPPRESS)
+
+
 def build_message(args: argparse.Namespace) -> dict[str, Any]:
-    common = {"from_": args.from_, "request_id": args.request_id}
+    common = {"from_": args.from_, "request_id": args.request_id, "send_at": args.send_at,
+              "expires_at": args.expires_at, "quiet_hours": args.quiet_hours}  # fmt: skip
     if args.kind == "sms":
         return client.sms_message(
             args.to, body=args.body, media_url=args.media_url,
@@ -223,6 +247,8 @@ def main(argv: list[str] | None = None, *, env: Mapping[str, str] | None = None)
     local = local_values(args.settings)
     if args.command == "twilio":
         return configure_number(args, env, local)
+    if args.command == "cancel":
+        return cancel_request(args, env, local)
     try:
         message = build_message(args)
     except ValueError as invalid:
@@ -308,17 +334,9 @@ def wait_and_report(args: argparse.Namespace, env: Mapping[str, str], local: Map
             timeout=args.wait_timeout, interval=args.poll_interval, out=sys.stderr,
         )  # fmt: skip
     except urllib.error.HTTPError as error:
-        if error.code in (401, 403):
-            hint = "set SWITCHBOARD_FUNCTION_KEY or --function-key (locally: LOCAL_FUNCTION_KEY)"
-            print(f"error: {api_url} refused the function key (HTTP {error.code}): {hint}", file=sys.stderr)
-        else:
-            print(f"error: {api_url}/api/records/{request_id} answered HTTP {error.code}", file=sys.stderr)
-        return EXIT_TIMEOUT
+        return http_refused(api_url, f"/api/records/{request_id}", error)
     except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        hint = "start the app with `make run`" if "127.0.0.1" in api_url else "check SWITCHBOARD_API_URL / --api-url"
-        print(f"error: cannot reach the app at {api_url} ({reason}): {hint}", file=sys.stderr)
-        return EXIT_TIMEOUT
+        return unreachable(api_url, error)
     if record is None:
         print(f"error: no final status within {args.wait_timeout:g}s", file=sys.stderr)
         return EXIT_TIMEOUT
@@ -326,6 +344,46 @@ def wait_and_report(args: argparse.Namespace, env: Mapping[str, str], local: Map
     detail = " ".join(f"{k}={record[k]}" for k in ("sid", "error_code", "error_message") if record.get(k))
     print(f"{status} {detail}".strip(), flush=True)
     return EXIT_OK if status in SUCCESS else EXIT_FAILED
+
+
+def cancel_request(args: argparse.Namespace, env: Mapping[str, str], local: Mapping[str, str]) -> int:
+    api_url = setting(args.api_url, env, "SWITCHBOARD_API_URL", local) or LOCAL_API_URL
+    key = setting(args.function_key, env, "SWITCHBOARD_FUNCTION_KEY", local, "LOCAL_FUNCTION_KEY")
+    try:
+        status = client.cancel(args.request_id, api_url=api_url, function_key=key, timeout=HTTP_TIMEOUT)
+    except client.CancelRefused as refused:
+        print(f"error: {refused}", file=sys.stderr)
+        print(refused.status, flush=True)
+        return EXIT_FAILED
+    except LookupError as unknown:
+        print(f"error: {unknown}", file=sys.stderr)
+        return EXIT_FAILED
+    except ValueError as invalid:
+        print(f"error: {invalid}", file=sys.stderr)
+        return EXIT_FAILED
+    except urllib.error.HTTPError as error:
+        return http_refused(api_url, f"/api/outbound/{args.request_id}", error)
+    except (urllib.error.URLError, OSError) as error:
+        return unreachable(api_url, error)
+    print(status, flush=True)
+    return EXIT_OK
+
+
+def http_refused(api_url: str, path: str, error: urllib.error.HTTPError) -> int:
+    """One line on stderr for an HTTP error from the app: a refused key says which setting holds it."""
+    if error.code in (401, 403):
+        hint = "set SWITCHBOARD_FUNCTION_KEY or --function-key (locally: LOCAL_FUNCTION_KEY)"
+        print(f"error: {api_url} refused the function key (HTTP {error.code}): {hint}", file=sys.stderr)
+    else:
+        print(f"error: {api_url}{path} answered HTTP {error.code}", file=sys.stderr)
+    return EXIT_TIMEOUT
+
+
+def unreachable(api_url: str, error: Exception) -> int:
+    reason = getattr(error, "reason", error)
+    hint = "start the app with `make run`" if "127.0.0.1" in api_url else "check SWITCHBOARD_API_URL / --api-url"
+    print(f"error: cannot reach the app at {api_url} ({reason}): {hint}", file=sys.stderr)
+    return EXIT_TIMEOUT
 
 
 # --- `twilio configure`: the standard library only, so that azd's hook runs it with any Python ---

@@ -11,6 +11,8 @@ can copy this one file into another app, or `pip install` this project and `from
     send_sms(queue, "whatsapp:+15558675310", from_="whatsapp:+15005550006", content_sid="HX…",
              content_variables={"1": "1234"})      # a WhatsApp Content template (OUTBOUND_CHANNELS)
     enqueue(queue, {"format": "twilio-binding", "to": "+15558675310", "body": "Hi"})  # the Twilio binding's JSON
+    send_sms(queue, "+15558675310", body="See you at 9", send_at="2027-01-05T08:00:00-05:00")  # held until then
+    cancel(request_id, api_url="https://myapp.azurewebsites.net", function_key=key)  # before its send starts
 
 Every message is base64-encoded on the queue, which is what the Functions queue trigger expects; a
 queue client without base64 encoding is refused, because its messages would all end in `outbound-poison`.
@@ -24,7 +26,11 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -40,6 +46,10 @@ _ALPHA_SENDER = re.compile(r"(?=[A-Za-z0-9 +\-_&]*[A-Za-z])[A-Za-z0-9 +\-_&]{1,1
 _CONTENT_SID = re.compile(r"(?:HX)[0-9a-fA-F]{32}")
 _HTTP_URL = re.compile(r"https?://[^\s/?#]+\S*")
 _URL_LIMIT = 2048
+# RFC 3339 with its offset (the app checks the date is real, and how far ahead it is).
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 CALL_CONTENT = ("say", "play", "twiml", "url")
 BINDING_FORMAT = "twilio-binding"
 
@@ -88,6 +98,9 @@ def call_message(
     timeout: int | None = None,
     machine_detection: str | None = None,
     record: bool | None = None,
+    send_at: str | datetime | None = None,
+    expires_at: str | datetime | None = None,
+    quiet_hours: bool | None = None,
 ) -> dict[str, Any]:
     """The queue message for a call that says, plays, runs TwiML or fetches TwiML from a URL (exactly one)."""
     content = {"say": say, "play": play, "twiml": twiml, "url": url}
@@ -104,6 +117,7 @@ def call_message(
              "machine_detection": machine_detection, "record": record}
         )
     )  # fmt: skip
+    message.update(_timing(send_at, expires_at, quiet_hours))
     return message
 
 
@@ -124,6 +138,9 @@ def sms_message(
     persistent_action: list[str] | None = None,
     validity_period: int | None = None,
     attempt: int | None = None,
+    send_at: str | datetime | None = None,
+    expires_at: str | datetime | None = None,
+    quiet_hours: bool | None = None,
 ) -> dict[str, Any]:
     """The queue message for an SMS, MMS or WhatsApp message: a body and/or media URLs, or a Content template.
 
@@ -153,6 +170,7 @@ def sms_message(
              "validity_period": validity_period, "attempt": attempt}
         )
     )  # fmt: skip
+    message.update(_timing(send_at, expires_at, quiet_hours))
     return message
 
 
@@ -203,6 +221,55 @@ def _base(
     if from_ is not None:
         message["from"] = from_
     return message
+
+
+def _timing(
+    send_at: str | datetime | None, expires_at: str | datetime | None, quiet_hours: bool | None
+) -> dict[str, Any]:
+    """`send_at` and `expires_at` as RFC 3339 text with an offset (an aware datetime, or such text); `quiet_hours`."""
+    out: dict[str, Any] = {}
+    for name, given in (("send_at", send_at), ("expires_at", expires_at)):
+        if isinstance(given, datetime):
+            if given.utcoffset() is None:
+                raise ValueError(f"{name} must be a timezone-aware datetime (a time without an offset is ambiguous)")
+            given = given.isoformat()  # noqa: PLW2901 (the datetime, as its text)
+        if given is not None:
+            if not isinstance(given, str) or not _RFC3339.fullmatch(given):
+                raise ValueError(f"{name} must be RFC 3339 with an offset, e.g. 2027-01-05T09:00:00-05:00")
+            out[name] = given
+    if quiet_hours is not None:
+        out["quiet_hours"] = bool(quiet_hours)
+    return out
+
+
+class CancelRefused(Exception):
+    """The request's send has started or finished (409): `status` is its record's status."""
+
+    def __init__(self, request_id: str, status: str) -> None:
+        super().__init__(f"request {request_id} is {status}: its send has started or finished")
+        self.status = status
+
+
+def cancel(request_id: str, *, api_url: str, function_key: str, timeout: float = 10.0) -> str:
+    """Cancel a request whose send has not started (`DELETE /api/outbound/{id}`); returns `canceled`.
+
+    Raises CancelRefused (409) once its send has started or finished, LookupError for an unknown id
+    (also one the app has not recorded yet: a request on the queue is recorded within moments).
+    """
+    _check(_REQUEST_ID, request_id, "request_id", "1-64 characters of A-Z a-z 0-9 _ . : -")
+    _check(_HTTP_URL, api_url, "api_url", "an http(s) URL")
+    url = f"{api_url.rstrip('/')}/api/outbound/{urllib.parse.quote(request_id, safe='')}"
+    headers = {"x-functions-key": function_key, "Accept": "application/json"}
+    request = urllib.request.Request(url, method="DELETE", headers=headers)  # noqa: S310 (http(s) checked above)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return str(json.loads(response.read().decode("utf-8"))["status"])
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            raise LookupError(f"no request {request_id}") from None
+        if error.code == 409:
+            raise CancelRefused(request_id, str(json.loads(error.read().decode("utf-8")).get("status"))) from None
+        raise
 
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from switchboard.policies.destinations import DestinationPolicy
 from switchboard.policies.dialpolicy import DialPolicy
 from switchboard.policies.hours import BusinessHours
 from switchboard.policies.limits import LimitsConfigError, Rule, parse_outbound_limits
+from switchboard.policies.quiet import QuietHours, Window, check_zone, parse_window
 from switchboard.policies.suppression import SuppressionConfigError, parse_suppress_on_errors
 from switchboard.shared.phones import DEFAULT_COUNTRY, is_alpha_sender, is_country, to_e164
 from switchboard.shared.urls import is_http_url
@@ -99,6 +100,8 @@ class Settings:
     # Pacing (switchboard/outbound/pacing.py): creates per second per sender, and calls per second per account.
     outbound_messages_per_second: float = 1.0
     outbound_calls_per_second: float = 1.0
+    # Quiet hours in the recipient's zone (switchboard/policies/quiet.py); None: off for both kinds.
+    outbound_quiet_hours: QuietHours | None = None
     # The reconcile timer: ask Twilio about records whose status callbacks did not arrive.
     reconcile_after_minutes: float = 30.0
     reconcile_max_per_run: int = 200
@@ -214,6 +217,7 @@ class Settings:
             **_retry_budget(env),
             outbound_messages_per_second=_number(env, "OUTBOUND_MESSAGES_PER_SECOND", default=1, high=MAX_RATE),
             outbound_calls_per_second=_number(env, "OUTBOUND_CALLS_PER_SECOND", default=1, high=MAX_RATE),
+            outbound_quiet_hours=_quiet_hours(env),
             reconcile_after_minutes=_number(env, "RECONCILE_AFTER_MINUTES", default=30, high=7 * 24 * 60),
             reconcile_max_per_run=_int(env, "RECONCILE_MAX_PER_RUN", default=200, low=1, high=10_000),
             reconcile_per_second=_number(env, "RECONCILE_PER_SECOND", default=5, high=100),
@@ -444,6 +448,29 @@ def _business_hours(env: Mapping[str, str]) -> BusinessHours | None:
         raise SettingsError(
             f"App setting VOICE_BUSINESS_HOURS: {error} (example: Mon-Fri 09:00-17:00 Europe/Amsterdam)"
         ) from None
+
+
+def _quiet_hours(env: Mapping[str, str]) -> QuietHours | None:
+    """OUTBOUND_QUIET_HOURS, overridden per kind by _CALLS and _SMS (`off` for none), and _ZONE."""
+    both = _quiet_window(env, "OUTBOUND_QUIET_HOURS", None)
+    calls = _quiet_window(env, "OUTBOUND_QUIET_HOURS_CALLS", both)
+    sms = _quiet_window(env, "OUTBOUND_QUIET_HOURS_SMS", both)
+    zone = _optional(env, "OUTBOUND_QUIET_HOURS_ZONE") or "UTC"
+    try:
+        check_zone(zone)
+    except ValueError as error:
+        raise SettingsError(f"App setting OUTBOUND_QUIET_HOURS_ZONE: {error}") from None
+    return QuietHours(calls=calls, sms=sms, zone=zone) if calls or sms else None
+
+
+def _quiet_window(env: Mapping[str, str], name: str, default: Window | None) -> Window | None:
+    value = _optional(env, name)
+    if value is None:
+        return default
+    try:
+        return parse_window(value)
+    except ValueError as error:
+        raise SettingsError(f"App setting {name}: {error}") from None
 
 
 def _e164(env: Mapping[str, str], name: str, country: str = DEFAULT_COUNTRY) -> str | None:

@@ -55,6 +55,8 @@ class _RecordsHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    do_DELETE = do_GET  # DELETE /api/outbound/{id} (cancel): the same scripted answers
+
     def log_message(self, *args: object) -> None:
         pass
 
@@ -184,3 +186,42 @@ def test_every_final_status_stops_the_wait() -> None:
         "canceled",
         "undelivered",
     } <= cli.FINAL
+
+
+CANCEL_ANSWERS: dict[str, tuple[tuple[int, dict[str, object] | None], int, str, str]] = {
+    "canceled": ((200, {"id": "r1", "status": "canceled"}), 0, "canceled\n", ""),
+    "started": ((409, {"id": "r1", "status": "sending", "error": "started"}), 1, "sending\n", "request r1 is sending"),
+    "unknown": ((404, None), 1, "", "no request r1"),
+}
+
+
+@pytest.mark.parametrize("case", CANCEL_ANSWERS)
+def test_cancel_deletes_the_request_and_exits_by_the_answer(
+    records: RecordsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path, case: str
+) -> None:
+    answer, code, printed, said = CANCEL_ANSWERS[case]
+    records.answers[:] = [answer]
+    env = {"SWITCHBOARD_API_URL": records.url, "SWITCHBOARD_FUNCTION_KEY": KEY}
+    assert cli.main(["cancel", "r1", "--settings", str(tmp_path / "none.json")], env=env) == code
+    out, err = capsys.readouterr()
+    assert out == printed
+    assert said in err
+    assert records.seen == [("/api/outbound/r1", KEY)]
+
+
+def test_cancel_with_a_wrong_key_says_which_setting_to_fix(
+    records: RecordsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    env = {"SWITCHBOARD_API_URL": records.url, "SWITCHBOARD_FUNCTION_KEY": "wrong"}
+    assert cli.main(["cancel", "r1", "--settings", str(tmp_path / "none.json")], env=env) == 2
+    assert "SWITCHBOARD_FUNCTION_KEY" in capsys.readouterr().err
+
+
+def test_send_carries_send_at_expires_at_and_no_quiet_hours(tmp_path: Path) -> None:
+    args = cli.parser().parse_args(["send", "sms", "--to", "+15558675310", "--body", "Hi", "--id", "r2",
+                                    "--send-at", "2027-01-05T09:00:00-05:00", "--expires-at", "2027-01-05T12:00:00Z",
+                                    "--no-quiet-hours"])  # fmt: skip
+    assert cli.build_message(args) == {
+        "type": "sms", "id": "r2", "to": "+15558675310", "body": "Hi", "send_at": "2027-01-05T09:00:00-05:00",
+        "expires_at": "2027-01-05T12:00:00Z", "quiet_hours": False,
+    }  # fmt: skip

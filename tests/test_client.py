@@ -6,6 +6,7 @@ import base64
 import importlib
 import json
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,12 @@ MESSAGES = [
                            shorten_urls=True, send_as_mms=False),
         id="shortened",
     ),
+    pytest.param(
+        client.sms_message("+15558675310", body="See you at 9", send_at="2027-01-05T08:00:00-05:00",
+                           expires_at=datetime(2027, 1, 5, 14, 0, tzinfo=timezone.utc), quiet_hours=False),
+        id="scheduled",
+    ),
+    pytest.param(client.call_message("+15558675310", say="Hi", send_at="2027-01-05T13:00:00Z"), id="scheduled-call"),
 ]  # fmt: skip
 
 
@@ -109,6 +116,8 @@ def test_the_hello_world_call_is_one_line_of_json() -> None:
         (lambda: client.sms_message("+15558675310", body="hi", content_variables={"1": "x"}), "needs a content_sid"),
         (lambda: client.call_message("whatsapp:+15558675310", say="a"), "to must be an E.164 number"),
         (lambda: client.call_message("+15558675310", say="a", from_="ACME"), "from must be an E.164"),
+        (lambda: client.sms_message("+15558675310", body="hi", send_at="2027-01-05T08:00:00"), "send_at must be RFC"),
+        (lambda: client.sms_message("+15558675310", body="hi", expires_at=datetime(2027, 1, 5)), "timezone-aware"),
     ],
 )
 def test_mistakes_are_caught_before_anything_is_sent(build, error: str) -> None:
@@ -199,3 +208,10 @@ def test_the_binding_format_is_enqueued_as_given_with_an_id(azurite: str, queue)
     assert decoded == {**message, "id": request_id}
     assert "id" not in message  # the caller's dict is left as it was
     assert not list(contract_validator().iter_errors(decoded))
+
+
+def test_a_scheduled_message_carries_its_times_as_rfc_3339_with_the_offset() -> None:
+    message = client.sms_message("+15558675310", body="hi", request_id="s", quiet_hours=False,
+                                 send_at=datetime(2027, 1, 5, 13, 0, tzinfo=timezone.utc))  # fmt: skip
+    assert message == {"type": "sms", "id": "s", "to": "+15558675310", "body": "hi",
+                       "send_at": "2027-01-05T13:00:00+00:00", "quiet_hours": False}  # fmt: skip

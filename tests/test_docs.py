@@ -354,3 +354,19 @@ def test_every_runnable_block_has_a_runner_and_every_runner_a_block() -> None:
 @pytest.mark.parametrize("block", RUNNABLE, ids=[f"{b.what}@{b.where}" for b in RUNNABLE])
 def test_runnable_block(block: Block, stack: Stack, tmp_path: Path) -> None:
     RUNNERS[block.what](block, stack, tmp_path)
+
+
+def test_no_tracked_file_keeps_a_merge_conflict_marker() -> None:
+    """A merge once committed `<<<<<<<` blocks into two docs; nothing else would have noticed."""
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=False)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    marker = re.compile(r"^(<{7}|>{7}) ", re.MULTILINE)
+    texts = {".md", ".py", ".bicep", ".json", ".toml", ".txt", ".yaml", ".yml", ".in", ""}
+    paths = [ROOT / name for name in listed.stdout.splitlines()]
+    found = [
+        str(path.relative_to(ROOT))
+        for path in paths
+        if path.suffix in texts and path.is_file() and marker.search(path.read_text(encoding="utf-8", errors="replace"))
+    ]
+    assert found == []

@@ -122,7 +122,7 @@ var rules = [
     severity: 2
     window: failureWindow
     periods: 1
-    query: 'traces | where message startswith "outbound.handled " or message startswith "record.status " | ${status} | summarize sends = countif(message startswith "outbound.handled " and status !in ("retrying", "paced", "rejected", "dead_lettered", "unknown")), failures = countif(status in ("failed", "undelivered")) | where sends >= ${minimumSends} and failures * 100 > sends * ${failurePercent}'
+    query: 'traces | where message startswith "outbound.handled " or message startswith "record.status " | ${status} | summarize sends = countif(message startswith "outbound.handled " and status !in ("retrying", "paced", "scheduled", "rejected", "dead_lettered", "unknown", "canceled", "expired")), failures = countif(status in ("failed", "undelivered")) | where sends >= ${minimumSends} and failures * 100 > sends * ${failurePercent}'
   }
   {
     name: 'health'

@@ -11,13 +11,13 @@ from typing import Any
 from switchboard.shared.reasons import reason_for
 
 SUCCEEDED = frozenset({"delivered", "completed", "sent", "read", "received"})
-FAILED = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled", "rejected", "dead_lettered"})
+FAILED = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled", "rejected", "dead_lettered", "expired"})
 UNKNOWN = frozenset({"unknown"})
 # Status order in legends and stacked bars: the lifecycle first, then outcomes.
 STATUS_ORDER = (
-    "accepted", "queued", "initiated", "ringing", "in-progress", "sending", "receiving", "received", "sent",
-    "delivered", "read", "completed", "busy", "no-answer", "canceled", "undelivered", "failed", "rejected",
-    "dead_lettered", "unknown",
+    "scheduled", "accepted", "queued", "initiated", "ringing", "in-progress", "sending", "receiving", "received",
+    "sent", "delivered", "read", "completed", "busy", "no-answer", "canceled", "undelivered", "failed", "rejected",
+    "dead_lettered", "expired", "unknown",
 )  # fmt: skip
 
 
@@ -64,6 +64,7 @@ class Row:
     updated_at: datetime | None
     duration: int | None
     media: tuple[str, ...] = ()  # file names of the record's blobs in the user's storage (RE….wav, ME….png)
+    scheduled_for: datetime | None = None  # when a `scheduled` request will be tried
     # What the Twilio error code means and what to do about it (switchboard/shared/reasons.py); "" without one.
     error_reason: str = ""
     error_remedy: str = ""
@@ -98,6 +99,7 @@ class Row:
             updated_at=parse_time(record.get("updated_at")),
             duration=int(duration) if isinstance(duration, int | str) and str(duration).isdigit() else None,
             media=_media_names(record.get("blobs")),
+            scheduled_for=parse_time(record.get("scheduled_for")),
             error_reason=explained.reason if explained else "",
             error_remedy=explained.remedy if explained else "",
         )

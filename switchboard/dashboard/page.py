@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from switchboard.dashboard.model import daily_counts, rows_of
+from switchboard.dashboard.model import Row, daily_counts, rows_of
 from switchboard.dashboard.reader import RecordReader
 from switchboard.dashboard.render import csp, render_page
 
 DEFAULT_DAYS, MAX_DAYS = 7, 31
 LIMIT = 200
 STALE_LIMIT = 50
+SCHEDULED_LIMIT = 50
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,10 @@ def build_page(
     shown = rows_of(reader.search(query, LIMIT)) if query else recent
     chart = daily_counts(recent, today=now.date(), days=days)
     stale = rows_of(reader.stale(STALE_LIMIT))
-    body = render_page(shown, chart, now=now, nonce=nonce, query=query, code=code, limit=LIMIT, stale=stale)
+    scheduled = [Row.of(record) for record in reader.scheduled(SCHEDULED_LIMIT)]  # the soonest first
+    body = render_page(
+        shown, chart, now=now, nonce=nonce, query=query, code=code, limit=LIMIT, stale=stale, scheduled=scheduled
+    )
     headers = {
         "Content-Security-Policy": csp(nonce),
         "Cache-Control": "no-store",

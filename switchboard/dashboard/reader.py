@@ -9,6 +9,7 @@ It reads the index rows switchboard.records writes (see "Records and tables" in 
 | number index | `n:<E.164>`      | `<inverted µs>:<id>`   | a number's history, newest first |
 | day index    | `d:<YYYY-MM-DD>` | `<inverted µs>:<id>`   | recent records, newest first     |
 | stale index  | `x:stale`        | `<inverted µs>:<id>`   | records not final after 7 days   |
+| scheduled    | `x:scheduled`    | `<inverted µs>:<id>`   | requests waiting to be sent      |
 
 Every read is a point read or a query on one partition. "Recent" reads the day partitions from
 today back to the first day asked for, newest first, and stops at `limit` records; index rows hold
@@ -30,13 +31,15 @@ from switchboard.shared.phones import is_e164
 
 # Statuses that end a record: a stale one that reached one since (a late callback) is no longer listed.
 FINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled", "delivered", "undelivered", "read",
-                   "received", "sent", "rejected", "dead_lettered", "unknown"})  # fmt: skip
+                   "received", "sent", "rejected", "dead_lettered", "unknown", "expired"})  # fmt: skip
 MAX_DAYS = 31  # recent(): never read more day partitions than this (the page shows at most 31 days)
 # The Record fields a page row shows: a record's body and request can be 16 K and 30 K characters.
 FIELDS = [
     "id", "type", "direction", "status", "to", "from_", "sid", "error_code", "error_message", "reason", "duration",
-    "attempts", "created_at", "updated_at", "blobs", "stale",
+    "attempts", "created_at", "updated_at", "blobs", "stale", "scheduled_for",
 ]  # fmt: skip
+# The scheduled index keeps a row once the request was sent: read this many rows to find the ones still waiting.
+SCHEDULED_SCAN = 200
 
 
 class RecordReader(Protocol):
@@ -45,6 +48,8 @@ class RecordReader(Protocol):
     def search(self, query: str, limit: int) -> list[dict[str, Any]]: ...
 
     def stale(self, limit: int) -> list[dict[str, Any]]: ...
+
+    def scheduled(self, limit: int) -> list[dict[str, Any]]: ...
 
 
 class RecordsPort(Protocol):
@@ -61,6 +66,8 @@ class RecordsPort(Protocol):
     def number_ids(self, number: str, page: int) -> Iterator[str]: ...
 
     def stale_ids(self, limit: int) -> list[str]: ...
+
+    def scheduled_ids(self, limit: int) -> list[str]: ...
 
 
 def utcnow() -> datetime:
@@ -101,6 +108,20 @@ class StoreRecordReader:
         except ResourceNotFoundError:
             return []
         return [record.to_json() for record in self.store.get_many(ids, FIELDS) if record.stale and _open(record)]
+
+    def scheduled(self, limit: int) -> list[dict[str, Any]]:
+        """Requests still `scheduled` (waiting for send_at or the end of quiet hours), the soonest first."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            ids = self.store.scheduled_ids(SCHEDULED_SCAN)
+        except ResourceNotFoundError:
+            return []
+        waiting = [
+            record for record in self.store.get_many(ids, FIELDS) if record.status == "scheduled" and not record.sid
+        ]
+        waiting.sort(key=lambda record: record.scheduled_for or "")
+        return [record.to_json() for record in waiting[:limit]]
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         """By request id, else by Twilio SID."""

@@ -2,6 +2,10 @@
 
 Every value that comes from a record or the request goes through `html.escape`. The inline style and
 script carry a per-response nonce that the Content-Security-Policy header names, so nothing else runs.
+
+The one action, canceling a scheduled request, is a JSON POST to the page's own route (functions/dashboard.py)
+sent by the page's script with the page's own function key, after a confirmation. Another site cannot forge
+it: it has no key, and a cross-site JSON POST needs a CORS preflight, which the app never grants.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ def e(value: object) -> str:
 def csp(nonce: str) -> str:
     return (
         f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; img-src 'self' data:; "
-        "media-src 'self'; "
+        "media-src 'self'; connect-src 'self'; "
         "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     )
 
@@ -39,6 +43,7 @@ def render_page(
     code: str = "",
     limit: int = 0,
     stale: Sequence[Row] = (),
+    scheduled: Sequence[Row] = (),
 ) -> str:
     title = f"Results for “{query}”" if query else "Recent calls and messages"
     clear = "?" + urlencode({"code": code}) if code else "?"
@@ -64,6 +69,7 @@ def render_page(
         "</form>",
         _chart(days),
         _stale(stale),
+        _scheduled(scheduled),
         f'<section class="records"><h2>{e(title)}</h2>',
         '<p class="tools"><input id="filter" type="search" placeholder="Filter these rows" aria-label="Filter rows">'
         f' <span id="shown">{len(rows)}</span> shown</p>',
@@ -142,6 +148,25 @@ def _stale(rows: Sequence[Row]) -> str:
     return (
         f'<section class="stale"><h2>Stale: {len(rows)} record{"s" if len(rows) != 1 else ""} not final 7 days '
         f"after {'they were' if len(rows) != 1 else 'it was'} created</h2><ul>{items}</ul></section>"
+    )
+
+
+def _scheduled(rows: Sequence[Row]) -> str:
+    """Requests waiting for their send_at or the end of quiet hours, the soonest first, each with a cancel button."""
+    if not rows:
+        return ""
+    body = "".join(
+        f'<tr data-id="{e(row.id)}"><td><time datetime="{e(_iso(row.scheduled_for))}">'
+        f"{e(_clock(row.scheduled_for))}</time></td><td>{e(row.type)}</td><td>{e(row.to)}</td>"
+        f"<td><code>{e(row.id)}</code></td>"
+        f'<td><button type="button" class="cancel" data-id="{e(row.id)}">Cancel</button> '
+        '<span class="outcome" role="status"></span></td></tr>'
+        for row in rows
+    )
+    return (
+        f'<section class="scheduled"><h2>Scheduled: {len(rows)} request{"s" if len(rows) != 1 else ""} waiting'
+        '</h2><table id="scheduled"><thead><tr><th>Will be tried (UTC)</th><th>Type</th><th>To</th><th>Id</th>'
+        f"<th></th></tr></thead><tbody>{body}</tbody></table></section>"
     )
 
 
@@ -224,6 +249,7 @@ font-size:12px;white-space:nowrap}.badge.ok{background:var(--ok)}.badge.failed{b
 .badge.unknown{background:var(--unknown)}.badge.pending{background:var(--pending)}.empty{color:var(--muted)}
 .media{display:flex;flex-wrap:wrap;gap:6px;margin-top:4px}.media audio{height:32px;max-width:260px}
 .media img{max-width:96px;max-height:96px;border:1px solid var(--line);border-radius:4px}
+#scheduled{max-width:900px}#scheduled button{padding:2px 10px}.outcome{color:var(--muted)}
 """
 
 SCRIPT = (
@@ -231,5 +257,19 @@ SCRIPT = (
     "const rows=[...document.querySelectorAll('#records tbody tr')];"
     "f.addEventListener('input',()=>{const q=f.value.trim().toLowerCase();let n=0;"
     "for(const r of rows){const hit=!q||r.dataset.search.includes(q);r.hidden=!hit;if(hit)n++;}"
-    "shown.textContent=String(n);});})();"
+    "shown.textContent=String(n);});"
+    # Cancel a scheduled request: confirm, DELETE with the page's key, say what the app answered.
+    "const code=new URLSearchParams(location.search).get('code');"
+    "for(const b of document.querySelectorAll('button.cancel')){b.addEventListener('click',async()=>{"
+    "const id=b.dataset.id,out=b.parentElement.querySelector('.outcome');"
+    "if(!confirm('Cancel request '+id+'? It will not be sent.'))return;b.disabled=true;"
+    "const url='dashboard'+(code?'?code='+encodeURIComponent(code):'');"
+    "try{const r=await fetch(url,{method:'POST',headers:{'Content-Type':'application/json',"
+    "'Accept':'application/json'},body:JSON.stringify({cancel:id}),credentials:'same-origin',cache:'no-store'});"
+    "const a=await r.json().catch(()=>({}));"
+    "if(r.ok){out.textContent='canceled';b.remove();}"
+    "else{out.textContent=r.status===409?'not canceled: it is '+(a.status||'started'):"
+    "'not canceled (HTTP '+r.status+')';b.disabled=r.status===409;}"
+    "}catch(err){out.textContent='not canceled: the app did not answer';b.disabled=false;}});}"
+    "})();"
 )

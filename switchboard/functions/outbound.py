@@ -119,7 +119,9 @@ def _observe(event: str, record: Record) -> None:
 @bp.queue_output(arg_name="out", queue_name=QUEUE, connection=CONNECTION)
 def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:  # noqa: PLR0911 (one answer per refusal)
     """Validate like the queue worker does, then enqueue; answers 202 with the request id."""
-    from switchboard.outbound.contract import Allowed, Invalid, validate
+    from datetime import datetime, timezone
+
+    from switchboard.outbound.contract import Allowed, Invalid, lead_refusal, validate
     from switchboard.policies.destinations import refusal
     from switchboard.settings import get_settings
 
@@ -138,6 +140,9 @@ def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResp
     try:
         allowed = Allowed.from_settings(settings)
         request = validate(data, default_id=data["id"], default_from=settings.phone_number, allowed=allowed)
+        too_far = lead_refusal(request, datetime.now(timezone.utc))
+        if too_far is not None:
+            raise Invalid(too_far)
     except Invalid as error:
         return _json(400, {"error": str(error)})
     refused = refusal(request, settings.outbound_destinations)
@@ -151,6 +156,20 @@ def outbound_enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResp
     out.set(json.dumps(data, separators=(",", ":")))
     log.info("Enqueued %s %s", request.type, request.id)
     return _json(202, {"id": request.id})
+
+
+@bp.route(route="outbound/{id}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
+def outbound_cancel(req: func.HttpRequest) -> func.HttpResponse:
+    """Cancel a request whose send has not started: 200 canceled, 409 with its status once started, 404 unknown."""
+    from switchboard.functions.glue_records import store_for
+    from switchboard.outbound.cancel import answer
+    from switchboard.records.store import utcnow
+    from switchboard.settings import get_settings
+
+    status, payload = answer(store_for(get_settings()), req.route_params.get("id", ""), utcnow())
+    if status == 200:
+        log.info("Canceled outbound request %s", payload["id"])
+    return _json(status, payload)
 
 
 def _json(status: int, payload: dict[str, object], headers: dict[str, str] | None = None) -> func.HttpResponse:

@@ -47,21 +47,21 @@ MAPPED: dict[str, tuple[str, str]] = {
     "contentVariables": ("content_variables", "json"),
     "persistentAction": ("persistent_action", "list"),
 }
+# Twilio's scheduling options: Switchboard holds the message until sendAt itself (docs/outbound.md), so
+# neither reaches Twilio; sendAt becomes the contract's send_at.
+SCHEDULE_TYPES = ("fixed",)  # Twilio's only ScheduleType
 _STATUSES = "Switchboard keeps every status in its records (GET /api/records/{id}: the status and its events)"
-SCHEDULING = "scheduling not supported yet"
 # Options the converter reads that Switchboard does not carry, and why.
 REFUSED: dict[str, str] = {
     "statusCallback": f"not supported: Switchboard points Twilio's StatusCallback at its own signed route; {_STATUSES}",
     "applicationSid": f"not supported: a TwiML App's status callback would take the statuses away; {_STATUSES}",
-    "sendAt": SCHEDULING,
-    "scheduleType": SCHEDULING,
     "forceDelivery": "not supported: Twilio documents it as reserved",
     "provideFeedback": "not supported: nothing in Switchboard posts Message Feedback to Twilio",
     "pathAccountSid": "not supported: messages are sent from the app's own account (TWILIO_ACCOUNT_SID)",
     "contentRetention": "not supported: Switchboard's records keep what was sent (see RETENTION_DAYS and erasure)",
     "addressRetention": "not supported: Switchboard's records keep the numbers (see RETENTION_DAYS and erasure)",
 }
-NAMES = (*MAPPED, *REFUSED)
+NAMES = (*MAPPED, *REFUSED, "sendAt", "scheduleType")
 _WHOLE = re.compile(r"\s*[+-]?[0-9]+\s*")  # Int32.Parse with the invariant culture
 _DECIMAL = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*")
 _INT32 = (-(2**31), 2**31 - 1)
@@ -81,6 +81,8 @@ def is_binding(data: Mapping[str, Any]) -> bool:
 
 def field_name(data: Mapping[str, Any], contract_field: str) -> str:
     """The key the producer used for a contract field (for reasons), e.g. `validityPeriod`."""
+    if contract_field == "send_at":
+        return lookup_key(data, "sendAt") or "sendAt"
     for name, (target, _) in MAPPED.items():
         if target == contract_field:
             return lookup_key(data, name) or name
@@ -113,7 +115,22 @@ def to_contract(data: Mapping[str, Any]) -> dict[str, Any]:
         value = lookup(data, name)
         if _given(value):
             message[target] = _convert(lookup_key(data, name) or name, value, kind)
+    _check_schedule(data)
+    if _given(send_at := lookup(data, "sendAt")):
+        message["send_at"] = _convert(lookup_key(data, "sendAt") or "sendAt", send_at, "text")
     return message
+
+
+def _check_schedule(data: Mapping[str, Any]) -> None:
+    """`scheduleType` is `fixed` and comes with `sendAt`, as Twilio wants them (35111, 35126); sendAt alone is fine."""
+    kind = lookup(data, "scheduleType")
+    if not _given(kind):
+        return
+    key = lookup_key(data, "scheduleType")
+    if not isinstance(kind, str) or kind.strip().lower() not in SCHEDULE_TYPES:
+        raise NotConvertible(f"{key}: must be fixed, Twilio's only schedule type")
+    if not _given(lookup(data, "sendAt")):
+        raise NotConvertible(f"{key}: needs sendAt, the time to send at")
 
 
 def _check_names(data: Mapping[str, Any]) -> None:

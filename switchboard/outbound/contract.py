@@ -18,6 +18,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -50,10 +51,18 @@ WHATSAPP_MEDIA = 1  # WhatsApp sends one attachment per message and ignores the 
 GEO_ACTION = re.compile(
     r"geo:(?P<lat>[+-]?[0-9]{1,2}(?:\.[0-9]+)?),(?P<long>[+-]?[0-9]{1,3}(?:\.[0-9]+)?)(?:\|[^\r\n]*)?"
 )
+# RFC 3339's date-time: a full date, a time to the second (a fraction allowed) and an offset (Z or ±HH:MM).
+RFC3339 = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ](?P<time>[0-9]{2}:[0-9]{2}:[0-9]{2})(?P<fraction>\.[0-9]+)?"
+    r"(?P<offset>[Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
+MAX_LEAD = timedelta(days=35)  # the furthest ahead send_at may be (Twilio's own scheduling limit too)
 NO_ALPHA_REGIONS = ("US", "CA")  # alphanumeric sender IDs do not reach these (Twilio error 21612)
 
 CALL_CONTENT = ("say", "play", "twiml", "url")
-COMMON_FIELDS = frozenset({"type", "id", "to", "from"})
+# When (issue 23): send_at and expires_at are RFC 3339 times with an offset; quiet_hours: false skips quiet hours.
+TIMING_FIELDS = ("send_at", "expires_at", "quiet_hours")
+COMMON_FIELDS = frozenset({"type", "id", "to", "from", *TIMING_FIELDS})
 CALL_FIELDS = COMMON_FIELDS | {*CALL_CONTENT, "voice", "language", "timeout", "machine_detection", "record"}
 MESSAGE_OPTIONS = ("content_sid", "content_variables", "shorten_urls", "smart_encoded", "send_as_mms", "max_price",
                    "persistent_action", "validity_period", "attempt")  # fmt: skip
@@ -105,6 +114,9 @@ class OutboundRequest:
     persistent_action: tuple[str, ...] = ()
     validity_period: int | None = None
     attempt: int | None = None
+    send_at: str | None = None  # UTC, as records.model.iso writes it: when to send, at the earliest
+    expires_at: str | None = None  # UTC: not sent at all once this has passed
+    quiet_hours: bool | None = None  # False: send even in quiet hours (urgent)
     format: str | None = None  # "twilio-binding" when it came in the binding's format
 
     @property
@@ -121,7 +133,7 @@ class OutboundRequest:
         """The request as it is kept in its record (what was asked, not how it was sent)."""
         keys: tuple[str, ...] = ("say", "play", "twiml", "url", "voice", "language", "timeout")
         keys += ("machine_detection", "record", "body", "messaging_service_sid", "content_sid", "shorten_urls")
-        keys += ("smart_encoded", "send_as_mms", "max_price", "validity_period", "attempt", "format")
+        keys += ("smart_encoded", "send_as_mms", "max_price", "validity_period", "attempt", "format", *TIMING_FIELDS)
         out: dict[str, Any] = {"type": self.type, "to": self.to, "from": self.from_}
         out |= {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
         if self.media_url:
@@ -225,8 +237,65 @@ def validate(
     if kind == "call":
         to = _e164(data, "to", required=True) or ""
         sender = _e164(data, "from", required=False)
-        return _call(data, request_id, id_given="id" in data, to=to, sender=sender or default_from)
-    return _sms(data, request_id, id_given="id" in data, default_from=default_from, allowed=allowed)
+        request = _call(data, request_id, id_given="id" in data, to=to, sender=sender or default_from)
+    else:
+        request = _sms(data, request_id, id_given="id" in data, default_from=default_from, allowed=allowed)
+    return _timing(data, request)
+
+
+def _timing(data: Mapping[str, Any], request: OutboundRequest) -> OutboundRequest:
+    """`send_at`, `expires_at` and `quiet_hours`; how far ahead send_at may be needs a clock (`lead_refusal`)."""
+    send_at = _moment(data, "send_at")
+    expires_at = _moment(data, "expires_at")
+    if send_at is not None and expires_at is not None and expires_at <= send_at:
+        raise Invalid("expires_at: must be after send_at (it would expire before it could be sent)")
+    quiet = data.get("quiet_hours")
+    if quiet is not None and not isinstance(quiet, bool):
+        raise Invalid("quiet_hours: must be true or false (false: send even in quiet hours)")
+    return replace(
+        request, send_at=_utc(send_at), expires_at=_utc(expires_at), quiet_hours=quiet,
+    )  # fmt: skip
+
+
+def lead_refusal(request: OutboundRequest, now: datetime) -> str | None:
+    """Why `send_at` is too far ahead of `now` (more than 35 days), or None. A past send_at means now."""
+    if request.send_at is None:
+        return None
+    if moment_of(request.send_at) - now > MAX_LEAD:
+        return f"send_at: at most {MAX_LEAD.days} days ahead (the longest a request may wait to be sent)"
+    return None
+
+
+def moment_of(text: str) -> datetime:
+    """A time this module wrote (send_at, expires_at) as an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _moment(data: Mapping[str, Any], key: str) -> datetime | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    example = "e.g. 2027-01-05T09:00:00-05:00 or 2027-01-05T14:00:00Z"
+    found = RFC3339.fullmatch(value) if isinstance(value, str) and len(value) <= 64 else None
+    if found is None:
+        raise Invalid(f"{key}: must be an RFC 3339 date and time with its UTC offset, {example}")
+    if found["offset"] is None:
+        raise Invalid(f"{key}: has no UTC offset; add Z or ±HH:MM ({example}): a time without one is ambiguous")
+    offset = "+00:00" if found["offset"] in ("Z", "z") else found["offset"]
+    fraction = (found["fraction"] or "")[:7].ljust(7, "0") if found["fraction"] else ""
+    try:
+        moment = datetime.fromisoformat(f"{found['date']}T{found['time']}{fraction}{offset}")
+    except ValueError:
+        raise Invalid(f"{key}: not a real date and time ({example})") from None
+    if abs(moment.utcoffset() or timedelta(0)) >= timedelta(hours=24):
+        raise Invalid(f"{key}: the UTC offset must be under 24 hours")
+    return moment
+
+
+def _utc(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _from_binding(

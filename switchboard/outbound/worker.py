@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from switchboard.outbound import caps, pacing
-from switchboard.outbound.contract import RAW_LIMIT, Allowed, OutboundRequest, Rejection, parse
+from switchboard.outbound import caps, pacing, schedule
+from switchboard.outbound.contract import RAW_LIMIT, Allowed, OutboundRequest, Rejection, lead_refusal, parse
 from switchboard.outbound.deferral import (
     Budget,
     hop_delay,
@@ -191,9 +191,9 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
         return reject(parsed, body, message_id, deps)
     request = parsed
     origin = Origin(message_id, body)
-    refused = refusal(request, deps.settings.outbound_destinations)
+    refused = _refusal(request, body, deps)
     if refused is not None:
-        return reject(_refused(request, refused, body), body, message_id, deps)
+        return reject(refused, body, message_id, deps)
     store = deps.store
     digest = content_hash(request)
     block = blocked(request, store, deps.now())
@@ -201,6 +201,10 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
     capped = None if opted_out else caps.over_limit(request, body, deps)
     if capped is not None:  # over a cap: rejected before any claim, nothing reaches Twilio
         return reject(capped, body, message_id, deps)
+    # After the caps: a scheduled request counts when it is taken, so it cannot skip them by waiting.
+    held = None if opted_out else hold_first(request, digest, origin, deps)
+    if held is not None:
+        return held
     if not opted_out:
         # Build the client and its resource (the SDK imports them lazily, ~150 ms cold) before the
         # record says `sending`: a crash meanwhile would leave an attempt that never left as unknown.
@@ -295,11 +299,22 @@ def record_conflict(request: OutboundRequest, existing: Record, digest: str, mes
     return existing
 
 
-def _refused(request: OutboundRequest, reason: str, body: bytes) -> Rejection:
+def _refusal(request: OutboundRequest, body: bytes, deps: Deps) -> Rejection | None:
+    """A well-formed request refused before any claim: a destination the policy refuses, a send_at too far ahead."""
+    refused = refusal(request, deps.settings.outbound_destinations)
+    if refused is not None:
+        return _refused(request, refused, body)
+    too_far = lead_refusal(request, deps.now())
+    return None if too_far is None else _refused(request, too_far, body, prefix="")
+
+
+def _refused(
+    request: OutboundRequest, reason: str, body: bytes, *, prefix: str = "destination not allowed: "
+) -> Rejection:
     """A well-formed request the destination policy refuses: rejected like a malformed one, before any claim."""
     raw = clip(body.decode("utf-8", errors="replace"), RAW_LIMIT)
     return Rejection(
-        request.id, f"destination not allowed: {reason}", raw, type=request.type, to=request.to,
+        request.id, f"{prefix}{reason}", raw, type=request.type, to=request.to,
         from_=request.from_, id_given=request.id_given,
     )  # fmt: skip
 
@@ -342,6 +357,9 @@ def deliver(request: OutboundRequest, deps: Deps, origin: Origin | None = None) 
             settled = recheck(request, record, deps, origin)
             if settled is not None:
                 return settled
+        waiting = hold(request, record, deps, origin)
+        if waiting is not None:
+            return waiting
         # Build the client and its resource (the SDK imports them lazily, ~150 ms cold) before the
         # record says `sending`: a crash meanwhile would leave an attempt that never left as unknown.
         client = deps.client()
@@ -828,3 +846,66 @@ def _poison_without_record(
         deps.store.add_event(record_id, "dead_lettered", status=status, detail=reason, now=now)
         log.warning("Dead-lettered outbound message %s had no record: %s", record_id, reason)
     return stored
+
+
+# -- scheduling: send_at, quiet hours, expires_at (outbound/schedule.py) -----------------------------
+
+
+def hold_first(request: OutboundRequest, digest: str, origin: Origin, deps: Deps) -> Record | None:
+    """First delivery of a request that is not due yet (or expired): its record starts `scheduled` (or `expired`).
+
+    None when it is due now, or when its record exists already (a redelivery): the usual claim goes ahead.
+    """
+    now = deps.now()
+    decision = schedule.decide(request, deps.settings.outbound_quiet_hours, now)
+    if decision is None:
+        return None
+    if isinstance(decision, schedule.Expired):
+        status, reason, scheduled_for = lc.EXPIRED, decision.reason, None
+    else:
+        status, reason, scheduled_for = lc.SCHEDULED, None, iso(decision.due)
+    fresh = Record(
+        id=request.id, type=request.type, direction="outbound", status=status, created_at=iso(now),
+        updated_at=iso(now), to=request.to, from_=request.from_ or request.messaging_service_sid, body=request.body,
+        request=json.dumps(request.summary()), queue_message_id=origin.message_id, channel=request.channel,
+        reason=reason, content_hash=digest, scheduled_for=scheduled_for,
+        fingerprint=None if request.id_given else fingerprint(origin.body, deps.settings.fingerprint_key),
+    )  # fmt: skip
+    claimed = deps.store.insert(fresh)
+    if claimed is None:
+        return None
+    if fresh.fingerprint:
+        deps.store.remember_fingerprint(fresh.fingerprint, request.id)
+    try:
+        if isinstance(decision, schedule.Expired):
+            deps.store.add_event(request.id, "expired", status=lc.EXPIRED, detail=decision.reason, now=now)
+            log.info("%s %s expired before it was sent", request.type.upper(), request.id)
+            return claimed
+        return _wait(deps, request.id, origin, decision)
+    finally:
+        deps.store.index(claimed)
+
+
+def hold(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None) -> Record | None:
+    """Right before a claim: None when the request is due; else it waits on the queue again, or ends `expired`."""
+    decision = schedule.decide(request, deps.settings.outbound_quiet_hours, deps.now())
+    if decision is None:
+        return None
+    if isinstance(decision, schedule.Expired):
+        log.info("%s %s expired before it was sent", request.type.upper(), request.id)
+        return finish(deps, request.id, lc.EXPIRED, reason=decision.reason, event="expired")
+    if origin is None:  # no queue message to put back (a direct call): the host's redelivery looks again
+        raise TransientSendError(f"{request.id} is {decision.detail}")
+    waiting = _wait(deps, request.id, origin, decision)
+    if record.status != lc.SCHEDULED and waiting.status == lc.SCHEDULED:
+        deps.store.index(waiting)  # newly scheduled (a retry in quiet hours): its scheduled index row, for the page
+    return waiting
+
+
+def _wait(deps: Deps, record_id: str, origin: Origin, decision: schedule.Hold) -> Record:
+    """Back on the queue until it is due (7 days at most a hop), the record `scheduled`; no retry hop counted."""
+    delay = max(1, hop_delay(decision.wake, deps.now()))
+    return defer(
+        deps, record_id, origin, delay, event="scheduled", status=lc.SCHEDULED, hop=False, detail=decision.detail,
+        scheduled_for=iso(decision.due),
+    )  # fmt: skip

@@ -3,8 +3,10 @@
 Two kinds of status share one field:
 - our own, before Twilio has the request: `pending` (claimed), `sending` (an attempt is in
   flight), `retrying` (a transient failure; the queue will try again), `paced` (waiting on the queue
-  for its slot at the sender's pace, switchboard/outbound/pacing.py); and the final ones
-  `rejected`, `failed`, `dead_lettered`, `unknown`;
+  for its slot at the sender's pace, switchboard/outbound/pacing.py), `scheduled` (waiting on the queue
+  for its `send_at` or for quiet hours to end, switchboard/outbound/schedule.py); and the final ones
+  `rejected`, `failed`, `dead_lettered`, `unknown`, `canceled` (DELETE /api/outbound/{id} before the send
+  started) and `expired` (its `expires_at` passed before the send started);
 - Twilio's, once a SID exists, which only move forward through their lifecycle. A late or
   repeated callback is kept as an event but never moves a record back.
 """
@@ -15,14 +17,18 @@ PENDING = "pending"
 SENDING = "sending"
 RETRYING = "retrying"
 PACED = "paced"
+# Ours while no SID exists (Twilio's `scheduled` and `canceled` only ever sit on a record that has a SID).
+SCHEDULED = "scheduled"
+CANCELED = "canceled"
+EXPIRED = "expired"
 REJECTED = "rejected"
 FAILED = "failed"
 DEAD_LETTERED = "dead_lettered"
 UNKNOWN = "unknown"
 
 # Our own states while no SID exists; the worker may (re)try only from these.
-PRE_SEND = frozenset({PENDING, SENDING, RETRYING, PACED})
-OWN_FINAL = frozenset({REJECTED, FAILED, DEAD_LETTERED, UNKNOWN})
+PRE_SEND = frozenset({PENDING, SENDING, RETRYING, PACED, SCHEDULED})
+OWN_FINAL = frozenset({REJECTED, FAILED, DEAD_LETTERED, UNKNOWN, CANCELED, EXPIRED})
 
 CALL_RANK = {
     "queued": 1,

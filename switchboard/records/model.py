@@ -13,13 +13,15 @@ lookup is a point read or a single-partition range query:
 | claim         | `r:<id>`         | `claim`                         |
 | fingerprint   | `f:<HMAC>`       | `fp`                            |
 | stale index   | `x:stale`        | `<inverted µs>:<id>`            |
+| scheduled     | `x:scheduled`    | `<inverted µs>:<id>`            |
 
 The claim row is written with the record and outlives it: erasure and retention turn it into the id's
 tombstone (`finalised_at`, how, a keyed hash of the content; no number, no text), so a replayed
 webhook or a redelivered queue message for an erased id changes nothing and re-creates nothing.
 A record's events sort oldest first next to it; a number's and a day's index rows sort newest first.
 The day is the UTC day of `created_at`. A record still not final 7 days after it was created is marked
-`stale` by the reconcile timer and gets a stale index row, which the operator page lists.
+`stale` by the reconcile timer and gets a stale index row, which the operator page lists. A request that
+was ever `scheduled` (it has a `scheduled_for`) has a scheduled index row: the page lists those still waiting.
 `index_keys` is the one rule for which index rows a record has: indexing writes them and erasure deletes them.
 """
 
@@ -76,6 +78,7 @@ def alias_partition(alias: str) -> str:
 
 
 STALE_PARTITION = "x:stale"
+SCHEDULED_PARTITION = "x:scheduled"
 
 
 class IndexKey(NamedTuple):
@@ -100,6 +103,8 @@ def index_keys(record: Record) -> list[IndexKey]:
     keys.append(IndexKey(day_partition(created), row))
     if record.stale:
         keys.append(IndexKey(STALE_PARTITION, row))
+    if record.scheduled_for:  # kept once sent: the key stays the same, so erasure finds it
+        keys.append(IndexKey(SCHEDULED_PARTITION, row))
     if record.sid:
         keys.append(IndexKey(sid_partition(record.sid), SID_ROW))
     return keys
@@ -170,6 +175,8 @@ class Record:
     hops: int | None = None
     retry_at: str | None = None
     deferred_message_id: str | None = None
+    # When a `scheduled` request will be tried (its send_at, or the end of quiet hours: outbound/schedule.py).
+    scheduled_for: str | None = None
     pace_slot: str | None = None  # the slot leased at the sender's pace while `paced` (switchboard/outbound/pacing.py)
     queue_time: int | None = None  # a call's milliseconds in Twilio's queue before it was placed
     reconciled_at: str | None = None  # when the reconcile timer last asked Twilio about it
@@ -234,7 +241,8 @@ class Record:
             "body": self.body,
             "raw": self.raw,
             # While a message waits on the queue: when it is due again, and how often it was put back.
-            "retry_at": self.retry_at if self.status in ("pending", "retrying", "paced") else None,
+            "retry_at": self.retry_at if self.status in ("pending", "retrying", "paced", "scheduled") else None,
+            "scheduled_for": self.scheduled_for,
             "hops": self.hops,
             "first_attempt_at": self.first_attempt_at,
             "queue_time": self.queue_time,

@@ -74,7 +74,12 @@ def is_candidate(record: Record) -> bool:
 
 
 def is_stale(record: Record, now: datetime) -> bool:
-    """Still not final 7 days after it was created, and not yet marked (`sent` counts as final here)."""
+    """Still not final 7 days after it was created, and not yet marked (`sent` counts as final here).
+
+    A request `scheduled` by the worker waits by design (up to 35 days and quiet hours): not stale.
+    """
+    if record.sid is None and record.status == lc.SCHEDULED:
+        return False
     return not record.stale and is_open(record) and now - parse_iso(record.created_at) >= STALE_AFTER
 
 

@@ -31,6 +31,7 @@ from switchboard.records.model import (
     FINGERPRINT_ROW,
     INVERTED_BASE,
     RECORD_ROW,
+    SCHEDULED_PARTITION,
     SID_ROW,
     STALE_PARTITION,
     IndexKey,
@@ -456,8 +457,15 @@ class RecordStore:
 
     def stale_ids(self, limit: int) -> list[str]:
         """Ids from the stale index (records still not final 7 days after they were created), newest first."""
+        return self._partition_ids(STALE_PARTITION, limit)
+
+    def scheduled_ids(self, limit: int) -> list[str]:
+        """Ids from the scheduled index (requests that were ever `scheduled`), newest first."""
+        return self._partition_ids(SCHEDULED_PARTITION, limit)
+
+    def _partition_ids(self, partition: str, limit: int) -> list[str]:
         rows = self.records.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": STALE_PARTITION}, select=["record_id"],
+            "PartitionKey eq @pk", parameters={"pk": partition}, select=["record_id"],
             results_per_page=min(limit, 1000), **self.options,
         )  # fmt: skip
         return [str(row["record_id"]) for _, row in zip(range(limit), rows, strict=False)]

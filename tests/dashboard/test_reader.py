@@ -11,7 +11,7 @@ from azure.data.tables import TableClient
 from switchboard.adapters.storage import table_client
 from switchboard.dashboard.reader import FIELDS, StoreRecordReader
 from switchboard.records.store import RecordStore
-from tests.dashboard.seed import record, store
+from tests.dashboard.seed import iso, record, store
 
 NOW = datetime.now(timezone.utc)
 
@@ -113,5 +113,30 @@ def test_stale_records_are_listed_until_they_end(azurite: str) -> None:
         assert (listed["id"], listed["status"], listed["stale"]) == ("r-stuck", "queued", True)
         records.update("r-stuck", lambda r: r.with_changes(NOW, status="delivered"))  # a late callback
         assert reader.stale(10) == []
+    finally:
+        table.delete_table()
+
+
+def test_scheduled_lists_the_requests_still_waiting_the_soonest_first(azurite: str) -> None:
+    from switchboard.records.model import Record
+
+    table = table_client("dash" + uuid.uuid4().hex[:10])
+    store(table, [])
+    writer = RecordStore(table, table)
+    created = NOW - timedelta(minutes=5)
+
+    def scheduled(record_id: str, status: str, hours: int) -> Record:
+        return Record(
+            id=record_id, type="sms", direction="outbound", status=status, created_at=iso(created),
+            updated_at=iso(created), to="+15550004444", scheduled_for=iso(NOW + timedelta(hours=hours)),
+        )  # fmt: skip
+
+    for item in (scheduled("later", "scheduled", 9), scheduled("sooner", "scheduled", 2),
+                 scheduled("sent", "queued", 1), scheduled("stopped", "canceled", 1)):  # fmt: skip
+        writer.claim(item)
+    try:
+        found = StoreRecordReader(writer).scheduled(10)
+        assert [r["id"] for r in found] == ["sooner", "later"]
+        assert found[0]["scheduled_for"] == iso(NOW + timedelta(hours=2))
     finally:
         table.delete_table()

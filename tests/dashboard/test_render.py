@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -30,6 +31,9 @@ class ListReader:
 
     def stale(self, limit: int) -> list[dict[str, Any]]:
         return [r for r in self.records if r.get("stale")][:limit]
+
+    def scheduled(self, limit: int) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get("status") == "scheduled"][:limit]
 
 
 def test_rows_are_newest_first_with_errors_and_timing() -> None:
@@ -122,6 +126,22 @@ def test_stale_records_have_their_own_escaped_section() -> None:
     assert HOSTILE not in page.html
     assert "&lt;img src=x" in page.html
     assert '<section class="stale">' not in build_page(ListReader([]), now=NOW, nonce="n").html
+
+
+def test_scheduled_requests_are_listed_soonest_first_with_an_escaped_cancel_button() -> None:
+    waiting = {**record("scheduled", created=NOW, record_id=HOSTILE), "scheduled_for": "2026-11-28T13:00:00.000000Z"}
+    page = build_page(ListReader([waiting]), now=NOW, nonce="n", days=1, code="k")
+    assert '<section class="scheduled"><h2>Scheduled: 1 request waiting</h2>' in page.html
+    assert '<time datetime="2026-11-28T13:00:00Z">2026-11-28 13:00:00</time>' in page.html
+    assert HOSTILE not in page.html
+    escaped = html.escape(HOSTILE, quote=True)
+    assert f'<button type="button" class="cancel" data-id="{escaped}">Cancel</button>' in page.html
+    # The button posts JSON to the page's own route and nowhere else; a confirmation comes first.
+    assert "connect-src 'self'" in page.headers["Content-Security-Policy"]
+    assert "confirm('Cancel request '+id+'? It will not be sent.')" in page.html
+    assert "method:'POST'" in page.html
+    assert "body:JSON.stringify({cancel:id})" in page.html
+    assert '<section class="scheduled">' not in build_page(ListReader([]), now=NOW, nonce="n").html
 
 
 def test_an_error_code_shows_its_reason_and_remedy_next_to_it() -> None:

@@ -48,6 +48,11 @@ GOOD: list[dict[str, Any]] = [
     {"format": "twilio-binding", "id": "b-1", "to": "+15558675310", "contentSid": HX, "contentVariables": "{}",
      "validityPeriod": 60, "maxPrice": 0.5, "attempt": 1, "smartEncoded": True, "sendAsMms": False,
      "statusCallback": None},
+    {"type": "sms", "to": "+15558675310", "body": "Hi", "send_at": "2027-01-05T09:00:00-05:00",
+     "expires_at": "2027-01-05T15:30:00.5Z", "quiet_hours": False},
+    {"type": "call", "to": "+15558675310", "say": "Hi", "send_at": "2027-01-05t14:00:00z", "quiet_hours": True},
+    {"format": "twilio-binding", "to": "+15558675310", "body": "Hi", "sendAt": "2027-01-05T14:00:00Z",
+     "scheduleType": "fixed"},
 ]  # fmt: skip
 
 BAD: list[tuple[dict[str, Any], str]] = [
@@ -128,6 +133,13 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"format": "twilio-binding", "to": "+15558675310", "body": "Hi", "statusCallback": "https://x.io/s"},
      "statusCallback: not supported"),
     ({"format": "twilio-binding", "to": "+15558675310", "body": "Hi", "colour": "red"}, "unknown field"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "send_at": "2027-01-05T09:00:00"}, "send_at: has no UTC"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "send_at": "2027-01-05"}, "send_at: must be an RFC 3339"),
+    ({"type": "call", "to": "+15558675310", "say": "Hi", "expires_at": 1767225600}, "expires_at: must be an RFC"),
+    ({"type": "sms", "to": "+15558675310", "body": "Hi", "quiet_hours": "no"}, "quiet_hours: must be true or false"),
+    ({"type": "call", "to": "+15558675310", "say": "Hi", "validity_period": 60}, "unknown field"),
+    ({"format": "twilio-binding", "to": "+15558675310", "body": "Hi", "sendAt": "2027-01-05T14:00:00Z",
+      "scheduleType": "later"}, "scheduleType: must be fixed"),
 ]  # fmt: skip
 
 
@@ -355,8 +367,9 @@ def test_binding_values_convert_as_the_converter_converts_them(given: dict[str, 
         ({"persistentAction": "geo:1,2"}, "persistentAction: must be an array of strings"),
         ({"mediaUrl": [None]}, "mediaUrl: must be an array of strings"),
         ({"Attempt": 0}, "Attempt: must be between 1 and 1000"),
-        ({"scheduleType": "fixed"}, "scheduleType: scheduling not supported yet"),
-        ({"SendAt": "2030-01-01T00:00:00Z"}, "SendAt: scheduling not supported yet"),
+        ({"scheduleType": "fixed"}, "scheduleType: needs sendAt"),
+        ({"scheduleType": "later", "sendAt": "2030-01-01T00:00:00Z"}, "scheduleType: must be fixed"),
+        ({"SendAt": "2030-01-01T00:00:00"}, "SendAt: has no UTC offset"),
         ({"body": "Hi", "Body": "Ho"}, "body: given twice (body, Body)"),
         ({"id": "a/b"}, "id: must be 1-64 characters"),
         ({"Id": "x"}, "unknown field for the twilio-binding format: Id"),

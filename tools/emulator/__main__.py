@@ -8,6 +8,7 @@ python -m tools.emulator sms --to +15005550006 --from +15558675310 --body HELP [
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import signal
 import sys
@@ -57,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="serve Twilio's REST API on 127.0.0.1 (the default)")
     serve_parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve_parser.add_argument(
+        "--clock",
+        type=_moment,
+        metavar="TIME",
+        help="start the emulator's clock at this RFC 3339 time (e.g. 2027-01-12T22:30:00-05:00)",
+    )
     serve_parser.add_argument("--rate-calls", type=float, default=0, help="calls created per second before 429")
     serve_parser.add_argument("--rate-messages", type=float, default=0, help="messages per second before 429")
     serve_parser.add_argument("--slow-answer-seconds", type=float, default=2.0)
@@ -91,6 +98,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _moment(text: str) -> datetime.datetime:
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be an RFC 3339 time, e.g. 2027-01-12T22:30:00-05:00") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("needs its UTC offset (Z or ±HH:MM)")
+    return moment
+
+
 def serve(args: argparse.Namespace, settings: object) -> int:
     from tools.emulator.progress import CallbackPlan, Simulator
     from tools.emulator.rest import TwilioEmulator
@@ -102,6 +119,9 @@ def serve(args: argparse.Namespace, settings: object) -> int:
     from tools.emulator.sendqueue import SendPacing
 
     emulator = TwilioEmulator.from_settings(settings, port=args.port)
+    if args.clock is not None:  # runs on from that moment: a scheduled message is sent at its SendAt by it
+        emulator.clock.freeze(args.clock)
+        emulator.clock.thaw()
     emulator.send_queues.pacing = SendPacing(
         message_rate=args.message_rate or None, call_rate=args.call_rate or None,
         message_queue_limit=args.message_queue_limit or None,

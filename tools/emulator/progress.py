@@ -162,12 +162,23 @@ class Simulator:
         """Play the call or message; one waiting in its send queue stays `queued` until its slot."""
         if self._stopping.is_set():
             return
+        send_at = self.emulator.scheduled_at(resource["sid"]) if resource.get("status") == "scheduled" else None
+        if send_at is not None:
+            # Twilio sends it at SendAt: then it is released (release_scheduled) and comes back here as accepted.
+            wait = max(0.0, send_at.timestamp() - self.emulator.clock.timestamp())
+            self._later.at(time.time() + wait, self._release)
+            with self._lock:
+                self._started += 1  # seen: wait_idle does not wait for a send that is hours away
+            return
         created = time.time()
         slot = self.emulator.slot_of(resource["sid"])
         if slot is not None and slot > created:
             self._later.at(slot, lambda: self._leave_queue(kind, resource, form, created))
             return
         self._start(kind, resource, form)
+
+    def _release(self) -> None:
+        self.emulator.release_scheduled()
 
     def _leave_queue(self, kind: str, resource: dict[str, Any], form: dict[str, list[str]], created: float) -> None:
         if kind == "calls":  # Twilio's queue_time: the milliseconds the call waited before it was placed

@@ -50,9 +50,13 @@ ECHOED = {
     "ValidityPeriod": ("validity_period", "integer"),
     "Attempt": ("attempt", "integer"),
     "PersistentAction": ("persistent_action", "list"),
+    "ScheduleType": ("schedule_type", "text"),
+    "SendAt": ("send_at", "text"),
 }
 ECHOED_KEYS = frozenset(key for key, _ in ECHOED.values())
 VALIDITY_PERIOD = (1, 36000)
+# Message Scheduling (Twilio's error pages 35111, 35114, 35118, 35126): SendAt 900 s to 35 days ahead, inclusive.
+SCHEDULE_LEAD = (datetime.timedelta(seconds=900), datetime.timedelta(days=35))
 MEDIA_LIMIT = 10
 NO_ALPHA_REGIONS = ("US", "CA")
 
@@ -97,11 +101,28 @@ class SimClock:
         self._lock = threading.Lock()
         self._offset = 0.0
         self._last = 0.0
+        self._frozen: float | None = None  # a frozen clock's moment: it moves only by advance_to
 
     def timestamp(self) -> float:
         with self._lock:
+            if self._frozen is not None:
+                self._last = max(self._last, self._frozen)
+                return self._last
             self._last = max(self._last, time.time() + self._offset)
             return self._last
+
+    def freeze(self, moment: datetime.datetime | None = None) -> None:
+        """Stop the clock at `moment` (default: now); only advance_to moves it then. For tests of time."""
+        with self._lock:
+            target = moment.timestamp() if moment is not None else time.time() + self._offset
+            self._frozen = self._last = target  # a frozen clock may be set back: each test picks its moment
+
+    def thaw(self) -> None:
+        """Let a frozen clock run again from where it stands."""
+        with self._lock:
+            if self._frozen is not None:
+                self._offset = self._frozen - time.time()
+                self._frozen = None
 
     def now(self) -> datetime.datetime:
         moment = datetime.datetime.fromtimestamp(self.timestamp(), datetime.timezone.utc)
@@ -111,6 +132,9 @@ class SimClock:
         """Move the clock forward to `moment` (a moment already passed changes nothing)."""
         target = moment.timestamp()
         with self._lock:
+            if self._frozen is not None:
+                self._frozen = max(self._frozen, target)
+                return
             current = time.time() + self._offset
             if target > current:
                 self._offset += target - current
@@ -270,9 +294,36 @@ def _check_options(form: dict[str, list[str]]) -> None:
             raise TwilioError(400, 20001, f"Invalid {name}: {value!r} is not a number")
     period = _one(form, "ValidityPeriod")
     if period is not None and not VALIDITY_PERIOD[0] <= int(period) <= VALIDITY_PERIOD[1]:
-        raise TwilioError(400, 20001, f"Invalid ValidityPeriod: must be from 1 to 36000, not {period}")
+        raise TwilioError(400, 90007, f"Invalid validity period value: must be from 1 to 36000, not {period}")
     if _one(form, "ShortenUrls") == "true" and not _one(form, "MessagingServiceSid"):
         raise TwilioError(400, 20001, "ShortenUrls needs a MessagingServiceSid (link shortening is a service feature)")
+
+
+def check_schedule(form: dict[str, list[str]], now: datetime.datetime) -> datetime.datetime | None:
+    """`ScheduleType=fixed` with `SendAt`, as Twilio takes them: the moment to send, or None when not scheduled.
+
+    Twilio's rules: ScheduleType is `fixed` (35126), it needs SendAt (35111) and a Messaging Service
+    (35118), and SendAt is an ISO 8601 time 900 s to 35 days ahead, inclusive (35114). SendAt without
+    ScheduleType does not schedule anything (Twilio's docs name no error for it; the emulator ignores it).
+    """
+    kind, send_at = _one(form, "ScheduleType"), _one(form, "SendAt")
+    if kind is None:
+        return None
+    if kind != "fixed":
+        raise TwilioError(400, 35126, "The ScheduleType value provided is not supported for this channel")
+    if not send_at:
+        raise TwilioError(400, 35111, "SendAt timestamp is missing")
+    if not _one(form, "MessagingServiceSid"):
+        raise TwilioError(400, 35118, "MessagingServiceSid is required to schedule a message")
+    try:
+        moment = datetime.datetime.fromisoformat(send_at.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or not SCHEDULE_LEAD[0] <= moment - now <= SCHEDULE_LEAD[1]:
+        raise TwilioError(
+            400, 35114, "Scheduling does not support this timestamp: SendAt must be 900 seconds to 35 days ahead"
+        )
+    return moment
 
 
 def _json_object(text: str) -> bool:
@@ -361,7 +412,7 @@ def call_resource(account_sid: str, sid: str, form: dict[str, list[str]], create
 
 
 def message_resource(
-    account_sid: str, sid: str, form: dict[str, list[str]], created: datetime.datetime
+    account_sid: str, sid: str, form: dict[str, list[str]], created: datetime.datetime, *, scheduled: bool = False
 ) -> dict[str, Any]:
     base = f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}"
     body = _one(form, "Body") or ""
@@ -371,7 +422,8 @@ def message_resource(
         "body": body, "num_segments": str(num_segments(body) if body else 1),
         "direction": "outbound-api", "from": _one(form, "From"), "to": _one(form, "To"),
         "date_updated": rfc2822(created), "price": None, "error_message": None, "uri": base + ".json",
-        "account_sid": account_sid, "num_media": str(len(media)), "status": "accepted" if service else "queued",
+        "account_sid": account_sid, "num_media": str(len(media)),
+        "status": "scheduled" if scheduled else "accepted" if service else "queued",
         "messaging_service_sid": service, "sid": sid, "date_sent": None, "date_created": rfc2822(created),
         "error_code": None, "price_unit": "USD", "api_version": API_VERSION,
         "subresource_uris": {"media": base + "/Media.json", "feedback": base + "/Feedback.json"},

@@ -37,6 +37,7 @@ from tools.emulator.resources import (
     call_resource,
     check_call,
     check_message,
+    check_schedule,
     list_filter_value,
     matches_time,
     message_resource,
@@ -108,6 +109,8 @@ class TwilioEmulator:
         # Twilio's send queues (tools/emulator/sendqueue.py): per-sender message rate, account call rate, 21611/22005.
         self.send_queues = SendQueues(pacing)
         self._slots: dict[str, float] = {}  # sid -> when it leaves the send queue (epoch seconds)
+        # sid -> (SendAt, the create form) of a message still `scheduled`
+        self._scheduled: dict[str, tuple[datetime.datetime, dict[str, list[str]]]] = {}
         self._created_at: dict[str, list[float]] = {kind: [] for kind in KINDS}  # epoch seconds of each create
         self.listeners: list[Listener] = []  # called with (kind, resource, form) after a create is answered
         self.clock = SimClock()
@@ -233,9 +236,19 @@ class TwilioEmulator:
 
     def create(self, kind: str, form: dict[str, list[str]]) -> dict[str, Any]:
         (check_call if kind == "calls" else check_message)(form)
+        send_at = check_schedule(form, self.clock.now()) if kind == "messages" else None
         sid = new_sid("CA" if kind == "calls" else "SM")
-        build = call_resource if kind == "calls" else message_resource
-        resource = build(self.account_sid, sid, form, self.clock.now())
+        if kind == "calls":
+            resource = call_resource(self.account_sid, sid, form, self.clock.now())
+        else:
+            resource = message_resource(self.account_sid, sid, form, self.clock.now(), scheduled=send_at is not None)
+        if send_at is not None:  # it waits, outside any send queue, until release_scheduled finds it due
+            with self._lock:
+                self._resources[kind][sid] = resource
+                self._created[kind].append(form)
+                self._created_at[kind].append(time.time())
+                self._scheduled[sid] = (send_at, form)
+            return dict(resource)
         sender = str(resource.get("messaging_service_sid") or resource.get("from") or "")
         slot = self.send_queues.admit(kind, sender, int(resource.get("num_segments") or 1))
         with self._lock:
@@ -244,6 +257,35 @@ class TwilioEmulator:
             self._created_at[kind].append(time.time())
             self._slots[sid] = slot
         return dict(resource)
+
+    def scheduled_at(self, sid: str) -> datetime.datetime | None:
+        """The SendAt of a message still `scheduled`; None once released or canceled."""
+        with self._lock:
+            waiting = self._scheduled.get(sid)
+        return waiting[0] if waiting else None
+
+    def release_scheduled(self) -> list[str]:
+        """Send the scheduled messages whose SendAt has come by the emulator's clock, as Twilio would then.
+
+        Each becomes `accepted` (a Messaging Service's first status), joins its send queue and is played
+        by the listeners like a message just created. Tests on a frozen clock call it after advancing it;
+        the progress simulator calls it at each SendAt. Returns the SIDs released.
+        """
+        now = self.clock.now()
+        with self._lock:
+            due = {sid: form for sid, (moment, form) in self._scheduled.items() if moment <= now}
+            for sid in due:
+                del self._scheduled[sid]
+        released = []
+        for sid, form in due.items():
+            resource = self.update_resource("messages", sid, status="accepted")
+            sender = str(resource.get("messaging_service_sid") or resource.get("from") or "")
+            slot = self.send_queues.admit("messages", sender, int(resource.get("num_segments") or 1))
+            with self._lock:
+                self._slots[sid] = slot
+            self.notify("messages", resource, form)
+            released.append(sid)
+        return released
 
     def slot_of(self, sid: str) -> float | None:
         """When a created call or message leaves its send queue (epoch seconds); it stays `queued` until then."""
@@ -325,10 +367,15 @@ class TwilioEmulator:
 
     def update_message(self, sid: str, form: dict[str, list[str]]) -> dict[str, Any]:
         """Twilio's message update: `Body=""` redacts a message Twilio is done with; `Status=canceled` only
-        cancels a scheduled message, which the emulator never has (30409)."""
+        cancels a message that is still `scheduled`; any other is 30409."""
         resource = self.fetch("messages", sid)
-        if _first(form, "Status") is not None:
-            raise TwilioError(400, 30409, "This message cannot be canceled")
+        status = _first(form, "Status")
+        if status is not None:
+            with self._lock:
+                scheduled = status == "canceled" and self._scheduled.pop(sid, None) is not None
+            if not scheduled:
+                raise TwilioError(400, 30409, "This message cannot be canceled")
+            return self.update_resource("messages", sid, status="canceled")
         body = _first(form, "Body")
         if body is None:
             return resource
