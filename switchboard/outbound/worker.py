@@ -417,7 +417,7 @@ def attempt_send(
         resource = (client.calls if request.type == "call" else client.messages).create(**params)
     except Exception as error:
         failure = classify(error, retry_after=parse_retry_after(deps.retry_after(), deps.now()))
-        return keep_outcome(deps, record, lambda: handle_failure(request, record, failure, deps, origin))
+        return handle_failure(request, record, failure, deps, origin)
     return adopt(
         deps, request, str(resource.sid), _status(resource, request.type), _queue_time(resource), event="sent",
         known=record, rows=rows,
@@ -475,22 +475,42 @@ def wait_for_slot(request: OutboundRequest, record: Record, deps: Deps, origin: 
 def handle_failure(
     request: OutboundRequest, record: Record, failure: Failure, deps: Deps, origin: Origin | None = None
 ) -> Record:
+    """Decide once what this attempt's failure means (logged once, Twilio asked at most once); write it with
+    `keep_outcome`'s patience, which repeats only the writes (and the store's reads they rest on)."""
     if failure.kind == "permanent":
         log.warning("Twilio refused %s %s: %s %s", request.type, request.id, failure.code, failure.message)
-        if request.type == "sms" and str(failure.code) == UNSUBSCRIBED:  # issue 24: Twilio's opt-out is ours too
-            deps.store.set_opt_out(request.number, True, keyword=UNSUBSCRIBED, via=None, now=deps.now())
-        return finish(
-            deps, request.id, lc.FAILED, error_code=failure.code, error_message=failure.message, event="failed"
-        )
+        return keep_outcome(deps, record, lambda: refused(request, failure, deps))
     if failure.kind == "transient":
-        return retry_later(deps, request, record, failure, origin, detail="Twilio did not take it")
+        return keep_outcome(
+            deps, record, lambda: retry_later(deps, request, record, failure, origin, detail="Twilio did not take it")
+        )
     # Ambiguous: Twilio may have the request (a 5xx may have created it). Ask it before anything else.
-    matches = reconcile(request, record, deps)
-    if matches is None:
+    found = twilio_candidates(request, record, deps)
+    return keep_outcome(deps, record, lambda: after_ambiguous(request, record, failure, deps, origin, found=found))
+
+
+def refused(request: OutboundRequest, failure: Failure, deps: Deps) -> Record:
+    if request.type == "sms" and str(failure.code) == UNSUBSCRIBED:  # issue 24: Twilio's opt-out is ours too
+        deps.store.set_opt_out(request.number, True, keyword=UNSUBSCRIBED, via=None, now=deps.now())
+    return finish(deps, request.id, lc.FAILED, error_code=failure.code, error_message=failure.message, event="failed")
+
+
+def after_ambiguous(
+    request: OutboundRequest,
+    record: Record,
+    failure: Failure,
+    deps: Deps,
+    origin: Origin | None,
+    *,
+    found: list[Any] | None,
+) -> Record:
+    """The record change after an ambiguous answer, given what Twilio showed (`found`; None: it could not be asked)."""
+    if found is None:
         return retry_later(
             deps, request, record, failure, origin, recheck=True, unverified=True,
             detail="Twilio could not be asked what it has: it is asked again before any new attempt",
         )  # fmt: skip
+    matches = unclaimed(request, found, deps)
     if len(matches) == 1:
         return adopt(deps, request, *matches[0], event="reconciled")
     if not matches:
@@ -534,6 +554,13 @@ def resume_interrupted(request: OutboundRequest, record: Record, deps: Deps, ori
 
 def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[Match] | None:
     """Twilio's calls or messages that this attempt may have created; None if Twilio cannot be asked."""
+    found = twilio_candidates(request, record, deps)
+    return None if found is None else unclaimed(request, found, deps)
+
+
+def twilio_candidates(request: OutboundRequest, record: Record, deps: Deps) -> list[Any] | None:
+    """What Twilio shows that this attempt may have created (created since it started, same body and service);
+    None if Twilio cannot be asked. The one question to Twilio; no storage."""
     since = (parse_iso(record.attempt_started_at) if record.attempt_started_at else deps.now()) - RECONCILE_SKEW
     try:
         client = deps.client()
@@ -547,7 +574,7 @@ def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[Matc
     except Exception as error:
         log.warning("Could not reconcile %s with Twilio: %s", request.id, classify(error).message)
         return None
-    matches = []
+    candidates = []
     for item in found:
         created = getattr(item, "date_created", None)
         if isinstance(created, datetime) and created < since:
@@ -560,11 +587,19 @@ def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[Matc
             request.messaging_service_sid,
         ):
             continue
+        candidates.append(item)
+    log.info("Reconciled %s with Twilio: %d candidate(s)", request.id, len(candidates))
+    return candidates
+
+
+def unclaimed(request: OutboundRequest, candidates: list[Any], deps: Deps) -> list[Match]:
+    """The candidates no other record holds (the store's SID index): this request's possible creates."""
+    matches = []
+    for item in candidates:
         owner = deps.store.record_id_for_sid(str(item.sid))
         if owner not in (None, request.id):
             continue
         matches.append(Match(str(item.sid), _status(item, request.type), _queue_time(item)))
-    log.info("Reconciled %s with Twilio: %d candidate(s)", request.id, len(matches))
     return matches
 
 

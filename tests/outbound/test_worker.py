@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -519,6 +520,26 @@ def test_a_refusal_is_kept_through_a_short_storage_outage(app, twilio: TwilioEmu
     body = record(app, request_id)
     assert (body["status"], body["error_code"], body["attempts"]) == ("retrying", 20429, 1)
     redeliver(app, request_id)
+    assert record(app, request_id)["status"] == "queued"
+    assert len(twilio.created("messages")) == 1
+
+
+def test_an_ambiguous_answer_asks_twilio_once_through_a_storage_outage(
+    app, twilio: TwilioEmulator, monkeypatch, caplog
+) -> None:
+    """A 500 (nothing created), then storage failed twice putting the message back: only the writes are tried
+    again. Twilio is asked what it has once, and the 500 is logged once."""
+    request_id = new_id()
+    twilio.faults.add("messages", status=500, times=1)
+    refused = _requeue_failing(monkeypatch, times=2)
+    with caplog.at_level(logging.INFO, logger="switchboard"):
+        deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": "ambiguous outage"})
+    assert refused == [2]
+    assert twilio.lists("messages") == 1
+    assert sum(f"Reconciled {request_id}" in r.getMessage() for r in caplog.records) == 1
+    body = record(app, request_id)
+    assert (body["status"], body["attempts"]) == ("retrying", 1)
+    redeliver(app, request_id)  # asked again before this attempt, as promised; then sent once
     assert record(app, request_id)["status"] == "queued"
     assert len(twilio.created("messages")) == 1
 

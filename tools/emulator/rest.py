@@ -119,6 +119,7 @@ class TwilioEmulator:
         self._resources: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
         self._created: dict[str, list[dict[str, list[str]]]] = {kind: [] for kind in KINDS}
         self._attempts: dict[str, list[dict[str, list[str]]]] = {kind: [] for kind in KINDS}
+        self._lists: dict[str, int] = dict.fromkeys(KINDS, 0)  # list (page) requests, for tests
         self._recent: dict[str, deque[float]] = {kind: deque() for kind in KINDS}
         self._started = self.clock.now()
         self.media = MediaLibrary(account_sid)  # Recordings and message Media (tools.emulator.recordings)
@@ -179,6 +180,11 @@ class TwilioEmulator:
     def attempts(self, kind: str) -> list[dict[str, list[str]]]:
         with self._lock:
             return list(self._attempts[kind])
+
+    def lists(self, kind: str) -> int:
+        """How many times a list of `kind` was read (the worker's reconciliation asks this way)."""
+        with self._lock:
+            return self._lists[kind]
 
     def resources(self, kind: str) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -407,6 +413,7 @@ class TwilioEmulator:
             if query.get(name + operator)
         ]
         with self._lock:
+            self._lists[kind] += 1
             items = [
                 dict(r)
                 for r in self._resources[kind].values()
