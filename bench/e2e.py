@@ -141,20 +141,12 @@ class Ceiling:
         self.stop = threading.Event()
 
     def handle(self, received: Any) -> None:
-        from azure.core import MatchConditions
-        from azure.data.tables import UpdateMode
+
+        from bench.outbound import table_operations
 
         try:
             request_id = json.loads(base64.b64decode(received.content))["id"]
-            entity = {"PartitionKey": request_id, "RowKey": "record", "status": "sending"}
-            metadata = self.table.create_entity(entity)
-            for _ in range(self.plan.table_reads):
-                self.table.get_entity(request_id, "record")
-            for _ in range(self.plan.table_writes - 1):
-                metadata = self.table.update_entity(
-                    entity | {"status": "queued"}, mode=UpdateMode.REPLACE, etag=metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )  # fmt: skip
+            table_operations(self.table, request_id, "SM" + "0" * 32, self.plan)  # the floor's, transactions too
             self.queue.delete_message(received)
             with self.lock:
                 self.processed += 1
@@ -235,7 +227,9 @@ def measure(
     largest = by_size[str(sizes[-1])]
     host, ceiling = largest["host"], largest["ceiling"]
     latency = host["latency_ms"] or {}
-    ops = f"{plan.table_writes} Table writes + {plan.table_reads} reads + queue send/receive/delete per request"
+    from bench.outbound import describe_plan
+
+    ops = f"{describe_plan(plan)} + queue send/receive/delete per request"
     figures = [
         stats.figure(
             "e2e_throughput", "End-to-end throughput (local host + emulator + Azurite)",

@@ -102,8 +102,10 @@ def outbound_md(detail: dict[str, Any]) -> list[str]:
     lines = [
         "## 3. Outbound cost per message, by size",
         "",
-        f"Per message: {plan['twilio_posts']} Twilio POST, {plan['table_writes']} Table writes and "
-        f"{plan['table_reads']} Table reads ({'counted on the worker' if plan['measured'] else 'assumed'}). "
+        f"Per message: {plan['twilio_posts']} Twilio POST, {plan['table_writes']} Table writes"
+        + (f" ({len(plan['transactions'])} of them transactions)" if plan.get("transactions") else "")
+        + f" and {plan['table_reads']} Table reads ({'counted on the worker' if plan['measured'] else 'assumed'}); "
+        "the floor and the naive peer send the same requests (transactions as transactions), one after another. "
         f"Twilio creates expected {detail['twilio_creates_expected']}, seen by the emulator "
         f"{detail.get('twilio_creates_seen', {}).get('messages', '?')}.",
         "",

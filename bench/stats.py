@@ -35,6 +35,31 @@ def summary(samples_ns: Sequence[int | float], unit: str = "ms") -> dict[str, An
     }
 
 
+def round_medians(samples: Sequence[int | float], size: int) -> list[float]:
+    """The median of each consecutive round of `size` samples (the last one may be shorter)."""
+    if size <= 0:
+        raise ValueError("a round holds at least one sample")
+    return [statistics.median(samples[start : start + size]) for start in range(0, len(samples), size)]
+
+
+def round_ratios(measured: Sequence[float], baseline: Sequence[float], *, inverse: bool = False) -> list[float]:
+    """Each interleaved round's ratio of medians: both sides of one round saw the machine in the same state."""
+    if len(measured) != len(baseline):
+        raise ValueError("both sides need the same rounds")
+    return [ratio(m, b, inverse=inverse) for m, b in zip(measured, baseline, strict=True)]
+
+
+def spread(values: Sequence[float]) -> dict[str, Any]:
+    """How far the rounds' ratios spread: the middle half (nearest-rank quartiles) and the extremes."""
+    return {
+        "rounds": len(values),
+        "low": percentile(values, 25),
+        "high": percentile(values, 75),
+        "min": min(values),
+        "max": max(values),
+    }
+
+
 def ratio(measured: float, baseline: float, *, inverse: bool = False) -> float:
     """measured/baseline, or baseline/measured when `inverse` (a speed-up over a slower peer)."""
     top, bottom = (baseline, measured) if inverse else (measured, baseline)
@@ -65,11 +90,15 @@ def figure(
     ratio_label: str = "x",
     note: str = "",
     missing: str = "not measured",
+    rounds: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """One row of the results: a median, its floor or peer, their ratio, the target and the verdict.
 
     `inverse=True` means the ratio is baseline/measured (how many times faster than a peer).
     When either number is missing the row says so, with `missing` as its reason.
+    `rounds`: the same ratio in each interleaved round (`round_ratios`); the row then states its spread,
+    and whether the target lies inside the middle half of it (`within_noise`: a rerun may well give the
+    other verdict). The verdict itself is always the overall medians'.
     """
     row: dict[str, Any] = {
         "key": key,
@@ -90,6 +119,10 @@ def figure(
         row["ratio"] = ratio(measured, baseline, inverse=inverse)
         # A row without a target is reported for information, next to the one that has it.
         row["verdict"] = verdict(row["ratio"], op, target) if target is not None else "reported"
+    if rounds:
+        row["spread"] = spread(rounds)
+        if target is not None:
+            row["within_noise"] = row["spread"]["low"] <= target <= row["spread"]["high"]
     return row
 
 

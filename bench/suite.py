@@ -119,6 +119,15 @@ def scaling_figures(details: dict[str, Any]) -> list[dict[str, Any]]:
 def _add(results: dict[str, Any], name: str, section: dict[str, Any]) -> None:
     results["figures"] += section["figures"]
     results["details"][name] = section["detail"]
+    loads = results.setdefault("load_by_section", {})
+    loads[name] = [results.pop("_load_at_section_start", None), round(os.getloadavg()[0], 2)]
+
+
+def _starting(results: dict[str, Any], title: str) -> None:
+    """Log the section's title with the machine's load now (its end is taken when the section is added)."""
+    load = round(os.getloadavg()[0], 2)
+    results["_load_at_section_start"] = load
+    log(f"{title} (load average {load})")
 
 
 def run_outbound(results: dict[str, Any], sizes: dict[str, Any]) -> dict[str, Any]:
@@ -145,8 +154,10 @@ def _add_logged(results: dict[str, Any], name: str, section: dict[str, Any]) -> 
         log(f"   {report.one_line(row)}")
 
 
-def run_latency(results: dict[str, Any], sizes: dict[str, Any]) -> dict[str, Any]:
-    """The TLS case again, with every round trip through a latency proxy (bench/latency.py)."""
+def run_latency(results: dict[str, Any], sizes: dict[str, Any], plan: outbound.StoragePlan | None) -> dict[str, Any]:
+    """The TLS case again, with every round trip through a latency proxy (bench/latency.py).
+
+    `plan`: the worker's requests as section 3 counted them, if it ran (not counted again through the proxy)."""
     delay = sizes["latency"]["ms"] / 1000
     with tempfile.TemporaryDirectory(prefix="switchboard-tls-") as work:
         certificates = tls.make(Path(work))
@@ -154,7 +165,7 @@ def run_latency(results: dict[str, Any], sizes: dict[str, Any]) -> dict[str, Any
             os.environ["AzureWebJobsStorage"] = storage.connection_string
             try:
                 section = _run_outbound(
-                    results, storage, sizes, sizes["latency"]["sizes"], certificates, latency_seconds=delay
+                    results, storage, sizes, sizes["latency"]["sizes"], certificates, latency_seconds=delay, known=plan
                 )
             finally:
                 os.environ["AzureWebJobsStorage"] = storage.connection_string
@@ -165,6 +176,7 @@ def run_latency(results: dict[str, Any], sizes: dict[str, Any]) -> dict[str, Any
 def _run_outbound(
     results: dict[str, Any], storage: Azurite, sizes: dict[str, Any], run_sizes: list[int],
     certificates: tls.Certificates | None = None, *, latency_seconds: float | None = None,
+    known: outbound.StoragePlan | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     import function_app
     from switchboard.records import store
@@ -192,7 +204,7 @@ def _run_outbound(
     try:
         section = outbound.measure(
             function_app.app, twilio_url, connection, services, run_sizes, tls=certificates is not None,
-            latency=latency_seconds,
+            latency=latency_seconds, known=known,
         )  # fmt: skip
         if section["detail"]["worker_available"] and "coldstart" in results["details"] and certificates is None:
             log("   first outbound sends in fresh processes")
@@ -250,29 +262,29 @@ def run(*, quick: bool, out: Path, only: list[str] | None = None) -> tuple[Path,
     with azurite() as storage:
         os.environ["AzureWebJobsStorage"] = storage.connection_string
         if "coldstart" in wanted:
-            log("1. cold start")
+            _starting(results, "1. cold start")
             runs, repeats = sizes["coldstart"]["runs"], sizes["coldstart"]["first_call_repeats"]
             source_runs = sizes["coldstart"]["source_runs"]
             _add(results, "coldstart", coldstart.measure(runs, coldstart.with_bytecode(), repeats, source_runs))
         if "webhooks" in wanted:
-            log("2. webhook cost")
+            _starting(results, "2. webhook cost")
             import function_app
 
             calls, every = sizes["webhooks"]["calls"], sizes["webhooks"]["shipped_every"]
             _add(results, "webhooks", webhooks.measure(function_app.app, calls, every))
     if "outbound" in wanted:
-        log("3. outbound worker cost per message")
+        _starting(results, "3. outbound worker cost per message")
         section = run_outbound(results, sizes)
         _add(results, "outbound", section)
         plan, worker_available = section["plan"], section["detail"]["worker_available"]
     if "latency" in wanted:
-        log("3b. outbound worker against the naive peer over TLS, 20 ms added each way")
-        _add_logged(results, "latency", run_latency(results, sizes))
+        _starting(results, "3b. outbound worker against the naive peer over TLS, 20 ms added each way")
+        _add_logged(results, "latency", run_latency(results, sizes, plan if "outbound" in wanted else None))
     if "e2e" in wanted:
-        log("4. end-to-end throughput")
+        _starting(results, "4. end-to-end throughput")
         _add(results, "e2e", run_e2e(sizes["e2e"]["sizes"], plan, worker_available))
     if "pacing" in wanted:
-        log("6. pacing across hosts")
+        _starting(results, "6. pacing across hosts")
         with azurite() as storage:  # a fresh Azurite: its own meter rows and queue
             os.environ["AzureWebJobsStorage"] = storage.connection_string
             _add_logged(results, "pacing", pacing.measure(storage.connection_string, **sizes["pacing"], log=log))

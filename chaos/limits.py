@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chaos.report import FULL_NUMBER
+from chaos.report import FULL_NUMBER, print_checks
 from chaos.run import request_id_of
 from chaos.stack import ACCOUNT_SID, API_KEY, API_SECRET, AUTH_TOKEN, app_environment, free_port, start_azurite
 from tools.localmachine import LocalHostProcess
@@ -171,13 +171,7 @@ def print_limits(report: dict[str, Any]) -> None:
         ("full numbers in logs", report["full_numbers_in_host_log"],
          f"target: 0; {report['limit_warnings_in_host_log']} over-limit warnings, the number masked"),
     ]  # fmt: skip
-    width = max(len(name) for name, _, _ in rows)
-    print()
-    print(f"{'check'.ljust(width)} | {'value':>8} | note")
-    print(f"{'-' * width}-+-{'-' * 8}-+-{'-' * 40}")
-    for name, value, note in rows:
-        print(f"{name.ljust(width)} | {value!s:>8} | {note}")
-    print()
+    print_checks(rows)
     if report["violations"]:
         print("VIOLATIONS:")
         for violation in report["violations"]:

@@ -327,13 +327,7 @@ def print_report(report: dict[str, Any]) -> None:
         ("secrets in stored records", report["secrets_in_records"], "must be 0"),
         ("settled", report["settled"], f"after {report['settle_seconds']}s"),
     ]  # fmt: skip
-    width = max(len(name) for name, _, _ in rows)
-    print()
-    print(f"{'check'.ljust(width)} | {'value':>8} | note")
-    print(f"{'-' * width}-+-{'-' * 8}-+-{'-' * 40}")
-    for name, value, note in rows:
-        print(f"{name.ljust(width)} | {value!s:>8} | {note}")
-    print()
+    print_checks(rows)
     for reason, count in report["unknown_reasons"].items():
         print(f"unknown x{count}: {reason}")
     if report["violations"]:
@@ -342,3 +336,14 @@ def print_report(report: dict[str, Any]) -> None:
             print(f"  - {violation}")
     else:
         print("All promises held.")
+
+
+def print_checks(rows: list[tuple[str, Any, str]]) -> None:
+    """The report's table: one check a row, its value and a note (the target)."""
+    width = max(len(name) for name, _, _ in rows)
+    print()
+    print(f"{'check'.ljust(width)} | {'value':>8} | note")
+    print(f"{'-' * width}-+-{'-' * 8}-+-{'-' * 40}")
+    for name, value, note in rows:
+        print(f"{name.ljust(width)} | {value!s:>8} | {note}")
+    print()

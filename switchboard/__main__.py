@@ -334,17 +334,9 @@ def wait_and_report(args: argparse.Namespace, env: Mapping[str, str], local: Map
             timeout=args.wait_timeout, interval=args.poll_interval, out=sys.stderr,
         )  # fmt: skip
     except urllib.error.HTTPError as error:
-        if error.code in (401, 403):
-            hint = "set SWITCHBOARD_FUNCTION_KEY or --function-key (locally: LOCAL_FUNCTION_KEY)"
-            print(f"error: {api_url} refused the function key (HTTP {error.code}): {hint}", file=sys.stderr)
-        else:
-            print(f"error: {api_url}/api/records/{request_id} answered HTTP {error.code}", file=sys.stderr)
-        return EXIT_TIMEOUT
+        return http_refused(api_url, f"/api/records/{request_id}", error)
     except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        hint = "start the app with `make run`" if "127.0.0.1" in api_url else "check SWITCHBOARD_API_URL / --api-url"
-        print(f"error: cannot reach the app at {api_url} ({reason}): {hint}", file=sys.stderr)
-        return EXIT_TIMEOUT
+        return unreachable(api_url, error)
     if record is None:
         print(f"error: no final status within {args.wait_timeout:g}s", file=sys.stderr)
         return EXIT_TIMEOUT
@@ -370,19 +362,28 @@ def cancel_request(args: argparse.Namespace, env: Mapping[str, str], local: Mapp
         print(f"error: {invalid}", file=sys.stderr)
         return EXIT_FAILED
     except urllib.error.HTTPError as error:
-        if error.code in (401, 403):
-            hint = "set SWITCHBOARD_FUNCTION_KEY or --function-key (locally: LOCAL_FUNCTION_KEY)"
-            print(f"error: {api_url} refused the function key (HTTP {error.code}): {hint}", file=sys.stderr)
-        else:
-            print(f"error: {api_url}/api/outbound/{args.request_id} answered HTTP {error.code}", file=sys.stderr)
-        return EXIT_TIMEOUT
+        return http_refused(api_url, f"/api/outbound/{args.request_id}", error)
     except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        hint = "start the app with `make run`" if "127.0.0.1" in api_url else "check SWITCHBOARD_API_URL / --api-url"
-        print(f"error: cannot reach the app at {api_url} ({reason}): {hint}", file=sys.stderr)
-        return EXIT_TIMEOUT
+        return unreachable(api_url, error)
     print(status, flush=True)
     return EXIT_OK
+
+
+def http_refused(api_url: str, path: str, error: urllib.error.HTTPError) -> int:
+    """One line on stderr for an HTTP error from the app: a refused key says which setting holds it."""
+    if error.code in (401, 403):
+        hint = "set SWITCHBOARD_FUNCTION_KEY or --function-key (locally: LOCAL_FUNCTION_KEY)"
+        print(f"error: {api_url} refused the function key (HTTP {error.code}): {hint}", file=sys.stderr)
+    else:
+        print(f"error: {api_url}{path} answered HTTP {error.code}", file=sys.stderr)
+    return EXIT_TIMEOUT
+
+
+def unreachable(api_url: str, error: Exception) -> int:
+    reason = getattr(error, "reason", error)
+    hint = "start the app with `make run`" if "127.0.0.1" in api_url else "check SWITCHBOARD_API_URL / --api-url"
+    print(f"error: cannot reach the app at {api_url} ({reason}): {hint}", file=sys.stderr)
+    return EXIT_TIMEOUT
 
 
 # --- `twilio configure`: the standard library only, so that azd's hook runs it with any Python ---

@@ -20,9 +20,9 @@ key, so the record in Table Storage is the lock:
    the same reconciliation it is adopted or marked `unknown`, never sent again.
 
 Round trips: an SMS costs one opt-out read (its number's opt-out and suppression rows together), one insert and
-the pace meter's write before the Twilio POST;
-after it, the SID index row, one transaction that records the SID with the ETag the insert returned together with
-its `sent` event, and the number and day index rows. A call skips the opt-out read.
+the pace meter's write before the Twilio POST; after it one more, at once: the SID index row, one transaction that
+records the SID with the ETag the insert returned together with its `sent` event, and the number and day index rows.
+A call skips the opt-out read.
 
 A duplicate call is worse than a missed one: `unknown` is a final status a person can act on,
 while a second call to someone's phone cannot be taken back.
@@ -36,7 +36,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -55,6 +55,7 @@ from switchboard.outbound.outcome import Failure, classify
 from switchboard.outbound.twilio_params import create_params
 from switchboard.policies.destinations import refusal, text_recipients
 from switchboard.records import lifecycle as lc
+from switchboard.records import store as records_store
 from switchboard.records.model import Record, iso, parse_iso
 from switchboard.records.outbox import status_event_row
 from switchboard.records.store import (
@@ -228,13 +229,15 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
     if claimed is not None:
         if fresh.fingerprint:
             store.remember_fingerprint(fresh.fingerprint, request.id)
+        # After the send, with the SID's own writes: a redelivery writes them if this run stops short.
+        rows = Alongside(store.index_writes(claimed))
         try:
             if opted_out:
                 return claimed
             log.info("Sending %s %s to %s (attempt 1)", request.type, request.id, mask(request.to))
-            return attempt_send(request, claimed, deps, origin)
+            return attempt_send(request, claimed, deps, origin, rows)
         finally:
-            store.index(claimed)  # after the send: a redelivery writes them if this run stops short
+            records_store.concurrently(rows.take())  # what the attempt did not send with its SID
     existing = store.get(request.id)
     if existing is None:
         if store.finalised(request.id):
@@ -246,6 +249,18 @@ def handle_message(message_id: str, body: bytes, dequeue_count: int, deps: Deps)
     if dequeue_count == 1:
         log.info("Request %s was delivered again; its record is %s", request.id, existing.status)
     return deliver(request, deps, origin)
+
+
+class Alongside:
+    """Writes that need not come first (a new record's index rows): sent with the attempt's next round trip
+    after the create, or by the caller at the end. `take` hands them out once."""
+
+    def __init__(self, calls: Sequence[Callable[[], object]]) -> None:
+        self._calls = list(calls)
+
+    def take(self) -> list[Callable[[], object]]:
+        calls, self._calls = self._calls, []
+        return calls
 
 
 def _parse(message_id: str, body: bytes, deps: Deps) -> OutboundRequest | Rejection:
@@ -389,7 +404,9 @@ def recheck(request: OutboundRequest, record: Record, deps: Deps, origin: Origin
     return None
 
 
-def attempt_send(request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None = None) -> Record:
+def attempt_send(
+    request: OutboundRequest, record: Record, deps: Deps, origin: Origin | None = None, rows: Alongside | None = None
+) -> Record:
     waiting = keep_outcome(deps, record, lambda: wait_for_slot(request, record, deps, origin))
     if waiting is not None:
         return waiting
@@ -401,10 +418,10 @@ def attempt_send(request: OutboundRequest, record: Record, deps: Deps, origin: O
         resource = (client.calls if request.type == "call" else client.messages).create(**params)
     except Exception as error:
         failure = classify(error, retry_after=parse_retry_after(deps.retry_after(), deps.now()))
-        return keep_outcome(deps, record, lambda: handle_failure(request, record, failure, deps, origin))
+        return handle_failure(request, record, failure, deps, origin)
     return adopt(
         deps, request, str(resource.sid), _status(resource, request.type), _queue_time(resource), event="sent",
-        known=record,
+        known=record, rows=rows,
     )  # fmt: skip
 
 
@@ -459,24 +476,44 @@ def wait_for_slot(request: OutboundRequest, record: Record, deps: Deps, origin: 
 def handle_failure(
     request: OutboundRequest, record: Record, failure: Failure, deps: Deps, origin: Origin | None = None
 ) -> Record:
+    """Decide once what this attempt's failure means (logged once, Twilio asked at most once); write it with
+    `keep_outcome`'s patience, which repeats only the writes (and the store's reads they rest on)."""
     if failure.kind == "permanent":
         log.warning("Twilio refused %s %s: %s %s", request.type, request.id, failure.code, failure.message)
-        if request.type == "sms" and str(failure.code) == UNSUBSCRIBED:  # issue 24: Twilio's opt-out is ours too
-            deps.store.set_opt_out(
-                request.number, True, keyword=UNSUBSCRIBED, via=None, now=deps.now(), source_id=request.id
-            )  # its event: `<request id>:optout.added`
-        return finish(
-            deps, request.id, lc.FAILED, error_code=failure.code, error_message=failure.message, event="failed"
-        )
+        return keep_outcome(deps, record, lambda: refused(request, failure, deps))
     if failure.kind == "transient":
-        return retry_later(deps, request, record, failure, origin, detail="Twilio did not take it")
+        return keep_outcome(
+            deps, record, lambda: retry_later(deps, request, record, failure, origin, detail="Twilio did not take it")
+        )
     # Ambiguous: Twilio may have the request (a 5xx may have created it). Ask it before anything else.
-    matches = reconcile(request, record, deps)
-    if matches is None:
+    found = twilio_candidates(request, record, deps)
+    return keep_outcome(deps, record, lambda: after_ambiguous(request, record, failure, deps, origin, found=found))
+
+
+def refused(request: OutboundRequest, failure: Failure, deps: Deps) -> Record:
+    if request.type == "sms" and str(failure.code) == UNSUBSCRIBED:  # issue 24: Twilio's opt-out is ours too
+        deps.store.set_opt_out(
+            request.number, True, keyword=UNSUBSCRIBED, via=None, now=deps.now(), source_id=request.id
+        )  # its event: `<request id>:optout.added`
+    return finish(deps, request.id, lc.FAILED, error_code=failure.code, error_message=failure.message, event="failed")
+
+
+def after_ambiguous(
+    request: OutboundRequest,
+    record: Record,
+    failure: Failure,
+    deps: Deps,
+    origin: Origin | None,
+    *,
+    found: list[Any] | None,
+) -> Record:
+    """The record change after an ambiguous answer, given what Twilio showed (`found`; None: it could not be asked)."""
+    if found is None:
         return retry_later(
             deps, request, record, failure, origin, recheck=True, unverified=True,
             detail="Twilio could not be asked what it has: it is asked again before any new attempt",
         )  # fmt: skip
+    matches = unclaimed(request, found, deps)
     if len(matches) == 1:
         return adopt(deps, request, *matches[0], event="reconciled")
     if not matches:
@@ -520,6 +557,13 @@ def resume_interrupted(request: OutboundRequest, record: Record, deps: Deps, ori
 
 def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[Match] | None:
     """Twilio's calls or messages that this attempt may have created; None if Twilio cannot be asked."""
+    found = twilio_candidates(request, record, deps)
+    return None if found is None else unclaimed(request, found, deps)
+
+
+def twilio_candidates(request: OutboundRequest, record: Record, deps: Deps) -> list[Any] | None:
+    """What Twilio shows that this attempt may have created (created since it started, same body and service);
+    None if Twilio cannot be asked. The one question to Twilio; no storage."""
     since = (parse_iso(record.attempt_started_at) if record.attempt_started_at else deps.now()) - RECONCILE_SKEW
     try:
         client = deps.client()
@@ -533,7 +577,7 @@ def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[Matc
     except Exception as error:
         log.warning("Could not reconcile %s with Twilio: %s", request.id, classify(error).message)
         return None
-    matches = []
+    candidates = []
     for item in found:
         created = getattr(item, "date_created", None)
         if isinstance(created, datetime) and created < since:
@@ -546,11 +590,19 @@ def reconcile(request: OutboundRequest, record: Record, deps: Deps) -> list[Matc
             request.messaging_service_sid,
         ):
             continue
+        candidates.append(item)
+    log.info("Reconciled %s with Twilio: %d candidate(s)", request.id, len(candidates))
+    return candidates
+
+
+def unclaimed(request: OutboundRequest, candidates: list[Any], deps: Deps) -> list[Match]:
+    """The candidates no other record holds (the store's SID index): this request's possible creates."""
+    matches = []
+    for item in candidates:
         owner = deps.store.record_id_for_sid(str(item.sid))
         if owner not in (None, request.id):
             continue
         matches.append(Match(str(item.sid), _status(item, request.type), _queue_time(item)))
-    log.info("Reconciled %s with Twilio: %d candidate(s)", request.id, len(matches))
     return matches
 
 
@@ -563,12 +615,13 @@ def adopt(
     *,
     event: str,
     known: Record | None = None,
+    rows: Alongside | None = None,
 ) -> Record:
-    """Record the SID Twilio gave (or reconciliation found). `known` is the record as this worker last wrote it."""
+    """Record the SID Twilio gave (or reconciliation found). `known` is the record as this worker last wrote it.
+
+    With `known`, the SID's index row, the record's change and `rows` go at once: one round trip.
+    """
     store = deps.store
-    owner = store.link_sid(sid, request.id)
-    if owner != request.id:
-        log.error("SID %s already belongs to record %s, not %s", sid, owner, request.id)
     now = deps.now()
 
     def link(current: Record) -> Record | None:
@@ -580,16 +633,27 @@ def adopt(
             retry_at=None, queue_time=queue_time if queue_time is not None else current.queue_time,
         )  # fmt: skip
 
+    def linked(owner: str) -> None:
+        if owner != request.id:
+            log.error("SID %s already belongs to record %s, not %s", sid, owner, request.id)
+
     changed = link(known) if known is not None and known.etag else None
-    if changed is not None:
+    if changed is None:
+        linked(store.link_sid(sid, request.id))
+    else:
         # The ETag the claim returned: no re-read, and the event rides in the same transaction.
-        try:
-            outbox = status_event_row(known, changed)  # issue 24: Twilio may answer with a final status
-            rows = (event_entity(request.id, event, status=status, sid=sid, now=now), *((outbox,) if outbox else ()))
-            stored = store.commit(changed, *rows)
-        except StaleRecord:
-            pass  # a status callback got there first: merge with what it wrote, below
-        else:
+        def commit() -> Record | None:
+            try:
+                outbox = status_event_row(known, changed)  # issue 24: Twilio may answer with a final status
+                event_row = event_entity(request.id, event, status=status, sid=sid, now=now)
+                return store.commit(changed, event_row, *((outbox,) if outbox else ()))
+            except StaleRecord:
+                return None  # a status callback got there first: merge with what it wrote, below
+
+        extra = rows.take() if rows is not None else []
+        owner, stored, *_ = records_store.concurrently([lambda: store.link_sid(sid, request.id), commit, *extra])
+        linked(str(owner))
+        if isinstance(stored, Record):
             log.info("%s %s %s as %s (%s)", request.type.upper(), request.id, event, sid, status)
             return stored
     record, _ = store.update(request.id, link)

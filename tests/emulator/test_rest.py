@@ -170,19 +170,46 @@ def test_requests_above_the_api_concurrency_get_429(client: Client, emulator: Tw
     """Twilio's concurrency limit: requests of the account in flight at once; a slow create holds its slot."""
 
     emulator.concurrency = 1
-    emulator.faults.add("messages", slow=0.8)
+    released = threading.Event()
+    emulator.faults.add("messages", hold=released)  # held until the second request is answered, however long
     slow = threading.Thread(target=lambda: _ignore_timeout(client, "held"))
     slow.start()
-    deadline = time.monotonic() + 5
-    while not emulator.created("messages") and time.monotonic() < deadline:
-        time.sleep(0.01)  # the slow create is in (created, not yet answered)
-    with pytest.raises(TwilioRestException) as raised:
-        client.messages.create(to=TO, from_=FROM, body="refused")
+    try:
+        _wait_until_created(emulator, 1)  # the held create is in (created, not yet answered)
+        with pytest.raises(TwilioRestException) as raised:
+            client.messages.create(to=TO, from_=FROM, body="refused")
+    finally:
+        released.set()
     assert (raised.value.status, raised.value.code) == (429, 20429)
     slow.join()
     assert client.messages.create(to=TO, from_=FROM, body="after").status == "queued"
     assert emulator.refused_for_concurrency == 1
     assert [m["Body"] for m in emulator.created("messages")] == [["held"], ["after"]]
+
+
+def test_a_held_create_is_created_then_answered_when_released(client: Client, emulator: TwilioEmulator) -> None:
+    released = threading.Event()
+    emulator.faults.add("messages", hold=released)
+    answers: list[str] = []
+    held = threading.Thread(target=lambda: answers.append(client.messages.create(to=TO, from_=FROM, body="x").status))
+    held.start()
+    try:
+        _wait_until_created(emulator, 1)
+        assert answers == []  # created, and not answered while held
+    finally:
+        released.set()
+    held.join(timeout=30)
+    assert answers == ["queued"]
+    assert emulator.faults.injected == {"hold": 1}
+    with pytest.raises(ValueError, match="exactly one of"):
+        emulator.faults.add("messages", hold=released, slow=1)
+
+
+def _wait_until_created(emulator: TwilioEmulator, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(emulator.created("messages")) < count:
+        assert time.monotonic() < deadline, "the create never arrived"
+        time.sleep(0.01)
 
 
 def _ignore_timeout(client: Client, body: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -445,12 +446,21 @@ def test_after_a_lost_answer_twilio_is_asked_again_before_the_retry(app, twilio:
     assert len(twilio.created("messages")) == 1
 
 
-def test_parallel_copies_of_one_message_send_once(app, twilio: TwilioEmulator) -> None:
-    from concurrent.futures import ThreadPoolExecutor
+def test_parallel_copies_of_one_message_send_once(app, twilio: TwilioEmulator, configure) -> None:
+    """Four copies at once, the first create held in flight at Twilio until the other three have finished.
 
+    The hold is an event, not a sleep: however slow the machine, the copies meet an attempt in flight, and
+    the held create never runs into the client's timeout (which would make it ambiguous, another test's case).
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+    from itertools import islice
+
+    configure(TWILIO_TIMEOUT_SECONDS="30")
     request_id = new_id()
     message = {"type": "call", "id": request_id, "to": TO, "say": "Only once"}
-    twilio.faults.add("calls", slow=0.5, times=1)  # keep the first attempt in flight for a while
+    released = threading.Event()
+    twilio.faults.add("calls", hold=released, times=1)
 
     def run(count: int) -> str:
         try:
@@ -460,9 +470,17 @@ def test_parallel_copies_of_one_message_send_once(app, twilio: TwilioEmulator) -
         return "done"
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        outcomes = list(pool.map(run, range(4)))
+        futures = [pool.submit(run, count) for count in range(4)]
+        try:
+            losers = list(islice(as_completed(futures, timeout=60), 3))  # while the winner's create is held
+            assert record(app, request_id)["status"] == "sending"  # they met an attempt in flight
+        finally:
+            released.set()
+        outcomes = [future.result(timeout=60) for future in futures]
+    assert [loser.result() for loser in losers] == ["done"] * 3  # each put a copy back to look again later
     assert len(twilio.attempts("calls")) == 1
-    assert "done" in outcomes
+    assert outcomes == ["done"] * 4
+    assert record(app, request_id)["status"] == "queued"
     for count in range(4):  # the retries find the SID and do nothing
         deliver(app, message, message_id=f"copy-{count}", dequeue_count=2)
     assert len(twilio.attempts("calls")) == 1
@@ -502,6 +520,26 @@ def test_a_refusal_is_kept_through_a_short_storage_outage(app, twilio: TwilioEmu
     body = record(app, request_id)
     assert (body["status"], body["error_code"], body["attempts"]) == ("retrying", 20429, 1)
     redeliver(app, request_id)
+    assert record(app, request_id)["status"] == "queued"
+    assert len(twilio.created("messages")) == 1
+
+
+def test_an_ambiguous_answer_asks_twilio_once_through_a_storage_outage(
+    app, twilio: TwilioEmulator, monkeypatch, caplog
+) -> None:
+    """A 500 (nothing created), then storage failed twice putting the message back: only the writes are tried
+    again. Twilio is asked what it has once, and the 500 is logged once."""
+    request_id = new_id()
+    twilio.faults.add("messages", status=500, times=1)
+    refused = _requeue_failing(monkeypatch, times=2)
+    with caplog.at_level(logging.INFO, logger="switchboard"):
+        deliver(app, {"type": "sms", "id": request_id, "to": TO, "body": "ambiguous outage"})
+    assert refused == [2]
+    assert twilio.lists("messages") == 1
+    assert sum(f"Reconciled {request_id}" in r.getMessage() for r in caplog.records) == 1
+    body = record(app, request_id)
+    assert (body["status"], body["attempts"]) == ("retrying", 1)
+    redeliver(app, request_id)  # asked again before this attempt, as promised; then sent once
     assert record(app, request_id)["status"] == "queued"
     assert len(twilio.created("messages")) == 1
 

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
-import pytest
+from urllib.parse import parse_qsl
 
-from switchboard.webhooks.request import BadRequest, Params, WebhookRequest
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from switchboard.webhooks.request import BadRequest, Params, WebhookRequest, form_pairs
+
+# What a query string or form body is made of, with the characters that mean something weighted in.
+_FORM_TEXT = st.text(st.one_of(st.sampled_from("&=+%;abcXYZ019"), st.characters()), max_size=60)
 
 
 def test_list_param_accepts_every_twimlets_spelling_in_order() -> None:
@@ -39,3 +46,11 @@ def test_non_utf8_body_is_a_bad_request() -> None:
         WebhookRequest.parse(
             "POST", "https://x/api", {"Content-Type": "application/x-www-form-urlencoded"}, b"Body=\xff\xfe"
         )
+
+
+@given(_FORM_TEXT)
+@example("Called=%2B15005550006&Body=hello+world&Empty=&Flag&&=v&a=b=c")
+@example("bad=%zz%4&utf=%E2%82%AC%E2%82&mixed=%C3é&lone=%ED%A0%80")
+@example("surrogate=%41\ud800")  # a str can hold one; it cannot be encoded, so unquote's own path reads it
+def test_form_pairs_reads_exactly_what_parse_qsl_reads(text: str) -> None:
+    assert list(form_pairs(text)) == parse_qsl(text, keep_blank_values=True)

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 KINDS = ("calls", "messages")
+HOLD_LIMIT_SECONDS = 60.0  # a held answer goes out by then even if nothing released it
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class Fault:
       error 20500 warns ("the request may have been carried out").
     - `slow`: create the resource, then answer after `slow` seconds (past a client's timeout: ambiguous).
     - `drop`: close the connection without an answer; nothing is created (ambiguous to the client).
+    - `hold`: create the resource, then answer once the event is set (at most HOLD_LIMIT_SECONDS later): a test
+      keeps a create in flight for exactly as long as it needs, whatever the machine's speed.
     `retry_after` adds a Retry-After header (seconds) to an error answer.
     """
 
@@ -29,6 +32,7 @@ class Fault:
     created: bool = False
     retry_after: int | None = None
     tag: str | None = None  # how `injected` counts it, when not by kind (a storm's 429s)
+    hold: threading.Event | None = None
 
     @property
     def label(self) -> str:
@@ -38,6 +42,8 @@ class Fault:
             return "drop"
         if self.slow:
             return "slow"
+        if self.hold is not None:
+            return "hold"
         return f"{self.status} after create" if self.created else str(self.status)
 
     @property
@@ -68,18 +74,20 @@ class FaultPlan:
         created: bool = False,
         retry_after: int | None = None,
         times: int = 1,
+        hold: threading.Event | None = None,
     ) -> None:
         """Make the next `times` creates of `kind` ("calls", "messages" or "*") fail this way.
 
         `created=True` with a `status`: create the resource, then answer with that error."""
         if kind not in (*KINDS, "*"):
             raise ValueError(f"unknown kind {kind!r}")
-        if sum(x is not None and x is not False for x in (status, slow, drop or None)) != 1:
-            raise ValueError("give exactly one of status, slow or drop")
+        if sum(x is not None and x is not False for x in (status, slow, drop or None, hold)) != 1:
+            raise ValueError("give exactly one of status, slow, drop or hold")
         if (created or retry_after is not None) and status is None:
             raise ValueError("created and retry_after go with a status")
         with self._lock:
-            self._scripted.append((kind, Fault(status, code, slow, drop, created, retry_after), [times]))
+            fault = Fault(status, code, slow, drop, created, retry_after, hold=hold)
+            self._scripted.append((kind, fault, [times]))
 
     def storm(self, seconds: float, *, status: int = 429, retry_after: int | None = None) -> None:
         """Every create answers `status` (nothing created) for the next `seconds`: a rate-limit storm."""

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from tools.emulator.callflow import DialLeg
-from tools.emulator.faults import KINDS, FaultPlan
+from tools.emulator.faults import HOLD_LIMIT_SECONDS, KINDS, FaultPlan
 from tools.emulator.numbers import PhoneNumbers
 from tools.emulator.recordings import MediaLibrary
 from tools.emulator.resources import (
@@ -119,6 +119,7 @@ class TwilioEmulator:
         self._resources: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
         self._created: dict[str, list[dict[str, list[str]]]] = {kind: [] for kind in KINDS}
         self._attempts: dict[str, list[dict[str, list[str]]]] = {kind: [] for kind in KINDS}
+        self._lists: dict[str, int] = dict.fromkeys(KINDS, 0)  # list (page) requests, for tests
         self._recent: dict[str, deque[float]] = {kind: deque() for kind in KINDS}
         self._started = self.clock.now()
         self.media = MediaLibrary(account_sid)  # Recordings and message Media (tools.emulator.recordings)
@@ -179,6 +180,11 @@ class TwilioEmulator:
     def attempts(self, kind: str) -> list[dict[str, list[str]]]:
         with self._lock:
             return list(self._attempts[kind])
+
+    def lists(self, kind: str) -> int:
+        """How many times a list of `kind` was read (the worker's reconciliation asks this way)."""
+        with self._lock:
+            return self._lists[kind]
 
     def resources(self, kind: str) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -407,6 +413,7 @@ class TwilioEmulator:
             if query.get(name + operator)
         ]
         with self._lock:
+            self._lists[kind] += 1
             items = [
                 dict(r)
                 for r in self._resources[kind].values()
@@ -620,6 +627,8 @@ class _Handler(BaseHTTPRequestHandler):
         resource = emulator.create(kind, form)
         if fault is not None and fault.slow:
             time.sleep(fault.slow)
+        if fault is not None and fault.hold is not None:
+            fault.hold.wait(HOLD_LIMIT_SECONDS)
         self._json(201, _public(kind, resource))
         emulator.notify(kind, resource, form)
         return None
