@@ -420,3 +420,12 @@ def test_no_tracked_file_keeps_a_merge_conflict_marker() -> None:
         if path.suffix in texts and path.is_file() and marker.search(path.read_text(encoding="utf-8", errors="replace"))
     ]
     assert found == []
+
+
+def test_no_local_environment_is_tracked() -> None:
+    """A merge once committed the `.venv` and `node_modules` links of a second checkout (ignored only as folders)."""
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=False)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    local = {".venv", "node_modules", "local.settings.json", ".azurite", ".run"}
+    assert [name for name in listed.stdout.splitlines() if name.split("/")[0] in local] == []
