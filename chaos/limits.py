@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chaos.report import FULL_NUMBER, print_checks
+from chaos.report import FULL_NUMBER, print_checks, print_verdict
 from chaos.run import request_id_of
 from chaos.stack import ACCOUNT_SID, API_KEY, API_SECRET, AUTH_TOKEN, app_environment, free_port, start_azurite
 from tools.localmachine import LocalHostProcess
@@ -172,9 +172,4 @@ def print_limits(report: dict[str, Any]) -> None:
          f"target: 0; {report['limit_warnings_in_host_log']} over-limit warnings, the number masked"),
     ]  # fmt: skip
     print_checks(rows)
-    if report["violations"]:
-        print("VIOLATIONS:")
-        for violation in report["violations"]:
-            print(f"  - {violation}")
-    else:
-        print("All promises held.")
+    print_verdict(report["violations"])

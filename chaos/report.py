@@ -330,12 +330,7 @@ def print_report(report: dict[str, Any]) -> None:
     print_checks(rows)
     for reason, count in report["unknown_reasons"].items():
         print(f"unknown x{count}: {reason}")
-    if report["violations"]:
-        print("VIOLATIONS:")
-        for violation in report["violations"]:
-            print(f"  - {violation}")
-    else:
-        print("All promises held.")
+    print_verdict(report["violations"])
 
 
 def print_checks(rows: list[tuple[str, Any, str]]) -> None:
@@ -347,3 +342,12 @@ def print_checks(rows: list[tuple[str, Any, str]]) -> None:
     for name, value, note in rows:
         print(f"{name.ljust(width)} | {value!s:>8} | {note}")
     print()
+
+
+def print_verdict(violations: list[str]) -> None:
+    if violations:
+        print("VIOLATIONS:")
+        for violation in violations:
+            print(f"  - {violation}")
+    else:
+        print("All promises held.")

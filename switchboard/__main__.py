@@ -355,11 +355,8 @@ def cancel_request(args: argparse.Namespace, env: Mapping[str, str], local: Mapp
         print(f"error: {refused}", file=sys.stderr)
         print(refused.status, flush=True)
         return EXIT_FAILED
-    except LookupError as unknown:
-        print(f"error: {unknown}", file=sys.stderr)
-        return EXIT_FAILED
-    except ValueError as invalid:
-        print(f"error: {invalid}", file=sys.stderr)
+    except (LookupError, ValueError) as refused_id:  # unknown id, or an id the contract refuses
+        print(f"error: {refused_id}", file=sys.stderr)
         return EXIT_FAILED
     except urllib.error.HTTPError as error:
         return http_refused(api_url, f"/api/outbound/{args.request_id}", error)

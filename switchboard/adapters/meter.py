@@ -96,13 +96,9 @@ _meters_lock = threading.Lock()
 
 def get_meter(*, connection: str = "AzureWebJobsStorage") -> TableMeter:
     """This process's meter on the `pacing` table (created on first use where nothing made it yet)."""
-    import hashlib
-    import os
+    from switchboard.adapters.storage import connection_key, create_once, table_client
 
-    from switchboard.adapters.storage import create_once, table_client
-
-    # One meter per storage connection (tests and the benchmark switch it); its value may hold a key: hashed.
-    key = f"{connection}:{hashlib.sha256(os.environ.get(connection, '').encode()).hexdigest()[:16]}"
+    key = connection_key(connection)  # one meter per storage connection
     with _meters_lock:
         meter = _meters.get(key)
         if meter is None:

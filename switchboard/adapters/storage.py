@@ -127,6 +127,21 @@ def unavailable(error: BaseException) -> bool:
     return isinstance(error, HttpResponseError) and (error.status_code or 0) >= 500
 
 
+def error_code(error: BaseException) -> str:
+    """A storage error's service code (`EntityAlreadyExists`, `UpdateConditionNotSatisfied`, ...), or ''."""
+    code = getattr(error, "error_code", None)
+    return str(getattr(code, "value", code) or "")
+
+
+def connection_key(connection: str) -> str:
+    """A per-process cache key for one storage connection (tests and the benchmark switch its value, which may
+    hold an account key: hashed)."""
+    import hashlib
+    import os
+
+    return f"{connection}:{hashlib.sha256(os.environ.get(connection, '').encode()).hexdigest()[:16]}"
+
+
 def table_client(table_name: str, *, connection: str = DEFAULT_CONNECTION) -> TableClient:
     from azure.data.tables import TableClient
 

@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from switchboard.adapters.storage import error_code
 from switchboard.policies.limits import Rule, Window, counted, current, has_room, retry_after
 
 if TYPE_CHECKING:
@@ -160,10 +161,14 @@ class LimitCounters:
                 except TableTransactionError as error:
                     self.conflicts += 1
                     # Which create failed is not always said (the SDK's index defaults to 0): look.
-                    if _code(error) == "EntityAlreadyExists" and self._has_ticket(pk, ticket):
+                    if error_code(error) == "EntityAlreadyExists" and self._has_ticket(pk, ticket):
                         self._known[pk] = counters  # nothing was written: the view is as good as before
                         return ALLOWED  # its ticket is there: counted before
-                    if _code(error) not in ("EntityAlreadyExists", "UpdateConditionNotSatisfied", "ResourceNotFound"):
+                    if error_code(error) not in (
+                        "EntityAlreadyExists",
+                        "UpdateConditionNotSatisfied",
+                        "ResourceNotFound",
+                    ):
                         raise
                     continue
                 self._known[pk] = {
@@ -301,16 +306,14 @@ class LimitCounters:
             return self._locks.setdefault(pk, threading.Lock())
 
 
+_LOST_RACE = ("EntityAlreadyExists", "UpdateConditionNotSatisfied", "ResourceNotFound")  # another host wrote first
+
+
 def _guarded(etag: str) -> dict[str, Any]:
     """A transaction's update options: replace the row only if it still has `etag`."""
     from azure.core import MatchConditions
 
     return {"mode": "replace", "etag": etag, "match_condition": MatchConditions.IfNotModified}
-
-
-def _code(error: BaseException) -> str:
-    code = getattr(error, "error_code", None)
-    return str(getattr(code, "value", code) or "")
 
 
 _counters: dict[str, LimitCounters] = {}
@@ -319,16 +322,13 @@ _counters_lock = threading.Lock()
 
 def get_counters(*, connection: str = "AzureWebJobsStorage", **request_options: Any) -> LimitCounters:
     """This process's counters on the `limits` table (created on first use where nothing made it yet)."""
-    import os
+    from switchboard.adapters.storage import connection_key, create_once, table_client
 
-    from switchboard.adapters.storage import create_once, table_client
-
-    digest = hashlib.sha256(os.environ.get(connection, "").encode()).hexdigest()[:16]
-    key = f"{connection}:{digest}:{sorted(request_options.items())!r}"
+    key = f"{connection_key(connection)}:{sorted(request_options.items())!r}"
     with _counters_lock:
         counters = _counters.get(key)
         if counters is None:
             table = table_client(TABLE, connection=connection)
-            create_once(f"table:{TABLE}:{connection}:{digest}", table.create_table)
+            create_once(f"table:{TABLE}:{connection_key(connection)}", table.create_table)
             counters = _counters[key] = LimitCounters(table, **request_options)
         return counters

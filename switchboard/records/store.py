@@ -25,7 +25,7 @@ from datetime import date, datetime, timezone
 from itertools import islice
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from switchboard.adapters.storage import DEFAULT_CONNECTION
+from switchboard.adapters.storage import DEFAULT_CONNECTION, error_code
 from switchboard.records.model import (
     ALIAS_ROW,
     CLAIM_ROW,
@@ -179,7 +179,7 @@ class RecordStore:
         except ResourceExistsError:
             return None
         except TableTransactionError as error:
-            if _code(error) == "EntityAlreadyExists":
+            if error_code(error) == "EntityAlreadyExists":
                 return None
             raise
         _wrote([entity for _, entity in operations[2:]] + list(rows))
@@ -201,7 +201,7 @@ class RecordStore:
         try:
             results = self.records.submit_transaction([update, *(("create", row) for row in rows)], **self.options)
         except TableTransactionError as error:
-            code = _code(error)
+            code = error_code(error)
             if code == "UpdateConditionNotSatisfied":
                 raise StaleRecord(f"record {record.id} changed") from error
             if code == "EntityAlreadyExists":
@@ -217,7 +217,7 @@ class RecordStore:
         try:
             self.records.submit_transaction([("create", row) for row in rows], **self.options)
         except TableTransactionError as error:
-            if _code(error) == "EntityAlreadyExists":
+            if error_code(error) == "EntityAlreadyExists":
                 return False
             raise
         _wrote(rows)
@@ -708,11 +708,6 @@ def event_entity(
 def marker_entity(record_id: str, key: str) -> dict[str, Any]:
     """The row that says the delivery named `key` was applied to the record (see `mark_once`)."""
     return {"PartitionKey": record_partition(record_id), "RowKey": _dedupe_row(key)}
-
-
-def _code(error: Exception) -> str:
-    code = getattr(error, "error_code", None)
-    return str(getattr(code, "value", code) or "")
 
 
 def _after(prefix: str) -> str:
