@@ -41,6 +41,9 @@ class Check:
     ok: bool
     detail: str
     warning: bool = False  # ok, but worth a look: listed under `warnings`, never failing the health check
+    # A storage probe's, not in the JSON: the service answered (proving it reachable), or why it did not.
+    reached: bool = False
+    unreachable: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "warning" if self.warning else "detail" if self.ok else "problem": self.detail}
@@ -79,7 +82,7 @@ def run(env: Mapping[str, str], origin: Origin) -> tuple[int, dict[str, Any]]:
         probes["twilio"] = lambda: twilio_check(settings)
         probes["twilio_number"] = lambda: twilio_number_check(settings, origin)
         probes[SENDER_CHECK] = lambda: sender_check(settings)
-    results = _run_parallel(probes, DEADLINE_SECONDS)
+    results = run_probes(probes, DEADLINE_SECONDS)
     checks.append(storage.summary(results))
     checks.extend(results[name] for name in probes if name not in (*TWILIO_CHECKS, SENDER_CHECK))
     for name in TWILIO_CHECKS:
@@ -135,8 +138,6 @@ class StorageProbe:
 
     def __init__(self, names: StorageNames) -> None:
         self.names = names
-        self.reached: list[str] = []
-        self.unreachable: list[str] = []
 
     def probes(self) -> dict[str, Callable[[], Check]]:
         calls: dict[str, Callable[[str], object]] = {"queue": _peek_queue, "table": _query_table,
@@ -146,13 +147,17 @@ class StorageProbe:
 
     def _probe(self, kind: str, name: str, call: Callable[[str], object]) -> Callable[[], Check]:
         def probe() -> Check:
-            check = f"{kind} {name}"
-            problem = self._problem(kind, lambda: call(name))
-            return Check(check, problem is None, problem or "exists")
+            problem, unreachable = self._problem(kind, lambda: call(name))
+            reached = unreachable is None
+            return Check(
+                f"{kind} {name}", problem is None, problem or "exists", reached=reached, unreachable=unreachable
+            )
 
         return probe
 
-    def _problem(self, kind: str, call: Callable[[], object]) -> str | None:  # noqa: PLR0911 (one answer per error)
+    @staticmethod
+    def _problem(kind: str, call: Callable[[], object]) -> tuple[str | None, str | None]:  # noqa: PLR0911
+        """The problem (None: none), and why the service did not answer (None: it answered). One answer per error."""
         from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
         from switchboard.adapters.storage import StorageConfigError
@@ -160,27 +165,21 @@ class StorageProbe:
         try:
             call()
         except StorageConfigError as error:
-            self.unreachable.append(str(error))
-            return str(error)
+            return str(error), str(error)
         except ResourceNotFoundError:
-            self.reached.append(kind)
-            return f"the {kind} does not exist: infra/ creates it (run `azd provision`)"
+            return f"the {kind} does not exist: infra/ creates it (run `azd provision`)", None
         except ClientAuthenticationError as error:
             if error.response is None:  # no token: the identity (or az login) is not available
-                self.unreachable.append(f"no credential: {_first_line(error)}")
-                return f"no credential for storage: {_first_line(error)}"
-            self.reached.append(kind)
-            return f"refused ({_code(error)}): check the app identity's role assignments on the storage account"
+                return f"no credential for storage: {_first_line(error)}", f"no credential: {_first_line(error)}"
+            return f"refused ({_code(error)}): check the app identity's role assignments on the storage account", None
         except HttpResponseError as error:
-            self.reached.append(kind)
-            return f"storage answered {error.status_code} ({_code(error)})"
+            return f"storage answered {error.status_code} ({_code(error)})", None
         except Exception as error:  # connection refused, DNS, timeouts
-            self.unreachable.append(f"{type(error).__name__}: {_first_line(error)}")
-            return f"no answer from storage ({type(error).__name__})"
-        self.reached.append(kind)
-        return None
+            return f"no answer from storage ({type(error).__name__})", f"{type(error).__name__}: {_first_line(error)}"
+        return None, None
 
     def summary(self, results: Mapping[str, Check]) -> Check:
+        """Pure but for resolving the target: reachable when any probe got an answer, else the first reason."""
         from switchboard.adapters.storage import StorageConfigError, StorageTarget
 
         try:
@@ -188,9 +187,11 @@ class StorageProbe:
         except StorageConfigError as error:
             return Check("storage", False, str(error))
         how = "managed identity" if target.uses_identity else "connection string"
-        if self.reached:
+        mine = [results[name] for name in self.probes() if name in results]
+        if any(check.reached for check in mine):
             return Check("storage", True, f"reachable ({how})")
-        reason = self.unreachable[0] if self.unreachable else "no answer within the deadline"
+        # A probe still waiting at the deadline gives no reason of its own.
+        reason = next((check.unreachable for check in mine if check.unreachable), "no answer within the deadline")
         return Check("storage", False, f"the storage account could not be reached ({how}): {reason}")
 
 
@@ -314,7 +315,8 @@ def _warning_only(check: Check) -> Check:
     return check if check.ok else Check(check.name, True, f"not checked: {check.detail}")
 
 
-def _run_parallel(probes: Mapping[str, Callable[[], Check]], deadline: float) -> dict[str, Check]:
+def run_probes(probes: Mapping[str, Callable[[], Check]], deadline: float) -> dict[str, Check]:
+    """The checks' I/O: every probe at once, each answer or "no answer" by `deadline` (tests replay it)."""
     pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(probes))), thread_name_prefix="health")
     futures: dict[str, Future[Check]] = {name: pool.submit(probe) for name, probe in probes.items()}
     wait(futures.values(), timeout=deadline)

@@ -267,7 +267,7 @@ def test_checks_still_waiting_for_a_thread_at_the_deadline_say_so_and_do_not_fai
     """More probes than threads, all hung: the ones never started are cancelled, and answer like the hung ones."""
     import threading
 
-    from switchboard.health.checks import Check, _run_parallel
+    from switchboard.health.checks import Check, run_probes
 
     release = threading.Event()
 
@@ -280,7 +280,7 @@ def test_checks_still_waiting_for_a_thread_at_the_deadline_say_so_and_do_not_fai
 
     probes = {f"table t{n}": hung(f"table t{n}") for n in range(12)}  # the pool has 8 threads
     try:
-        results = _run_parallel(probes, 0.2)
+        results = run_probes(probes, 0.2)
     finally:
         release.set()
     assert sorted(results) == sorted(probes)

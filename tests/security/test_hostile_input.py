@@ -3,8 +3,10 @@
 Routes come from the app's own function metadata, so a new route is covered without a change here.
 In process: the user function gets a `func.HttpRequest`, as the host would pass it; the operator page
 reads through its reader port, over the in-memory table twin with hostile records (it refuses the keys
-Table Storage refuses), instead of a few hundred storage reads per example. Over HTTP: a smaller sample
-through the local host, with its method routing and function keys, on Azurite.
+Table Storage refuses), instead of a few hundred storage reads per example; the health check asks its
+dependencies once, really, and its probe port replays those answers for the other examples (no probe
+reads the request). Over HTTP: a smaller sample through the local host, with its method routing and
+function keys, with every dependency asked every time, on Azurite.
 """
 
 from __future__ import annotations
@@ -52,8 +54,20 @@ def fuzz_settings() -> Iterator[None]:
 
 
 @pytest.fixture
-def page_reader(route: Route, monkeypatch: pytest.MonkeyPatch) -> None:
-    """For the operator page: its reader over the twin (tests/dashboard/test_search_input.py covers the real one)."""
+def quick_dependencies(route: Route, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator page's reader over the twin (tests/dashboard/test_search_input.py covers the real one); the
+    health check's probes run for real once per route, then replayed (tests/functions/test_health.py)."""
+    if route.name == "health":
+        from switchboard.health import checks
+
+        real, answers = checks.run_probes, {}
+
+        def replay(probes, deadline: float):
+            if missing := {name: probe for name, probe in probes.items() if name not in answers}:
+                answers.update(real(missing, deadline))
+            return {name: answers[name] for name in probes}
+
+        monkeypatch.setattr(checks, "run_probes", replay)
     if route.name == "dashboard":
         from datetime import datetime, timezone
 
@@ -76,7 +90,7 @@ def _call(route: Route, hostile: Hostile):
 
 @pytest.mark.parametrize("route", ROUTES, ids=str)
 @given(data=st.data())
-def test_hostile_requests_in_process(route: Route, data: st.DataObject, azurite: str, page_reader: None) -> None:
+def test_hostile_requests_in_process(route: Route, data: st.DataObject, azurite: str, quick_dependencies: None) -> None:
     hostile = data.draw(hostile_requests(route), label="request")
     response = _call(route, hostile)
     body = response.get_body() or b""
