@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import socketserver
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from urllib.parse import urlencode
 
 import azure.functions as func
@@ -34,6 +37,21 @@ BASE_ENV = {
 }
 
 Pairs = Sequence[tuple[str, str]] | Mapping[str, str]
+
+
+@contextlib.contextmanager
+def serving(server: socketserver.BaseServer) -> Iterator[int]:
+    """Serve a test's stand-in (bound to 127.0.0.1) on a thread; yields its port; stops, closes and joins it.
+
+    A short poll: `shutdown()` waits for serve_forever to notice, up to the default 0.5 s per server."""
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 class MultiDict:

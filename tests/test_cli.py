@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from switchboard import __main__ as cli
+from tests.support import serving
 from tools.localmachine import LOOPBACK, PROJECT_ROOT
 
 KEY = "cli-test-key"
@@ -64,11 +64,8 @@ class _RecordsHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def records() -> Iterator[RecordsServer]:
     server = RecordsServer([(404, None)])
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield server
 
 
 def run_cli(*args: str, azurite: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:

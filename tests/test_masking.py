@@ -6,7 +6,6 @@ import logging
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,6 +14,7 @@ import pytest
 from switchboard.shared.logs import redact
 from switchboard.shared.phones import mask, mask_in_text
 from tests.leakguard import find_numbers
+from tests.support import serving
 from tests.test_telemetry import _clean_env, ingestion  # noqa: F401 (a fixture)
 from tools.localmachine import LOOPBACK, PROJECT_ROOT
 
@@ -108,11 +108,8 @@ class _Answer(BaseHTTPRequestHandler):
 @pytest.fixture
 def local_server() -> Iterator[str]:
     server = ThreadingHTTPServer((LOOPBACK, 0), _Answer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://{LOOPBACK}:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(server) as port:
+        yield f"http://{LOOPBACK}:{port}"
 
 
 def test_spans_are_scrubbed_before_export(local_server: str) -> None:

@@ -8,7 +8,6 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from switchboard.shared import telemetry
+from tests.support import serving
 from tools.localmachine import LOOPBACK, PROJECT_ROOT
 
 HEAVY = ("opentelemetry", "azure.monitor", "azure.identity", "azure.storage", "azure.data", "twilio.rest")
@@ -129,11 +129,8 @@ class _Ingestion(BaseHTTPRequestHandler):
 def ingestion() -> Iterator[ThreadingHTTPServer]:
     server = ThreadingHTTPServer((LOOPBACK, 0), _Ingestion)
     server.received = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield server
 
 
 def test_when_on_spans_carry_request_id_sid_type_and_status(ingestion: ThreadingHTTPServer) -> None:

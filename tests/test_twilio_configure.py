@@ -5,7 +5,6 @@ from a static server standing in for the storage account's static website."""
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 
 from switchboard.__main__ import main
-from tests.support import PHONE_NUMBER
+from tests.support import PHONE_NUMBER, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 FALLBACK = ROOT / "infra" / "fallback"
@@ -37,11 +36,8 @@ class StaticSite(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture
 def static_site() -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StaticSite)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    with serving(server) as port:
+        yield f"http://127.0.0.1:{port}/"
 
 
 def test_the_fallback_files_are_what_the_twiml_builders_write() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +11,7 @@ import pytest
 
 from switchboard.media.copy import MAX_REDIRECTS, DownloadError, download, new_session
 from switchboard.settings import Settings
-from tests.support import ACCOUNT_SID
+from tests.support import ACCOUNT_SID, serving
 
 PATH = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/RE{'a' * 32}.wav"
 
@@ -44,12 +43,9 @@ class Recorder(BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[str]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
     Recorder.seen = []
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(httpd) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_credentials_go_to_the_api_host_only_and_redirects_are_followed_without_them(server: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -21,6 +20,7 @@ from switchboard.records.model import Record, iso, record_partition
 from switchboard.records.outbox import parse_event
 from switchboard.records.publisher import publish, republish
 from switchboard.records.store import RecordStore, outbox_journal
+from tests.support import serving
 
 NOW = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
 CUSTOMER = "+15558670601"
@@ -180,14 +180,8 @@ def grid() -> Iterator[tuple[str, list[Posted], list[int]]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/events", posted, answers
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(server) as port:
+        yield f"http://127.0.0.1:{port}/api/events", posted, answers
 
 
 class StaticToken:

@@ -9,7 +9,6 @@ racing an erasure left an orphan blob.
 from __future__ import annotations
 
 import hashlib
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,7 +22,7 @@ from switchboard.records.callbacks import record_inbound_message
 from switchboard.records.forget import erase_number, forget_record, sweep_retention
 from switchboard.records.model import Record, iso
 from switchboard.records.store import RecordStore, fingerprint
-from tests.support import ACCOUNT_SID, PHONE_NUMBER
+from tests.support import ACCOUNT_SID, PHONE_NUMBER, serving
 
 NOW = datetime.now(timezone.utc)
 CUSTOMER = "+15558670577"
@@ -107,12 +106,9 @@ class _Twilio(BaseHTTPRequestHandler):
 @pytest.fixture
 def media_server() -> Iterator[str]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Twilio)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    _Twilio.during = []
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(httpd) as port:
+        yield f"http://127.0.0.1:{port}"
+        _Twilio.during = []
 
 
 def test_a_copy_racing_an_erasure_leaves_no_blob(azurite: str, configure, media_server: str) -> None:
