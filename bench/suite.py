@@ -27,13 +27,13 @@ SIZES: dict[str, dict[str, Any]] = {
         "e2e": {"sizes": [500, 2_000]},
         "pacing": {"rate": 2, "messages": 90, "hosts": 3},
     },
-    "quick": {
-        "coldstart": {"runs": 2, "first_call_repeats": 1, "source_runs": 1},
+    "quick": {  # every section once, as small as still gives two sizes to compare: `make test`'s smoke run
+        "coldstart": {"runs": 1, "first_call_repeats": 1, "source_runs": 1},
         "webhooks": {"calls": 50, "shipped_every": 1},
-        "outbound": {"sizes": [10, 20], "tls_sizes": [10]},
-        "latency": {"sizes": [5], "ms": 20},
-        "e2e": {"sizes": [10, 20]},
-        "pacing": {"rate": 5, "messages": 30, "hosts": 3},
+        "outbound": {"sizes": [5, 10], "tls_sizes": [5]},
+        "latency": {"sizes": [3], "ms": 20},
+        "e2e": {"sizes": [5, 10]},
+        "pacing": {"rate": 10, "messages": 20, "hosts": 3},
     },
 }
 
