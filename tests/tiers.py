@@ -36,10 +36,39 @@ VERSIONED = (
     "tests/test_settings.py",
 )
 
+# Modules whose module-scoped fixture starts processes or builds something (the benchmark's quick run, Prism,
+# twilio-node, the artifact, an OAuth Azurite, Chromium, the docs' stack): each runs on one xdist worker
+# (the scheduler below), or every worker that got one of its tests would pay for it again.
+ONE_WORKER = (
+    "tests/bench/test_smoke.py",
+    "tests/outbound/test_prism_contract.py",
+    "tests/emulator/test_twilio_node.py",
+    "tests/test_package.py",
+    "tests/functions/test_holdmusic_sas.py",
+    "tests/dashboard/test_page_in_chromium.py",
+    "tests/test_docs.py",
+)
+
 
 def needs_azurite(item: pytest.Item) -> bool:
     names = getattr(item, "fixturenames", ())
     return any(name in names for name in AZURITE_FIXTURES)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: only called under `-n`
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """xdist's `load`, except that each ONE_WORKER module is one unit of work (its tests on one worker, sent
+    first, as the largest units). Not `--dist loadgroup`: with pytest 9, xdist 3.8's group marker is lost."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]  # xdist ships no types
+
+    class HeavyModulesTogether(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER else nodeid
+
+    return HeavyModulesTogether(config, log)
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
