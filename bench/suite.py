@@ -17,7 +17,7 @@ from bench.payloads import APP_ENV
 from bench.twilio_server import TwilioProcess
 from tools.localmachine import PROJECT_ROOT, Azurite
 
-# Chosen so that `make bench` on a 2-core machine finishes well inside 10 minutes, setup included.
+# Chosen so that `make bench` on a 2-core machine takes minutes, not hours (399 s and 738 s seen on two such machines).
 SIZES: dict[str, dict[str, Any]] = {
     "full": {
         "coldstart": {"runs": 20, "first_call_repeats": 5, "source_runs": 5},
