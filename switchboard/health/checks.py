@@ -139,19 +139,23 @@ class StorageProbe:
     def __init__(self, names: StorageNames) -> None:
         self.names = names
 
+    def _wanted(self) -> list[tuple[str, str]]:
+        names = self.names
+        return [(kind, name) for kind, of_kind in (("queue", names.queues), ("table", names.tables),
+                                                   ("container", names.containers)) for name in of_kind]  # fmt: skip
+
     def probes(self) -> dict[str, Callable[[], Check]]:
         calls: dict[str, Callable[[str], object]] = {"queue": _peek_queue, "table": _query_table,
                                                      "container": _container_properties}  # fmt: skip
-        wanted = [("queue", self.names.queues), ("table", self.names.tables), ("container", self.names.containers)]
-        return {f"{kind} {name}": self._probe(kind, name, calls[kind]) for kind, names in wanted for name in names}
+        return {f"{kind} {name}": self._probe(kind, name, calls[kind]) for kind, name in self._wanted()}
 
     def _probe(self, kind: str, name: str, call: Callable[[str], object]) -> Callable[[], Check]:
         def probe() -> Check:
             problem, unreachable = self._problem(kind, lambda: call(name))
-            reached = unreachable is None
             return Check(
-                f"{kind} {name}", problem is None, problem or "exists", reached=reached, unreachable=unreachable
-            )
+                f"{kind} {name}", problem is None, problem or "exists",
+                reached=unreachable is None, unreachable=unreachable,
+            )  # fmt: skip
 
         return probe
 
@@ -187,7 +191,8 @@ class StorageProbe:
         except StorageConfigError as error:
             return Check("storage", False, str(error))
         how = "managed identity" if target.uses_identity else "connection string"
-        mine = [results[name] for name in self.probes() if name in results]
+        keys = (f"{kind} {name}" for kind, name in self._wanted())
+        mine = [results[key] for key in keys if key in results]
         if any(check.reached for check in mine):
             return Check("storage", True, f"reachable ({how})")
         # A probe still waiting at the deadline gives no reason of its own.
