@@ -122,6 +122,16 @@ def node_binary(name: str) -> list[str]:
     return [node, str(script)]
 
 
+# See the file: Azurite loads its telemetry SDK only if it uses it (never, with --disableTelemetry).
+AZURITE_PRELOAD = PROJECT_ROOT / "tools" / "azurite_lazy_telemetry.cjs"
+
+
+def azurite_binary(name: str = "azurite") -> list[str]:
+    """`node --require <preload> node_modules/.bin/<name>` (azurite, or azurite-blob and its siblings)."""
+    node, script = node_binary(name)
+    return [node, "--require", str(AZURITE_PRELOAD), script]
+
+
 @dataclass
 class Azurite:
     """Azurite on 127.0.0.1: in memory by default, on disk when `location` is given."""
@@ -180,7 +190,7 @@ class Azurite:
 
     def start(self, timeout: float = 60.0) -> Azurite:
         command = [
-            *node_binary("azurite"),
+            *azurite_binary("azurite"),
             "--skipApiVersionCheck",
             "--disableTelemetry",
             "--silent",

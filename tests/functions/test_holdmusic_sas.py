@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from tests.support import PUBLIC_BASE_URL, function, http_request, signed_form, xml_of
-from tools.localmachine import DEV_ACCOUNT, free_port, node_binary, stop_process, wait_for_ports
+from tools.localmachine import DEV_ACCOUNT, azurite_binary, free_port, stop_process, wait_for_ports
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 APP_OBJECT_ID = "11059fcc-5514-4800-b5f8-49808b9cfab6"
@@ -55,7 +55,7 @@ def oauth_azurite(tmp_path_factory: pytest.TempPathFactory, own_azurite: object)
     server.private_key_pem.write_to_path(str(key))
     ca.cert_pem.write_to_path(str(bundle))
     port = free_port()
-    command = [*node_binary("azurite-blob"), "--skipApiVersionCheck", "--disableTelemetry", "--inMemoryPersistence",
+    command = [*azurite_binary("azurite-blob"), "--skipApiVersionCheck", "--disableTelemetry", "--inMemoryPersistence",
                "--blobHost", "127.0.0.1", "--blobPort", str(port), "--oauth", "basic",
                "--cert", str(cert), "--key", str(key)]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
