@@ -2,7 +2,9 @@
 `make run` while the first holds the ports, SIGTERM to the first's PID, and `make run` again.
 
 The copy holds the tracked files only (what a clone has). To stay quick it shares this checkout's `.venv`
-and `node_modules` by symlink, and tells make they are current (`-o`), so nothing is installed again;
+and `node_modules` by symlink, and dates the copy's requirement and package files to 1970, so make finds the
+install stamps current and installs nothing (an install through the symlink, `npm ci` above all, would
+replace this checkout's own). `-o` cannot do it: make does not pass it on to `make setup`'s inner make.
 `make setup` itself runs on every fresh clone in CI. Ports: free ones, never Azurite's defaults, written
 into the copy's `local.settings.json` (the stack's Azurite listens where AzureWebJobsStorage points).
 """
@@ -24,7 +26,10 @@ import pytest
 from tools.localmachine import LOOPBACK, PROJECT_ROOT, free_port, port_open
 
 READY = "Ctrl-C stops everything."
-STAMPS = ("-o", ".venv/.installed", "-o", "node_modules/.installed")
+STAMPS = (".venv/.installed", "node_modules/.installed")
+STAMP_INPUTS = (
+    "requirements.txt", "requirements-dev.txt", "requirements-worker-sdk.txt", "package.json", "package-lock.json"
+)  # fmt: skip
 
 
 def fresh_copy(target: Path) -> Path:
@@ -36,8 +41,12 @@ def fresh_copy(target: Path) -> Path:
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
+    for stamp in STAMPS:
+        assert (PROJECT_ROOT / stamp).exists(), f"{stamp} is missing: run `make setup` in this checkout first"
     for shared in (".venv", "node_modules"):
         (target / shared).symlink_to(PROJECT_ROOT / shared)
+    for name in STAMP_INPUTS:
+        os.utime(target / name, (0, 0))  # older than any stamp: nothing to install
     return target
 
 
@@ -71,7 +80,7 @@ class MakeRun:
         }
         env.pop("MAKEFLAGS", None)
         self.process = subprocess.Popen(
-            ["make", "--no-print-directory", *STAMPS, "run", f"PORT={port}"], cwd=copy, env=env,
+            ["make", "--no-print-directory", "run", f"PORT={port}"], cwd=copy, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
         )  # fmt: skip
         self.lines: list[str] = []
@@ -134,7 +143,7 @@ def test_the_first_screen_works_as_printed_in_a_fresh_copy(tmp_path: Path, own_a
         assert re.search(r"\bsent\b|\bdelivered\b", out), out  # the send waited for its final status
         # A second `make run` while the first runs: one line naming the port and what holds it.
         second = subprocess.run(
-            ["make", "--no-print-directory", *STAMPS, "run", f"PORT={ports['app']}"], cwd=copy,
+            ["make", "--no-print-directory", "run", f"PORT={ports['app']}"], cwd=copy,
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         said = (second.stdout + second.stderr).strip().splitlines()
