@@ -115,6 +115,6 @@ lock: setup
 	$(PY) -m tools.lock
 
 # Benchmarks (not part of `make test`): starts its own Azurite and Twilio emulator on free ports,
-# writes bench/results.json, bench/RESULTS.md and bench/scaling.png. 7 to 13 minutes on 2 cores (399 s and 738 s seen).
+# writes bench/results.json, bench/RESULTS.md and bench/scaling.png. 7 to 13 minutes on 2 cores (399 s, 654 s and 738 s seen).
 bench: setup
 	$(PY) -m bench
