@@ -2,9 +2,10 @@
 `make run` while the first holds the ports, SIGTERM to the first's PID, and `make run` again.
 
 The copy holds the tracked files only (what a clone has). To stay quick it shares this checkout's `.venv`
-and `node_modules` by symlink, and dates the copy's requirement and package files to 1970, so make finds the
-install stamps current and installs nothing (an install through the symlink, `npm ci` above all, would
-replace this checkout's own). `-o` cannot do it: make does not pass it on to `make setup`'s inner make.
+and `node_modules` by symlink, and dates every copied file to 1970, so make finds the install stamps newer
+than whatever the Makefile names as their inputs and installs nothing (an install through the symlink,
+`npm ci` above all, would replace this checkout's own). `-o` cannot do it: make does not pass it on
+to `make setup`'s inner make.
 `make setup` itself runs on every fresh clone in CI. Ports: free ones, never Azurite's defaults, written
 into the copy's `local.settings.json` (the stack's Azurite listens where AzureWebJobsStorage points).
 """
@@ -27,9 +28,6 @@ from tools.localmachine import LOOPBACK, PROJECT_ROOT, free_port, port_open
 
 READY = "Ctrl-C stops everything."
 STAMPS = (".venv/.installed", "node_modules/.installed")
-STAMP_INPUTS = (
-    "requirements.txt", "requirements-dev.txt", "requirements-worker-sdk.txt", "package.json", "package-lock.json"
-)  # fmt: skip
 
 
 def fresh_copy(target: Path) -> Path:
@@ -40,13 +38,12 @@ def fresh_copy(target: Path) -> Path:
         source = PROJECT_ROOT / name
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
+            shutil.copy(source, target / name)  # the mode, not the times
+            os.utime(target / name, (0, 0))  # older than any stamp: nothing to install
     for stamp in STAMPS:
         assert (PROJECT_ROOT / stamp).exists(), f"{stamp} is missing: run `make setup` in this checkout first"
     for shared in (".venv", "node_modules"):
         (target / shared).symlink_to(PROJECT_ROOT / shared)
-    for name in STAMP_INPUTS:
-        os.utime(target / name, (0, 0))  # older than any stamp: nothing to install
     return target
 
 
